@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+
+/**
+ * The baseline: what PostgreSQL does with the same JSON and no server in between.
+ * A bare `(id text primary key, content jsonb)` table per resource type, in the
+ * benchmark database, with a pg Pool as large as the client concurrency.
+ */
+export class RawJsonbStore {
+  private pool: pg.Pool | undefined;
+
+  constructor(private readonly databaseUrl: string) {}
+
+  private table(resourceType: string): string {
+    return `raw_${resourceType.toLowerCase()}`;
+  }
+
+  async createTable(resourceType: string): Promise<void> {
+    await this.use(1).query(`CREATE TABLE IF NOT EXISTS ${this.table(resourceType)} (id text PRIMARY KEY, content jsonb NOT NULL)`);
+  }
+
+  /** (Re)sizes the pool to the concurrency of the next cell and opens its connections. */
+  async resize(size: number): Promise<void> {
+    await this.pool?.end();
+    this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: size });
+    const clients = await Promise.all(Array.from({ length: size }, () => this.pool!.connect()));
+    clients.forEach((client) => client.release());
+  }
+
+  private use(size: number): pg.Pool {
+    this.pool ??= new pg.Pool({ connectionString: this.databaseUrl, max: size });
+    return this.pool;
+  }
+
+  /** INSERT with a fresh uuid, as the server's create does; the id is returned. */
+  async insert(resourceType: string, json: string): Promise<string> {
+    const id = randomUUID();
+    await this.pool!.query(`INSERT INTO ${this.table(resourceType)} (id, content) VALUES ($1, $2)`, [id, json]);
+    return id;
+  }
+
+  /** SELECT content by id, as text: like the server, the client gets JSON, not objects. */
+  async select(resourceType: string, id: string): Promise<string> {
+    const result = await this.pool!.query<{ content: string }>(`SELECT content::text AS content FROM ${this.table(resourceType)} WHERE id = $1`, [id]);
+    if (result.rowCount !== 1) {
+      throw new Error(`raw select ${id}: ${result.rowCount} rows`);
+    }
+    return result.rows[0].content;
+  }
+
+  async update(resourceType: string, id: string, json: string): Promise<void> {
+    const result = await this.pool!.query(`UPDATE ${this.table(resourceType)} SET content = $2 WHERE id = $1`, [id, json]);
+    if (result.rowCount !== 1) {
+      throw new Error(`raw update ${id}: ${result.rowCount} rows`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.end();
+    this.pool = undefined;
+  }
+}

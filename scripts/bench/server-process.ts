@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from '../../server/core/free-port';
+
+export interface ServerProcess {
+  url: string;
+  /** True once the process has ended (crash or stop). */
+  hasExited(): boolean;
+  stop(): Promise<void>;
+}
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * Starts `server/main.ts` in its own Node process (through tsx's loader, one process,
+ * no tsx wrapper in between) against `databaseUrl`, and waits until /readyz answers.
+ * A separate process gives the server its own event loop: in-process, the load
+ * generator's request building and response parsing would run on the server's thread
+ * and the figures would measure both together.
+ */
+export async function startServerProcess(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL || 'warn',
+    ...extraEnv,
+  };
+  delete env.PUBLIC_URL;
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join('server', 'main.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  forwardPrefixed(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped || child.exitCode !== null || child.signalCode !== null) {
+      return;
+    }
+    stopped = true;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitUntilReady(url, exited);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, stop, hasExited: () => child.exitCode !== null || child.signalCode !== null };
+}
+
+async function waitUntilReady(url: string, exited: Promise<number | null>, timeoutMs = 120000): Promise<void> {
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) {
+      throw new Error(`server exited with code ${exitCode} before it was ready`);
+    }
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.status === 200) {
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`server not ready at ${url}/readyz after ${timeoutMs / 1000} s`);
+}
+
+function forwardPrefixed(child: ChildProcess): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.setEncoding('utf8');
+    let pending = '';
+    stream?.on('data', (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        process.stderr.write(`[server] ${line}\n`);
+      }
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes';
+
+/**
+ * The one error type of the server: an HTTP status and the OperationOutcome that
+ * explains it. `http/` renders it; everything else only throws it.
+ */
+export class OperationOutcomeError extends Error {
+  readonly status: number;
+  readonly outcome: OperationOutcome;
+
+  constructor(status: number, outcome: OperationOutcome) {
+    super(outcome.issue?.[0]?.diagnostics ?? outcome.issue?.[0]?.details?.text ?? `HTTP ${status}`);
+    this.status = status;
+    this.outcome = outcome;
+  }
+}
+
+export type IssueCode = OperationOutcomeIssue['code'];
+
+export function outcome(issues: OperationOutcomeIssue[]): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: issues };
+}
+
+export function issue(
+  severity: OperationOutcomeIssue['severity'],
+  code: IssueCode,
+  text: string,
+  expression?: string | string[]
+): OperationOutcomeIssue {
+  const result: OperationOutcomeIssue = { severity, code, diagnostics: text, details: { text } };
+  if (expression !== undefined) {
+    result.expression = Array.isArray(expression) ? expression : [expression];
+  }
+  return result;
+}
+
+function fail(status: number, code: IssueCode, text: string, expression?: string): OperationOutcomeError {
+  return new OperationOutcomeError(status, outcome([issue('error', code, text, expression)]));
+}
+
+export const badRequest = (text: string, expression?: string): OperationOutcomeError =>
+  fail(400, 'invalid', text, expression);
+export const notFound = (text: string): OperationOutcomeError => fail(404, 'not-found', text);
+export const gone = (text: string): OperationOutcomeError => fail(410, 'deleted', text);
+export const methodNotAllowed = (text: string): OperationOutcomeError => fail(405, 'not-supported', text);
+export const conflict = (text: string): OperationOutcomeError => fail(409, 'conflict', text);
+export const preconditionFailed = (text: string): OperationOutcomeError => fail(412, 'conflict', text);
+export const tooLarge = (text: string): OperationOutcomeError => fail(413, 'too-costly', text);
+export const unsupportedMediaType = (text: string): OperationOutcomeError => fail(415, 'not-supported', text);
+export const notAcceptable = (text: string): OperationOutcomeError => fail(406, 'not-supported', text);
+export const unprocessable = (text: string, expression?: string): OperationOutcomeError =>
+  fail(422, 'business-rule', text, expression);
+
+export function informational(text: string): OperationOutcome {
+  return outcome([issue('information', 'informational', text)]);
+}
+
+export function isOperationOutcomeError(err: unknown): err is OperationOutcomeError {
+  return err instanceof OperationOutcomeError;
+}

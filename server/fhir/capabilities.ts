@@ -1,0 +1,72 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { searchParamsForCapability } from '../search/capability';
+import { resourceTypes } from '../validation/structure-definitions';
+import type { Route } from './routes';
+
+const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
+
+const OPERATION_DEFINITIONS: Record<string, string> = {
+  validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+};
+
+const cache = new Map<string, CapabilityStatement>();
+
+/**
+ * Built from the route table and the search module's list of working parameters:
+ * what is not routed is not claimed. https://hl7.org/fhir/R4/capabilitystatement.html
+ */
+export function capabilityStatement(routes: readonly Route[], baseUrl: string): CapabilityStatement {
+  const cached = cache.get(baseUrl);
+  if (cached) {
+    return cached;
+  }
+  const interactions = unique(routes.map((r) => r.interaction));
+  const conditional = new Set(routes.map((r) => r.conditional));
+  const operations = unique(routes.map((r) => r.operation));
+
+  const resource = resourceTypes.map((type): CapabilityStatementRestResource => ({
+    type: type as CapabilityStatementRestResource['type'],
+    profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+    interaction: interactions.map((code) => ({ code })),
+    versioning: 'versioned',
+    readHistory: true,
+    updateCreate: true,
+    conditionalCreate: conditional.has('create'),
+    conditionalRead: 'full-support',
+    conditionalUpdate: conditional.has('update'),
+    conditionalDelete: conditional.has('delete') ? 'single' : 'not-supported',
+    searchParam: searchParamsForCapability(type).map((p) => ({
+      name: p.name,
+      ...(p.definition ? { definition: p.definition } : {}),
+      type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
+      ...(p.documentation ? { documentation: p.documentation } : {}),
+    })),
+    operation: operations.map((name) => ({ name, definition: OPERATION_DEFINITIONS[name] })),
+  }));
+
+  const statement: CapabilityStatement = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'fhir-server',
+    kind: 'instance',
+    software: { name: 'fhir-server', version: SOFTWARE_VERSION },
+    implementation: { description: 'FHIR R4 server on PostgreSQL', url: baseUrl },
+    fhirVersion: '4.0.1',
+    format: ['json', 'application/fhir+json', 'application/json'],
+    patchFormat: ['application/json-patch+json'],
+    rest: [
+      {
+        mode: 'server',
+        resource,
+        interaction: unique(routes.map((r) => r.systemInteraction)).map((code) => ({ code })),
+      },
+    ],
+  };
+  cache.set(baseUrl, statement);
+  return statement;
+}
+
+function unique<T>(values: (T | undefined)[]): T[] {
+  return [...new Set(values.filter((v): v is T => v !== undefined))];
+}

@@ -1,0 +1,18 @@
+import type { FhirHandler } from './fhir-request';
+import { resourceFromBody } from './read-body';
+import { versionHeaders } from './version-headers';
+
+/**
+ * https://hl7.org/fhir/R4/http.html#create, with conditional create (If-None-Exist):
+ * no match → 201, one match → 200 with it, several → 412.
+ */
+export const create: FhirHandler = async (req, ctx) => {
+  const resource = resourceFromBody(req.body, req.resourceType as string);
+  const result = await ctx.repo.create(resource, req.ifNoneExist);
+  return {
+    status: result.matched ? 200 : 201,
+    resource: result.version.resource,
+    headers: versionHeaders(ctx.baseUrl, result.version, true),
+    honoursPreferReturn: true,
+  };
+};

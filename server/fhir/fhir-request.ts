@@ -1,0 +1,43 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Config } from '../config';
+import type { Repository } from '../storage/repository';
+
+export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
+
+/** An HTTP request as interaction handlers see it: plain data, no Koa. */
+export interface FhirRequest {
+  method: string;
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  query: Record<string, string | string[] | undefined>;
+  /** The raw query string without '?', for links and conditional criteria. */
+  queryString: string;
+  body?: unknown;
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneExist?: string;
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
+  preferReturn?: PreferReturn;
+  preferHandling?: 'strict' | 'lenient';
+}
+
+/** What a handler answers; `http/` turns it into the HTTP response. */
+export interface FhirResponse {
+  status: number;
+  resource?: Resource;
+  headers?: Record<string, string>;
+  /** Create/update/patch responses honour `Prefer: return=`. */
+  honoursPreferReturn?: boolean;
+}
+
+/** What every handler is given besides the request. */
+export interface FhirContext {
+  repo: Repository;
+  config: Config;
+  /** `PUBLIC_URL/fhir`: the base of every link and Location. */
+  baseUrl: string;
+}
+
+export type FhirHandler = (req: FhirRequest, ctx: FhirContext) => Promise<FhirResponse>;

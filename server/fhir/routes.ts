@@ -1,0 +1,57 @@
+import type { CapabilityStatementRestResourceInteraction, CapabilityStatementRestInteraction } from '@medplum/fhirtypes';
+import { capabilityStatement } from './capabilities';
+import { create } from './create';
+import { conditionalDelete, deleteResource } from './delete';
+import type { FhirHandler } from './fhir-request';
+import { history } from './history';
+import { patch } from './patch';
+import { read } from './read';
+import { search } from './search';
+import { conditionalUpdate, update } from './update';
+import { vread } from './vread';
+import { validate } from '../operations/validate';
+
+type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
+type SystemInteraction = CapabilityStatementRestInteraction['code'];
+
+/**
+ * The FHIR REST API as data: the HTTP adapter mounts these under /fhir in this order
+ * (literal segments before `:id`), and the CapabilityStatement is derived from the same
+ * table, so it can only ever claim what is routed.
+ */
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  handler: FhirHandler;
+  /** Type-level interaction this route implements, for the CapabilityStatement. */
+  interaction?: TypeInteraction;
+  systemInteraction?: SystemInteraction;
+  /** Operation name (without $) for the CapabilityStatement. */
+  operation?: string;
+  /** Capability flags this route adds. */
+  conditional?: 'create' | 'update' | 'delete';
+}
+
+export const routes: Route[] = [
+  {
+    method: 'GET',
+    path: '/metadata',
+    handler: async (_req, ctx) => ({ status: 200, resource: capabilityStatement(routes, ctx.baseUrl) }),
+  },
+  { method: 'GET', path: '/_history', handler: history, systemInteraction: 'history-system' },
+  { method: 'GET', path: '/:resourceType/_history', handler: history, interaction: 'history-type' },
+  { method: 'POST', path: '/:resourceType/_search', handler: search, interaction: 'search-type' },
+  { method: 'POST', path: '/:resourceType/$validate', handler: validate, operation: 'validate' },
+  { method: 'GET', path: '/:resourceType', handler: search, interaction: 'search-type' },
+  { method: 'POST', path: '/:resourceType', handler: create, interaction: 'create', conditional: 'create' },
+  { method: 'PUT', path: '/:resourceType', handler: conditionalUpdate, conditional: 'update' },
+  { method: 'DELETE', path: '/:resourceType', handler: conditionalDelete, conditional: 'delete' },
+  { method: 'GET', path: '/:resourceType/:id/_history/:versionId', handler: vread, interaction: 'vread' },
+  { method: 'GET', path: '/:resourceType/:id/_history', handler: history, interaction: 'history-instance' },
+  { method: 'GET', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
+  { method: 'POST', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
+  { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
+  { method: 'PUT', path: '/:resourceType/:id', handler: update, interaction: 'update' },
+  { method: 'PATCH', path: '/:resourceType/:id', handler: patch, interaction: 'patch' },
+  { method: 'DELETE', path: '/:resourceType/:id', handler: deleteResource, interaction: 'delete' },
+];

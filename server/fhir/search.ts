@@ -1,0 +1,93 @@
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { outcome } from '../core/outcome';
+import { parseSearchRequest } from '../search/parse-search-request';
+import type { FhirHandler } from './fhir-request';
+import { applySummary, parseElements, parseSummary } from './summary';
+
+/** https://hl7.org/fhir/R4/http.html#search — GET [type]?… and POST [type]/_search. */
+export const search: FhirHandler = async (req, ctx) => {
+  const resourceType = req.resourceType as string;
+  const query = { ...req.query, ...formParams(req.body) };
+  const request = parseSearchRequest(resourceType, query, {
+    strict: req.preferHandling === 'strict',
+    defaultCount: ctx.config.searchDefaultCount,
+    maxCount: ctx.config.searchMaxCount,
+  });
+  const summary = parseSummary(query._summary);
+  const elements = parseElements(query._elements);
+  const path = `${ctx.baseUrl}/${resourceType}`;
+
+  if (summary === 'count') {
+    const total = await ctx.repo.count(request);
+    return { status: 200, resource: bundle(path, queryOf(query), [], total, request.warnings) };
+  }
+
+  const result = await ctx.repo.search(request);
+  const entries: BundleEntry[] = result.resources.map((r) => ({
+    fullUrl: `${ctx.baseUrl}/${r.resourceType}/${r.id}`,
+    resource: applySummary(r, summary, elements),
+    search: { mode: 'match' },
+  }));
+  const params = queryOf(query);
+  const searchset = bundle(path, params, entries, result.total, request.warnings);
+  const links = searchset.link ?? [];
+  if (result.hasMore) {
+    links.push({ relation: 'next', url: pageUrl(path, params, request.offset + request.count, request.count) });
+  }
+  if (request.offset > 0) {
+    links.push({ relation: 'previous', url: pageUrl(path, params, Math.max(0, request.offset - request.count), request.count) });
+    links.push({ relation: 'first', url: pageUrl(path, params, 0, request.count) });
+  }
+  return { status: 200, resource: searchset };
+};
+
+/** POST [type]/_search carries its parameters as an x-www-form-urlencoded body. */
+function formParams(body: unknown): Record<string, string | string[]> {
+  if (!(body instanceof URLSearchParams)) {
+    return {};
+  }
+  const result: Record<string, string | string[]> = {};
+  for (const key of new Set(body.keys())) {
+    const values = body.getAll(key);
+    result[key] = values.length === 1 ? values[0] : values;
+  }
+  return result;
+}
+
+function queryOf(query: Record<string, string | string[] | undefined>): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+      params.append(key, v);
+    }
+  }
+  return params;
+}
+
+function pageUrl(path: string, params: URLSearchParams, offset: number, count: number): string {
+  const next = new URLSearchParams(params);
+  next.set('_count', String(count));
+  next.set('_offset', String(offset));
+  return `${path}?${next}`;
+}
+
+function bundle(
+  path: string,
+  params: URLSearchParams,
+  entries: BundleEntry[],
+  total: number | undefined,
+  warnings: ReturnType<typeof parseSearchRequest>['warnings']
+): Bundle {
+  const entry = [...entries];
+  if (warnings.length > 0) {
+    entry.push({ resource: outcome(warnings) as Resource, search: { mode: 'outcome' } });
+  }
+  const text = params.toString();
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    ...(total !== undefined ? { total } : {}),
+    link: [{ relation: 'self', url: text ? `${path}?${text}` : path }],
+    entry,
+  };
+}

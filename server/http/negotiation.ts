@@ -1,0 +1,47 @@
+import type { Middleware } from 'koa';
+import { badRequest, notAcceptable } from '../core/outcome';
+import { FHIR_JSON } from './write-response';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** The media type responses are written with. */
+    responseType?: string;
+  }
+}
+
+const JSON_TYPES: Record<string, string> = {
+  json: FHIR_JSON,
+  'application/json': 'application/json; charset=utf-8',
+  'application/fhir+json': FHIR_JSON,
+  'application/json+fhir': FHIR_JSON,
+  'text/json': 'application/json; charset=utf-8',
+};
+
+/**
+ * `_format` overrides Accept (https://hl7.org/fhir/R4/http.html#mime-type). Only JSON
+ * is served: a client that accepts nothing else gets 406.
+ */
+export function negotiation(): Middleware {
+  return async (ctx, next) => {
+    const format = ctx.query._format;
+    if (format !== undefined) {
+      const value = (Array.isArray(format) ? format[format.length - 1] : format).split(';')[0].trim();
+      const type = JSON_TYPES[value.replace(/ /g, '+')];
+      if (!type) {
+        throw notAcceptable(`_format ${value} is not supported; this server speaks FHIR JSON`);
+      }
+      ctx.state.responseType = type;
+    } else if (ctx.get('Accept')) {
+      const accepted = ctx.accepts('application/fhir+json', 'application/json', 'application/json+fhir', 'text/json');
+      if (accepted === false) {
+        throw notAcceptable(`Accept ${ctx.get('Accept')} is not supported; this server speaks FHIR JSON`);
+      }
+      ctx.state.responseType = JSON_TYPES[accepted] ?? FHIR_JSON;
+    }
+    const pretty = ctx.query._pretty;
+    if (pretty !== undefined && pretty !== 'true' && pretty !== 'false') {
+      throw badRequest(`_pretty must be true or false, got ${String(pretty)}`);
+    }
+    await next();
+  };
+}

@@ -1,0 +1,62 @@
+import { parse as parseContentType } from 'content-type';
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import { badRequest, unsupportedMediaType } from '../core/outcome';
+import { jsonDepthExceeds } from './json-depth';
+
+/** FHIR resources nest a few dozen levels at most; 200 leaves room for extensions. */
+const MAX_JSON_DEPTH = 200;
+
+const JSON_MEDIA_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
+const PATCH_MEDIA_TYPE = 'application/json-patch+json';
+const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
+
+export interface ParsedBody {
+  body?: unknown;
+  mediaType?: string;
+}
+
+/**
+ * Reads and parses the request body within `limit` bytes (raw-body answers 413 beyond).
+ * Accepted: FHIR JSON everywhere, JSON Patch for PATCH, a form for POST _search.
+ */
+export async function readBody(ctx: Context, limit: number, options: { form: boolean }): Promise<ParsedBody> {
+  const header = ctx.get('Content-Type');
+  const length = ctx.get('Content-Length');
+  const hasBody = (length !== '' && length !== '0') || ctx.get('Transfer-Encoding') !== '';
+  if (!hasBody) {
+    return {};
+  }
+  let mediaType: string;
+  let charset: string | undefined;
+  try {
+    const parsed = parseContentType(header);
+    mediaType = parsed.type;
+    charset = parsed.parameters.charset?.toLowerCase();
+  } catch {
+    throw unsupportedMediaType(`Content-Type "${header}" is not supported; send application/fhir+json`);
+  }
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw unsupportedMediaType(`charset ${charset} is not supported; send UTF-8`);
+  }
+  const isJson = JSON_MEDIA_TYPES.has(mediaType) || (mediaType === PATCH_MEDIA_TYPE && ctx.method === 'PATCH');
+  const isForm = mediaType === FORM_MEDIA_TYPE && options.form;
+  if (!isJson && !isForm) {
+    throw unsupportedMediaType(`Content-Type ${mediaType} is not supported here; send application/fhir+json`);
+  }
+  const text = await getRawBody(ctx.req, { limit, length: length || undefined, encoding: 'utf-8' });
+  if (isForm) {
+    return { body: new URLSearchParams(text), mediaType };
+  }
+  if (text.trim() === '') {
+    return { mediaType };
+  }
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`);
+  }
+  try {
+    return { body: JSON.parse(text), mediaType };
+  } catch (err) {
+    throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
+  }
+}

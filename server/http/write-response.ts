@@ -1,0 +1,11 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Context } from 'koa';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** Serialises a resource as the client asked (`_pretty`), with the FHIR JSON media type. */
+export function writeResource(ctx: Context, resource: Resource): void {
+  const pretty = ctx.query._pretty === 'true';
+  ctx.type = ctx.state.responseType ?? FHIR_JSON;
+  ctx.body = pretty ? JSON.stringify(resource, null, 2) : JSON.stringify(resource);
+}

@@ -1,0 +1,29 @@
+import { isResourceType } from '../validation/structure-definitions';
+import { indexedParams } from './supported-parameters';
+
+export interface CapabilitySearchParam {
+  name: string;
+  definition?: string;
+  type: string;
+  documentation?: string;
+}
+
+const RESOURCE_PARAMS = 'http://hl7.org/fhir/SearchParameter/Resource-';
+
+/** Exactly the search parameters that work end to end on a type, for the CapabilityStatement. */
+export function searchParamsForCapability(resourceType: string): CapabilitySearchParam[] {
+  if (!isResourceType(resourceType)) return [];
+  const result: CapabilitySearchParam[] = [
+    { name: '_id', definition: `${RESOURCE_PARAMS}id`, type: 'token', documentation: 'Logical id of this artifact' },
+    {
+      name: '_lastUpdated',
+      definition: `${RESOURCE_PARAMS}lastUpdated`,
+      type: 'date',
+      documentation: 'When the resource version last changed',
+    },
+  ];
+  for (const { def } of indexedParams(resourceType).values()) {
+    result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation: def.description });
+  }
+  return result;
+}

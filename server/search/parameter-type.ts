@@ -1,0 +1,42 @@
+import type { CompiledExpression, TypedNode } from './compile-path-expression';
+import type { IndexColumn } from './index-columns';
+import type { SearchParamDef } from './search-parameter-definitions';
+import type { SearchFilter } from './search-request';
+
+/** A WHERE fragment with `?` placeholders, for knex `whereRaw`. */
+export interface SqlCondition {
+  sql: string;
+  bindings: unknown[];
+}
+
+/** Resolves a column name to its (alias-qualified, quoted) SQL reference. */
+export type ColumnRef = (name: string) => string;
+
+/** A parameter as the type handlers see it: its definition and its compiled expression for one resource type. */
+export interface ParamContext {
+  readonly def: SearchParamDef;
+  readonly expression: CompiledExpression;
+}
+
+/**
+ * Everything one search parameter type (token, date, ...) knows: its index columns,
+ * how values are extracted into them, how query values parse, and the SQL that matches.
+ * A parameter type is listed in the CapabilityStatement only once it has all of this.
+ */
+export interface ParameterType {
+  columns(param: ParamContext): IndexColumn[];
+  extract(param: ParamContext, nodes: readonly TypedNode[], out: Record<string, unknown>): void;
+  /**
+   * `values` are the comma-separated OR values, still escaped. Throws 400 when a value is
+   * malformed or the modifier is not implemented (`:missing` is handled before this).
+   */
+  parse(param: ParamContext, modifier: string | undefined, values: string[]): SearchFilter;
+  condition(param: ParamContext, filter: SearchFilter, column: ColumnRef): SqlCondition;
+  missing(param: ParamContext, missing: boolean, column: ColumnRef): SqlCondition;
+  /** An ORDER BY term; absent when the type cannot be sorted on (yet). */
+  sort?(param: ParamContext, descending: boolean, column: ColumnRef): string;
+}
+
+export function placeholders(count: number): string {
+  return new Array(count).fill('?').join(', ');
+}

@@ -1,0 +1,150 @@
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { badRequest, issue } from '../core/outcome';
+import { isResourceType } from '../validation/structure-definitions';
+import { parseDateSearchValue } from './date-search-value';
+import { parseSortParameter } from './parse-sort-parameter';
+import { searchParamDef } from './search-parameter-definitions';
+import type { SearchFilter, SearchRequest } from './search-request';
+import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
+import { indexedParam } from './supported-parameters';
+
+export interface SearchOptions {
+  /** `Prefer: handling=strict`: unknown parameters are a 400 instead of a warning. */
+  strict: boolean;
+  defaultCount: number;
+  maxCount: number;
+}
+
+export type SearchQuery = Record<string, string | string[] | undefined>;
+
+const SUMMARY_VALUES: ReadonlySet<string> = new Set(['true', 'false', 'text', 'data', 'count']);
+const TOTAL_VALUES: ReadonlySet<string> = new Set(['none', 'estimate', 'accurate']);
+
+function nonNegativeInteger(name: string, value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw badRequest(`${name} must be a non-negative integer, got '${value}'`, name);
+  return Number(value);
+}
+
+/** Result parameters are single-valued; when repeated, the last one counts. */
+function last(values: string[]): string {
+  return values[values.length - 1];
+}
+
+/**
+ * Parses a type-level search (https://hl7.org/fhir/R4/search.html). Unknown or not
+ * (yet) supported parameters are ignored with a warning, or a 400 when strict;
+ * malformed values and modifiers are a 400 in both modes, since ignoring them would
+ * silently widen the result.
+ */
+export function parseSearchRequest(resourceType: string, query: SearchQuery, options: SearchOptions): SearchRequest {
+  if (!isResourceType(resourceType)) throw badRequest(`Unknown resource type '${resourceType}'`);
+  const request: SearchRequest = {
+    resourceType,
+    filters: [],
+    sort: [],
+    count: options.defaultCount,
+    offset: 0,
+    total: 'none',
+    warnings: [],
+  };
+  const ignore = (name: string, reason: string): void => {
+    const text = `${reason}: ${name}`;
+    if (options.strict) throw badRequest(text, name);
+    request.warnings.push(warning(text, name));
+  };
+
+  for (const [key, raw] of Object.entries(query)) {
+    if (raw === undefined) continue;
+    const values = Array.isArray(raw) ? raw : [raw];
+    if (values.length === 0) continue;
+    switch (key) {
+      case '_count': {
+        const count = nonNegativeInteger(key, last(values));
+        if (count > options.maxCount) {
+          request.warnings.push(warning(`_count ${count} exceeds the maximum; using ${options.maxCount}`, key));
+        }
+        request.count = Math.min(count, options.maxCount);
+        continue;
+      }
+      case '_offset':
+        request.offset = nonNegativeInteger(key, last(values));
+        continue;
+      case '_total': {
+        const total = last(values);
+        if (!TOTAL_VALUES.has(total)) throw badRequest(`_total must be none, estimate or accurate, got '${total}'`, key);
+        request.total = total as SearchRequest['total'];
+        continue;
+      }
+      case '_summary': {
+        const summary = last(values);
+        if (!SUMMARY_VALUES.has(summary)) throw badRequest(`Invalid _summary '${summary}'`, key);
+        request.summary = summary;
+        continue;
+      }
+      case '_elements':
+        request.elements = values.flatMap((v) => v.split(',')).map((e) => e.trim()).filter((e) => e.length > 0);
+        continue;
+      case '_format':
+        request.format = last(values);
+        continue;
+      case '_pretty':
+        request.pretty = last(values);
+        continue;
+      case '_sort':
+        request.sort = parseSortParameter(resourceType, last(values), ignore);
+        continue;
+    }
+    for (const value of values) {
+      const filter = parseFilter(resourceType, key, value, ignore);
+      if (filter) request.filters.push(filter);
+    }
+  }
+  return request;
+}
+
+function warning(text: string, name: string): OperationOutcomeIssue {
+  return issue('warning', 'not-supported', text, name);
+}
+
+function parseFilter(
+  resourceType: string,
+  key: string,
+  value: string,
+  ignore: (name: string, reason: string) => void
+): SearchFilter | undefined {
+  const colon = key.indexOf(':');
+  const code = colon < 0 ? key : key.slice(0, colon);
+  const modifier = colon < 0 ? undefined : key.slice(colon + 1);
+  // An empty value constrains nothing (`?code=`): ignored, as most servers do.
+  const parts = splitUnescaped(value, ',').filter((p) => p.length > 0);
+  if (parts.length === 0) return undefined;
+
+  if (code === '_id') {
+    if (modifier !== undefined && modifier !== 'not') throw badRequest(`Modifier :${modifier} is not supported for _id`, key);
+    return { kind: 'id', not: modifier === 'not', ids: parts.map(unescapeSearchValue) };
+  }
+  if (code === '_lastUpdated') {
+    if (modifier !== undefined) throw badRequest(`Modifier :${modifier} is not supported for _lastUpdated`, key);
+    return { kind: 'lastUpdated', values: parts.map((p) => parseDateSearchValue(code, p)) };
+  }
+  const param = indexedParam(resourceType, code);
+  if (!param) {
+    ignore(key, searchParamDef(resourceType, code) ? 'Search parameter not supported' : 'Unknown search parameter');
+    return undefined;
+  }
+  if (modifier === 'missing') {
+    if (value !== 'true' && value !== 'false') throw badRequest(`${key} must be true or false, got '${value}'`, key);
+    return { kind: 'missing', code, missing: value === 'true' };
+  }
+  // Each parameter type rejects the modifiers it does not implement (a 400 in both modes).
+  return param.handler.parse(param, modifier, parts);
+}
+
+/** For conditional create / update / delete: `If-None-Exist: identifier=http://x|123` is a query string without `?`. */
+export function parseSearchQueryString(resourceType: string, queryString: string, options: SearchOptions): SearchRequest {
+  const query: Record<string, string[]> = {};
+  for (const [key, value] of new URLSearchParams(queryString.replace(/^\?/, ''))) {
+    (query[key] ??= []).push(value);
+  }
+  return parseSearchRequest(resourceType, query, options);
+}

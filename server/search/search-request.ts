@@ -1,0 +1,109 @@
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+
+/**
+ * A parsed search: what `parseSearchRequest` produces and `applySearch` turns into SQL.
+ * Filters are ANDed (one per repeated parameter); the values inside a filter are ORed
+ * (the comma-separated list).
+ */
+export interface SearchRequest {
+  resourceType: string;
+  filters: SearchFilter[];
+  /** Explicit `_sort` keys, in order; `applySearch` appends `id` as the final tie-break. */
+  sort: SortRule[];
+  count: number;
+  offset: number;
+  total: 'none' | 'estimate' | 'accurate';
+  /** Raw `_summary` value (validated: true, text, data, count, false). */
+  summary?: string;
+  /** Raw `_elements` list. */
+  elements?: string[];
+  format?: string;
+  pretty?: string;
+  /** One issue per ignored parameter (lenient mode) or adjusted value (`_count` above the maximum). */
+  warnings: OperationOutcomeIssue[];
+}
+
+export type SearchFilter =
+  | IdFilter
+  | LastUpdatedFilter
+  | TokenFilter
+  | TokenTextFilter
+  | OfTypeFilter
+  | DateFilter
+  | ReferenceFilter
+  | MissingFilter;
+
+export interface IdFilter {
+  kind: 'id';
+  not: boolean;
+  ids: string[];
+}
+
+export type DatePrefix = 'eq' | 'ne' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ap';
+
+/** A date search value as the range it stands for: `2020-03` is [2020-03-01, 2020-04-01). */
+export interface DateSearchValue {
+  prefix: DatePrefix;
+  /** Inclusive start, ISO 8601 instant in UTC. */
+  start: string;
+  /** Exclusive end, ISO 8601 instant in UTC. */
+  end: string;
+}
+
+/** A date parameter; values ORed. */
+export interface DateFilter {
+  kind: 'date';
+  code: string;
+  values: DateSearchValue[];
+}
+
+/** A reference parameter: normalised references (`Patient/1`, absolute URLs), ORed. */
+export interface ReferenceFilter {
+  kind: 'reference';
+  code: string;
+  entries: string[];
+}
+
+export interface LastUpdatedFilter {
+  kind: 'lastUpdated';
+  values: DateSearchValue[];
+}
+
+/** `system` undefined: any system; '' : no system. `code` undefined: any code in the system. */
+export interface TokenSearchValue {
+  system?: string;
+  code?: string;
+}
+
+export interface TokenFilter {
+  kind: 'token';
+  code: string;
+  not: boolean;
+  values: TokenSearchValue[];
+}
+
+/** `:text`: case- and accent-insensitive starts-with on display / text. */
+export interface TokenTextFilter {
+  kind: 'token-text';
+  code: string;
+  texts: string[];
+}
+
+/** `identifier:of-type=typeSystem|typeCode|value`. */
+export interface OfTypeFilter {
+  kind: 'of-type';
+  code: string;
+  values: { typeSystem: string; typeCode: string; value: string }[];
+}
+
+export interface MissingFilter {
+  kind: 'missing';
+  code: string;
+  missing: boolean;
+}
+
+export interface SortRule {
+  /** `_lastUpdated`, `_id`, or a parameter code. */
+  code: string;
+  descending: boolean;
+}

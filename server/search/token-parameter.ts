@@ -1,0 +1,117 @@
+import { badRequest } from '../core/outcome';
+import { paramColumn } from './column-names';
+import type { IndexColumn } from './index-columns';
+import type { ParamContext, ParameterType, SqlCondition } from './parameter-type';
+import { placeholders } from './parameter-type';
+import type { OfTypeFilter, SearchFilter, TokenSearchValue } from './search-request';
+import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
+import { anySystemEntry, escapeLike, normalizeText, ofTypeEntry, systemCodeEntry, systemOnlyEntry, TEXT_SEPARATOR } from './token-encoding';
+import { tokenIndexValues } from './token-index-values';
+
+/**
+ * Token parameters: one `text[]` column of encoded entries per parameter (GIN, so every
+ * form is an indexed `&&`), plus, where values carry display text, one text column for
+ * `:text` (trigram GIN, so starts-with over several displays is an indexed LIKE).
+ * See token-encoding.ts.
+ */
+const TEXT_SUFFIX = 'text';
+
+/** Types with display text; parameters over codes, booleans or ContactPoints get no `:text` column. */
+const TEXT_TYPES: ReadonlySet<string> = new Set(['Coding', 'CodeableConcept', 'Identifier']);
+
+function hasTextColumn(param: ParamContext): boolean {
+  const types = param.expression.resultTypes;
+  return types === undefined || [...types].some((t) => TEXT_TYPES.has(t));
+}
+
+function parseTokenValue(code: string, raw: string): TokenSearchValue {
+  const parts = splitUnescaped(raw, '|', 2);
+  if (parts.length === 1) return { code: unescapeSearchValue(parts[0]) };
+  const system = unescapeSearchValue(parts[0]);
+  const value = unescapeSearchValue(parts[1]);
+  if (system === '' && value === '') throw badRequest(`Empty token value '|' for parameter ${code}`, code);
+  return value === '' ? { system } : { system, code: value };
+}
+
+function parseOfType(code: string, raw: string): OfTypeFilter['values'][number] {
+  const parts = splitUnescaped(raw, '|');
+  if (parts.length !== 3 || parts[1] === '' || parts[2] === '') {
+    throw badRequest(`${code}:of-type needs system|code|value, got '${raw}'`, code);
+  }
+  const [typeSystem, typeCode, value] = parts.map(unescapeSearchValue);
+  return { typeSystem, typeCode, value };
+}
+
+function tokenEntry(value: TokenSearchValue): string {
+  if (value.system === undefined) return anySystemEntry(value.code ?? '');
+  if (value.code === undefined) return systemOnlyEntry(value.system);
+  return systemCodeEntry(value.system, value.code);
+}
+
+function overlap(column: string, entries: string[]): SqlCondition {
+  return { sql: `${column} && ARRAY[${placeholders(entries.length)}]::text[]`, bindings: entries };
+}
+
+export const tokenParameter: ParameterType = {
+
+  columns(param) {
+    const tokens = paramColumn(param.def.code);
+    const columns: IndexColumn[] = [{ name: tokens, sqlType: 'text[]', indexMethod: 'gin' }];
+    if (hasTextColumn(param)) {
+      const text = paramColumn(param.def.code, TEXT_SUFFIX);
+      columns.push({ name: text, sqlType: 'text', indexMethod: 'gin', indexExpression: `"${text}" gin_trgm_ops` });
+    }
+    return columns;
+  },
+
+  extract(param, nodes, out) {
+    const { tokens, text } = tokenIndexValues(nodes);
+    out[paramColumn(param.def.code)] = tokens;
+    if (hasTextColumn(param)) out[paramColumn(param.def.code, TEXT_SUFFIX)] = text;
+  },
+
+  parse(param, modifier, values): SearchFilter {
+    const code = param.def.code;
+    switch (modifier) {
+      case undefined:
+      case 'not':
+        return { kind: 'token', code, not: modifier === 'not', values: values.map((v) => parseTokenValue(code, v)) };
+      case 'text':
+        return { kind: 'token-text', code, texts: values.map(unescapeSearchValue) };
+      case 'of-type':
+        return { kind: 'of-type', code, values: values.map((v) => parseOfType(code, v)) };
+      default:
+        throw badRequest(`Modifier :${modifier} is not supported for token parameter ${code}`, code);
+    }
+  },
+
+  condition(param, filter, column) {
+    const tokens = column(paramColumn(param.def.code));
+    switch (filter.kind) {
+      case 'token': {
+        const match = overlap(tokens, filter.values.map(tokenEntry));
+        // :not also matches resources without any value (R4 search.html#modifiers).
+        return filter.not ? { sql: `(${tokens} IS NULL OR NOT (${match.sql}))`, bindings: match.bindings } : match;
+      }
+      case 'of-type':
+        return overlap(tokens, filter.values.map((v) => ofTypeEntry(v.typeSystem, v.typeCode, v.value)));
+      case 'token-text': {
+        // Values without display text (codes, booleans) can never match :text.
+        if (!hasTextColumn(param)) return { sql: 'false', bindings: [] };
+        const text = column(paramColumn(param.def.code, TEXT_SUFFIX));
+        const patterns = filter.texts.map((t) => `%${TEXT_SEPARATOR}${escapeLike(normalizeText(t))}%`);
+        return { sql: `(${patterns.map(() => `${text} LIKE ?`).join(' OR ')})`, bindings: patterns };
+      }
+      default:
+        throw new Error(`token parameter cannot apply a ${filter.kind} filter`);
+    }
+  },
+
+  missing(param, missing, column) {
+    const columns = [column(paramColumn(param.def.code))];
+    if (hasTextColumn(param)) columns.push(column(paramColumn(param.def.code, TEXT_SUFFIX)));
+    return missing
+      ? { sql: `(${columns.map((c) => `${c} IS NULL`).join(' AND ')})`, bindings: [] }
+      : { sql: `(${columns.map((c) => `${c} IS NOT NULL`).join(' OR ')})`, bindings: [] };
+  },
+};

@@ -1,0 +1,77 @@
+import http from 'node:http';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import pino, { type Logger } from 'pino';
+import { createApp } from './app';
+import type { Config } from './config';
+import { createKnex } from './storage/database';
+import type { EmbeddedDatabase } from './storage/embedded-postgres';
+import { runMigrations } from './storage/migrate';
+import { Repository } from './storage/repository';
+import { syncIndexColumns } from './storage/sync-index-columns';
+import { warmUpValidation } from './validation/validate-resource';
+
+export interface RunningServer {
+  /** The address it listens on, e.g. http://127.0.0.1:8080 */
+  url: string;
+  knex: Knex;
+  logger: Logger;
+  /** Stops accepting, lets in-flight requests finish, closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Database (embedded when no DATABASE_URL), migrations, then the HTTP listener. */
+export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    // Loaded only when needed: embedded-postgres is an ES module and a large one.
+    const { startEmbeddedPostgres } = require('./storage/embedded-postgres') as typeof import('./storage/embedded-postgres');
+    embedded = await startEmbeddedPostgres(path.join(config.dataDir, 'postgres'), 'fhir', (m) => logger.info(m));
+    databaseUrl = embedded.url;
+    logger.info('embedded PostgreSQL started');
+  }
+  const knex = createKnex(databaseUrl, config.databasePoolMax);
+  await runMigrations(knex);
+  const added = await syncIndexColumns(knex);
+  if (added > 0) {
+    logger.info({ added }, 'search index columns created');
+  }
+  // The validator compiles its definitions lazily (~0.4 s): pay that before the first request.
+  warmUpValidation();
+
+  const repo = new Repository(knex, {
+    searchDefaultCount: config.searchDefaultCount,
+    searchMaxCount: config.searchMaxCount,
+  });
+  const app = createApp({ config, repo, logger });
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 65000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, fhirBase: `${config.publicUrl}/fhir` }, 'FHIR server listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timeout = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, config.shutdownTimeoutMs).unref()
+      );
+      await Promise.race([closed, timeout]);
+      await knex.destroy();
+      await embedded?.stop();
+    })();
+    return stopping;
+  };
+  return { url, knex, logger, stop };
+}

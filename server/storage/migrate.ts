@@ -1,0 +1,20 @@
+import type { Knex } from 'knex';
+import * as resourceTables from './migrations/001-resource-tables';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** Migrations in order. Listed in code so that they run the same under tsx, jest and a build. */
+const migrations: [string, Migration][] = [['001-resource-tables', resourceTables]];
+
+const source: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => migrations.map(([, m]) => m),
+  getMigrationName: (migration) => migrations.find(([, m]) => m === migration)?.[0] ?? 'unknown',
+  getMigration: async (migration) => migration,
+};
+
+export async function runMigrations(knex: Knex): Promise<void> {
+  await knex.migrate.latest({ migrationSource: source });
+}

@@ -1,0 +1,232 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Knex } from 'knex';
+import { applyPatch, type Operation } from 'fast-json-patch';
+import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
+import { newId } from '../core/ids';
+import { applySearch, applySearchFilters } from '../search/build-search-sql';
+import type { SearchRequest } from '../search/search-request';
+import { lockAndMatch } from './conditional-match';
+import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
+import { type HistoryPage, type HistoryQuery, readHistory } from './history';
+import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
+import { type WriteOperation, type WriteResult, writeResource } from './write-resource';
+
+export interface RepositoryOptions {
+  searchDefaultCount: number;
+  searchMaxCount: number;
+}
+
+export interface SearchResult {
+  resources: Resource[];
+  /** Present when the request asked for a total. */
+  total?: number;
+  /** true when more matches exist after this page. */
+  hasMore: boolean;
+}
+
+export interface ConditionalCreateResult extends WriteResult {
+  /** true when If-None-Exist matched an existing resource and nothing was written. */
+  matched: boolean;
+}
+
+const RETRYABLE = new Set([PG_UNIQUE_VIOLATION, PG_SERIALIZATION_FAILURE, PG_DEADLOCK]);
+
+/**
+ * The one read path and the one write path. Handlers of interactions, operations and
+ * jobs use only this; nothing else touches the resource tables.
+ */
+export class Repository {
+  constructor(
+    private readonly knex: Knex,
+    private readonly options: RepositoryOptions
+  ) {}
+
+  // ---- write path ----------------------------------------------------------
+
+  async create(resource: Resource, ifNoneExist?: string): Promise<ConditionalCreateResult> {
+    return this.transaction(async (tx) => {
+      if (ifNoneExist !== undefined) {
+        const matches = await lockAndMatch(tx, resource.resourceType, ifNoneExist, this.limits());
+        if (matches.length > 1) {
+          throw preconditionFailed(`If-None-Exist criteria "${ifNoneExist}" match more than one resource`);
+        }
+        if (matches.length === 1) {
+          const version = await this.readVersion(tx, resource.resourceType, matches[0].id);
+          return { version, created: false, noop: true, matched: true };
+        }
+      }
+      const id = newId();
+      const result = await writeResource(tx, {
+        method: 'POST',
+        resourceType: resource.resourceType,
+        id,
+        resource: { ...resource, id } as Resource,
+      });
+      return { ...result, matched: false };
+    });
+  }
+
+  /** Update, or create with the client's id when absent (update-as-create). */
+  async update(resource: Resource & { id: string }, ifMatch?: number): Promise<WriteResult> {
+    return this.transaction((tx) =>
+      writeResource(tx, { method: 'PUT', resourceType: resource.resourceType, id: resource.id, resource, ifMatch })
+    );
+  }
+
+  async conditionalUpdate(resource: Resource, criteria: string, ifMatch?: number): Promise<WriteResult> {
+    return this.transaction(async (tx) => {
+      const matches = await lockAndMatch(tx, resource.resourceType, criteria, this.limits());
+      if (matches.length > 1) {
+        throw preconditionFailed(`Conditional update criteria "${criteria}" match more than one resource`);
+      }
+      const target = matches[0]?.id ?? resource.id ?? newId();
+      if (resource.id && resource.id !== target) {
+        throw badRequest(`Resource id ${resource.id} does not match ${resource.resourceType}/${target} found by the criteria`, `${resource.resourceType}.id`);
+      }
+      return writeResource(tx, {
+        method: 'PUT',
+        resourceType: resource.resourceType,
+        id: target,
+        resource: { ...resource, id: target } as Resource,
+        ifMatch,
+      });
+    });
+  }
+
+  async patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult> {
+    return this.transaction(async (tx) => {
+      const current = await this.readVersion(tx, resourceType, id, true);
+      const patched = applyJsonPatch(current.resource as Resource, patch);
+      if (patched.resourceType !== resourceType || patched.id !== id) {
+        throw unprocessable('A patch must not change resourceType or id');
+      }
+      return writeResource(tx, { method: 'PATCH', resourceType, id, resource: patched, ifMatch });
+    });
+  }
+
+  async delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult> {
+    return this.transaction((tx) => writeResource(tx, { method: 'DELETE', resourceType, id, ifMatch }));
+  }
+
+  async conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined> {
+    return this.transaction(async (tx) => {
+      const matches = await lockAndMatch(tx, resourceType, criteria, this.limits());
+      if (matches.length > 1) {
+        throw preconditionFailed(`Conditional delete criteria "${criteria}" match more than one resource`);
+      }
+      if (matches.length === 0) {
+        return undefined;
+      }
+      return writeResource(tx, { method: 'DELETE', resourceType, id: matches[0].id });
+    });
+  }
+
+  /** For bundles and operations that group several writes in one database transaction. */
+  async writeInTransaction(tx: Knex.Transaction, op: WriteOperation): Promise<WriteResult> {
+    return writeResource(tx, op);
+  }
+
+  // ---- read path -----------------------------------------------------------
+
+  async read(resourceType: string, id: string): Promise<ResourceVersion> {
+    return this.readVersion(this.knex, resourceType, id);
+  }
+
+  async vread(resourceType: string, id: string, versionId: number): Promise<ResourceVersion> {
+    const row: ResourceRow | undefined = await this.knex('resource_history')
+      .select('resource_type', 'id', 'version_id', 'last_updated', 'deleted', 'method', 'content')
+      .where({ resource_type: resourceType, id, version_id: versionId })
+      .first();
+    if (!row) {
+      throw notFound(`${resourceType}/${id}/_history/${versionId} not found`);
+    }
+    if (row.deleted) {
+      throw gone(`${resourceType}/${id}/_history/${versionId} is a deletion`);
+    }
+    return toVersion(resourceType, row);
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryPage> {
+    return readHistory(this.knex, query);
+  }
+
+  async search(request: SearchRequest): Promise<SearchResult> {
+    const query = this.knex(request.resourceType).select('content');
+    applySearch(query, request);
+    const rows: { content: Resource }[] = await query.offset(request.offset).limit(request.count + 1);
+    const hasMore = rows.length > request.count;
+    const resources = rows.slice(0, request.count).map((r) => r.content);
+    let total: number | undefined;
+    if (request.total === 'accurate' || request.total === 'estimate') {
+      total = await this.count(request);
+    }
+    return { resources, total, hasMore };
+  }
+
+  async count(request: SearchRequest): Promise<number> {
+    const query = this.knex(request.resourceType).count<{ count: number }[]>('* as count');
+    applySearchFilters(query, request);
+    const [row] = await query;
+    return Number(row.count);
+  }
+
+  async isReachable(): Promise<boolean> {
+    try {
+      await this.knex.raw('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- internals -----------------------------------------------------------
+
+  private limits(): { defaultCount: number; maxCount: number } {
+    return { defaultCount: this.options.searchDefaultCount, maxCount: this.options.searchMaxCount };
+  }
+
+  private async readVersion(
+    db: Knex | Knex.Transaction,
+    resourceType: string,
+    id: string,
+    forUpdate = false
+  ): Promise<ResourceVersion> {
+    const query = db(resourceType).select('id', 'version_id', 'last_updated', 'deleted', 'content').where('id', id);
+    const row: ResourceRow | undefined = await (forUpdate ? query.forUpdate() : query).first();
+    if (!row) {
+      throw notFound(`${resourceType}/${id} not found`);
+    }
+    if (row.deleted) {
+      throw gone(`${resourceType}/${id} was deleted`);
+    }
+    return toVersion(resourceType, row);
+  }
+
+  /** Retries the whole transaction when PostgreSQL reports a race it resolved for us. */
+  private async transaction<T>(work: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.knex.transaction(work);
+      } catch (err) {
+        if (attempt >= 3 || !RETRYABLE.has(pgErrorCode(err) ?? '')) {
+          throw err;
+        }
+      }
+    }
+  }
+}
+
+function applyJsonPatch(resource: Resource, patch: Operation[]): Resource {
+  if (!Array.isArray(patch)) {
+    throw badRequest('A JSON Patch document must be an array of operations');
+  }
+  try {
+    return applyPatch(structuredClone(resource), patch, true, true, true).newDocument;
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    if (message.includes('Test operation failed')) {
+      throw unprocessable(`JSON Patch test failed: ${message}`);
+    }
+    throw badRequest(`Invalid JSON Patch: ${message}`);
+  }
+}

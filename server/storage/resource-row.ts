@@ -1,0 +1,42 @@
+import type { Resource } from '@medplum/fhirtypes';
+
+/** A row of a per-type table, or of resource_history. */
+export interface ResourceRow {
+  resource_type?: string;
+  id: string;
+  version_id: number;
+  last_updated: Date;
+  deleted: boolean;
+  method?: string;
+  content: Resource | null;
+}
+
+/** One version of a resource as the read path hands it out. */
+export interface ResourceVersion {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  lastUpdated: Date;
+  deleted: boolean;
+  /** The HTTP method that produced this version (history needs it). */
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  resource?: Resource;
+}
+
+export function toVersion(resourceType: string, row: ResourceRow): ResourceVersion {
+  return {
+    resourceType: row.resource_type ?? resourceType,
+    id: row.id,
+    versionId: row.version_id,
+    lastUpdated: row.last_updated,
+    deleted: row.deleted,
+    method: (row.method as ResourceVersion['method']) ?? (row.deleted ? 'DELETE' : 'PUT'),
+    resource: row.content ?? undefined,
+  };
+}
+
+export function quoteTable(resourceType: string): string {
+  // Resource types are checked against the definitions before they get here;
+  // quoting keeps the mixed-case table names intact.
+  return `"${resourceType}"`;
+}

@@ -1,0 +1,35 @@
+import type { Knex } from 'knex';
+import { indexColumns } from '../search/index-columns';
+import { resourceTypes } from '../validation/structure-definitions';
+
+/**
+ * Brings every resource table's search columns and indexes in line with the search
+ * module's definitions. Idempotent and cheap when nothing changed (one catalogue query),
+ * so it runs at every start after the migrations.
+ */
+export async function syncIndexColumns(knex: Knex): Promise<number> {
+  const existing = await knex.raw<{ rows: { table_name: string; column_name: string }[] }>(
+    `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()`
+  );
+  const have = new Set(existing.rows.map((r) => `${r.table_name}.${r.column_name}`));
+  const indexes = await knex.raw<{ rows: { indexname: string }[] }>(
+    `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()`
+  );
+  const haveIndex = new Set(indexes.rows.map((r) => r.indexname));
+  let changes = 0;
+  for (const type of resourceTypes) {
+    for (const column of indexColumns(type)) {
+      if (!have.has(`${type}.${column.name}`)) {
+        await knex.raw(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
+        changes++;
+      }
+      const indexName = `${type}_${column.name}_idx`.slice(0, 63);
+      if (!haveIndex.has(indexName)) {
+        const target = column.indexExpression ?? `"${column.name}"`;
+        await knex.raw(`CREATE INDEX IF NOT EXISTS "${indexName}" ON "${type}" USING ${column.indexMethod} (${target})`);
+        changes++;
+      }
+    }
+  }
+  return changes;
+}

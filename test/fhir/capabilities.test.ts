@@ -1,0 +1,52 @@
+import { fhirRequest } from '../support/fhir-client';
+import { startTestServer, type TestServer } from '../support/test-server';
+import { resourceTypes } from '../../server/validation/structure-definitions';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+test('metadata is an R4 CapabilityStatement listing every resource type with the interactions that are routed', async () => {
+  const res = await fhirRequest('GET', `${server.base}/metadata`);
+  expect(res.status).toBe(200);
+  const cs = res.body;
+  expect(cs.resourceType).toBe('CapabilityStatement');
+  expect(cs.fhirVersion).toBe('4.0.1');
+  expect(cs.kind).toBe('instance');
+  expect(cs.format).toContain('application/fhir+json');
+  expect(cs.format).not.toContain('xml');
+  expect(cs.implementation.url).toBe(server.base);
+  const rest = cs.rest[0];
+  expect(rest.mode).toBe('server');
+  expect(rest.resource.map((r: any) => r.type).sort()).toEqual([...resourceTypes].sort());
+  expect(resourceTypes.length).toBeGreaterThanOrEqual(145);
+  const patient = rest.resource.find((r: any) => r.type === 'Patient');
+  expect(patient.interaction.map((i: any) => i.code).sort()).toEqual(
+    ['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread'].sort()
+  );
+  expect(patient.versioning).toBe('versioned');
+  expect(patient.conditionalCreate).toBe(true);
+  expect(patient.conditionalUpdate).toBe(true);
+  expect(patient.conditionalDelete).toBe('single');
+  expect(patient.updateCreate).toBe(true);
+  expect(rest.interaction.map((i: any) => i.code)).toEqual(['history-system']);
+  expect(rest.interaction.map((i: any) => i.code)).not.toContain('transaction');
+});
+
+test('every search parameter the CapabilityStatement lists for a type is accepted in strict mode', async () => {
+  const cs = (await fhirRequest('GET', `${server.base}/metadata`)).body;
+  for (const type of ['Patient', 'Observation', 'Encounter']) {
+    const resource = cs.rest[0].resource.find((r: any) => r.type === type);
+    for (const param of resource.searchParam ?? []) {
+      const value = param.type === 'date' ? 'ge2000' : param.type === 'token' ? 'x' : param.type === 'number' ? '1' : 'x';
+      const res = await fhirRequest('GET', `${server.base}/${type}?${param.name}=${value}`, {
+        headers: { Prefer: 'handling=strict' },
+      });
+      expect({ param: param.name, status: res.status }).toEqual({ param: param.name, status: 200 });
+    }
+  }
+});

@@ -1,0 +1,136 @@
+import { isOperationOutcomeError } from '../../server/core/outcome';
+import { assertValidResource, validateResource } from '../../server/validation/validate-resource';
+
+function errorsAt(resource: unknown): { expression: string | undefined; code: string; text: string | undefined }[] {
+  return validateResource(resource)
+    .filter((i) => i.severity === 'error' || i.severity === 'fatal')
+    .map((i) => ({ expression: i.expression?.[0], code: i.code, text: i.diagnostics }));
+}
+
+describe('validateResource', () => {
+  test('a minimal valid patient has no issues', () => {
+    expect(validateResource({ resourceType: 'Patient', id: 'p1', gender: 'female', birthDate: '1970-01-31' })).toEqual([]);
+  });
+
+  test('an unknown property is an error at its path', () => {
+    expect(errorsAt({ resourceType: 'Patient', name: [{ family: 'X', nickname: 'Y' }] })).toEqual([
+      expect.objectContaining({ expression: 'Patient.name[0].nickname', code: 'structure' }),
+    ]);
+  });
+
+  test('a single value where an array is required, and too many values, are errors', () => {
+    expect(errorsAt({ resourceType: 'Patient', name: { family: 'X' } })).toEqual([
+      expect.objectContaining({ expression: 'Patient.name', code: 'structure' }),
+    ]);
+    expect(errorsAt({ resourceType: 'Patient', gender: ['male', 'female'] })).toEqual([
+      expect.objectContaining({ expression: 'Patient.gender', code: 'structure' }),
+    ]);
+  });
+
+  test('a missing required element is an error naming it', () => {
+    expect(errorsAt({ resourceType: 'Observation', code: { text: 'x' } })).toEqual([
+      expect.objectContaining({ expression: 'Observation.status', code: 'required' }),
+    ]);
+  });
+
+  test('a badly formatted date is an error', () => {
+    expect(errorsAt({ resourceType: 'Patient', birthDate: '31/01/1970' })).toEqual([
+      expect.objectContaining({ expression: 'Patient.birthDate', code: 'value' }),
+    ]);
+    expect(errorsAt({ resourceType: 'Patient', birthDate: '1970-02-30' })).toHaveLength(1);
+  });
+
+  test('a dateTime with a time but no timezone is an error', () => {
+    expect(errorsAt({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, effectiveDateTime: '2020-01-01T10:00:00' })).toEqual([
+      expect.objectContaining({ expression: 'Observation.effectiveDateTime', code: 'value' }),
+    ]);
+  });
+
+  test('empty strings, objects and arrays are errors', () => {
+    expect(errorsAt({ resourceType: 'Patient', name: [{ family: '' }], address: [{}], telecom: [] })).toHaveLength(3);
+  });
+
+  test('two values of one choice element are an error', () => {
+    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: 'a', valueBoolean: true };
+    expect(errorsAt(obs)).toEqual([expect.objectContaining({ expression: 'Observation.valueBoolean' })]);
+  });
+
+  test('primitive extensions are validated and may stand in for the value', () => {
+    const ext = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] };
+    expect(errorsAt({ resourceType: 'Patient', _birthDate: ext, name: [{ given: [null, 'B'], _given: [ext, null] }] })).toEqual([]);
+    expect(errorsAt({ resourceType: 'Patient', _birthDate: { foo: 1 } })).toEqual([
+      expect.objectContaining({ expression: 'Patient._birthDate.foo' }),
+    ]);
+  });
+
+  test('an invariant violation is reported with its key (pat-1: a contact needs details)', () => {
+    expect(errorsAt({ resourceType: 'Patient', contact: [{ gender: 'male' }] })).toEqual([
+      expect.objectContaining({ expression: 'Patient.contact[0]', code: 'invariant', text: expect.stringContaining('pat-1') }),
+    ]);
+  });
+
+  test('a code outside its required value set is an error (Patient.gender = robot)', () => {
+    expect(errorsAt({ resourceType: 'Patient', gender: 'robot' })).toEqual([
+      expect.objectContaining({ expression: 'Patient.gender', code: 'code-invalid' }),
+    ]);
+  });
+
+  test('contained resources are validated and must be referenced', () => {
+    const condition = {
+      resourceType: 'Condition',
+      subject: { reference: '#p' },
+      contained: [{ resourceType: 'Patient', id: 'p', gender: 'robot' }],
+    };
+    expect(errorsAt(condition)).toEqual([expect.objectContaining({ expression: 'Condition.contained[0].gender' })]);
+    expect(errorsAt({ ...condition, subject: { reference: '#other' }, contained: [{ resourceType: 'Patient', id: 'p' }] })).toHaveLength(2);
+  });
+
+  test('resources inside Bundle entries are validated, and fullUrls must be absolute', () => {
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [{ fullUrl: 'Patient/1', resource: { resourceType: 'Patient', birthDate: 'never' } }],
+    };
+    expect(errorsAt(bundle).map((e) => e.expression)).toEqual(['Bundle.entry[0].resource.birthDate', 'Bundle.entry[0].fullUrl']);
+  });
+
+  test('a resource type that is not R4 is rejected', () => {
+    expect(errorsAt({ resourceType: 'SubscriptionStatus' })).toHaveLength(1);
+    expect(errorsAt({ resourceType: 'Nonsense' })).toHaveLength(1);
+  });
+
+  test('non-object input is an issue, not an exception', () => {
+    for (const input of [null, 5, 'Patient', [], [{ resourceType: 'Patient' }], true, undefined]) {
+      expect(errorsAt(input)).toEqual([expect.objectContaining({ code: 'structure' })]);
+    }
+  });
+
+  test('10,000 levels of nesting give an issue, not a stack overflow', () => {
+    // Built as text: JSON.stringify itself overflows at this depth, JSON.parse does not.
+    const open = '{"resourceType":"Parameters","parameter":[{"name":"p","resource":'.repeat(10_000);
+    const parsed = JSON.parse(open + '{"resourceType":"Patient"}' + '}]}'.repeat(10_000)) as unknown;
+    expect(errorsAt(parsed)).toEqual([expect.objectContaining({ code: 'structure' })]);
+    expect(errorsAt(JSON.parse('['.repeat(10_000) + ']'.repeat(10_000)))).toHaveLength(1);
+
+    let extensions: unknown = { url: 'http://x', valueString: 'x' };
+    for (let i = 0; i < 10_000; i++) {
+      extensions = { url: 'http://x', extension: [extensions] };
+    }
+    expect(errorsAt({ resourceType: 'Patient', extension: [extensions] })).toEqual([
+      expect.objectContaining({ code: 'structure' }),
+    ]);
+  });
+
+  test('assertValidResource throws a 400 OperationOutcomeError carrying every issue', () => {
+    expect.assertions(3);
+    try {
+      assertValidResource({ resourceType: 'Patient', gender: 'robot', birthDate: 'x' });
+    } catch (err) {
+      expect(isOperationOutcomeError(err)).toBe(true);
+      if (isOperationOutcomeError(err)) {
+        expect(err.status).toBe(400);
+        expect(err.outcome.issue).toHaveLength(2);
+      }
+    }
+  });
+});
