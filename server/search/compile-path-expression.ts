@@ -164,11 +164,31 @@ function interpretedTerm(term: string): (resource: Resource) => TypedNode[] {
   };
 }
 
+/**
+ * `Patient.deceased.exists() and Patient.deceased != false` (R4 `deceased`): true for a
+ * deceasedDateTime or deceasedBoolean true, false otherwise (also when absent).
+ */
+function compileExistsAndNotFalse(resourceType: string, term: string): ((resource: Resource) => TypedNode[]) | undefined {
+  const m = /^([\w.]+)\.exists\(\) and ([\w.]+) != false$/.exec(term);
+  if (!m || m[1] !== m[2]) return undefined;
+  const { steps } = compileTerm(resourceType, m[1]);
+  return (resource) => {
+    let nodes: TypedNode[] = [{ type: resourceType, value: resource }];
+    for (const step of steps) nodes = step(nodes);
+    return [{ type: 'boolean', value: nodes.some((n) => n.value !== false) }];
+  };
+}
+
 export function compileExpression(resourceType: string, terms: readonly string[]): CompiledExpression {
   let compiled = true;
   const resultTypes = new Set<string>();
   const evaluators: ((resource: Resource) => TypedNode[])[] = terms.map((term) => {
     try {
+      const idiom = compileExistsAndNotFalse(resourceType, term);
+      if (idiom) {
+        resultTypes.add('boolean');
+        return idiom;
+      }
       const { steps, types } = compileTerm(resourceType, term);
       for (const t of types) resultTypes.add(t);
       return (resource: Resource) => {

@@ -31,6 +31,7 @@ export type SearchFilter =
   | OfTypeFilter
   | DateFilter
   | ReferenceFilter
+  | StringFilter
   | MissingFilter;
 
 export interface IdFilter {
@@ -62,6 +63,14 @@ export interface ReferenceFilter {
   kind: 'reference';
   code: string;
   entries: string[];
+}
+
+/** A string parameter: default starts-with, `:contains` (both case- and accent-insensitive) or `:exact`; values ORed. */
+export interface StringFilter {
+  kind: 'string';
+  code: string;
+  match: 'starts-with' | 'contains' | 'exact';
+  values: string[];
 }
 
 export interface LastUpdatedFilter {

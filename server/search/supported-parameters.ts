@@ -4,6 +4,7 @@ import type { SearchParamDef } from './search-parameter-definitions';
 import { searchParamDefs } from './search-parameter-definitions';
 import { dateParameter } from './date-parameter';
 import { referenceParameter } from './reference-parameter';
+import { stringParameter } from './string-parameter';
 import { tokenParameter } from './token-parameter';
 
 /**
@@ -15,6 +16,7 @@ const parameterTypes: Partial<Record<SearchParamDef['type'], ParameterType>> = {
   token: tokenParameter,
   date: dateParameter,
   reference: referenceParameter,
+  string: stringParameter,
 };
 
 /** Parameters served by the fixed columns of every table (no index column of their own). */

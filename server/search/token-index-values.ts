@@ -1,6 +1,7 @@
 import type { CodeableConcept, Coding, ContactPoint, Identifier } from '@medplum/fhirtypes';
 import type { TypedNode } from './compile-path-expression';
-import { anySystemEntry, joinTextValues, ofTypeEntry, systemCodeEntry, systemOnlyEntry } from './token-encoding';
+import { joinTextValues } from './folded-text';
+import { anySystemEntry, ofTypeEntry, systemCodeEntry, systemOnlyEntry } from './token-encoding';
 
 /** Entries for the token array column and texts for the `:text` column of one parameter. */
 export interface TokenIndexValues {

@@ -5,7 +5,8 @@ import type { ParamContext, ParameterType, SqlCondition } from './parameter-type
 import { placeholders } from './parameter-type';
 import type { OfTypeFilter, SearchFilter, TokenSearchValue } from './search-request';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
-import { anySystemEntry, escapeLike, normalizeText, ofTypeEntry, systemCodeEntry, systemOnlyEntry, TEXT_SEPARATOR } from './token-encoding';
+import { escapeLike, normalizeText, TEXT_SEPARATOR } from './folded-text';
+import { anySystemEntry, ofTypeEntry, systemCodeEntry, systemOnlyEntry } from './token-encoding';
 import { tokenIndexValues } from './token-index-values';
 
 /**

@@ -41,7 +41,12 @@ describe('compiled search expressions', () => {
     expect([...(value.resultTypes ?? [])]).toEqual(['CodeableConcept']);
     const obs = { resourceType: 'Observation', status: 'final', code: {}, valueCodeableConcept: { text: 'x' } } as Resource;
     expect(value.evaluate(obs)).toEqual([{ type: 'CodeableConcept', value: { text: 'x' } }]);
-    expect(compileExpression('Patient', ['Patient.deceased.exists() and Patient.deceased != false']).compiled).toBe(false);
+    const deceased = compileExpression('Patient', ['Patient.deceased.exists() and Patient.deceased != false']);
+    expect(deceased.compiled).toBe(true);
+    expect(deceased.evaluate({ resourceType: 'Patient', deceasedDateTime: '2020' } as Resource)).toEqual([{ type: 'boolean', value: true }]);
+    expect(deceased.evaluate({ resourceType: 'Patient' } as Resource)).toEqual([{ type: 'boolean', value: false }]);
+    // Anything beyond paths, type filters and simple where() goes to the general interpreter.
+    expect(compileExpression('Bundle', ['Bundle.entry[0].resource']).compiled).toBe(false);
   });
 
   test('are much faster than the interpreter', () => {

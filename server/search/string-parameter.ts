@@ -1,0 +1,86 @@
+import type { Address, HumanName } from '@medplum/fhirtypes';
+import { badRequest } from '../core/outcome';
+import { paramColumn } from './column-names';
+import type { TypedNode } from './compile-path-expression';
+import type { ParameterType } from './parameter-type';
+import { placeholders } from './parameter-type';
+import type { StringFilter } from './search-request';
+import { unescapeSearchValue } from './search-value-escaping';
+import { escapeLike, joinTextValues, normalizeText, TEXT_SEPARATOR } from './folded-text';
+
+/**
+ * String parameters (R4 search.html#string): every string part of the values — each
+ * given name, family, prefix, suffix and text of a HumanName; each line, city, district,
+ * state, postal code, country and text of an Address — is a value of its own.
+ * Two columns: the parts case- and accent-folded and joined by a separator (trigram GIN:
+ * starts-with is `LIKE '%<sep>abc%'`, `:contains` is `LIKE '%abc%'`), and the parts as
+ * written (`text[]`, GIN) for `:exact`.
+ */
+const EXACT_SUFFIX = 'exact';
+
+function stringParts(nodes: readonly TypedNode[]): string[] {
+  const parts: string[] = [];
+  const add = (v: unknown): void => {
+    if (typeof v === 'string' && v.trim().length > 0) parts.push(v);
+    else if (Array.isArray(v)) v.forEach(add);
+  };
+  for (const { type, value } of nodes) {
+    if (type === 'HumanName') {
+      const n = value as HumanName;
+      [n.family, n.given, n.prefix, n.suffix, n.text].forEach(add);
+    } else if (type === 'Address') {
+      const a = value as Address;
+      [a.line, a.city, a.district, a.state, a.postalCode, a.country, a.text].forEach(add);
+    } else {
+      add(value);
+    }
+  }
+  return [...new Set(parts)];
+}
+
+export const stringParameter: ParameterType = {
+  columns(param) {
+    const folded = paramColumn(param.def.code);
+    return [
+      { name: folded, sqlType: 'text', indexMethod: 'gin', indexExpression: `"${folded}" gin_trgm_ops` },
+      { name: paramColumn(param.def.code, EXACT_SUFFIX), sqlType: 'text[]', indexMethod: 'gin' },
+    ];
+  },
+
+  extract(param, nodes, out) {
+    const parts = stringParts(nodes);
+    out[paramColumn(param.def.code)] = joinTextValues(parts);
+    out[paramColumn(param.def.code, EXACT_SUFFIX)] = parts.length > 0 ? parts : null;
+  },
+
+  parse(param, modifier, values): StringFilter {
+    const code = param.def.code;
+    if (modifier !== undefined && modifier !== 'exact' && modifier !== 'contains') {
+      throw badRequest(`Modifier :${modifier} is not supported for string parameter ${code}`, code);
+    }
+    return { kind: 'string', code, match: modifier ?? 'starts-with', values: values.map(unescapeSearchValue) };
+  },
+
+  condition(param, filter, column) {
+    if (filter.kind !== 'string') throw new Error(`string parameter cannot apply a ${filter.kind} filter`);
+    if (filter.match === 'exact') {
+      return {
+        sql: `${column(paramColumn(param.def.code, EXACT_SUFFIX))} && ARRAY[${placeholders(filter.values.length)}]::text[]`,
+        bindings: filter.values,
+      };
+    }
+    const folded = column(paramColumn(param.def.code));
+    const lead = filter.match === 'contains' ? '%' : `%${TEXT_SEPARATOR}`;
+    const patterns = filter.values.map((v) => `${lead}${escapeLike(normalizeText(v))}%`);
+    return { sql: `(${patterns.map(() => `${folded} LIKE ?`).join(' OR ')})`, bindings: patterns };
+  },
+
+  missing(param, missing, column) {
+    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+  },
+
+  // The folded parts in order: resources sort by their first part, then the next.
+  sort(param, descending, column) {
+    return `${column(paramColumn(param.def.code))} ${descending ? 'DESC' : 'ASC'} NULLS LAST`;
+  },
+};

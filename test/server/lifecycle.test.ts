@@ -1,0 +1,62 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { freePort } from '../../server/core/free-port';
+import { createKnex } from '../../server/storage/database';
+import { withDatabase } from '../support/database-url';
+import { fhirRequest } from '../support/fhir-client';
+import { readHl7Example } from '../support/hl7-examples';
+import { startTestServer } from '../support/test-server';
+
+const ROOT = path.join(__dirname, '../..');
+
+test('/healthz answers while the process lives and /readyz while its database answers', async () => {
+  const server = await startTestServer();
+  try {
+    const health = await fetch(`${server.url}/healthz`);
+    expect(health.status).toBe(200);
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    await server.server.knex.destroy();
+    const notReady = await fetch(`${server.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  } finally {
+    await server.stop().catch(() => undefined);
+  }
+});
+
+test('the server process (node --import tsx server/main.ts, what npm start runs) drains an in-flight request on SIGTERM and exits with 0', async () => {
+  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
+  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
+  const admin = createKnex(adminUrl, 1);
+  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${process.env.TEST_TEMPLATE_DATABASE}"`);
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const base = `http://127.0.0.1:${port}/fhir`;
+    for (let i = 0; i < 200; i++) {
+      const ok = await fetch(`${base}/metadata`).then((r) => r.status === 200, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // A 2 MB Bundle takes long enough to validate and store to be in flight at SIGTERM.
+    const bundle = readHl7Example('Bundle-searchParams.json');
+    const inFlight = fhirRequest('PUT', `${base}/Bundle/${bundle.id}`, { body: bundle });
+    await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGTERM');
+    const res = await inFlight;
+    expect(res.status).toBe(201);
+    expect(await exited).toBe(0);
+    await expect(fetch(`${base}/metadata`)).rejects.toThrow();
+  } finally {
+    child.kill('SIGKILL');
+    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.destroy();
+  }
+});
