@@ -5,6 +5,7 @@ import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '.
 import { newId } from '../core/ids';
 import { applySearch, applySearchFilters } from '../search/build-search-sql';
 import type { SearchRequest } from '../search/search-request';
+import { inCanonicalOrder } from './canonical-key-order';
 import { lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
@@ -155,7 +156,7 @@ export class Repository {
     applySearch(query, request);
     const rows: { content: Resource }[] = await query.offset(request.offset).limit(request.count + 1);
     const hasMore = rows.length > request.count;
-    const resources = rows.slice(0, request.count).map((r) => r.content);
+    const resources = rows.slice(0, request.count).map((r) => inCanonicalOrder(r.content));
     let total: number | undefined;
     if (request.total === 'accurate' || request.total === 'estimate') {
       total = await this.count(request);

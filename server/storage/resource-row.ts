@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import { inCanonicalOrder } from './canonical-key-order';
 
 /** A row of a per-type table, or of resource_history. */
 export interface ResourceRow {
@@ -31,7 +32,7 @@ export function toVersion(resourceType: string, row: ResourceRow): ResourceVersi
     lastUpdated: row.last_updated,
     deleted: row.deleted,
     method: (row.method as ResourceVersion['method']) ?? (row.deleted ? 'DELETE' : 'PUT'),
-    resource: row.content ?? undefined,
+    resource: row.content ? inCanonicalOrder(row.content) : undefined,
   };
 }
 

@@ -227,3 +227,9 @@ describe('Prefer, _format, _pretty, _summary and _elements', () => {
     expect(Object.keys(res.body).sort()).toEqual(['birthDate', 'gender', 'id', 'meta', 'resourceType']);
   });
 });
+
+test('a read returns resourceType first and the elements in FHIR definition order', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: patient });
+  const read = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}`);
+  expect(Object.keys(read.body)).toEqual(['resourceType', 'id', 'meta', 'text', 'identifier', 'name', 'gender', 'birthDate']);
+});

@@ -1,0 +1,33 @@
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Config } from '../server/config';
+import { createKnex } from '../server/storage/database';
+import { runMigrations } from '../server/storage/migrate';
+import { syncIndexColumns } from '../server/storage/sync-index-columns';
+
+/** The server's database for CLI commands: DATABASE_URL, or the embedded one in DATA_DIR. */
+export async function openDatabase(
+  config: Config,
+  logger: Logger
+): Promise<{ knex: Knex; changes: number; close(): Promise<void> }> {
+  let url = config.databaseUrl;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  if (!url) {
+    const { startEmbeddedPostgres } = require('../server/storage/embedded-postgres') as typeof import('../server/storage/embedded-postgres');
+    const embedded = await startEmbeddedPostgres(path.join(config.dataDir, 'postgres'), 'fhir', (m) => logger.info(m));
+    url = embedded.url;
+    stopEmbedded = () => embedded.stop();
+  }
+  const knex = createKnex(url, 2);
+  await runMigrations(knex);
+  const changes = await syncIndexColumns(knex);
+  return {
+    knex,
+    changes,
+    close: async () => {
+      await knex.destroy();
+      await stopEmbedded?.();
+    },
+  };
+}
