@@ -7,8 +7,6 @@ import { resourceTypes } from '../../validation/structure-definitions';
  * system-level history are single index scans instead of a union of 146 tables.
  */
 export async function up(knex: Knex): Promise<void> {
-  // Trigram indexes serve token :text and string :contains searches.
-  await knex.raw('CREATE EXTENSION IF NOT EXISTS pg_trgm');
   for (const type of resourceTypes) {
     await knex.raw(
       `CREATE TABLE IF NOT EXISTS "${type}" (
