@@ -16,7 +16,6 @@ const LO = 'lo';
 const HI = 'hi';
 
 export const dateParameter: ParameterType = {
-
   columns(param) {
     return [
       { name: paramColumn(param.def.code, LO), sqlType: 'timestamptz', indexMethod: 'btree' },

@@ -30,7 +30,11 @@ function referenceEntries(nodes: readonly TypedNode[]): string[] | null {
     let text: unknown;
     if (node.type === 'Reference') text = (node.value as Reference).reference;
     else if (node.type === 'Attachment') text = (node.value as Attachment).url;
-    else text = node.value; // canonical, uri, url
+    else if (typeof node.value === 'object' && node.value !== null) {
+      // A resource itself (Bundle `composition` / `message`: `Bundle.entry[0].resource`).
+      const { resourceType, id } = node.value as { resourceType?: unknown; id?: unknown };
+      text = typeof resourceType === 'string' && typeof id === 'string' ? `${resourceType}/${id}` : undefined;
+    } else text = node.value; // canonical, uri, url
     if (typeof text !== 'string') continue;
     const entry = normalizeReference(text);
     if (entry) entries.add(entry);
@@ -43,7 +47,6 @@ function targetTypes(targets: readonly string[]): readonly string[] {
 }
 
 export const referenceParameter: ParameterType = {
-
   columns(param) {
     return [{ name: paramColumn(param.def.code), sqlType: 'text[]', indexMethod: 'gin' }];
   },

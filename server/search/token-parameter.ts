@@ -54,7 +54,6 @@ function overlap(column: string, entries: string[]): SqlCondition {
 }
 
 export const tokenParameter: ParameterType = {
-
   columns(param) {
     const tokens = paramColumn(param.def.code);
     const columns: IndexColumn[] = [{ name: tokens, sqlType: 'text[]', indexMethod: 'gin' }];
