@@ -47,15 +47,26 @@ interface Row {
 
 const cleanups: (() => Promise<void>)[] = [];
 let interrupted = false;
+let cleaning: Promise<void> | undefined;
 
-async function cleanUp(): Promise<void> {
-  while (cleanups.length) {
-    await cleanups.pop()!().catch((err) => console.error('cleanup:', err instanceof Error ? err.message : err));
-  }
+/** Runs the registered cleanups once, last registered first, however often it is called. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length) {
+      await cleanups.pop()!().catch((err) => console.error('cleanup:', err instanceof Error ? err.message : err));
+    }
+  })();
+  return cleaning;
 }
 
+// `on`, not `once`: Ctrl-C reaches this process twice when started through npm/tsx (from
+// the terminal, and relayed by the tsx wrapper); a second SIGINT without a listener
+// would kill it before the database is dropped.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (interrupted) {
+      return;
+    }
     interrupted = true;
     console.error(`\n${signal}: stopping, dropping the benchmark database`);
     void cleanUp().finally(() => process.exit(130));
@@ -83,12 +94,18 @@ async function main(): Promise<void> {
     const ids = { server: [] as string[], raw: [] as string[] };
     for (const op of OPS) {
       for (const concurrency of CONCURRENCY) {
+        const serverResult = await serverCell(server, type, op, concurrency, bodies, ids.server);
         if (interrupted) {
           return;
         }
-        const serverResult = await serverCell(server, type, op, concurrency, bodies, ids.server);
+        if (server.exitStatus()) {
+          throw new Error(`the server process ended during ${op} ${type} c=${concurrency} (${server.exitStatus()})`);
+        }
         await raw.resize(concurrency);
         const rawResult = await rawCell(raw, type, op, concurrency, bodies, ids.raw);
+        if (interrupted) {
+          return;
+        }
         const row = { op, type, concurrency, server: serverResult, raw: rawResult, ratio: serverResult.perSecond / rawResult.perSecond };
         rows.push(row);
         printRow(row);
@@ -201,7 +218,7 @@ function updatePool(ids: string[], concurrency: number): string[] {
 }
 
 function stop(server?: ServerProcess): () => boolean {
-  return () => interrupted || (server?.hasExited() ?? false);
+  return () => interrupted || server?.exitStatus() !== undefined;
 }
 
 function report(result: Parameters<typeof figures>[0], label: string): CellFigures {

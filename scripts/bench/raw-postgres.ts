@@ -22,14 +22,22 @@ export class RawJsonbStore {
   /** (Re)sizes the pool to the concurrency of the next cell and opens its connections. */
   async resize(size: number): Promise<void> {
     await this.pool?.end();
-    this.pool = new pg.Pool({ connectionString: this.databaseUrl, max: size });
+    this.pool = this.newPool(size);
     const clients = await Promise.all(Array.from({ length: size }, () => this.pool!.connect()));
     clients.forEach((client) => client.release());
   }
 
   private use(size: number): pg.Pool {
-    this.pool ??= new pg.Pool({ connectionString: this.databaseUrl, max: size });
+    this.pool ??= this.newPool(size);
     return this.pool;
+  }
+
+  private newPool(size: number): pg.Pool {
+    const pool = new pg.Pool({ connectionString: this.databaseUrl, max: size });
+    // An idle connection ended by the server (the final DROP DATABASE … FORCE after a
+    // Ctrl-C) must not crash the process; queries still report their own errors.
+    pool.on('error', () => undefined);
+    return pool;
   }
 
   /** INSERT with a fresh uuid, as the server's create does; the id is returned. */

@@ -4,16 +4,16 @@ import { freePort } from '../../server/core/free-port';
 
 export interface ServerProcess {
   url: string;
-  /** True once the process has ended (crash or stop). */
-  hasExited(): boolean;
+  /** Undefined while it runs; then how it ended, e.g. "exit code 1" or "signal SIGKILL". */
+  exitStatus(): string | undefined;
   stop(): Promise<void>;
 }
 
 const ROOT = path.join(__dirname, '..', '..');
 
 /**
- * Starts `server/main.ts` in its own Node process (through tsx's loader, one process,
- * no tsx wrapper in between) against `databaseUrl`, and waits until /readyz answers.
+ * Starts `server/main.ts` (via bench-server-main.ts) in its own Node process (through
+ * tsx's loader, one process, no tsx wrapper in between) against `databaseUrl`, and waits until /readyz answers.
  * A separate process gives the server its own event loop: in-process, the load
  * generator's request building and response parsing would run on the server's thread
  * and the figures would measure both together.
@@ -30,14 +30,24 @@ export async function startServerProcess(databaseUrl: string, extraEnv: Record<s
     ...extraEnv,
   };
   delete env.PUBLIC_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join('server', 'main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'bench', 'bench-server-main.ts')], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   forwardPrefixed(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stopped = false;
+  let status: string | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      status = signal ? `signal ${signal}` : `exit code ${code}`;
+      if (!stopped) {
+        // LOG_LEVEL=warn hides the server's own "shutting down" line: say it here.
+        process.stderr.write(`[server] the server process ended unexpectedly (${status})\n`);
+      }
+      resolve(code);
+    })
+  );
   const stop = async (): Promise<void> => {
     if (stopped || child.exitCode !== null || child.signalCode !== null) {
       return;
@@ -54,7 +64,7 @@ export async function startServerProcess(databaseUrl: string, extraEnv: Record<s
     await stop();
     throw err;
   }
-  return { url, stop, hasExited: () => child.exitCode !== null || child.signalCode !== null };
+  return { url, stop, exitStatus: () => status };
 }
 
 async function waitUntilReady(url: string, exited: Promise<number | null>, timeoutMs = 120000): Promise<void> {
