@@ -10,7 +10,9 @@ import { lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
-import { type WriteOperation, type WriteResult, writeResource } from './write-resource';
+import { StaleBaseError, type WriteOperation, type WriteResult, writeResource } from './write-resource';
+import { type Db, runSql } from './sql';
+import { writeStatements } from './write-statements';
 
 export interface RepositoryOptions {
   searchDefaultCount: number;
@@ -45,33 +47,42 @@ export class Repository {
   // ---- write path ----------------------------------------------------------
 
   async create(resource: Resource, ifNoneExist?: string): Promise<ConditionalCreateResult> {
+    if (ifNoneExist === undefined) {
+      return this.insertNew(this.knex, resource);
+    }
     return this.transaction(async (tx) => {
-      if (ifNoneExist !== undefined) {
-        const matches = await lockAndMatch(tx, resource.resourceType, ifNoneExist, this.limits());
-        if (matches.length > 1) {
-          throw preconditionFailed(`If-None-Exist criteria "${ifNoneExist}" match more than one resource`);
-        }
-        if (matches.length === 1) {
-          const version = await this.readVersion(tx, resource.resourceType, matches[0].id);
-          return { version, created: false, noop: true, matched: true };
-        }
+      const matches = await lockAndMatch(tx, resource.resourceType, ifNoneExist, this.limits());
+      if (matches.length > 1) {
+        throw preconditionFailed(`If-None-Exist criteria "${ifNoneExist}" match more than one resource`);
       }
-      const id = newId();
-      const result = await writeResource(tx, {
-        method: 'POST',
-        resourceType: resource.resourceType,
-        id,
-        resource: { ...resource, id } as Resource,
-      });
-      return { ...result, matched: false };
+      if (matches.length === 1) {
+        const version = await this.readVersion(tx, resource.resourceType, matches[0].id);
+        return { version, created: false, noop: true, matched: true };
+      }
+      return this.insertNew(tx, resource);
     });
+  }
+
+  private async insertNew(db: Db, resource: Resource): Promise<ConditionalCreateResult> {
+    const id = newId();
+    const result = await writeResource(db, {
+      method: 'POST',
+      resourceType: resource.resourceType,
+      id,
+      resource: { ...resource, id } as Resource,
+    });
+    return { ...result, matched: false };
   }
 
   /** Update, or create with the client's id when absent (update-as-create). */
   async update(resource: Resource & { id: string }, ifMatch?: number): Promise<WriteResult> {
-    return this.transaction((tx) =>
-      writeResource(tx, { method: 'PUT', resourceType: resource.resourceType, id: resource.id, resource, ifMatch })
-    );
+    return writeResource(this.knex, {
+      method: 'PUT',
+      resourceType: resource.resourceType,
+      id: resource.id,
+      resource,
+      ifMatch,
+    });
   }
 
   async conditionalUpdate(resource: Resource, criteria: string, ifMatch?: number): Promise<WriteResult> {
@@ -95,18 +106,35 @@ export class Repository {
   }
 
   async patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult> {
-    return this.transaction(async (tx) => {
-      const current = await this.readVersion(tx, resourceType, id, true);
+    for (;;) {
+      const current = await this.read(resourceType, id);
+      if (ifMatch !== undefined && current.versionId !== ifMatch) {
+        throw preconditionFailed(`Version ${ifMatch} of ${resourceType}/${id} is not current (current is ${current.versionId})`);
+      }
       const patched = applyJsonPatch(current.resource as Resource, patch);
       if (patched.resourceType !== resourceType || patched.id !== id) {
         throw unprocessable('A patch must not change resourceType or id');
       }
-      return writeResource(tx, { method: 'PATCH', resourceType, id, resource: patched, ifMatch });
-    });
+      try {
+        return await writeResource(this.knex, {
+          method: 'PATCH',
+          resourceType,
+          id,
+          resource: patched,
+          ifMatch,
+          basedOnVersion: current.versionId,
+        });
+      } catch (err) {
+        // Someone wrote in between: apply the patch again to what is current now.
+        if (!(err instanceof StaleBaseError)) {
+          throw err;
+        }
+      }
+    }
   }
 
   async delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult> {
-    return this.transaction((tx) => writeResource(tx, { method: 'DELETE', resourceType, id, ifMatch }));
+    return writeResource(this.knex, { method: 'DELETE', resourceType, id, ifMatch });
   }
 
   async conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined> {
@@ -186,14 +214,9 @@ export class Repository {
     return { defaultCount: this.options.searchDefaultCount, maxCount: this.options.searchMaxCount };
   }
 
-  private async readVersion(
-    db: Knex | Knex.Transaction,
-    resourceType: string,
-    id: string,
-    forUpdate = false
-  ): Promise<ResourceVersion> {
-    const query = db(resourceType).select('id', 'version_id', 'last_updated', 'deleted', 'content').where('id', id);
-    const row: ResourceRow | undefined = await (forUpdate ? query.forUpdate() : query).first();
+  private async readVersion(db: Db, resourceType: string, id: string): Promise<ResourceVersion> {
+    const { read } = writeStatements(resourceType);
+    const row = (await runSql<ResourceRow>(db, `read:${resourceType}`, read, [id])).rows[0];
     if (!row) {
       throw notFound(`${resourceType}/${id} not found`);
     }

@@ -1,10 +1,10 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Knex } from 'knex';
-import { preconditionFailed } from '../core/outcome';
+import { conflict, preconditionFailed } from '../core/outcome';
 import { extractIndexValues } from '../search/extract-index-values';
-import { indexColumns } from '../search/index-columns';
 import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
+import { type Db, runSql } from './sql';
+import { writeStatements } from './write-statements';
 
 /**
  * One change to one resource. Every mutation of the server — REST, bundle entries,
@@ -19,6 +19,11 @@ export interface WriteOperation {
   resource?: Resource;
   /** If-Match: the version the client believes is current. */
   ifMatch?: number;
+  /**
+   * The version the new content was computed from (a patch): if another write lands
+   * first, writeResource throws StaleBaseError and the caller recomputes.
+   */
+  basedOnVersion?: number;
 }
 
 export interface WriteResult {
@@ -29,11 +34,17 @@ export interface WriteResult {
   noop: boolean;
 }
 
+/** The content a patch was computed from is no longer current. */
+export class StaleBaseError extends Error {}
+
 interface CurrentRow {
   version_id: number;
   last_updated: Date;
   deleted: boolean;
 }
+
+/** Attempts before giving up on a resource that other writers keep changing. */
+const MAX_ATTEMPTS = 20;
 
 function nextTimestamp(previous: Date | undefined): Date {
   const now = new Date();
@@ -41,89 +52,71 @@ function nextTimestamp(previous: Date | undefined): Date {
   return previous && now.getTime() <= previous.getTime() ? new Date(previous.getTime() + 1) : now;
 }
 
-function emptyIndexValues(resourceType: string): Record<string, null> {
-  return Object.fromEntries(indexColumns(resourceType).map((c) => [c.name, null]));
-}
-
-/** Runs inside the caller's transaction: the row lock taken here lasts until it commits. */
-export async function writeResource(tx: Knex.Transaction, op: WriteOperation): Promise<WriteResult> {
+/**
+ * Optimistic concurrency: read the current version, then write on the condition that it
+ * is still current (one statement for row + history). PostgreSQL re-checks that
+ * condition under the row lock, so of two racing writers one wins and the other sees
+ * rowCount 0, reads again, and either applies on top (plain update) or fails with 412
+ * (If-Match). Works the same inside a caller's transaction.
+ */
+export async function writeResource(db: Db, op: WriteOperation): Promise<WriteResult> {
   if (op.resource) {
     assertValidResource(op.resource);
   }
-  const current: CurrentRow | undefined = await tx(op.resourceType)
-    .select('version_id', 'last_updated', 'deleted')
-    .where('id', op.id)
-    .forUpdate()
-    .first();
-
-  if (op.ifMatch !== undefined && (!current || current.deleted || current.version_id !== op.ifMatch)) {
-    throw preconditionFailed(
-      current
-        ? `Version ${op.ifMatch} of ${op.resourceType}/${op.id} is not current (current is ${current.version_id})`
-        : `${op.resourceType}/${op.id} does not exist`
-    );
-  }
-
-  const versionId = (current?.version_id ?? 0) + 1;
-  const lastUpdated = nextTimestamp(current?.last_updated);
-
-  if (op.method === 'DELETE') {
-    if (!current || current.deleted) {
-      const existing = current
-        ? { id: op.id, version_id: current.version_id, last_updated: current.last_updated, deleted: true, content: null }
-        : { id: op.id, version_id: 0, last_updated: lastUpdated, deleted: true, content: null };
-      return { version: toVersion(op.resourceType, { ...existing, method: 'DELETE' }), created: false, noop: true };
+  const sql = writeStatements(op.resourceType);
+  const indexValues = op.resource ? extractIndexValues(op.resource) : undefined;
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const current =
+      op.method === 'POST'
+        ? undefined
+        : (await runSql<CurrentRow>(db, `current:${op.resourceType}`, sql.selectCurrent, [op.id])).rows[0];
+    const exists = current !== undefined && !current.deleted;
+    if (op.ifMatch !== undefined && (!exists || current.version_id !== op.ifMatch)) {
+      throw preconditionFailed(
+        exists
+          ? `Version ${op.ifMatch} of ${op.resourceType}/${op.id} is not current (current is ${current.version_id})`
+          : `${op.resourceType}/${op.id} does not exist`
+      );
     }
-    const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null };
-    await tx(op.resourceType)
-      .where('id', op.id)
-      .update({ ...row, ...emptyIndexValues(op.resourceType) });
-    await insertHistory(tx, op, row, null);
-    return { version: toVersion(op.resourceType, { ...row, method: 'DELETE' }), created: false, noop: false };
-  }
+    if (op.basedOnVersion !== undefined && (!exists || current.version_id !== op.basedOnVersion)) {
+      throw new StaleBaseError();
+    }
+    const versionId = (current?.version_id ?? 0) + 1;
+    const lastUpdated = nextTimestamp(current?.last_updated);
 
-  const source = op.resource as Resource;
-  const content = {
-    ...source,
-    meta: { ...source.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
-  } as Resource;
-  const row = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false };
-  const json = JSON.stringify(content);
-  const stored = {
-    ...row,
-    content: json,
-    ...emptyIndexValues(op.resourceType),
-    ...extractIndexValues(content),
-  };
-  if (current) {
-    await tx(op.resourceType).where('id', op.id).update(stored);
-  } else {
-    // A concurrent creator of the same id makes this fail with a unique violation,
-    // which the repository retries as an update.
-    await tx(op.resourceType).insert(stored);
-  }
-  const full: ResourceRow = { ...row, content, method: op.method };
-  await insertHistory(tx, op, full, json);
-  return {
-    version: toVersion(op.resourceType, full),
-    created: !current || current.deleted,
-    noop: false,
-  };
-}
+    if (op.method === 'DELETE') {
+      if (!exists) {
+        const version = current?.version_id ?? 0;
+        const row = { id: op.id, version_id: version, last_updated: current?.last_updated ?? lastUpdated, deleted: true, content: null };
+        return { version: toVersion(op.resourceType, { ...row, method: 'DELETE' }), created: false, noop: true };
+      }
+      const written = await runSql(db, `delete:${op.resourceType}`, sql.delete, [op.id, versionId, lastUpdated, current.version_id]);
+      if (written.rowCount === 1) {
+        const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null, method: 'DELETE' };
+        return { version: toVersion(op.resourceType, row), created: false, noop: false };
+      }
+      continue;
+    }
 
-async function insertHistory(
-  tx: Knex.Transaction,
-  op: WriteOperation,
-  row: ResourceRow,
-  json: string | null
-): Promise<void> {
-  await tx('resource_history').insert({
-    resource_type: op.resourceType,
-    id: row.id,
-    version_id: row.version_id,
-    last_updated: row.last_updated,
-    deleted: row.deleted,
-    method: op.method,
-    content: json,
-  });
+    const source = op.resource as Resource;
+    const content = {
+      ...source,
+      meta: { ...source.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
+    } as Resource;
+    const json = JSON.stringify(content);
+    const columns = sql.columns.map((c) => indexValues?.[c] ?? null);
+    const written = current
+      ? await runSql(db, `update:${op.resourceType}`, sql.update, [
+          op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns,
+        ])
+      : await runSql(db, `insert:${op.resourceType}`, sql.insert, [op.id, versionId, lastUpdated, json, op.method, ...columns]);
+    if (written.rowCount === 1) {
+      const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false, content, method: op.method };
+      return { version: toVersion(op.resourceType, row), created: !exists, noop: false };
+    }
+    if (op.method === 'POST') {
+      throw conflict(`${op.resourceType}/${op.id} already exists`);
+    }
+  }
+  throw conflict(`${op.resourceType}/${op.id} changed ${MAX_ATTEMPTS} times while this write was being applied; try again`);
 }

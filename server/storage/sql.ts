@@ -1,0 +1,32 @@
+import type { Knex } from 'knex';
+import type pg from 'pg';
+
+/** The pool, or an open transaction: both hand out a pg connection. */
+export type Db = Knex | Knex.Transaction;
+
+interface ConnectionSource {
+  acquireConnection(): Promise<pg.ClientBase>;
+  releaseConnection(connection: pg.ClientBase): Promise<void>;
+}
+
+/**
+ * Runs one statement on a pg connection of the pool or of the transaction, bypassing
+ * knex's query builder. For the hot paths (read by id, every write): fixed SQL per
+ * resource type, sent as a named prepared statement so PostgreSQL plans it once per
+ * connection.
+ */
+export async function runSql<R extends pg.QueryResultRow>(
+  db: Db,
+  name: string,
+  text: string,
+  values: unknown[]
+): Promise<pg.QueryResult<R>> {
+  // A transaction's client returns its own connection and ignores the release.
+  const source = db.client as unknown as ConnectionSource;
+  const connection = await source.acquireConnection();
+  try {
+    return await connection.query<R>({ name, text, values });
+  } finally {
+    await source.releaseConnection(connection);
+  }
+}
