@@ -13,6 +13,7 @@ import {
 import type { InvariantContext } from './invariants';
 import { narrativeProblems } from './narrative-xhtml';
 import { primitiveFormatError } from './primitive-formats';
+import { ReferenceResolver } from './reference-resolution';
 import { expandValueSet } from './required-bindings';
 import { isResourceType } from './structure-definitions';
 import { attachmentSizeProblem, codingSystemProblem } from './datatype-rules';
@@ -28,7 +29,6 @@ import type { Invariant, PropertySchema, TypeSchema } from './type-schemas';
  * ten deep are about 25 levels).
  */
 export const MAX_DEPTH = 100;
-
 
 interface ResourceScope extends InvariantContext {
   /** ids of the contained resources of the rootResource, for ref-1. */
@@ -48,14 +48,19 @@ export interface ValidationOptions {
   noHtmlInMarkdown?: boolean;
   /** false skips the content of contained resources (Java: validateContains IGNORE). */
   validateContained?: boolean;
+  /** Java: validateReference (IGNORE, CHECK_EXISTS, CHECK_EXISTS_AND_TYPE, ...); see reference-resolution.ts. */
+  validateReference?: string;
 }
 
 const htmlTag = /<\/?[A-Za-z][^>]*>/;
 
 export class ResourceWalker {
   readonly issues: OperationOutcomeIssue[] = [];
+  private readonly references: ReferenceResolver;
 
-  constructor(private readonly options: ValidationOptions = {}) {}
+  constructor(private readonly options: ValidationOptions = {}) {
+    this.references = new ReferenceResolver(options.validateReference);
+  }
 
   report(severity: OperationOutcomeIssue['severity'], code: IssueCode, text: string, path: string): void {
     this.issues.push(issue(severity, code, text, path));
@@ -84,7 +89,7 @@ export class ResourceWalker {
       ? { resource: typed, rootResource: containerScope.rootResource, containedIds: containerScope.containedIds }
       : { resource: typed, rootResource: typed, containedIds: collectContainedIds(value) };
 
-    this.walkObject(value, schema, rootPath, depth, scope);
+    this.references.within(value, () => this.walkObject(value, schema, rootPath, depth, scope));
 
     const checkContained = this.options.validateContained !== false;
     if (checkContained && !containerScope && Array.isArray(value.contained) && value.contained.length > 0) {
@@ -260,7 +265,7 @@ export class ResourceWalker {
     }
     const schema = (property.schema as () => TypeSchema)();
     this.walkObject(value, schema, path, depth + 1, scope);
-    this.checkNativeInvariants(value, property.typeCode, path, scope);
+    this.checkNativeInvariants(value, property, path, scope);
     if (property.requiredValueSet) {
       this.checkCodedBinding(value, property, path);
     }
@@ -302,8 +307,13 @@ export class ResourceWalker {
     }
   }
 
-  private checkNativeInvariants(value: JsonObject, typeCode: string, path: string, scope: ResourceScope): void {
+  private checkNativeInvariants(value: JsonObject, property: PropertySchema, path: string, scope: ResourceScope): void {
+    const typeCode = property.typeCode;
     if (typeCode === 'Reference') {
+      const problem = this.references.check(value, property.targetTypes, scope.rootResource.value);
+      if (problem) {
+        this.report('error', 'structure', problem, path);
+      }
       if (!localReferenceResolves(value, scope.containedIds)) {
         this.report(
           'error',

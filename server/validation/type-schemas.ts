@@ -1,7 +1,7 @@
 import { getElementDefinitionTypeName } from '@medplum/core';
 import type { ElementDefinition, ElementDefinitionConstraint, StructureDefinition } from '@medplum/fhirtypes';
 import { skippedInvariants } from './invariant-skips';
-import { resourceDefinitions, typeDefinitions } from './structure-definitions';
+import { isResourceType, resourceDefinitions, typeDefinitions } from './structure-definitions';
 
 /**
  * The official R4 StructureDefinitions compiled into lookup tables keyed by JSON property
@@ -36,6 +36,8 @@ export interface PropertySchema {
   schema?: () => TypeSchema;
   /** Required binding value set (canonical without version), if any. */
   requiredValueSet?: string;
+  /** Resource types a Reference may point at (its targetProfiles); undefined for any. */
+  targetTypes?: string[];
   invariants: Invariant[];
 }
 
@@ -185,6 +187,9 @@ function compileStructureDefinition(typeName: string, sd: StructureDefinition): 
         requiredValueSet: binding,
         invariants,
       };
+      if (code === 'Reference') {
+        property.targetTypes = targetTypes(type.targetProfile);
+      }
       if (kind === 'complex') {
         property.schema = contentSchema ?? (() => getTypeSchema(code) ?? emptySchema(code));
       }
@@ -212,6 +217,11 @@ function resolveTypeCode(code: string, extensions: { url?: string; valueUrl?: st
     return 'string';
   }
   return code;
+}
+
+function targetTypes(profiles: string[] | undefined): string[] | undefined {
+  const types = (profiles ?? []).map((p) => p.slice(p.lastIndexOf('/') + 1));
+  return types.length === 0 || types.some((t) => t === 'Resource' || !isResourceType(t)) ? undefined : types;
 }
 
 /** SimpleQuantity and MoneyQuantity add invariants (sqty-1) to the Quantity they profile. */

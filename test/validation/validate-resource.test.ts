@@ -1,8 +1,12 @@
 import { isOperationOutcomeError } from '../../server/core/outcome';
 import { assertValidResource, validateResource } from '../../server/validation/validate-resource';
+import type { ValidationOptions } from '../../server/validation/validate-resource';
 
-function errorsAt(resource: unknown): { expression: string | undefined; code: string; text: string | undefined }[] {
-  return validateResource(resource)
+function errorsAt(
+  resource: unknown,
+  options?: ValidationOptions
+): { expression: string | undefined; code: string; text: string | undefined }[] {
+  return validateResource(resource, options)
     .filter((i) => i.severity === 'error' || i.severity === 'fatal')
     .map((i) => ({ expression: i.expression?.[0], code: i.code, text: i.diagnostics }));
 }
@@ -132,5 +136,80 @@ describe('validateResource', () => {
         expect(err.outcome.issue).toHaveLength(2);
       }
     }
+  });
+
+  describe('validateReference', () => {
+    const parameters = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'patient', resource: { resourceType: 'Patient', id: '1' } },
+        {
+          name: 'nested',
+          part: [
+            {
+              name: 'coverage',
+              resource: {
+                resourceType: 'Coverage',
+                id: 'c1',
+                status: 'active',
+                contained: [{ resourceType: 'Organization', id: 'payer', name: 'P' }],
+                beneficiary: { reference: 'Patient/2' },
+                subscriber: { reference: 'Patient/1' },
+                payor: [{ reference: '#payer' }, { identifier: { value: 'x' } }, { reference: 'http://example.org/Organization/9' }],
+              },
+            },
+          ],
+        },
+      ],
+    };
+
+    test('is off by default: an unresolvable reference in a Parameters is not an error', () => {
+      expect(errorsAt(parameters)).toEqual([]);
+      expect(errorsAt(parameters, { validateReference: 'IGNORE' })).toEqual([]);
+    });
+
+    test('CHECK_EXISTS resolves Type/id against parameter (and part) resources; contained, logical and absolute references are left alone', () => {
+      expect(errorsAt(parameters, { validateReference: 'CHECK_EXISTS' })).toEqual([
+        {
+          expression: 'Parameters.parameter[1].part[0].resource.beneficiary',
+          code: 'structure',
+          text: "Unable to resolve resource with reference 'Patient/2'",
+        },
+      ]);
+    });
+
+    test('in a Bundle, references resolve by fullUrl or Type/id, and _AND_TYPE checks the target type', () => {
+      const bundle = {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [
+          { fullUrl: 'http://example.org/fhir/Group/1', resource: { resourceType: 'Group', id: '1', type: 'person', actual: true } },
+          { fullUrl: 'urn:uuid:04121321-4af5-424c-a0e1-ed3aab1c349d', resource: { resourceType: 'Patient', id: 'p' } },
+          {
+            fullUrl: 'http://example.org/fhir/Observation/o',
+            resource: {
+              resourceType: 'Observation',
+              id: 'o',
+              status: 'final',
+              code: { text: 'x' },
+              subject: { reference: 'Patient/p' },
+              focus: [{ reference: 'Group/1' }, { reference: 'Patient/missing' }],
+              performer: [{ reference: 'http://example.org/fhir/Group/1' }, { reference: 'urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0' }],
+            },
+          },
+        ],
+      };
+      expect(errorsAt(bundle, { validateReference: 'CHECK_EXISTS' })).toEqual([
+        expect.objectContaining({ expression: 'Bundle.entry[2].resource.focus[1]', code: 'structure' }),
+      ]);
+      expect(errorsAt(bundle, { validateReference: 'CHECK_EXISTS_AND_TYPE' })).toEqual([
+        expect.objectContaining({ expression: 'Bundle.entry[2].resource.focus[1]', code: 'structure' }),
+        expect.objectContaining({
+          expression: 'Bundle.entry[2].resource.performer[0]',
+          code: 'structure',
+          text: expect.stringContaining('found Group'),
+        }),
+      ]);
+    });
   });
 });
