@@ -17,6 +17,9 @@ const JSON_TYPES: Record<string, string> = {
   'text/json': 'application/json; charset=utf-8',
 };
 
+/** The Accept values clients send most, answered without running the negotiator. */
+const ACCEPTED_AS_IS = new Set(['*/*', 'application/fhir+json']);
+
 /**
  * `_format` overrides Accept (https://hl7.org/fhir/R4/http.html#mime-type). Only JSON
  * is served: a client that accepts nothing else gets 406.
@@ -31,7 +34,7 @@ export function negotiation(): Middleware {
         throw notAcceptable(`_format ${value} is not supported; this server speaks FHIR JSON`);
       }
       ctx.state.responseType = type;
-    } else if (ctx.get('Accept')) {
+    } else if (ctx.get('Accept') && !ACCEPTED_AS_IS.has(ctx.get('Accept'))) {
       const accepted = ctx.accepts('application/fhir+json', 'application/json', 'application/json+fhir', 'text/json');
       if (accepted === false) {
         throw notAcceptable(`Accept ${ctx.get('Accept')} is not supported; this server speaks FHIR JSON`);

@@ -8,7 +8,11 @@ import { indexedParams } from './supported-parameters';
 export interface IndexColumn {
   name: string;
   sqlType: string;
-  indexMethod: 'btree' | 'gin' | 'gist';
+  /**
+   * 'none': the column only filters rows that other conditions already narrowed (a rare
+   * modifier such as token :text); every index costs every write of the type.
+   */
+  indexMethod: 'btree' | 'gin' | 'gist' | 'none';
   /** When the index needs more than the quoted column, e.g. an operator class. */
   indexExpression?: string;
 }

@@ -43,7 +43,8 @@ export const stringParameter: ParameterType = {
     const folded = paramColumn(param.def.code);
     return [
       { name: folded, sqlType: 'text', indexMethod: 'gin', indexExpression: `"${folded}" gin_trgm_ops` },
-      { name: paramColumn(param.def.code, EXACT_SUFFIX), sqlType: 'text[]', indexMethod: 'gin' },
+      // :exact is served by the trigram index on the folded column, then checked here.
+      { name: paramColumn(param.def.code, EXACT_SUFFIX), sqlType: 'text[]', indexMethod: 'none' },
     ];
   },
 
@@ -63,13 +64,18 @@ export const stringParameter: ParameterType = {
 
   condition(param, filter, column) {
     if (filter.kind !== 'string') throw new Error(`string parameter cannot apply a ${filter.kind} filter`);
+    const folded = column(paramColumn(param.def.code));
     if (filter.match === 'exact') {
+      // The folded starts-with condition lets the trigram index find candidates;
+      // the unindexed exact column then decides.
+      const prefixes = filter.values.map((v) => `%${TEXT_SEPARATOR}${escapeLike(normalizeText(v))}%`);
       return {
-        sql: `${column(paramColumn(param.def.code, EXACT_SUFFIX))} && ARRAY[${placeholders(filter.values.length)}]::text[]`,
-        bindings: filter.values,
+        sql:
+          `(${prefixes.map(() => `${folded} LIKE ?`).join(' OR ')}) AND ` +
+          `${column(paramColumn(param.def.code, EXACT_SUFFIX))} && ARRAY[${placeholders(filter.values.length)}]::text[]`,
+        bindings: [...prefixes, ...filter.values],
       };
     }
-    const folded = column(paramColumn(param.def.code));
     const lead = filter.match === 'contains' ? '%' : `%${TEXT_SEPARATOR}`;
     const patterns = filter.values.map((v) => `${lead}${escapeLike(normalizeText(v))}%`);
     return { sql: `(${patterns.map(() => `${folded} LIKE ?`).join(' OR ')})`, bindings: patterns };

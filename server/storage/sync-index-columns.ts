@@ -27,7 +27,7 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
       }
       const indexName = `${type}_${column.name}_idx`.slice(0, 63);
-      if (!haveIndex.has(indexName)) {
+      if (column.indexMethod !== 'none' && !haveIndex.has(indexName)) {
         const target = column.indexExpression ?? `"${column.name}"`;
         statements.push(`CREATE INDEX IF NOT EXISTS "${indexName}" ON "${type}" USING ${column.indexMethod} (${target})`);
       }

@@ -55,6 +55,7 @@ export async function createResourceTable(knex: Knex, type: string): Promise<voi
   await knex.raw(`CREATE INDEX "${type}_last_updated_idx" ON "${type}" (last_updated, id)`);
   for (const column of indexColumns(type)) {
     await knex.raw(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
+    if (column.indexMethod === 'none') continue;
     const target = column.indexExpression ?? `"${column.name}"`;
     await knex.raw(
       `CREATE INDEX IF NOT EXISTS "${type}_${column.name}_idx" ON "${type}" USING ${column.indexMethod} (${target})`
