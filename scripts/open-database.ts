@@ -3,8 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from '../server/config';
 import { createKnex } from '../server/storage/database';
-import { runMigrations } from '../server/storage/migrate';
-import { syncIndexColumns } from '../server/storage/sync-index-columns';
+import { prepareSchema } from '../server/storage/prepare-schema';
 
 /** The server's database for CLI commands: DATABASE_URL, or the embedded one in DATA_DIR. */
 export async function openDatabase(
@@ -20,8 +19,7 @@ export async function openDatabase(
     stopEmbedded = () => embedded.stop();
   }
   const knex = createKnex(url, 2);
-  await runMigrations(knex);
-  const changes = await syncIndexColumns(knex);
+  const changes = await prepareSchema(knex);
   return {
     knex,
     changes,

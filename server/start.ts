@@ -6,9 +6,8 @@ import { createApp } from './app';
 import type { Config } from './config';
 import { createKnex } from './storage/database';
 import type { EmbeddedDatabase } from './storage/embedded-postgres';
-import { runMigrations } from './storage/migrate';
 import { Repository } from './storage/repository';
-import { syncIndexColumns } from './storage/sync-index-columns';
+import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';
 
 export interface RunningServer {
@@ -32,8 +31,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     logger.info('embedded PostgreSQL started');
   }
   const knex = createKnex(databaseUrl, config.databasePoolMax);
-  await runMigrations(knex);
-  const added = await syncIndexColumns(knex);
+  const added = await prepareSchema(knex);
   if (added > 0) {
     logger.info({ added }, 'search index columns created');
   }

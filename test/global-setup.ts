@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createKnex } from '../server/storage/database';
 import { startEmbeddedPostgres } from '../server/storage/embedded-postgres';
-import { runMigrations } from '../server/storage/migrate';
-import { syncIndexColumns } from '../server/storage/sync-index-columns';
+import { prepareSchema } from '../server/storage/prepare-schema';
 import { withDatabase } from './support/database-url';
 
 /**
@@ -27,8 +26,7 @@ export default async function globalSetup(): Promise<void> {
 
   const templateUrl = withDatabase(adminUrl, template);
   const knex = createKnex(templateUrl, 2);
-  await runMigrations(knex);
-  await syncIndexColumns(knex);
+  await prepareSchema(knex);
   await knex.destroy();
 
   process.env.TEST_ADMIN_DATABASE_URL = adminUrl;
