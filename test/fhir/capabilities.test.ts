@@ -37,12 +37,22 @@ test('metadata is an R4 CapabilityStatement listing every resource type with the
   expect(rest.interaction.map((i: any) => i.code)).not.toContain('transaction');
 });
 
+/** A well-formed value of each search parameter type. */
+const SAMPLE_VALUES: Record<string, string> = {
+  date: 'ge2000',
+  number: '1',
+  quantity: 'gt1',
+  uri: 'http://example.org/x',
+  special: '42.25|-83.69|10|km',
+  composite: 'x$1',
+};
+
 test('every search parameter the CapabilityStatement lists for a type is accepted in strict mode', async () => {
   const cs = (await fhirRequest('GET', `${server.base}/metadata`)).body;
   for (const type of ['Patient', 'Observation', 'Encounter']) {
     const resource = cs.rest[0].resource.find((r: any) => r.type === type);
     for (const param of resource.searchParam ?? []) {
-      const value = param.type === 'date' ? 'ge2000' : param.type === 'token' ? 'x' : param.type === 'number' ? '1' : 'x';
+      const value = SAMPLE_VALUES[param.type] ?? 'x';
       const res = await fhirRequest('GET', `${server.base}/${type}?${param.name}=${value}`, {
         headers: { Prefer: 'handling=strict' },
       });
