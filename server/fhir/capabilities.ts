@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { searchParamsForCapability } from '../search/capability';
+import { searchIncludeValues, searchRevIncludeValues } from '../search/include-capability';
 import { resourceTypes } from '../validation/structure-definitions';
 import type { Route } from './routes';
 
@@ -35,6 +36,8 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     conditionalRead: 'full-support',
     conditionalUpdate: conditional.has('update'),
     conditionalDelete: conditional.has('delete') ? 'single' : 'not-supported',
+    searchInclude: searchIncludeValues(type),
+    searchRevInclude: searchRevIncludeValues(type),
     searchParam: searchParamsForCapability(type).map((p) => ({
       name: p.name,
       ...(p.definition ? { definition: p.definition } : {}),

@@ -1,5 +1,5 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import { outcome } from '../core/outcome';
+import { issue, outcome } from '../core/outcome';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { FhirHandler } from './fhir-request';
 import { applySummary, parseElements, parseSummary } from './summary';
@@ -28,6 +28,19 @@ export const search: FhirHandler = async (req, ctx) => {
     resource: applySummary(r, summary, elements),
     search: { mode: 'match' },
   }));
+  if (request.include?.length || request.revinclude?.length) {
+    // Only for this page's matches: includes never change total or paging.
+    const included = await ctx.repo.include(request, result.resources);
+    for (const r of included.resources) {
+      // _elements names elements of the matched type; _summary applies to every entry.
+      entries.push({ fullUrl: `${ctx.baseUrl}/${r.resourceType}/${r.id}`, resource: applySummary(r, summary), search: { mode: 'include' } });
+    }
+    if (included.truncated) {
+      request.warnings.push(
+        issue('warning', 'too-costly', `Included resources were limited to ${ctx.config.searchMaxCount} per page; request a smaller _count to get all of them`, '_include')
+      );
+    }
+  }
   const params = queryOf(query);
   const searchset = bundle(path, params, entries, result.total, request.warnings);
   const links = searchset.link ?? [];

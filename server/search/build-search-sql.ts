@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { chainCondition, hasCondition } from './chain-condition';
 import { qualifiedColumn } from './column-names';
 import { datePointCondition } from './date-condition';
 import type { SqlCondition } from './parameter-type';
@@ -23,6 +24,10 @@ function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?
     }
     case 'lastUpdated':
       return orConditions(filter.values.map((v) => datePointCondition(column('last_updated'), v)));
+    case 'chain':
+      return chainCondition(filter, column, tableAlias, filterCondition);
+    case 'has':
+      return hasCondition(resourceType, filter, column, tableAlias, filterCondition);
     default: {
       const param = indexedParam(resourceType, filter.code);
       // parseSearchRequest only produces filters for indexed parameters.

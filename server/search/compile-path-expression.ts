@@ -122,7 +122,11 @@ function compileTerm(resourceType: string, term: string): { steps: Step[]; types
   const normalized = asMatch ? `${asMatch[1]}.as(${asMatch[2]})${asMatch[3]}` : term;
   const [root, ...rest] = splitSteps(normalized);
   if (root !== resourceType) throw new CompileError(`root ${root}`);
-  let positions: Position[] = [{ type: resourceType, path: resourceType }];
+  return compileSteps([{ type: resourceType, path: resourceType }], rest);
+}
+
+function compileSteps(start: Position[], rest: string[]): { steps: Step[]; types: string[] } {
+  let positions = start;
   const steps: Step[] = [];
   for (const text of rest) {
     let m: RegExpExecArray | null;
@@ -208,4 +212,31 @@ export function compileExpression(resourceType: string, terms: readonly string[]
   const evaluate =
     evaluators.length === 1 ? evaluators[0] : (resource: Resource) => evaluators.flatMap((e) => e(resource));
   return { evaluate, compiled, resultTypes: compiled ? resultTypes : undefined };
+}
+
+/**
+ * Compiles terms relative to elements of known types (a composite's components:
+ * `code`, `value.as(Quantity)` from each `Observation.component`). Types are FHIR type
+ * codes or backbone element paths, as TypedNode.type holds them. Undefined when a term
+ * needs more than property walks and type filters.
+ */
+export function compileRelativeExpression(
+  startTypes: readonly string[],
+  terms: readonly string[]
+): { evaluate: (nodes: readonly TypedNode[]) => TypedNode[]; resultTypes: ReadonlySet<string> } | undefined {
+  try {
+    const terms_ = terms.map((term) => compileSteps(startTypes.map((t) => ({ type: t, path: t })), splitSteps(term)));
+    const compiled = terms_.map((t) => t.steps);
+    const resultTypes = new Set(terms_.flatMap((t) => t.types));
+    const evaluate = (nodes: readonly TypedNode[]): TypedNode[] =>
+      compiled.flatMap((steps) => {
+        let current = [...nodes];
+        for (const step of steps) current = step(current);
+        return current;
+      });
+    return { evaluate, resultTypes };
+  } catch (err) {
+    if (err instanceof CompileError) return undefined;
+    throw err;
+  }
 }

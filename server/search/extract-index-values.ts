@@ -9,7 +9,7 @@ import { indexedParams } from './supported-parameters';
 export function extractIndexValues(resource: Resource): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const param of indexedParams(resource.resourceType).values()) {
-    param.handler.extract(param, param.expression.evaluate(resource), out);
+    param.handler.extract(param, param.expression.evaluate(resource), out, resource);
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import type { Resource } from '@medplum/fhirtypes';
 import type { CompiledExpression, TypedNode } from './compile-path-expression';
 import type { IndexColumn } from './index-columns';
 import type { SearchParamDef } from './search-parameter-definitions';
@@ -24,8 +25,11 @@ export interface ParamContext {
  * A parameter type is listed in the CapabilityStatement only once it has all of this.
  */
 export interface ParameterType {
+  /** False when this type cannot serve this particular parameter (it is then not indexed or listed). */
+  supports?(param: ParamContext): boolean;
   columns(param: ParamContext): IndexColumn[];
-  extract(param: ParamContext, nodes: readonly TypedNode[], out: Record<string, unknown>): void;
+  /** `resource` is the root the expression was evaluated on (composites and `url|version` read it). */
+  extract(param: ParamContext, nodes: readonly TypedNode[], out: Record<string, unknown>, resource: Resource): void;
   /**
    * `values` are the comma-separated OR values, still escaped. Throws 400 when a value is
    * malformed or the modifier is not implemented (`:missing` is handled before this).

@@ -2,6 +2,8 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { badRequest, issue } from '../core/outcome';
 import { isResourceType } from '../validation/structure-definitions';
 import { parseDateSearchValue } from './date-search-value';
+import { isIncludeKey, parseIncludeRule } from './parse-include-parameter';
+import { isChainKey, isHasKey, parseChain, parseHas } from './parse-chained-parameter';
 import { parseSortParameter } from './parse-sort-parameter';
 import { searchParamDef } from './search-parameter-definitions';
 import type { SearchFilter, SearchRequest } from './search-request';
@@ -57,6 +59,13 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
     if (raw === undefined) continue;
     const values = Array.isArray(raw) ? raw : [raw];
     if (values.length === 0) continue;
+    if (isIncludeKey(key)) {
+      for (const value of values) {
+        const rule = parseIncludeRule(resourceType, key, value, ignore);
+        if (rule) (key.startsWith('_revinclude') ? (request.revinclude ??= []) : (request.include ??= [])).push(rule);
+      }
+      continue;
+    }
     switch (key) {
       case '_count': {
         const count = nonNegativeInteger(key, last(values));
@@ -112,6 +121,12 @@ function parseFilter(
   value: string,
   ignore: (name: string, reason: string) => void
 ): SearchFilter | undefined {
+  if (isHasKey(key) || isChainKey(key)) {
+    // Whatever part of the chain is unknown, the warning names the whole parameter.
+    const ignoreWhole = (_name: string, reason: string): void => ignore(key, reason);
+    const inner = (type: string, rest: string, v: string): SearchFilter | undefined => parseFilter(type, rest, v, ignoreWhole);
+    return isHasKey(key) ? parseHas(resourceType, key, value, ignoreWhole, inner) : parseChain(resourceType, key, value, ignoreWhole, inner);
+  }
   const colon = key.indexOf(':');
   const code = colon < 0 ? key : key.slice(0, colon);
   const modifier = colon < 0 ? undefined : key.slice(colon + 1);

@@ -6,7 +6,8 @@ import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
 import { placeholders } from './parameter-type';
 import type { ReferenceFilter } from './search-request';
-import { unescapeSearchValue } from './search-value-escaping';
+import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
+import { anySystemEntry, systemCodeEntry } from './token-encoding';
 
 /**
  * Reference parameters: one `text[]` column (GIN) per parameter with each reference as
@@ -24,12 +25,35 @@ export function normalizeReference(reference: string): string | undefined {
   return reference.replace(/\/_history\/[^/]+$/, '');
 }
 
+/**
+ * `Reference.identifier` (for `:identifier`) shares the reference column as token entries
+ * behind this prefix: no extra column or index to write, and no stored reference can
+ * collide with it, since `#` (contained) references are never stored.
+ */
+const IDENTIFIER_PREFIX = '#identifier:';
+
+function identifierEntries(identifier: Reference['identifier'], entries: Set<string>): void {
+  if (typeof identifier?.value !== 'string' || identifier.value === '') return;
+  entries.add(IDENTIFIER_PREFIX + anySystemEntry(identifier.value));
+  entries.add(IDENTIFIER_PREFIX + systemCodeEntry(identifier.system ?? '', identifier.value));
+}
+
+/** `:identifier=system|value`, `|value` (no system) or `value` (any system). */
+function identifierSearchEntry(code: string, raw: string): string {
+  const parts = splitUnescaped(raw, '|', 2);
+  const value = unescapeSearchValue(parts[parts.length - 1]);
+  if (value === '') throw badRequest(`${code}:identifier needs a value (system|value or value), got '${raw}'`, code);
+  return IDENTIFIER_PREFIX + (parts.length === 1 ? anySystemEntry(value) : systemCodeEntry(unescapeSearchValue(parts[0]), value));
+}
+
 function referenceEntries(nodes: readonly TypedNode[]): string[] | null {
   const entries = new Set<string>();
   for (const node of nodes) {
     let text: unknown;
-    if (node.type === 'Reference') text = (node.value as Reference).reference;
-    else if (node.type === 'Attachment') text = (node.value as Attachment).url;
+    if (node.type === 'Reference') {
+      text = (node.value as Reference).reference;
+      identifierEntries((node.value as Reference).identifier, entries);
+    } else if (node.type === 'Attachment') text = (node.value as Attachment).url;
     else if (typeof node.value === 'object' && node.value !== null) {
       // A resource itself (Bundle `composition` / `message`: `Bundle.entry[0].resource`).
       const { resourceType, id } = node.value as { resourceType?: unknown; id?: unknown };
@@ -58,6 +82,9 @@ export const referenceParameter: ParameterType = {
   parse(param, modifier, values): ReferenceFilter {
     const code = param.def.code;
     const targets = targetTypes(param.def.targets);
+    if (modifier === 'identifier') {
+      return { kind: 'reference', code, entries: values.map((v) => identifierSearchEntry(code, v)) };
+    }
     // Any type name is accepted: real data references types outside the official targets.
     if (modifier !== undefined && !isResourceType(modifier)) {
       throw badRequest(`Modifier :${modifier} is not supported for reference parameter ${code}`, code);

@@ -20,6 +20,8 @@ export interface SearchParamDef {
   readonly terms: readonly string[];
   /** For reference parameters: the target types. */
   readonly targets: readonly string[];
+  /** For composite parameters: each component's definition (canonical URL) and expression relative to `terms`. */
+  readonly components?: readonly { readonly definition: string; readonly expression: string }[];
 }
 
 const ABSTRACT_BASES = new Set(['Resource', 'DomainResource']);
@@ -86,6 +88,7 @@ function buildIndex(): Map<string, Map<string, SearchParamDef>> {
         description: sp.description,
         terms: termsFor(sp, type),
         targets: sp.target ?? [],
+        components: sp.component?.map((c) => ({ definition: c.definition ?? '', expression: c.expression ?? '' })),
       });
     }
   }

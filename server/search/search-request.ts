@@ -1,4 +1,9 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { CompositeFilter } from './composite-parameter';
+import type { NearFilter } from './near-parameter';
+import type { NumberFilter } from './number-parameter';
+import type { QuantityFilter } from './quantity-parameter';
+import type { UriFilter } from './uri-parameter';
 
 /**
  * A parsed search: what `parseSearchRequest` produces and `applySearch` turns into SQL.
@@ -21,6 +26,27 @@ export interface SearchRequest {
   pretty?: string;
   /** One issue per ignored parameter (lenient mode) or adjusted value (`_count` above the maximum). */
   warnings: OperationOutcomeIssue[];
+  /** `_include` rules, in the order given (see parse-include-parameter.ts). */
+  include?: IncludeRule[];
+  /** `_revinclude` rules. */
+  revinclude?: IncludeRule[];
+}
+
+/**
+ * One `_include` / `_revinclude` value: `Source:param[:Target]`, `Source:*`, or `*`.
+ * For `_include` the references go from `sourceType` (a match, or with `iterate` any
+ * included resource of that type) to the included resources; for `_revinclude` the
+ * included resources are of `sourceType` and refer to a match.
+ */
+export interface IncludeRule {
+  /** `*` only for `_include=*`: every reference parameter of every resource's type. */
+  sourceType: string;
+  /** A reference parameter code of `sourceType`, or `*` for all of them. */
+  code: string;
+  /** Only references to this type count. */
+  targetType?: string;
+  /** `:iterate` (R4 also `:recurse`): applied to included resources too, repeatedly. */
+  iterate: boolean;
 }
 
 export type SearchFilter =
@@ -32,7 +58,36 @@ export type SearchFilter =
   | DateFilter
   | ReferenceFilter
   | StringFilter
-  | MissingFilter;
+  | NumberFilter
+  | QuantityFilter
+  | UriFilter
+  | CompositeFilter
+  | NearFilter
+  | MissingFilter
+  | ChainFilter
+  | HasFilter;
+
+/**
+ * `subject:Patient.name=peter`: the reference parameter `code` points to a resource of
+ * `targetType` that matches `filter` (itself possibly another chain).
+ */
+export interface ChainFilter {
+  kind: 'chain';
+  code: string;
+  targetType: string;
+  filter: SearchFilter;
+}
+
+/**
+ * `_has:Observation:patient:code=1234-5`: some live `sourceType` resource whose reference
+ * parameter `code` points to this resource matches `filter` (possibly another `_has`).
+ */
+export interface HasFilter {
+  kind: 'has';
+  sourceType: string;
+  code: string;
+  filter: SearchFilter;
+}
 
 export interface IdFilter {
   kind: 'id';

@@ -2,10 +2,15 @@ import { compileExpression } from './compile-path-expression';
 import type { ParamContext, ParameterType } from './parameter-type';
 import type { SearchParamDef } from './search-parameter-definitions';
 import { searchParamDefs } from './search-parameter-definitions';
+import { compositeParameter } from './composite-parameter';
 import { dateParameter } from './date-parameter';
+import { nearParameter } from './near-parameter';
+import { numberParameter } from './number-parameter';
+import { quantityParameter } from './quantity-parameter';
 import { referenceParameter } from './reference-parameter';
 import { stringParameter } from './string-parameter';
 import { tokenParameter } from './token-parameter';
+import { uriParameter } from './uri-parameter';
 
 /**
  * Which official parameters this server indexes: those whose type has a complete
@@ -17,6 +22,12 @@ const parameterTypes: Partial<Record<SearchParamDef['type'], ParameterType>> = {
   date: dateParameter,
   reference: referenceParameter,
   string: stringParameter,
+  number: numberParameter,
+  quantity: quantityParameter,
+  uri: uriParameter,
+  composite: compositeParameter,
+  // R4's only special parameter is Location `near`; others of type special get no handler.
+  special: nearParameter,
 };
 
 /** Parameters served by the fixed columns of every table (no index column of their own). */
@@ -31,9 +42,11 @@ const cache = new Map<string, Map<string, IndexedParam>>();
 function build(resourceType: string): Map<string, IndexedParam> {
   const result = new Map<string, IndexedParam>();
   for (const def of searchParamDefs(resourceType).values()) {
-    const handler = parameterTypes[def.type];
+    const handler = def.type === 'special' && def.code !== 'near' ? undefined : parameterTypes[def.type];
     if (!handler || def.terms.length === 0 || FIXED_COLUMN_PARAMETERS.has(def.code)) continue;
-    result.set(def.code, { def, handler, expression: compileExpression(resourceType, def.terms) });
+    const param: IndexedParam = { def, handler, expression: compileExpression(resourceType, def.terms) };
+    if (handler.supports && !handler.supports(param)) continue;
+    result.set(def.code, param);
   }
   return result;
 }

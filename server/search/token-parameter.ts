@@ -25,7 +25,7 @@ function hasTextColumn(param: ParamContext): boolean {
   return types === undefined || [...types].some((t) => TEXT_TYPES.has(t));
 }
 
-function parseTokenValue(code: string, raw: string): TokenSearchValue {
+export function parseTokenValue(code: string, raw: string): TokenSearchValue {
   const parts = splitUnescaped(raw, '|', 2);
   if (parts.length === 1) return { code: unescapeSearchValue(parts[0]) };
   const system = unescapeSearchValue(parts[0]);
@@ -43,7 +43,7 @@ function parseOfType(code: string, raw: string): OfTypeFilter['values'][number] 
   return { typeSystem, typeCode, value };
 }
 
-function tokenEntry(value: TokenSearchValue): string {
+export function tokenEntry(value: TokenSearchValue): string {
   if (value.system === undefined) return anySystemEntry(value.code ?? '');
   if (value.code === undefined) return systemOnlyEntry(value.system);
   return systemCodeEntry(value.system, value.code);

@@ -4,7 +4,9 @@ import { applyPatch, type Operation } from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
 import { applySearch, applySearchFilters } from '../search/build-search-sql';
-import type { SearchRequest } from '../search/search-request';
+import type { SearchFilter, SearchRequest } from '../search/search-request';
+import { type IncludeResult, resolveIncludes } from './include-resolution';
+import { resolveChainFilter } from './chain-resolution';
 import { inCanonicalOrder } from './canonical-key-order';
 import { lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
@@ -180,23 +182,43 @@ export class Repository {
   }
 
   async search(request: SearchRequest): Promise<SearchResult> {
-    const query = this.knex(request.resourceType).select('content');
-    applySearch(query, request);
-    const rows: { content: Resource }[] = await query.offset(request.offset).limit(request.count + 1);
+    const resolved = await this.resolveChains(request);
+    const rows = await this.find(resolved, request.offset, request.count + 1);
     const hasMore = rows.length > request.count;
-    const resources = rows.slice(0, request.count).map((r) => inCanonicalOrder(r.content));
+    const resources = rows.slice(0, request.count);
     let total: number | undefined;
     if (request.total === 'accurate' || request.total === 'estimate') {
-      total = await this.count(request);
+      total = await this.countResolved(resolved);
     }
     return { resources, total, hasMore };
   }
 
   async count(request: SearchRequest): Promise<number> {
+    return this.countResolved(await this.resolveChains(request));
+  }
+
+  private async countResolved(request: SearchRequest): Promise<number> {
     const query = this.knex(request.resourceType).count<{ count: number }[]>('* as count');
     applySearchFilters(query, request);
     const [row] = await query;
     return Number(row.count);
+  }
+
+  /**
+   * `_include` / `_revinclude` of `request` for `matches` (one page of its results): at
+   * most `searchMaxCount` resources, read through this same read path.
+   */
+  async include(request: SearchRequest, matches: readonly Resource[]): Promise<IncludeResult> {
+    return resolveIncludes(
+      request,
+      matches,
+      {
+        readByIds: (type, ids) => this.find(liveRequest(type, [{ kind: 'id', not: false, ids }], ids.length), 0, ids.length),
+        readReferring: (type, code, references, limit) =>
+          this.find(liveRequest(type, [{ kind: 'reference', code, entries: references }], limit), 0, limit),
+      },
+      this.options.searchMaxCount
+    );
   }
 
   async isReachable(): Promise<boolean> {
@@ -209,6 +231,27 @@ export class Repository {
   }
 
   // ---- internals -----------------------------------------------------------
+
+  /** Chained parameters become reference filters on their targets' ids, found through this read path. */
+  private async resolveChains(request: SearchRequest): Promise<SearchRequest> {
+    if (!request.filters.some((f) => f.kind === 'chain' || f.kind === 'has')) return request;
+    const findIds = async (resourceType: string, filter: SearchFilter, limit: number): Promise<string[]> => {
+      const query = this.knex(resourceType).select('id');
+      applySearchFilters(query, liveRequest(resourceType, [filter], limit));
+      const rows: { id: string }[] = await query.limit(limit);
+      return rows.map((r) => r.id);
+    };
+    const filters = await Promise.all(request.filters.map((f) => resolveChainFilter(request.resourceType, f, findIds)));
+    return { ...request, filters };
+  }
+
+  /** Every search-shaped read (matches, includes) goes through here. */
+  private async find(request: SearchRequest, offset: number, limit: number): Promise<Resource[]> {
+    const query = this.knex(request.resourceType).select('content');
+    applySearch(query, request);
+    const rows: { content: Resource }[] = await query.offset(offset).limit(limit);
+    return rows.map((r) => inCanonicalOrder(r.content));
+  }
 
   private limits(): { defaultCount: number; maxCount: number } {
     return { defaultCount: this.options.searchDefaultCount, maxCount: this.options.searchMaxCount };
@@ -238,6 +281,11 @@ export class Repository {
       }
     }
   }
+}
+
+/** A search request with nothing but filters, for reads the repository makes itself (includes, chains). */
+function liveRequest(resourceType: string, filters: SearchFilter[], count: number): SearchRequest {
+  return { resourceType, filters, sort: [], count, offset: 0, total: 'none', warnings: [] };
 }
 
 function applyJsonPatch(resource: Resource, patch: Operation[]): Resource {

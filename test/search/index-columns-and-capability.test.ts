@@ -3,6 +3,8 @@ import { searchParamsForCapability } from '../../server/search/capability';
 import { extractIndexValues } from '../../server/search/extract-index-values';
 import { indexColumns } from '../../server/search/index-columns';
 import { parseSearchRequest } from '../../server/search/parse-search-request';
+import { searchParamDefs } from '../../server/search/search-parameter-definitions';
+import { indexedParam } from '../../server/search/supported-parameters';
 import { resourceTypes } from '../../server/validation/structure-definitions';
 import { loadHl7Examples } from './search-fixtures';
 import { createResourceTable, createSearchTestDatabase, insertResources, searchIds, type SearchTestDatabase } from './search-test-database';
@@ -10,7 +12,27 @@ import { createResourceTable, createSearchTestDatabase, insertResources, searchI
 const options = { strict: true, defaultCount: 20, maxCount: 1000 };
 
 /** A value of the right shape for a parameter type, to exercise its SQL. */
-const SAMPLE_VALUE: Record<string, string> = { token: 'http://example.org|x', date: 'ge2020', reference: 'Patient/x', string: 'a' };
+const SAMPLE_VALUE: Record<string, string> = {
+  token: 'http://example.org|x',
+  date: 'ge2020',
+  reference: 'Patient/x',
+  string: 'a',
+  number: 'ge0.5',
+  quantity: 'lt5.4|http://unitsofmeasure.org|mg',
+  uri: 'http://example.org/fhir/ValueSet/x',
+  special: '42.25|-83.69|10|km',
+  composite: '',
+};
+
+/** Modifiers each type implements, besides `:missing`. */
+const MODIFIERS: Record<string, string[]> = { token: [':not', ':text'], uri: [':below', ':above'], string: [':exact', ':contains'] };
+
+/** A composite's value: one sample per component, by the component's own type, joined by `$`. */
+function compositeSample(type: string, code: string): string {
+  const components = indexedParam(type, code)?.def.components ?? [];
+  const byUrl = new Map([...searchParamDefs(type).values()].map((d) => [d.url, d.type]));
+  return components.map((c) => (byUrl.get(c.definition) === 'quantity' ? '5' : byUrl.get(c.definition) === 'number' ? '5' : byUrl.get(c.definition) === 'date' ? 'ge2020' : 'x')).join('$');
+}
 
 describe('index columns and the CapabilityStatement', () => {
   let db: SearchTestDatabase;
@@ -53,9 +75,9 @@ describe('index columns and the CapabilityStatement', () => {
       const params = searchParamsForCapability(type);
       expect(params.map((p) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated']));
       for (const param of params) {
-        const value = param.name === '_id' ? 'x' : SAMPLE_VALUE[param.type];
+        const value = param.name === '_id' ? 'x' : param.type === 'composite' ? compositeSample(type, param.name) : SAMPLE_VALUE[param.type];
         expect(value).toBeDefined();
-        const keys = param.type === 'token' && !param.name.startsWith('_id') ? ['', ':not', ':text', ':missing'] : [''];
+        const keys = param.name.startsWith('_id') || param.name === '_lastUpdated' ? [''] : ['', ...(MODIFIERS[param.type] ?? []), ':missing'];
         for (const suffix of keys) {
           const query = { [`${param.name}${suffix}`]: suffix === ':missing' ? 'false' : value };
           await searchIds(db.knex, parseSearchRequest(type, query, options));
