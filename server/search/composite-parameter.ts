@@ -1,4 +1,4 @@
-import { badRequest } from '../core/outcome';
+import { badRequest, isOperationOutcomeError } from '../core/outcome';
 import { paramColumn } from './column-names';
 import type { CompositeComponent } from './composite-components';
 import { compileComponents } from './composite-components';
@@ -78,7 +78,13 @@ export const compositeParameter: ParameterType = {
       }
       return parts.map((part, i) => {
         if (part === '') throw badRequest(`${code}: empty part ${i + 1} in '${raw}'`, code);
-        return components[i].predicate(key(i), part);
+        try {
+          return components[i].predicate(key(i), part);
+        } catch (err) {
+          // A component's own error names the component (value-quantity); the client sent the composite.
+          if (isOperationOutcomeError(err) && err.status === 400) throw badRequest(`${code}, part ${i + 1}: ${err.message}`, code);
+          throw err;
+        }
       });
     });
     return { kind: 'composite', code, path: `$[*] ? (${alternatives.map((a) => `(${a.join(' && ')})`).join(' || ')})` };
