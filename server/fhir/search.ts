@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { issue, outcome } from '../core/outcome';
+import { encodeCursor, type PageCursor } from '../search/page-cursor';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { FhirHandler } from './fhir-request';
 import { applySummary, parseElements, parseSummary } from './summary';
@@ -44,12 +45,14 @@ export const search: FhirHandler = async (req, ctx) => {
   const params = queryOf(query);
   const searchset = bundle(path, params, entries, result.total, request.warnings);
   const links = searchset.link ?? [];
-  if (result.hasMore) {
-    links.push({ relation: 'next', url: pageUrl(path, params, request.offset + request.count, request.count) });
+  if (result.next) {
+    links.push({ relation: 'next', url: pageUrl(path, params, request.count, result.next) });
   }
-  if (request.offset > 0) {
-    links.push({ relation: 'previous', url: pageUrl(path, params, Math.max(0, request.offset - request.count), request.count) });
-    links.push({ relation: 'first', url: pageUrl(path, params, 0, request.count) });
+  if (result.previous) {
+    links.push({ relation: 'previous', url: pageUrl(path, params, request.count, result.previous) });
+  }
+  if (request.cursor || request.offset > 0) {
+    links.push({ relation: 'first', url: pageUrl(path, params, request.count) });
   }
   return { status: 200, resource: searchset };
 };
@@ -77,11 +80,14 @@ function queryOf(query: Record<string, string | string[] | undefined>): URLSearc
   return params;
 }
 
-function pageUrl(path: string, params: URLSearchParams, offset: number, count: number): string {
-  const next = new URLSearchParams(params);
-  next.set('_count', String(count));
-  next.set('_offset', String(offset));
-  return `${path}?${next}`;
+/** A page link: the same search from `cursor` (the first page without one). */
+function pageUrl(path: string, params: URLSearchParams, count: number, cursor?: PageCursor): string {
+  const page = new URLSearchParams(params);
+  page.delete('_offset');
+  page.delete('_cursor');
+  page.set('_count', String(count));
+  if (cursor) page.set('_cursor', encodeCursor(cursor));
+  return `${path}?${page}`;
 }
 
 function bundle(

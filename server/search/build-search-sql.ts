@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { chainCondition, hasCondition } from './chain-condition';
 import { qualifiedColumn } from './column-names';
 import { datePointCondition } from './date-condition';
+import { cursorCondition, orderByTerm, type SortKey, sortKeyOf } from './page-cursor';
 import type { SqlCondition } from './parameter-type';
 import { placeholders } from './parameter-type';
 import type { SearchFilter, SearchRequest } from './search-request';
@@ -49,24 +50,43 @@ export function applySearchFilters(qb: Knex.QueryBuilder, request: SearchRequest
 }
 
 /**
- * WHERE and ORDER BY (no LIMIT/OFFSET: storage pages). The order always ends in `id`,
- * so that pages are deterministic even between rows with equal sort values.
+ * The ORDER BY keys of a search: the `_sort` keys, then `id`, so that the order is total
+ * (pages are deterministic, and a keyset cursor names one position). Without `_sort`
+ * the order is `id` alone: new server ids are time-ordered (core/ids.ts), so this is
+ * creation order, and an update never moves a resource while a client pages.
+ */
+export function searchSortKeys(request: SearchRequest, tableAlias?: string): SortKey[] {
+  const keys: SortKey[] = [];
+  let hasId = false;
+  for (const rule of request.sort) {
+    const column = SORT_COLUMNS[rule.code];
+    if (column) {
+      if (hasId) continue;
+      hasId = column === 'id';
+      keys.push({ expression: qualifiedColumn(column, tableAlias), descending: rule.descending, nullsFirst: rule.descending, notNull: true });
+      continue;
+    }
+    if (hasId) continue;
+    const param = indexedParam(request.resourceType, rule.code);
+    if (!param?.handler.sort) throw new Error(`No sort for ${request.resourceType}.${rule.code}`);
+    keys.push(sortKeyOf(param.handler.sort(param, rule.descending, (name) => qualifiedColumn(name, tableAlias))));
+  }
+  if (!hasId) keys.push({ expression: qualifiedColumn('id', tableAlias), descending: false, nullsFirst: false, notNull: true });
+  return keys;
+}
+
+/**
+ * WHERE and ORDER BY (no LIMIT: storage pages), from the cursor's position when there
+ * is one; a `previous` cursor reads the order backwards (storage reverses the rows).
  */
 export function applySearch(qb: Knex.QueryBuilder, request: SearchRequest, tableAlias?: string): Knex.QueryBuilder {
   applySearchFilters(qb, request, tableAlias);
-  const rules = request.sort.length > 0 ? request.sort : [{ code: '_lastUpdated', descending: false }];
-  let hasId = false;
-  for (const rule of rules) {
-    const column = SORT_COLUMNS[rule.code];
-    if (column) {
-      hasId ||= column === 'id';
-      qb.orderByRaw(`${qualifiedColumn(column, tableAlias)} ${rule.descending ? 'DESC' : 'ASC'}`);
-      continue;
-    }
-    const param = indexedParam(request.resourceType, rule.code);
-    if (!param?.handler.sort) throw new Error(`No sort for ${request.resourceType}.${rule.code}`);
-    qb.orderByRaw(param.handler.sort(param, rule.descending, (name) => qualifiedColumn(name, tableAlias)));
+  const keys = searchSortKeys(request, tableAlias);
+  const reverse = request.cursor?.direction === 'previous';
+  if (request.cursor) {
+    const { sql, bindings } = cursorCondition(keys, request.cursor);
+    qb.whereRaw(sql, bindings as Knex.RawBinding[]);
   }
-  if (!hasId) qb.orderByRaw(`${qualifiedColumn('id', tableAlias)} ASC`);
+  for (const key of keys) qb.orderByRaw(orderByTerm(key, reverse));
   return qb;
 }

@@ -1,7 +1,9 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { badRequest, issue } from '../core/outcome';
 import { isResourceType } from '../validation/structure-definitions';
+import { searchSortKeys } from './build-search-sql';
 import { parseDateSearchValue } from './date-search-value';
+import { decodeCursor } from './page-cursor';
 import { isIncludeKey, parseIncludeRule } from './parse-include-parameter';
 import { isChainKey, isHasKey, parseChain, parseHas } from './parse-chained-parameter';
 import { parseSortParameter } from './parse-sort-parameter';
@@ -55,6 +57,7 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
     request.warnings.push(warning(text, name));
   };
 
+  let cursor: string | undefined;
   for (const [key, raw] of Object.entries(query)) {
     if (raw === undefined) continue;
     const values = Array.isArray(raw) ? raw : [raw];
@@ -77,6 +80,9 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
       }
       case '_offset':
         request.offset = nonNegativeInteger(key, last(values));
+        continue;
+      case '_cursor':
+        cursor = last(values);
         continue;
       case '_total': {
         const total = last(values);
@@ -108,6 +114,8 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
       if (filter) request.filters.push(filter);
     }
   }
+  // After the loop: how many values a cursor holds depends on _sort, wherever it stands.
+  if (cursor !== undefined) request.cursor = decodeCursor(cursor, searchSortKeys(request).length);
   return request;
 }
 

@@ -1,6 +1,7 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { CompositeFilter } from './composite-parameter';
 import type { NearFilter } from './near-parameter';
+import type { PageCursor } from './page-cursor';
 import type { NumberFilter } from './number-parameter';
 import type { QuantityFilter } from './quantity-parameter';
 import type { UriFilter } from './uri-parameter';
@@ -17,6 +18,8 @@ export interface SearchRequest {
   sort: SortRule[];
   count: number;
   offset: number;
+  /** `_cursor`: the position a `next` / `previous` link starts from (see page-cursor.ts). */
+  cursor?: PageCursor;
   total: 'none' | 'estimate' | 'accurate';
   /** Raw `_summary` value (validated: true, text, data, count, false). */
   summary?: string;

@@ -3,7 +3,8 @@ import type { Knex } from 'knex';
 import { applyPatch, type Operation } from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
-import { applySearch, applySearchFilters } from '../search/build-search-sql';
+import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
+import type { PageCursor } from '../search/page-cursor';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { type IncludeResult, resolveIncludes } from './include-resolution';
 import { resolveChainFilter } from './chain-resolution';
@@ -27,7 +28,14 @@ export interface SearchResult {
   total?: number;
   /** true when more matches exist after this page. */
   hasMore: boolean;
+  /** Where the next page starts (when `hasMore`). */
+  next?: PageCursor;
+  /** Where the previous page ends (when this is not the first page). */
+  previous?: PageCursor;
 }
+
+/** `_total=estimate` counts exactly when PostgreSQL expects at most this many matches. */
+const EXACT_COUNT_BELOW = 10000;
 
 export interface ConditionalCreateResult extends WriteResult {
   /** true when If-None-Exist matched an existing resource and nothing was written. */
@@ -183,18 +191,46 @@ export class Repository {
 
   async search(request: SearchRequest): Promise<SearchResult> {
     const resolved = await this.resolveChains(request);
-    const rows = await this.find(resolved, request.offset, request.count + 1);
-    const hasMore = rows.length > request.count;
-    const resources = rows.slice(0, request.count);
+    const rows = await this.findWithKeys(resolved, request.offset, request.count + 1);
+    const more = rows.length > request.count;
+    const page = rows.slice(0, request.count);
+    const backwards = request.cursor?.direction === 'previous';
+    // A previous page was read in reversed order: `more` then means "more before it".
+    if (backwards) page.reverse();
+    const first = page[0];
+    const last = page[page.length - 1];
+    const hasMore = backwards ? page.length > 0 : more;
+    const hasPrevious = backwards ? more : (request.cursor !== undefined || request.offset > 0) && page.length > 0;
     let total: number | undefined;
-    if (request.total === 'accurate' || request.total === 'estimate') {
+    if (request.total === 'accurate') {
       total = await this.countResolved(resolved);
+    } else if (request.total === 'estimate') {
+      total = await this.estimateResolved(resolved);
     }
-    return { resources, total, hasMore };
+    return {
+      resources: page.map((r) => r.resource),
+      total,
+      hasMore,
+      next: hasMore && last ? { direction: 'next', values: last.keys } : undefined,
+      previous: hasPrevious && first ? { direction: 'previous', values: first.keys } : undefined,
+    };
   }
 
   async count(request: SearchRequest): Promise<number> {
     return this.countResolved(await this.resolveChains(request));
+  }
+
+  /**
+   * `_total=estimate`: PostgreSQL's row estimate for the filters when it is large (a
+   * count would read every match), an exact count when it is small enough to be cheap.
+   */
+  private async estimateResolved(request: SearchRequest): Promise<number> {
+    const query = this.knex(request.resourceType).select(this.knex.raw('1'));
+    applySearchFilters(query, request);
+    const { sql, bindings } = query.toSQL().toNative();
+    const result = await this.knex.raw(`EXPLAIN (FORMAT JSON) ${sql}`, bindings as Knex.RawBinding[]);
+    const plan = (result as { rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }).rows[0]['QUERY PLAN'][0].Plan;
+    return plan['Plan Rows'] > EXACT_COUNT_BELOW ? Math.round(plan['Plan Rows']) : this.countResolved(request);
   }
 
   private async countResolved(request: SearchRequest): Promise<number> {
@@ -243,6 +279,23 @@ export class Repository {
     };
     const filters = await Promise.all(request.filters.map((f) => resolveChainFilter(request.resourceType, f, findIds)));
     return { ...request, filters };
+  }
+
+  /** `find`, with each row's sort key values (as text, the id last) for page cursors. */
+  private async findWithKeys(
+    request: SearchRequest,
+    offset: number,
+    limit: number
+  ): Promise<{ resource: Resource; keys: (string | null)[] }[]> {
+    const keys = searchSortKeys(request);
+    const query = this.knex(request.resourceType).select('content');
+    keys.forEach((key, i) => query.select(this.knex.raw(`(${key.expression})::text AS "__k${i}"`)));
+    applySearch(query, request);
+    const rows: Record<string, unknown>[] = await query.offset(offset).limit(limit);
+    return rows.map((row) => ({
+      resource: inCanonicalOrder(row.content as Resource),
+      keys: keys.map((_, i) => row[`__k${i}`] as string | null),
+    }));
   }
 
   /** Every search-shaped read (matches, includes) goes through here. */
