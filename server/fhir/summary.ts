@@ -12,6 +12,8 @@ const SUBSETTED: Coding = {
 interface TopLevelElements {
   summary: string[];
   mandatory: string[];
+  /** Choice elements by their name without `[x]` (`value` → `value[x]`). */
+  choices: Set<string>;
 }
 
 const byType = new Map<string, TopLevelElements>();
@@ -21,6 +23,7 @@ for (const sd of resourceDefinitions) {
   }
   const summary: string[] = [];
   const mandatory: string[] = [];
+  const choices = new Set<string>();
   for (const element of sd.snapshot?.element ?? []) {
     const parts = element.path?.split('.') ?? [];
     if (parts.length !== 2) {
@@ -32,8 +35,11 @@ for (const sd of resourceDefinitions) {
     if ((element.min ?? 0) > 0) {
       mandatory.push(parts[1]);
     }
+    if (parts[1].endsWith('[x]')) {
+      choices.add(parts[1].slice(0, -3));
+    }
   }
-  byType.set(sd.type, { summary, mandatory });
+  byType.set(sd.type, { summary, mandatory, choices });
 }
 
 /** `deceased[x]` matches `deceasedBoolean`; `_birthDate` (primitive extensions) follows `birthDate`. */
@@ -110,7 +116,9 @@ export function applySummary(resource: Resource, summary?: SummaryMode, elements
     return markSubsetted(rest as Resource);
   }
   if (elements) {
-    return keep(resource, [...elements, ...defs.mandatory]);
+    // `_elements=value` names the element `value[x]`, whichever type the resource holds.
+    const names = elements.map((e) => (defs.choices.has(e) ? `${e}[x]` : e));
+    return keep(resource, [...names, ...defs.mandatory]);
   }
   return resource;
 }
