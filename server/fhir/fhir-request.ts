@@ -10,6 +10,8 @@ export interface FhirRequest {
   resourceType?: string;
   id?: string;
   versionId?: string;
+  /** Compartment search `Patient/[id]/[type]`: the compartment's type and id. */
+  compartment?: { type: string; id: string };
   query: Record<string, string | string[] | undefined>;
   /** The raw query string without '?', for links and conditional criteria. */
   queryString: string;

@@ -7,6 +7,8 @@ import { history } from './history';
 import { patch } from './patch';
 import { read } from './read';
 import { search } from './search';
+import { systemSearch } from './system-search';
+import { PATIENT_COMPARTMENT_URL } from '../search/compartment-definitions';
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { validate } from '../operations/validate';
@@ -28,6 +30,8 @@ export interface Route {
   systemInteraction?: SystemInteraction;
   /** Operation name (without $) for the CapabilityStatement. */
   operation?: string;
+  /** The CompartmentDefinition a compartment search route serves. */
+  compartment?: string;
   /** Capability flags this route adds. */
   conditional?: 'create' | 'update' | 'delete';
 }
@@ -38,6 +42,8 @@ export const routes: Route[] = [
     path: '/metadata',
     handler: async (_req, ctx) => ({ status: 200, resource: capabilityStatement(routes, ctx.baseUrl) }),
   },
+  { method: 'GET', path: '/', handler: systemSearch, systemInteraction: 'search-system' },
+  { method: 'POST', path: '/_search', handler: systemSearch, systemInteraction: 'search-system' },
   { method: 'GET', path: '/_history', handler: history, systemInteraction: 'history-system' },
   { method: 'GET', path: '/:resourceType/_history', handler: history, interaction: 'history-type' },
   { method: 'POST', path: '/:resourceType/_search', handler: search, interaction: 'search-type' },
@@ -51,6 +57,8 @@ export const routes: Route[] = [
   { method: 'GET', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
   { method: 'POST', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
   { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
+  // After the literal `_history` and `$validate` routes of the same length.
+  { method: 'GET', path: '/Patient/:compartmentId/:resourceType', handler: search, compartment: PATIENT_COMPARTMENT_URL },
   { method: 'PUT', path: '/:resourceType/:id', handler: update, interaction: 'update' },
   { method: 'PATCH', path: '/:resourceType/:id', handler: patch, interaction: 'patch' },
   { method: 'DELETE', path: '/:resourceType/:id', handler: deleteResource, interaction: 'delete' },

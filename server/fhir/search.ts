@@ -1,49 +1,80 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import { issue, outcome } from '../core/outcome';
+import { badRequest, issue, notFound, outcome } from '../core/outcome';
+import { isCompartmentType, patientCompartmentFilter } from '../search/compartment-definitions';
 import { encodeCursor, type PageCursor } from '../search/page-cursor';
-import { parseSearchRequest } from '../search/parse-search-request';
-import type { FhirHandler } from './fhir-request';
+import { parseSearchRequest, type SearchOptions, type SearchQuery } from '../search/parse-search-request';
+import { reindexWarnings } from '../search/reindex-warnings';
+import type { SearchRequest } from '../search/search-request';
+import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from './fhir-request';
 import { applySummary, parseElements, parseSummary } from './summary';
 
-/** https://hl7.org/fhir/R4/http.html#search — GET [type]?… and POST [type]/_search. */
+/**
+ * https://hl7.org/fhir/R4/http.html#search — GET [type]?… and POST [type]/_search, and
+ * compartment search GET Patient/[id]/[type]?… (the same search, confined to the
+ * compartment by the official CompartmentDefinition).
+ */
 export const search: FhirHandler = async (req, ctx) => {
   const resourceType = req.resourceType as string;
-  const query = { ...req.query, ...formParams(req.body) };
-  const request = parseSearchRequest(resourceType, query, {
-    strict: req.preferHandling === 'strict',
-    defaultCount: ctx.config.searchDefaultCount,
-    maxCount: ctx.config.searchMaxCount,
-  });
+  const query = searchQuery(req);
+  const request = parseSearchRequest(resourceType, query, searchOptions(req, ctx));
+  let path = `${ctx.baseUrl}/${resourceType}`;
+  if (req.compartment) {
+    const { type, id } = req.compartment;
+    if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: only the Patient compartment is supported`);
+    const filter = patientCompartmentFilter(resourceType, id);
+    if (!filter) throw badRequest(`${resourceType} is not in the ${type} compartment`);
+    request.filters.push(filter);
+    path = `${ctx.baseUrl}/${type}/${encodeURIComponent(id)}/${resourceType}`;
+  }
+  return searchsetResponse(ctx, path, query, [request]);
+};
+
+export function searchQuery(req: FhirRequest): SearchQuery {
+  return { ...req.query, ...formParams(req.body) };
+}
+
+export function searchOptions(req: FhirRequest, ctx: FhirContext): SearchOptions {
+  return { strict: req.preferHandling === 'strict', defaultCount: ctx.config.searchDefaultCount, maxCount: ctx.config.searchMaxCount };
+}
+
+/**
+ * The searchset Bundle for one or (system search) several per-type requests sharing
+ * paging and result parameters: matches, then `_include`/`_revinclude`d resources for
+ * this page only (so they never change total or paging), then any warnings.
+ */
+export async function searchsetResponse(ctx: FhirContext, path: string, query: SearchQuery, requests: SearchRequest[]): Promise<FhirResponse> {
+  const [request] = requests;
   const summary = parseSummary(query._summary);
   const elements = parseElements(query._elements);
-  const path = `${ctx.baseUrl}/${resourceType}`;
-
+  const warnings = request.warnings;
+  for (const typeRequest of requests) warnings.push(...reindexWarnings(typeRequest));
   if (summary === 'count') {
-    const total = await ctx.repo.count(request);
-    return { status: 200, resource: bundle(path, queryOf(query), [], total, request.warnings) };
+    const total = await ctx.repo.countAcrossTypes(requests);
+    return { status: 200, resource: bundle(path, queryOf(query), [], total, warnings) };
   }
 
-  const result = await ctx.repo.search(request);
+  const result = await ctx.repo.searchAcross(requests);
   const entries: BundleEntry[] = result.resources.map((r) => ({
     fullUrl: `${ctx.baseUrl}/${r.resourceType}/${r.id}`,
     resource: applySummary(r, summary, elements),
     search: { mode: 'match' },
   }));
-  if (request.include?.length || request.revinclude?.length) {
-    // Only for this page's matches: includes never change total or paging.
-    const included = await ctx.repo.include(request, result.resources);
+  for (const typeRequest of requests) {
+    if (!typeRequest.include?.length && !typeRequest.revinclude?.length) continue;
+    const matches = requests.length === 1 ? result.resources : result.resources.filter((r) => r.resourceType === typeRequest.resourceType);
+    const included = await ctx.repo.include(typeRequest, matches);
     for (const r of included.resources) {
       // _elements names elements of the matched type; _summary applies to every entry.
       entries.push({ fullUrl: `${ctx.baseUrl}/${r.resourceType}/${r.id}`, resource: applySummary(r, summary), search: { mode: 'include' } });
     }
     if (included.truncated) {
-      request.warnings.push(
+      warnings.push(
         issue('warning', 'too-costly', `Included resources were limited to ${ctx.config.searchMaxCount} per page; request a smaller _count to get all of them`, '_include')
       );
     }
   }
   const params = queryOf(query);
-  const searchset = bundle(path, params, entries, result.total, request.warnings);
+  const searchset = bundle(path, params, entries, result.total, warnings);
   const links = searchset.link ?? [];
   if (result.next) {
     links.push({ relation: 'next', url: pageUrl(path, params, request.count, result.next) });
@@ -55,7 +86,7 @@ export const search: FhirHandler = async (req, ctx) => {
     links.push({ relation: 'first', url: pageUrl(path, params, request.count) });
   }
   return { status: 200, resource: searchset };
-};
+}
 
 /** POST [type]/_search carries its parameters as an x-www-form-urlencoded body. */
 function formParams(body: unknown): Record<string, string | string[]> {
@@ -70,7 +101,7 @@ function formParams(body: unknown): Record<string, string | string[]> {
   return result;
 }
 
-function queryOf(query: Record<string, string | string[] | undefined>): URLSearchParams {
+function queryOf(query: SearchQuery): URLSearchParams {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
@@ -95,7 +126,7 @@ function bundle(
   params: URLSearchParams,
   entries: BundleEntry[],
   total: number | undefined,
-  warnings: ReturnType<typeof parseSearchRequest>['warnings']
+  warnings: SearchRequest['warnings']
 ): Bundle {
   const entry = [...entries];
   if (warnings.length > 0) {

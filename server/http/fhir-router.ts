@@ -34,6 +34,7 @@ export function fhirRouter(fhir: FhirContext): Middleware {
       resourceType: params.resourceType,
       id: params.id,
       versionId: params.versionId,
+      compartment: params.compartmentId !== undefined ? { type: route.path.split('/')[1], id: params.compartmentId } : undefined,
       query: ctx.query,
       queryString: ctx.querystring,
       body: parsed.body,

@@ -29,6 +29,8 @@ function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?
       return chainCondition(filter, column, tableAlias, filterCondition);
     case 'has':
       return hasCondition(resourceType, filter, column, tableAlias, filterCondition);
+    case 'any':
+      return orConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
     default: {
       const param = indexedParam(resourceType, filter.code);
       // parseSearchRequest only produces filters for indexed parameters.
@@ -79,9 +81,15 @@ export function searchSortKeys(request: SearchRequest, tableAlias?: string): Sor
  * WHERE and ORDER BY (no LIMIT: storage pages), from the cursor's position when there
  * is one; a `previous` cursor reads the order backwards (storage reverses the rows).
  */
-export function applySearch(qb: Knex.QueryBuilder, request: SearchRequest, tableAlias?: string): Knex.QueryBuilder {
+export function applySearch(
+  qb: Knex.QueryBuilder,
+  request: SearchRequest,
+  tableAlias?: string,
+  /** Keys after the search's own (a search across types orders by resource type last). */
+  extraKeys: readonly SortKey[] = []
+): Knex.QueryBuilder {
   applySearchFilters(qb, request, tableAlias);
-  const keys = searchSortKeys(request, tableAlias);
+  const keys = [...searchSortKeys(request, tableAlias), ...extraKeys];
   const reverse = request.cursor?.direction === 'previous';
   if (request.cursor) {
     const { sql, bindings } = cursorCondition(keys, request.cursor);

@@ -68,7 +68,14 @@ export type SearchFilter =
   | NearFilter
   | MissingFilter
   | ChainFilter
-  | HasFilter;
+  | HasFilter
+  | AnyFilter;
+
+/** Any of several filters (a compartment: `subject` or `performer` refers to the patient). */
+export interface AnyFilter {
+  kind: 'any';
+  filters: SearchFilter[];
+}
 
 /**
  * `subject:Patient.name=peter`: the reference parameter `code` points to a resource of

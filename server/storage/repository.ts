@@ -4,7 +4,7 @@ import { applyPatch, type Operation } from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
 import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
-import type { PageCursor } from '../search/page-cursor';
+import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { type IncludeResult, resolveIncludes } from './include-resolution';
 import { resolveChainFilter } from './chain-resolution';
@@ -32,6 +32,12 @@ export interface SearchResult {
   next?: PageCursor;
   /** Where the previous page ends (when this is not the first page). */
   previous?: PageCursor;
+}
+
+/** A matched resource with its sort key values as text (the id and, across types, the type last). */
+interface KeyedRow {
+  resource: Resource;
+  keys: (string | null)[];
 }
 
 /** `_total=estimate` counts exactly when PostgreSQL expects at most this many matches. */
@@ -190,8 +196,21 @@ export class Repository {
   }
 
   async search(request: SearchRequest): Promise<SearchResult> {
-    const resolved = await this.resolveChains(request);
-    const rows = await this.findWithKeys(resolved, request.offset, request.count + 1);
+    return this.searchAcross([request]);
+  }
+
+  /**
+   * One search over several types (system-level search with `_type`): one request per
+   * type with the same paging, merged in one statement in the requests' shared order,
+   * then by resource type, so that a cursor names one position across all of them.
+   */
+  async searchAcross(requests: readonly SearchRequest[]): Promise<SearchResult> {
+    const resolved = await Promise.all(requests.map((r) => this.resolveChains(r)));
+    const [request] = resolved;
+    const rows =
+      resolved.length === 1
+        ? await this.findWithKeys(request, request.offset, request.count + 1)
+        : await this.findAcross(resolved, request.offset, request.count + 1);
     const more = rows.length > request.count;
     const page = rows.slice(0, request.count);
     const backwards = request.cursor?.direction === 'previous';
@@ -203,9 +222,9 @@ export class Repository {
     const hasPrevious = backwards ? more : (request.cursor !== undefined || request.offset > 0) && page.length > 0;
     let total: number | undefined;
     if (request.total === 'accurate') {
-      total = await this.countResolved(resolved);
+      total = await this.countAcross(resolved, (r) => this.countResolved(r));
     } else if (request.total === 'estimate') {
-      total = await this.estimateResolved(resolved);
+      total = await this.countAcross(resolved, (r) => this.estimateResolved(r));
     }
     return {
       resources: page.map((r) => r.resource),
@@ -218,6 +237,16 @@ export class Repository {
 
   async count(request: SearchRequest): Promise<number> {
     return this.countResolved(await this.resolveChains(request));
+  }
+
+  async countAcrossTypes(requests: readonly SearchRequest[]): Promise<number> {
+    const resolved = await Promise.all(requests.map((r) => this.resolveChains(r)));
+    return this.countAcross(resolved, (r) => this.countResolved(r));
+  }
+
+  private async countAcross(requests: readonly SearchRequest[], count: (r: SearchRequest) => Promise<number>): Promise<number> {
+    const counts = await Promise.all(requests.map(count));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /**
@@ -286,7 +315,7 @@ export class Repository {
     request: SearchRequest,
     offset: number,
     limit: number
-  ): Promise<{ resource: Resource; keys: (string | null)[] }[]> {
+  ): Promise<KeyedRow[]> {
     const keys = searchSortKeys(request);
     const query = this.knex(request.resourceType).select('content');
     keys.forEach((key, i) => query.select(this.knex.raw(`(${key.expression})::text AS "__k${i}"`)));
@@ -295,6 +324,27 @@ export class Repository {
     return rows.map((row) => ({
       resource: inCanonicalOrder(row.content as Resource),
       keys: keys.map((_, i) => row[`__k${i}`] as string | null),
+    }));
+  }
+
+  /** `findWithKeys` for several types at once: each type's first rows, merged by PostgreSQL. */
+  private async findAcross(requests: readonly SearchRequest[], offset: number, limit: number): Promise<KeyedRow[]> {
+    const typeKey = (type: string): SortKey => ({ expression: `'${type}'::text`, descending: false, nullsFirst: false, notNull: true });
+    const outerKeys = [...searchSortKeys(requests[0]), typeKey('')].map((key, i) => ({ ...key, expression: `"__s${i}"` }));
+    const branches = requests.map((request) => {
+      const keys = [...searchSortKeys(request), typeKey(request.resourceType)];
+      const query = this.knex(request.resourceType).select('content');
+      keys.forEach((key, i) => query.select(this.knex.raw(`${key.expression} AS "__s${i}", (${key.expression})::text AS "__k${i}"`)));
+      applySearch(query, request, undefined, [typeKey(request.resourceType)]);
+      return query.limit(offset + limit);
+    });
+    const reverse = requests[0].cursor?.direction === 'previous';
+    const query = this.knex.select('*').from(this.knex.unionAll(branches, true).as('u'));
+    for (const key of outerKeys) query.orderByRaw(orderByTerm(key, reverse));
+    const rows: Record<string, unknown>[] = await query.offset(offset).limit(limit);
+    return rows.map((row) => ({
+      resource: inCanonicalOrder(row.content as Resource),
+      keys: outerKeys.map((_, i) => row[`__k${i}`] as string | null),
     }));
   }
 
