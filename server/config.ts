@@ -17,6 +17,14 @@ export interface Config {
   historyDefaultCount: number;
   logLevel: string;
   shutdownTimeoutMs: number;
+  /**
+   * How often each process checks whether a SearchParameter was written elsewhere (and
+   * looks for reindex work). Every process sharing a database should use the same value:
+   * reindex jobs wait two of these intervals before they start.
+   */
+  searchParameterRefreshMs: number;
+  /** Rows per reindex batch (one transaction, one UPDATE). */
+  reindexBatchSize: number;
 }
 
 export class ConfigError extends Error {}
@@ -77,5 +85,7 @@ export function loadConfig(env: Env = process.env): Config {
     historyDefaultCount: integer(env, 'HISTORY_DEFAULT_COUNT', 100, 1, 100000),
     logLevel,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),
+    reindexBatchSize: integer(env, 'REINDEX_BATCH_SIZE', 500, 1, 10000),
   };
 }

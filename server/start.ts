@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app';
 import type { Config } from './config';
+import { startBackgroundJobs } from './jobs/background-jobs';
 import { createKnex } from './storage/database';
 import type { EmbeddedDatabase } from './storage/embedded-postgres';
 import { Repository } from './storage/repository';
@@ -42,6 +43,11 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     searchDefaultCount: config.searchDefaultCount,
     searchMaxCount: config.searchMaxCount,
   });
+  // Reindexes for custom SearchParameters, and noticing those that other processes write.
+  const jobs = startBackgroundJobs(knex, repo, logger, {
+    refreshMs: config.searchParameterRefreshMs,
+    reindexBatchSize: config.reindexBatchSize,
+  });
   const app = createApp({ config, repo, logger });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
@@ -66,6 +72,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
         }, config.shutdownTimeoutMs).unref()
       );
       await Promise.race([closed, timeout]);
+      await jobs.stop();
       await knex.destroy();
       await embedded?.stop();
     })();

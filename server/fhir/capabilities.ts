@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { searchParamsForCapability } from '../search/capability';
+import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { searchIncludeValues, searchRevIncludeValues } from '../search/include-capability';
 import { resourceTypes } from '../validation/structure-definitions';
 import type { Route } from './routes';
@@ -17,7 +18,9 @@ const cache = new Map<string, CapabilityStatement>();
  * what is not routed is not claimed. https://hl7.org/fhir/R4/capabilitystatement.html
  */
 export function capabilityStatement(routes: readonly Route[], baseUrl: string): CapabilityStatement {
-  const cached = cache.get(baseUrl);
+  // Custom SearchParameters change the searchParam lists: one statement per registry generation.
+  const key = `${searchParameterGeneration()} ${baseUrl}`;
+  const cached = cache.get(key);
   if (cached) {
     return cached;
   }
@@ -66,7 +69,8 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       },
     ],
   };
-  cache.set(baseUrl, statement);
+  cache.clear();
+  cache.set(key, statement);
   return statement;
 }
 

@@ -1,6 +1,6 @@
 import type { FhirHandler } from './fhir-request';
 import { resourceFromBody } from './read-body';
-import { versionHeaders } from './version-headers';
+import { reindexLink, versionHeaders } from './version-headers';
 
 /**
  * https://hl7.org/fhir/R4/http.html#create, with conditional create (If-None-Exist):
@@ -12,7 +12,7 @@ export const create: FhirHandler = async (req, ctx) => {
   return {
     status: result.matched ? 200 : 201,
     resource: result.version.resource,
-    headers: versionHeaders(ctx.baseUrl, result.version, true),
+    headers: { ...versionHeaders(ctx.baseUrl, result.version, true), ...reindexLink(ctx.baseUrl, result) },
     honoursPreferReturn: true,
   };
 };

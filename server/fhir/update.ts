@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../core/outcome';
 import type { FhirHandler } from './fhir-request';
 import { assertValidIdParam, resourceFromBody } from './read-body';
-import { parseIfMatch, versionHeaders } from './version-headers';
+import { parseIfMatch, reindexLink, versionHeaders } from './version-headers';
 
 /** https://hl7.org/fhir/R4/http.html#update — creates with the client's id when absent. */
 export const update: FhirHandler = async (req, ctx) => {
@@ -19,7 +19,7 @@ export const update: FhirHandler = async (req, ctx) => {
   return {
     status: result.created ? 201 : 200,
     resource: result.version.resource,
-    headers: versionHeaders(ctx.baseUrl, result.version, true),
+    headers: { ...versionHeaders(ctx.baseUrl, result.version, true), ...reindexLink(ctx.baseUrl, result) },
     honoursPreferReturn: true,
   };
 };
@@ -31,7 +31,7 @@ export const conditionalUpdate: FhirHandler = async (req, ctx) => {
   return {
     status: result.created ? 201 : 200,
     resource: result.version.resource,
-    headers: versionHeaders(ctx.baseUrl, result.version, true),
+    headers: { ...versionHeaders(ctx.baseUrl, result.version, true), ...reindexLink(ctx.baseUrl, result) },
     honoursPreferReturn: true,
   };
 };

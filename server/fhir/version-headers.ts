@@ -17,6 +17,14 @@ export function versionHeaders(baseUrl: string, version: ResourceVersion, withLo
   return headers;
 }
 
+/**
+ * A SearchParameter write that started a reindex links the Task showing its progress
+ * (RFC 8288 relation `monitor`: a resource to watch for the state of this one).
+ */
+export function reindexLink(baseUrl: string, result: { reindexTask?: string }): Record<string, string> {
+  return result.reindexTask ? { Link: `<${baseUrl}/${result.reindexTask}>; rel="monitor"` } : {};
+}
+
 /** If-Match carries an ETag: `W/"3"`, `"3"` or (leniently) a bare `3`. */
 export function parseIfMatch(value: string | undefined): number | undefined {
   if (value === undefined || value === '') {

@@ -22,9 +22,19 @@ export interface SearchParamDef {
   readonly targets: readonly string[];
   /** For composite parameters: each component's definition (canonical URL) and expression relative to `terms`. */
   readonly components?: readonly { readonly definition: string; readonly expression: string }[];
+  /** Set for a parameter defined by a SearchParameter resource stored on this server. */
+  readonly custom?: CustomParamOrigin;
 }
 
-const ABSTRACT_BASES = new Set(['Resource', 'DomainResource']);
+/** Where a custom parameter comes from, and whether its existing rows are indexed yet. */
+export interface CustomParamOrigin {
+  /** `SearchParameter/<id>` */
+  readonly reference: string;
+  /** `Task/<id>` of a reindex that has not completed: until then older rows may lack values. */
+  readonly pendingReindex?: string;
+}
+
+export const ABSTRACT_BASES: ReadonlySet<string> = new Set(['Resource', 'DomainResource']);
 
 /** Splits a FHIRPath union at top level only: `|` inside parentheses or strings stays. */
 export function splitUnion(expression: string): string[] {
@@ -58,7 +68,7 @@ function rebaseTerm(term: string, from: string, to: string): string {
   return term.replace(new RegExp(`(^|[^A-Za-z.])${from}\\.`, 'g'), `$1${to}.`);
 }
 
-function termsFor(sp: SearchParameter, resourceType: string): string[] {
+export function termsFor(sp: SearchParameter, resourceType: string): string[] {
   if (!sp.expression) return [];
   const result: string[] = [];
   for (const term of splitUnion(sp.expression)) {

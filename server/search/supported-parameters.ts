@@ -1,4 +1,5 @@
 import { compileExpression } from './compile-path-expression';
+import { customSearchParamDefs, searchParameterGeneration } from './custom-search-parameter-registry';
 import type { ParamContext, ParameterType } from './parameter-type';
 import type { SearchParamDef } from './search-parameter-definitions';
 import { searchParamDefs } from './search-parameter-definitions';
@@ -37,22 +38,58 @@ export interface IndexedParam extends ParamContext {
   readonly handler: ParameterType;
 }
 
+/** The handler of a definition's type, if this server implements it. */
+export function parameterHandler(def: SearchParamDef): ParameterType | undefined {
+  return def.type === 'special' && def.code !== 'near' ? undefined : parameterTypes[def.type];
+}
+
+/** The compiled parameter for a definition on a type; undefined when it cannot be indexed here. */
+export function compileParam(resourceType: string, def: SearchParamDef): IndexedParam | undefined {
+  const handler = parameterHandler(def);
+  if (!handler || def.terms.length === 0 || FIXED_COLUMN_PARAMETERS.has(def.code)) return undefined;
+  const param: IndexedParam = { def, handler, expression: compileExpression(resourceType, def.terms) };
+  if (handler.supports && !handler.supports(param)) return undefined;
+  return param;
+}
+
+/** Official parameters compile once per process; custom ones again when the registry changes. */
+const officialCache = new Map<string, Map<string, IndexedParam>>();
 const cache = new Map<string, Map<string, IndexedParam>>();
+let cachedGeneration = searchParameterGeneration();
+
+function officialParams(resourceType: string): Map<string, IndexedParam> {
+  let params = officialCache.get(resourceType);
+  if (!params) {
+    params = new Map();
+    for (const def of searchParamDefs(resourceType).values()) {
+      const param = compileParam(resourceType, def);
+      if (param) params.set(def.code, param);
+    }
+    officialCache.set(resourceType, params);
+  }
+  return params;
+}
 
 function build(resourceType: string): Map<string, IndexedParam> {
-  const result = new Map<string, IndexedParam>();
-  for (const def of searchParamDefs(resourceType).values()) {
-    const handler = def.type === 'special' && def.code !== 'near' ? undefined : parameterTypes[def.type];
-    if (!handler || def.terms.length === 0 || FIXED_COLUMN_PARAMETERS.has(def.code)) continue;
-    const param: IndexedParam = { def, handler, expression: compileExpression(resourceType, def.terms) };
-    if (handler.supports && !handler.supports(param)) continue;
-    result.set(def.code, param);
+  const custom = customSearchParamDefs(resourceType);
+  if (custom.size === 0) return officialParams(resourceType);
+  const result = new Map(officialParams(resourceType));
+  for (const def of custom.values()) {
+    // The registry never admits a custom code that an official parameter of the type has.
+    if (result.has(def.code)) continue;
+    const param = compileParam(resourceType, def);
+    if (param) result.set(def.code, param);
   }
   return result;
 }
 
-/** The indexed parameters of a type, compiled once. */
+/** The indexed parameters of a type (official, then custom), compiled once per registry generation. */
 export function indexedParams(resourceType: string): ReadonlyMap<string, IndexedParam> {
+  const generation = searchParameterGeneration();
+  if (generation !== cachedGeneration) {
+    cache.clear();
+    cachedGeneration = generation;
+  }
   let params = cache.get(resourceType);
   if (!params) {
     params = build(resourceType);
@@ -63,4 +100,9 @@ export function indexedParams(resourceType: string): ReadonlyMap<string, Indexed
 
 export function indexedParam(resourceType: string, code: string): IndexedParam | undefined {
   return indexedParams(resourceType).get(code);
+}
+
+/** The official parameters only: what a custom parameter must not collide with. */
+export function officialIndexedParams(resourceType: string): ReadonlyMap<string, IndexedParam> {
+  return officialParams(resourceType);
 }

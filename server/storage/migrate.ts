@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as resourceTables from './migrations/001-resource-tables';
+import * as customSearchParameters from './migrations/002-custom-search-parameters';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -7,7 +8,10 @@ interface Migration {
 }
 
 /** Migrations in order. Listed in code so that they run the same under tsx, jest and a build. */
-const migrations: [string, Migration][] = [['001-resource-tables', resourceTables]];
+const migrations: [string, Migration][] = [
+  ['001-resource-tables', resourceTables],
+  ['002-custom-search-parameters', customSearchParameters],
+];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations.map(([, m]) => m),

@@ -1,10 +1,9 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { runMigrations } from './migrate';
+import { refreshCustomSearchParameters } from './custom-search-parameter-store';
+import { SCHEMA_LOCK_KEY } from './schema-lock';
 import { syncIndexColumns } from './sync-index-columns';
-
-/** Arbitrary but fixed: the key of the session lock that serialises schema changes. */
-const SCHEMA_LOCK_KEY = 0x46484952_5343; // "FHIRSC"
 
 interface ConnectionSource {
   acquireConnection(): Promise<pg.ClientBase>;
@@ -12,7 +11,8 @@ interface ConnectionSource {
 }
 
 /**
- * Migrations, then the search columns, under a PostgreSQL session lock: several server
+ * Migrations, then the custom search parameters stored in the database, then the search
+ * columns (official and custom), under a PostgreSQL session lock: several server
  * processes starting together against one database take turns instead of racing on
  * CREATE INDEX. Returns how many search columns and indexes were added.
  */
@@ -23,6 +23,7 @@ export async function prepareSchema(knex: Knex): Promise<number> {
     await lockHolder.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK_KEY]);
     try {
       await runMigrations(knex);
+      await refreshCustomSearchParameters(knex);
       return await syncIndexColumns(knex);
     } finally {
       await lockHolder.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK_KEY]);

@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { indexColumns, requiredExtensions } from '../search/index-columns';
+import { type IndexColumn, indexColumns, requiredExtensions } from '../search/index-columns';
 import { resourceTypes } from '../validation/structure-definitions';
+import type { Db } from './sql';
 
 /**
  * Brings every resource table's search columns and indexes in line with the search
- * module's definitions. Idempotent and cheap when nothing changed (one catalogue query),
- * so it runs at every start after the migrations.
+ * module's definitions (official and, once loaded, custom ones). Idempotent and cheap
+ * when nothing changed (one catalogue query), so it runs at every start after the
+ * migrations.
  */
 export async function syncIndexColumns(knex: Knex): Promise<number> {
   for (const extension of requiredExtensions()) {
@@ -26,10 +29,9 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
       if (!have.has(`${type}.${column.name}`)) {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
       }
-      const indexName = `${type}_${column.name}_idx`.slice(0, 63);
+      const indexName = indexNameFor(type, column.name);
       if (column.indexMethod !== 'none' && !haveIndex.has(indexName)) {
-        const target = column.indexExpression ?? `"${column.name}"`;
-        statements.push(`CREATE INDEX IF NOT EXISTS "${indexName}" ON "${type}" USING ${column.indexMethod} (${target})`);
+        statements.push(createIndexStatement(type, column));
       }
     }
     if (statements.length > 0) {
@@ -39,4 +41,51 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
     }
   }
   return changes;
+}
+
+/**
+ * `<table>_<column>_idx`, which fits PostgreSQL's 63 bytes for every official column; a
+ * longer one (a custom parameter's long code on a long type name) keeps a readable
+ * prefix and ends in a hash of the whole name, so that two never truncate to the same.
+ */
+export function indexNameFor(type: string, column: string): string {
+  const name = `${type}_${column}_idx`;
+  if (Buffer.byteLength(name) <= 63) return name;
+  return `${name.slice(0, 52)}_${createHash('sha1').update(name).digest('hex').slice(0, 10)}`;
+}
+
+function createIndexStatement(type: string, column: IndexColumn): string {
+  const target = column.indexExpression ?? `"${column.name}"`;
+  return `CREATE INDEX IF NOT EXISTS "${indexNameFor(type, column.name)}" ON "${type}" USING ${column.indexMethod} (${target})`;
+}
+
+/** How format_type() spells the SQL types the search module declares. */
+const FORMATTED_TYPE: Record<string, string> = { timestamptz: 'timestamp with time zone' };
+
+/**
+ * Adds one parameter's columns and indexes to one table, inside the caller's transaction
+ * (which holds the schema lock). A column that exists with another SQL type is left
+ * over from a deleted custom parameter with the same code and another type: it is
+ * dropped and added again, since nothing else can own a name in the `__<code>` space.
+ * Returns how many statements it ran.
+ */
+export async function addIndexColumns(db: Db, type: string, columns: readonly IndexColumn[]): Promise<number> {
+  if (columns.length === 0) return 0;
+  const names = columns.map((c) => c.name);
+  const existing = await db.raw<{ rows: { name: string; sql_type: string }[] }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS sql_type FROM pg_attribute
+      WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped AND attname = ANY(?)`,
+    [`"${type}"`, names]
+  );
+  const types = new Map(existing.rows.map((r) => [r.name, r.sql_type]));
+  const statements: string[] = [];
+  for (const column of columns) {
+    const have = types.get(column.name);
+    const want = FORMATTED_TYPE[column.sqlType] ?? column.sqlType;
+    if (have !== undefined && have !== want) statements.push(`ALTER TABLE "${type}" DROP COLUMN "${column.name}"`);
+    if (have !== want) statements.push(`ALTER TABLE "${type}" ADD COLUMN "${column.name}" ${column.sqlType}`);
+    if (column.indexMethod !== 'none') statements.push(createIndexStatement(type, column));
+  }
+  await db.raw(statements.join(';\n'));
+  return statements.length;
 }

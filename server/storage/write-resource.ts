@@ -4,6 +4,7 @@ import { extractIndexValues } from '../search/extract-index-values';
 import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
 import { type Db, runSql } from './sql';
+import { writeSearchParameter } from './write-search-parameter';
 import { writeStatements } from './write-statements';
 
 /**
@@ -32,6 +33,8 @@ export interface WriteResult {
   created: boolean;
   /** true for a delete of something already deleted or never there: nothing was written. */
   noop: boolean;
+  /** A SearchParameter write that started a reindex of existing resources: `Task/<id>` showing its progress. */
+  reindexTask?: string;
 }
 
 /** The content a patch was computed from is no longer current. */
@@ -60,6 +63,11 @@ function nextTimestamp(previous: Date | undefined): Date {
  * (If-Match). Works the same inside a caller's transaction.
  */
 export async function writeResource(db: Db, op: WriteOperation): Promise<WriteResult> {
+  // A SearchParameter also changes what is indexed: see write-search-parameter.ts.
+  return op.resourceType === 'SearchParameter' ? writeSearchParameter(db, op, writeOneResource) : writeOneResource(db, op);
+}
+
+async function writeOneResource(db: Db, op: WriteOperation): Promise<WriteResult> {
   if (op.resource) {
     assertValidResource(op.resource);
   }
@@ -69,7 +77,7 @@ export async function writeResource(db: Db, op: WriteOperation): Promise<WriteRe
     const current =
       op.method === 'POST'
         ? undefined
-        : (await runSql<CurrentRow>(db, `current:${op.resourceType}`, sql.selectCurrent, [op.id])).rows[0];
+        : (await runSql<CurrentRow>(db, `current:${sql.key}`, sql.selectCurrent, [op.id])).rows[0];
     const exists = current !== undefined && !current.deleted;
     if (op.ifMatch !== undefined && (!exists || current.version_id !== op.ifMatch)) {
       throw preconditionFailed(
@@ -90,7 +98,7 @@ export async function writeResource(db: Db, op: WriteOperation): Promise<WriteRe
         const row = { id: op.id, version_id: version, last_updated: current?.last_updated ?? lastUpdated, deleted: true, content: null };
         return { version: toVersion(op.resourceType, { ...row, method: 'DELETE' }), created: false, noop: true };
       }
-      const written = await runSql(db, `delete:${op.resourceType}`, sql.delete, [op.id, versionId, lastUpdated, current.version_id]);
+      const written = await runSql(db, `delete:${sql.key}`, sql.delete, [op.id, versionId, lastUpdated, current.version_id]);
       if (written.rowCount === 1) {
         const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null, method: 'DELETE' };
         return { version: toVersion(op.resourceType, row), created: false, noop: false };
@@ -106,10 +114,10 @@ export async function writeResource(db: Db, op: WriteOperation): Promise<WriteRe
     const json = JSON.stringify(content);
     const columns = sql.columns.map((c) => indexValues?.[c] ?? null);
     const written = current
-      ? await runSql(db, `update:${op.resourceType}`, sql.update, [
+      ? await runSql(db, `update:${sql.key}`, sql.update, [
           op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns,
         ])
-      : await runSql(db, `insert:${op.resourceType}`, sql.insert, [op.id, versionId, lastUpdated, json, op.method, ...columns]);
+      : await runSql(db, `insert:${sql.key}`, sql.insert, [op.id, versionId, lastUpdated, json, op.method, ...columns]);
     if (written.rowCount === 1) {
       const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false, content, method: op.method };
       return { version: toVersion(op.resourceType, row), created: !exists, noop: false };

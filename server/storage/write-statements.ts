@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexColumns } from '../search/index-columns';
 
 /**
@@ -19,6 +21,12 @@ export interface WriteStatements {
   selectCurrent: string;
   read: string;
   columns: string[];
+  /**
+   * Part of the prepared statements' names. pg refuses a name it has prepared on a
+   * connection with other text, and custom search parameters change a type's columns
+   * while connections live on: the name follows the column list.
+   */
+  key: string;
 }
 
 const HISTORY = 'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)';
@@ -54,12 +62,19 @@ function build(resourceType: string): WriteStatements {
     selectCurrent: `SELECT version_id, last_updated, deleted FROM ${table} WHERE id = $1`,
     read: `SELECT id, version_id, last_updated, deleted, content FROM ${table} WHERE id = $1`,
     columns,
+    key: `${resourceType}:${createHash('sha1').update(columns.join(',')).digest('hex').slice(0, 10)}`,
   };
 }
 
 const cache = new Map<string, WriteStatements>();
+let cachedGeneration = searchParameterGeneration();
 
+/** Rebuilt when the search parameter registry changes (custom parameters add columns). */
 export function writeStatements(resourceType: string): WriteStatements {
+  if (cachedGeneration !== searchParameterGeneration()) {
+    cache.clear();
+    cachedGeneration = searchParameterGeneration();
+  }
   let statements = cache.get(resourceType);
   if (!statements) {
     statements = build(resourceType);

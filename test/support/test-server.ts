@@ -10,6 +10,8 @@ export interface TestServer {
   /** e.g. http://127.0.0.1:41234/fhir */
   base: string;
   url: string;
+  /** The test's own database, e.g. for a second server process on it. */
+  databaseUrl: string;
   server: RunningServer;
   stop(): Promise<void>;
 }
@@ -36,6 +38,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   return {
     base,
     url: server.url,
+    databaseUrl: withDatabase(adminUrl, database),
     server,
     stop: async () => {
       await server.stop();

@@ -1,0 +1,63 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { loadedRegistryVersion } from '../search/custom-search-parameter-registry';
+import { refreshCustomSearchParameters, registryVersion } from '../storage/custom-search-parameter-store';
+import type { Repository } from '../storage/repository';
+import { runReindexBatch } from './reindex-job';
+
+export interface BackgroundJobsOptions {
+  /** How often the registry version is checked (and open jobs looked for). */
+  refreshMs: number;
+  reindexBatchSize: number;
+}
+
+export interface BackgroundJobs {
+  /** Finishes the batch in progress, then stops; the next start (any process) continues the job. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The in-process runner (no REDIS_URL): every `refreshMs`, reload the custom search
+ * parameters if their version in PostgreSQL moved, then run reindex batches for at most
+ * half an interval, so that a long reindex never delays the next registry check by much.
+ *
+ * Polling one row is how processes learn of a SearchParameter another process wrote: a
+ * process writes without the new column for at most ~1.5 × refreshMs after the commit
+ * (a check, plus a batch budget), so reindex jobs wait 2 × refreshMs + 1 s before
+ * starting, and then visit every row.
+ */
+export function startBackgroundJobs(knex: Knex, repo: Repository, logger: Logger, options: BackgroundJobsOptions): BackgroundJobs {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const settleMs = 2 * options.refreshMs + 1000;
+
+  const tick = async (): Promise<void> => {
+    try {
+      if ((await registryVersion(knex)) !== loadedRegistryVersion()) {
+        const loaded = await refreshCustomSearchParameters(knex);
+        for (const skip of loaded.skipped) logger.warn(skip, 'stored SearchParameter not applied');
+      }
+      const deadline = Date.now() + options.refreshMs / 2;
+      while (!stopped && Date.now() < deadline) {
+        if (!(await runReindexBatch(knex, repo, { batchSize: options.reindexBatchSize, settleMs }))) break;
+      }
+    } catch (err) {
+      logger.error({ err }, 'background job failed; retrying at the next interval');
+    }
+  };
+  const schedule = (): void => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = tick().then(schedule);
+    }, options.refreshMs);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
