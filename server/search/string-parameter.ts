@@ -85,8 +85,13 @@ export const stringParameter: ParameterType = {
     return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
   },
 
-  // The folded parts in order: resources sort by their first part, then the next.
+  // Ascending by the smallest folded part, descending by the largest, as numbers, dates
+  // and quantities sort (R4 leaves repeats open). Ordering by the joined column instead
+  // sorted by whichever part came first (a prefix, a second given name).
   sort(param, descending, column) {
-    return `${column(paramColumn(param.def.code))} ${descending ? 'DESC' : 'ASC'} NULLS LAST`;
+    const parts = `unnest(string_to_array(${column(paramColumn(param.def.code))}, chr(${TEXT_SEPARATOR.charCodeAt(0)})))`;
+    return descending
+      ? `(SELECT max(p) FROM ${parts} p WHERE p <> '') DESC NULLS LAST`
+      : `(SELECT min(p) FROM ${parts} p WHERE p <> '') ASC NULLS LAST`;
   },
 };

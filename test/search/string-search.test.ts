@@ -97,7 +97,8 @@ describe('string search over HL7 examples and Synthea', () => {
     }
     const sorted = await find({ _sort: 'family' });
     const families = await Promise.all(sorted.map(async (id) => (await db.knex('Patient').where({ id }).first('__family')).__family as string | null));
-    const present = families.filter((f): f is string => f !== null);
+    // A patient with several family names sorts by the smallest (R4 leaves repeats open; numbers and dates sort the same way).
+    const present = families.filter((f): f is string => f !== null).map((f) => f.split('\u001f').filter((p) => p !== '').sort()[0]);
     expect(present).toEqual([...present].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
   });
 
