@@ -1,9 +1,9 @@
 import { parseFhirPath } from '@medplum/core';
 import type { SearchParameter } from '@medplum/fhirtypes';
-import { badRequest, unprocessable } from '../core/outcome';
+import { badRequest, OperationOutcomeError, unprocessable } from '../core/outcome';
 import { isResourceType, resourceTypes } from '../validation/structure-definitions';
 import type { CustomParamOrigin, SearchParamDef } from './search-parameter-definitions';
-import { ABSTRACT_BASES, termsFor } from './search-parameter-definitions';
+import { ABSTRACT_BASES, searchParamDef, termsFor } from './search-parameter-definitions';
 import { compileParam, officialIndexedParams } from './supported-parameters';
 
 /**
@@ -33,15 +33,52 @@ export function isInEffect(sp: SearchParameter): boolean {
 }
 
 /**
- * The definitions of `sp` per base type; empty when it is not in effect. Throws 400 for
+ * The definitions of `sp` per base type; empty when it is not in effect, restates an
+ * official parameter, or is a draft that cannot be applied. Otherwise throws 400 for
  * a definition that is malformed (no code, no type, an expression that does not parse)
  * and 422 for one this server refuses to apply (an official code on the same base, a
  * type it cannot index from a client's definition, an expression that selects nothing
  * from a base).
  */
 export function customSearchParamDefinitions(sp: SearchParameter, origin: CustomParamOrigin): Map<string, SearchParamDef> {
+  if (!isInEffect(sp) || restatesOfficial(sp)) return new Map();
+  if (sp.status !== 'draft') return definitionsOrThrow(sp, origin);
+  // A draft is "not yet ready for normal use": one this server cannot apply is stored
+  // like any valid resource and does nothing (an active one is refused with the reason).
+  try {
+    return definitionsOrThrow(sp, origin);
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) return new Map();
+    throw err;
+  }
+}
+
+/**
+ * A definition that says again what an official (or built-in) parameter of every base
+ * already is (HL7's own examples restate `_id` and `Condition.subject`): nothing to do.
+ */
+function restatesOfficial(sp: SearchParameter): boolean {
+  const { code, type, expression } = sp;
+  if (!code || !type || !expression || !sp.base?.length) return false;
+  const normalized = (terms: readonly string[]): string => terms.map((t) => t.replace(/\s+/g, '')).sort().join('|');
+  return sp.base.every((base) => {
+    const root = ABSTRACT_BASES.has(base) ? 'Resource' : base;
+    const builtIn = BUILT_IN_EXPRESSIONS[code];
+    if (builtIn) return type === builtIn.type && [builtIn.path, `${root}.${builtIn.path}`].includes(expression.replace(/\s+/g, ''));
+    if (!isResourceType(base)) return false;
+    const official = searchParamDef(base, code);
+    return official !== undefined && official.type === type && normalized(official.terms) === normalized(termsFor(sp, base));
+  });
+}
+
+/** What `_id` and `_lastUpdated`, served by every table's own columns, are defined as. */
+const BUILT_IN_EXPRESSIONS: Record<string, { type: string; path: string }> = {
+  _id: { type: 'token', path: 'id' },
+  _lastUpdated: { type: 'date', path: 'meta.lastUpdated' },
+};
+
+function definitionsOrThrow(sp: SearchParameter, origin: CustomParamOrigin): Map<string, SearchParamDef> {
   const result = new Map<string, SearchParamDef>();
-  if (!isInEffect(sp)) return result;
   const { code, type, expression } = sp;
   if (!code || !CODE_PATTERN.test(code)) {
     throw badRequest(

@@ -167,7 +167,7 @@ describe('a SearchParameter resource makes its parameter searchable, existing da
 describe('definitions that cannot be applied are refused with an OperationOutcome', () => {
   test.each([
     ['an expression that does not parse', searchParameter('bad-syntax', 'bad-syntax', 'Patient', 'token', 'Patient.name.where('), 400, 'not valid FHIRPath'],
-    ['an official code on the same base', searchParameter('my-gender', 'gender', 'Patient', 'token', 'Patient.gender'), 422, 'official search parameter'],
+    ['an official code on the same base, defined otherwise', searchParameter('my-gender', 'gender', 'Patient', 'token', 'Patient.maritalStatus'), 422, 'official search parameter'],
     ['a code that would share an official column (case-folded)', searchParameter('gender2', 'Gender', 'Patient', 'token', 'Patient.gender'), 422, 'index column'],
     ['an expression that selects nothing from its base', searchParameter('elsewhere', 'elsewhere', 'Patient', 'token', 'Observation.code'), 422, 'selects nothing'],
     ['a type without a handler for custom parameters', searchParameter('combo', 'combo', 'Patient', 'composite', 'Patient'), 422, 'cannot be defined'],
@@ -191,6 +191,30 @@ describe('definitions that cannot be applied are refused with an OperationOutcom
     });
     expect(retired.status).toBe(201);
     expect(retired.headers.get('link')).toBeNull();
+  });
+});
+
+describe('definitions that are stored without effect', () => {
+  test('a draft that cannot be applied is stored like any valid resource and changes no search', async () => {
+    const sp = { ...searchParameter('draft-clash', 'gender', 'Patient', 'token', 'Patient.maritalStatus'), status: 'draft' };
+    const res = await fhirRequest('POST', `${server.base}/SearchParameter`, { body: sp });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('link')).toBeNull();
+    const params = await capabilityParams(server.base, 'Patient');
+    expect(params.filter((p) => p.name === 'gender').map((p) => p.definition)).toEqual(['http://hl7.org/fhir/SearchParameter/individual-gender']);
+  });
+
+  test('a definition that restates an official or built-in parameter is accepted and the official one stays', async () => {
+    for (const sp of [
+      searchParameter('restated-subject', 'subject', 'Condition', 'reference', 'Condition.subject'),
+      { ...searchParameter('restated-id', '_id', 'Resource', 'token', 'id'), status: 'active' },
+    ]) {
+      const res = await fhirRequest('POST', `${server.base}/SearchParameter`, { body: sp });
+      expect({ status: res.status, body: res.status >= 300 ? res.body : undefined }).toEqual({ status: 201, body: undefined });
+      expect(res.headers.get('link')).toBeNull();
+    }
+    const condition = await capabilityParams(server.base, 'Condition');
+    expect(condition.filter((p) => p.name === 'subject').map((p) => p.definition)).toEqual(['http://hl7.org/fhir/SearchParameter/Condition-subject']);
   });
 });
 
