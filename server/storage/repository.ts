@@ -256,8 +256,8 @@ export class Repository {
   private async estimateResolved(request: SearchRequest): Promise<number> {
     const query = this.knex(request.resourceType).select(this.knex.raw('1'));
     applySearchFilters(query, request);
-    const { sql, bindings } = query.toSQL().toNative();
-    const result = await this.knex.raw(`EXPLAIN (FORMAT JSON) ${sql}`, bindings as Knex.RawBinding[]);
+    // The builder as a binding: knex inlines it with its own bindings (and `@\\?` escapes).
+    const result = await this.knex.raw('EXPLAIN (FORMAT JSON) SELECT * FROM ? AS q', [query]);
     const plan = (result as { rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }).rows[0]['QUERY PLAN'][0].Plan;
     return plan['Plan Rows'] > EXACT_COUNT_BELOW ? Math.round(plan['Plan Rows']) : this.countResolved(request);
   }

@@ -138,5 +138,8 @@ test('_total=estimate gives the exact count when the result is small', async () 
   const estimate = await searchset(`${server.base}/Patient?_total=estimate&_count=1`);
   expect(accurate.total).toBe((await allIds()).size);
   expect(estimate.total).toBe(accurate.total);
+  // Also with criteria, and with a quantity-style jsonpath criterion the SQL escapes.
+  const females = await searchset(`${server.base}/Patient?gender=female&_total=accurate&_count=1`);
+  expect((await searchset(`${server.base}/Patient?gender=female&_total=estimate&_count=1`)).total).toBe(females.total);
   expect((await searchset(`${server.base}/Patient?_count=1`)).total).toBeUndefined();
 });

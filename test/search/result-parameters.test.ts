@@ -94,6 +94,14 @@ describe('_count and _total', () => {
     expect((await getSearch(server, 'Patient?gender=female&_count=1&_total=accurate')).total).toBe(females.length);
   });
 
+  test('_total=estimate gives a non-negative whole number, with or without search parameters', async () => {
+    const { patient } = busyPatient();
+    for (const url of ['Patient?_total=estimate', `Observation?subject=Patient/${patient.id}&_count=2&_total=estimate`, 'Patient?gender=female&_total=estimate']) {
+      const page = await getSearch(server, url);
+      expect({ url, status: page.status, integer: Number.isInteger(page.total) && (page.total as number) >= 0 }).toEqual({ url, status: 200, integer: true });
+    }
+  });
+
   test('_summary=count gives the total and no entries, even with _total=none', async () => {
     const { patient, observations } = busyPatient();
     for (const extra of ['', '&_total=none', '&_count=1']) {
