@@ -44,3 +44,14 @@ export interface ParameterType {
 export function placeholders(count: number): string {
   return new Array(count).fill('?').join(', ');
 }
+
+/**
+ * ORDER BY over a `text[]` column's entries that `where` keeps (`e` is one entry):
+ * ascending by the smallest, descending by the largest, as number and date sorts do, so
+ * a resource with several values sorts by the one nearest the front either way.
+ */
+export function arrayEntrySort(column: string, descending: boolean, where: string): string {
+  return descending
+    ? `(SELECT max(e) FROM unnest(${column}) e WHERE ${where}) DESC NULLS LAST`
+    : `(SELECT min(e) FROM unnest(${column}) e WHERE ${where}) ASC NULLS LAST`;
+}

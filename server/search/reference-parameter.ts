@@ -4,7 +4,7 @@ import { isResourceType, resourceTypes } from '../validation/structure-definitio
 import { paramColumn } from './column-names';
 import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
-import { placeholders } from './parameter-type';
+import { arrayEntrySort, placeholders } from './parameter-type';
 import type { ReferenceFilter } from './search-request';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 import { anySystemEntry, systemCodeEntry } from './token-encoding';
@@ -117,5 +117,10 @@ export const referenceParameter: ParameterType = {
 
   missing(param, missing, column) {
     return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+  },
+
+  // By the reference as stored (`Type/id` or the absolute URL); identifiers are not references.
+  sort(param, descending, column) {
+    return arrayEntrySort(column(paramColumn(param.def.code)), descending, `NOT starts_with(e, '${IDENTIFIER_PREFIX}')`);
   },
 };

@@ -2,7 +2,7 @@ import { badRequest } from '../core/outcome';
 import { paramColumn } from './column-names';
 import type { IndexColumn } from './index-columns';
 import type { ParamContext, ParameterType, SqlCondition } from './parameter-type';
-import { placeholders } from './parameter-type';
+import { arrayEntrySort, placeholders } from './parameter-type';
 import type { OfTypeFilter, SearchFilter, TokenSearchValue } from './search-request';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 import { escapeLike, normalizeText, TEXT_SEPARATOR } from './folded-text';
@@ -114,5 +114,11 @@ export const tokenParameter: ParameterType = {
     return missing
       ? { sql: `(${columns.map((c) => `${c} IS NULL`).join(' AND ')})`, bindings: [] }
       : { sql: `(${columns.map((c) => `${c} IS NOT NULL`).join(' OR ')})`, bindings: [] };
+  },
+
+  // R4 leaves the token order to the server: by code (the `code` entries, which have no
+  // unescaped `|`), whatever the system.
+  sort(param, descending, column) {
+    return arrayEntrySort(column(paramColumn(param.def.code)), descending, `strpos(e, '|') = 0`);
   },
 };

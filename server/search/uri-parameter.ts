@@ -3,7 +3,7 @@ import { badRequest } from '../core/outcome';
 import { paramColumn } from './column-names';
 import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
-import { placeholders } from './parameter-type';
+import { arrayEntrySort, placeholders } from './parameter-type';
 import { unescapeSearchValue } from './search-value-escaping';
 
 /**
@@ -102,5 +102,10 @@ export const uriParameter: ParameterType = {
 
   missing(param, missing, column) {
     return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+  },
+
+  // By the uri as written (not the `:below` ancestor entries).
+  sort(param, descending, column) {
+    return arrayEntrySort(column(paramColumn(param.def.code)), descending, `NOT starts_with(e, chr(${BELOW_MARKER.charCodeAt(0)}))`);
   },
 };

@@ -65,6 +65,7 @@ test.each([
   ['a string sort with ties', '&_sort=family'],
   ['a descending string sort, then _id descending', '&_sort=-family,-_id'],
   ['a date sort (birthdate) with ties and a second key', '&_sort=birthdate,-family'],
+  ['a token sort with ties (gender), then a descending date', '&_sort=gender,-birthdate'],
 ])('paging to the end with %s returns every patient exactly once while others create, update and delete', async (_name, sort) => {
   const before = await allIds();
   const stable = [...before];
