@@ -122,6 +122,26 @@ export async function timePaging(client: KeepAliveClient, firstPage: string, ent
   return { walks, pages, pagesPerWalk };
 }
 
+/**
+ * The path (below the FHIR base) of each page of one walk, as the server's `next` links
+ * give them: the raw baseline then runs each page's own SQL (keyset cursors included).
+ */
+export async function pagePaths(client: KeepAliveClient, firstPage: string, entries: number): Promise<string[]> {
+  const paths: string[] = [];
+  let path: string | undefined = FHIR_BASE + firstPage;
+  let read = 0;
+  while (path && read < entries) {
+    paths.push(path.slice(FHIR_BASE.length));
+    const res = await client.request('GET', path);
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${diagnostics(res.body)}`);
+    const bundle = JSON.parse(res.body) as SearchBundle;
+    read += (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').length;
+    const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+    path = next ? pathOf(next) : undefined;
+  }
+  return paths;
+}
+
 function pathOf(url: string): string {
   const parsed = new URL(url, 'http://localhost');
   return parsed.pathname + parsed.search;

@@ -22,9 +22,9 @@ import { warmUpValidation } from '../../server/validation/validate-resource';
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
 import { KeepAliveClient } from './keep-alive-http';
 import { explain, rawPool, searchSql, type SearchSql } from './search-plans';
-import { benchQueries, PAGE_SIZE, pickQueryValues, type QueryValues, tableSizes } from './search-queries';
+import { benchQueries, pickQueryValues, type QueryValues, tableSizes } from './search-queries';
 import { type CellRow, latencyStats, printCell, printPlans, printSummary, printTableHeader, type QueryReport, type SizeReport, stats } from './search-report';
-import { probe, timePaging, timeRaw, timeSearch, type TimingOptions } from './search-timing';
+import { pagePaths, probe, timePaging, timeRaw, timeSearch, type TimingOptions } from './search-timing';
 import { startServerProcess } from './server-process';
 import { SyntheaLoader } from './synthea-loader';
 
@@ -131,9 +131,9 @@ async function measureSize(label: string, databaseUrl: string, knex: Knex, value
       let sqls: SearchSql[] = [];
       try {
         sqls = query.pageThrough
-          ? Array.from({ length: Math.ceil(query.pageThrough / PAGE_SIZE) }, (_, page) => searchSql(knex, `${query.path}&_offset=${page * PAGE_SIZE}`))
+          ? (await pagePaths(client, query.path, query.pageThrough)).map((path) => searchSql(knex, path))
           : [searchSql(knex, query.path)];
-        // The last page of a walk is the most expensive one under OFFSET paging.
+        // The last page of a walk: its plan shows whether the cursor starts an index scan.
         report.plan = await explain(pools.get(CONCURRENCY[0])!, sqls[sqls.length - 1]);
       } catch (err) {
         report.planError = err instanceof Error ? err.message : String(err);

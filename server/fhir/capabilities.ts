@@ -66,12 +66,24 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
         mode: 'server',
         resource,
         interaction: unique(routes.map((r) => r.systemInteraction)).map((code) => ({ code })),
+        ...(routes.some((r) => r.systemInteraction === 'search-system') ? { searchParam: systemSearchParams() } : {}),
+        compartment: unique(routes.map((r) => r.compartment)),
       },
     ],
   };
   cache.clear();
   cache.set(key, statement);
   return statement;
+}
+
+/** What a search across every type can use: the parameters every type has. */
+function systemSearchParams(): NonNullable<CapabilityStatementRestResource['searchParam']> {
+  const [first, ...rest] = resourceTypes.map((type) => searchParamsForCapability(type));
+  return first.filter((p) => rest.every((params) => params.some((q) => q.name === p.name))).map((p) => ({
+    name: p.name,
+    ...(p.definition ? { definition: p.definition } : {}),
+    type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
+  }));
 }
 
 function unique<T>(values: (T | undefined)[]): T[] {
