@@ -61,6 +61,12 @@ const PREFIX: Record<string, (lo: number, hi: number, s: number, e: number) => b
   le: (lo, hi, s, e) => lo < s || (lo >= s && hi < e),
   sa: (lo, _hi, _s, e) => lo >= e,
   eb: (_lo, hi, s) => hi < s,
+  // R4's recommendation, which this server follows: widen the search range by 10% of its
+  // distance from now (Date truncates to whole milliseconds, as the server's bounds do).
+  ap: (lo, hi, s, e) => {
+    const slack = Math.abs(Date.now() - (s + e) / 2) * 0.1;
+    return lo < new Date(e + slack).getTime() && hi >= new Date(s - slack).getTime();
+  },
 };
 
 describe('date search over HL7 examples and Synthea', () => {
