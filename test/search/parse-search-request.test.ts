@@ -129,12 +129,16 @@ describe('parsing a search request', () => {
     expect(parseSearchRequest('Patient', {}, strict)).toMatchObject({ count: 20, offset: 0, total: 'none', sort: [] });
   });
 
-  test('sorting by a parameter that cannot be sorted yet is a warning, or a 400 when strict', () => {
-    expect(parseSearchRequest('Patient', { _sort: 'gender,-_id' }, lenient)).toMatchObject({
+  test('sorting by a parameter that cannot be sorted (a composite) is a warning, or a 400 when strict', () => {
+    expect(parseSearchRequest('Observation', { _sort: 'code-value-quantity,-_id' }, lenient)).toMatchObject({
       sort: [{ code: '_id', descending: true }],
       warnings: [{ severity: 'warning' }],
     });
-    error400(() => parseSearchRequest('Patient', { _sort: 'gender' }, strict));
+    error400(() => parseSearchRequest('Observation', { _sort: 'code-value-quantity' }, strict));
+    expect(parseSearchRequest('Patient', { _sort: 'gender,-_id' }, strict).sort).toEqual([
+      { code: 'gender', descending: false },
+      { code: '_id', descending: true },
+    ]);
   });
 
   test('a conditional-create header value parses like a query string', () => {
