@@ -44,6 +44,16 @@ export function hasCondition(
   const ref = quoteIdentifier(`${alias}_ref`);
   const inner = build(filter.sourceType, filter.filter, alias);
   const prefix = `${resourceType}/`;
+  if (filter.probe) {
+    // One GIN probe of the reference column per candidate; stops at the first match.
+    return {
+      sql:
+        `EXISTS (SELECT 1 FROM ${quoteIdentifier(filter.sourceType)} AS ${quoteIdentifier(alias)} ` +
+        `WHERE ${qualifiedColumn('deleted', alias)} = false ` +
+        `AND ${qualifiedColumn(paramColumn(filter.code), alias)} @> ARRAY[? || ${column('id')}] AND ${inner.sql})`,
+      bindings: [prefix, ...inner.bindings],
+    };
+  }
   return {
     sql:
       `${column('id')} IN (SELECT substr(${ref}, ${prefix.length + 1}) ` +

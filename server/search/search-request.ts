@@ -97,6 +97,12 @@ export interface HasFilter {
   sourceType: string;
   code: string;
   filter: SearchFilter;
+  /**
+   * Test each candidate with a correlated EXISTS (an index probe per row) instead of
+   * collecting every matching source's reference: the storage layer sets it when it walks
+   * a bounded window of candidates in order (see Repository.findWithKeys).
+   */
+  probe?: boolean;
 }
 
 export interface IdFilter {

@@ -40,6 +40,16 @@ interface KeyedRow {
   keys: (string | null)[];
 }
 
+/** How many candidates per wanted row `_has` probes before it collects instead. */
+const HAS_PROBE_WINDOW = 4;
+
+function keyedRows(rows: Record<string, unknown>[], keyCount: number): KeyedRow[] {
+  return rows.map((row) => ({
+    resource: inCanonicalOrder(row.content as Resource),
+    keys: Array.from({ length: keyCount }, (_, i) => row[`__k${i}`] as string | null),
+  }));
+}
+
 /** `_total=estimate` counts exactly when PostgreSQL expects at most this many matches. */
 const EXACT_COUNT_BELOW = 10000;
 
@@ -311,20 +321,43 @@ export class Repository {
   }
 
   /** `find`, with each row's sort key values (as text, the id last) for page cursors. */
-  private async findWithKeys(
-    request: SearchRequest,
-    offset: number,
-    limit: number
-  ): Promise<KeyedRow[]> {
+  private async findWithKeys(request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
+    if (offset === 0 && request.filters.some((f) => f.kind === 'has')) {
+      const probed = await this.findByProbingHas(request, limit);
+      if (probed) return probed;
+    }
     const keys = searchSortKeys(request);
     const query = this.knex(request.resourceType).select('content');
     keys.forEach((key, i) => query.select(this.knex.raw(`(${key.expression})::text AS "__k${i}"`)));
     applySearch(query, request);
     const rows: Record<string, unknown>[] = await query.offset(offset).limit(limit);
-    return rows.map((row) => ({
-      resource: inCanonicalOrder(row.content as Resource),
-      keys: keys.map((_, i) => row[`__k${i}`] as string | null),
-    }));
+    return keyedRows(rows, keys.length);
+  }
+
+  /**
+   * `_has` as written collects every matching source resource's reference before the
+   * first row is returned, so its cost grows with the sources (all body-height
+   * Observations for `Patient?_has:Observation:patient:code=8302-2`). When many
+   * candidates qualify, walking the candidates in order and probing each is cheaper and
+   * does not grow with the data: try that on the first HAS_PROBE_WINDOW × limit
+   * candidates; if they hold a full page, that page is exact (it is the first `limit`
+   * in order), otherwise undefined and the caller runs the collecting form.
+   */
+  private async findByProbingHas(request: SearchRequest, limit: number): Promise<KeyedRow[] | undefined> {
+    const window = this.knex(request.resourceType).select('*');
+    applySearch(window, { ...request, filters: request.filters.filter((f) => f.kind !== 'has') });
+    window.limit(limit * HAS_PROBE_WINDOW);
+    const alias = 'candidate';
+    const probing: SearchRequest = {
+      ...request,
+      filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
+    };
+    const keys = searchSortKeys(probing, alias);
+    const query = this.knex.select(`${alias}.content`).from(window.as(alias));
+    keys.forEach((key, i) => query.select(this.knex.raw(`(${key.expression})::text AS "__k${i}"`)));
+    applySearch(query, probing, alias);
+    const rows: Record<string, unknown>[] = await query.limit(limit);
+    return rows.length === limit ? keyedRows(rows, keys.length) : undefined;
   }
 
   /** `findWithKeys` for several types at once: each type's first rows, merged by PostgreSQL. */

@@ -137,6 +137,32 @@ describe('chained and reverse-chained (_has) search over Synthea and HL7 example
     expect(selective).toBeGreaterThan(0);
   });
 
+  test('_has pages the same in small pages, whether the first candidates are probed one by one or the sources collected', async () => {
+    const counts = new Map<string, number>();
+    for (const o of ofType('Observation')) for (const c of new Set(codings(o, 'code'))) counts.set(c, (counts.get(c) ?? 0) + 1);
+    const byFrequency = [...counts].sort((a, b) => b[1] - a[1]).map(([c]) => c);
+    // The most common codes (most candidates qualify: probing fills a page) and rare ones (it does not).
+    const codes = [...byFrequency.slice(0, 3), ...byFrequency.slice(-2)];
+    const repository = new Repository(db.knex, { searchDefaultCount: 20, searchMaxCount: 1000 });
+    for (const code of codes) {
+      for (const extra of [{}, { gender: 'male,female' }, { _sort: '-_id' }]) {
+        const query = { '_has:Observation:patient:code': code, ...extra };
+        const whole = (await searchIds(db.knex, parseSearchRequest('Patient', { ...query, _count: '1000' }, strict)));
+        for (const count of ['1', '2']) {
+          const paged: string[] = [];
+          let request = parseSearchRequest('Patient', { ...query, _count: count }, strict);
+          for (let page = 0; page < 100; page++) {
+            const result = await repository.search(request);
+            paged.push(...result.resources.map((r) => r.id as string));
+            if (!result.next) break;
+            request = { ...request, cursor: result.next };
+          }
+          expect({ query, count, paged }).toEqual({ query, count, paged: whole });
+        }
+      }
+    }
+  });
+
   test('_has nests (_has:Encounter:patient:_has:Observation:encounter:code=) and combines with other parameters', async () => {
     const observation = ofType('Observation').find(
       (o) => referredBy('Patient', referredBy('Encounter', [o], 'encounter'), 'patient').length > 0
