@@ -125,6 +125,18 @@ test('system search applies shared criteria to every type, sorts across types an
   expect(back.body.entry?.map((e) => e.resource?.id)).toEqual(pages[pages.length - 2].entry?.map((e) => e.resource?.id));
 });
 
+test('POST [base]/_search takes the system search as a form body', async () => {
+  const expected = stored.filter((r) => r.resourceType === 'Immunization' || r.resourceType === 'AllergyIntolerance').map((r) => `${r.resourceType}/${r.id}`);
+  const res = await fetch(`${server.base}/_search`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/fhir+json' },
+    body: '_type=Immunization,AllergyIntolerance&_count=1000',
+  });
+  expect(res.status).toBe(200);
+  const bundle = (await res.json()) as Bundle;
+  expect((bundle.entry ?? []).map((e) => `${e.resource?.resourceType}/${e.resource?.id}`).sort()).toEqual(expected.sort());
+});
+
 test('a criterion not defined on every searched type is ignored with a warning, or refused with handling=strict', async () => {
   const lenient = await fhirRequest<Bundle>('GET', `${server.base}?_type=Condition,Immunization&clinical-status=active`);
   expect(lenient.status).toBe(200);
