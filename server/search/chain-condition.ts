@@ -45,12 +45,16 @@ export function hasCondition(
   const inner = build(filter.sourceType, filter.filter, alias);
   const prefix = `${resourceType}/`;
   if (filter.probe) {
-    // One GIN probe of the reference column per candidate; stops at the first match.
+    // One GIN probe of the reference column per candidate, the other criteria checked on
+    // the rows it finds, stopping at the first match. `OFFSET 0` keeps PostgreSQL from
+    // pushing them into the scan: it would AND each probe with the criteria's own index
+    // (2 ms a probe for a common code at 10×, instead of 0.35 ms).
+    const probe = quoteIdentifier(`${alias}_probe`);
     return {
       sql:
-        `EXISTS (SELECT 1 FROM ${quoteIdentifier(filter.sourceType)} AS ${quoteIdentifier(alias)} ` +
-        `WHERE ${qualifiedColumn('deleted', alias)} = false ` +
-        `AND ${qualifiedColumn(paramColumn(filter.code), alias)} @> ARRAY[? || ${column('id')}] AND ${inner.sql})`,
+        `EXISTS (SELECT 1 FROM (SELECT * FROM ${quoteIdentifier(filter.sourceType)} AS ${probe} ` +
+        `WHERE ${qualifiedColumn(paramColumn(filter.code), `${alias}_probe`)} @> ARRAY[? || ${column('id')}] OFFSET 0) AS ${quoteIdentifier(alias)} ` +
+        `WHERE ${qualifiedColumn('deleted', alias)} = false AND ${inner.sql})`,
       bindings: [prefix, ...inner.bindings],
     };
   }
