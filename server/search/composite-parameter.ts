@@ -3,6 +3,7 @@ import { paramColumn } from './column-names';
 import type { CompositeComponent } from './composite-components';
 import { compileComponents } from './composite-components';
 import type { ParamContext, ParameterType } from './parameter-type';
+import { columnMissing } from './parameter-type';
 import type { SearchParamDef } from './search-parameter-definitions';
 import { splitUnescaped } from './search-value-escaping';
 
@@ -97,6 +98,6 @@ export const compositeParameter: ParameterType = {
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 };

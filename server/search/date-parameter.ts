@@ -4,6 +4,7 @@ import { dateRangeCondition } from './date-condition';
 import { dateEnvelope, toTimestamptz } from './date-index-values';
 import { parseDateSearchValue } from './date-search-value';
 import type { ParameterType, SqlCondition } from './parameter-type';
+import { columnMissing } from './parameter-type';
 import { unescapeSearchValue } from './search-value-escaping';
 
 /**
@@ -48,7 +49,7 @@ export const dateParameter: ParameterType = {
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code, LO))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code, LO)), missing);
   },
 
   // R4 leaves the order of ranges open; ascending by start and descending by end puts

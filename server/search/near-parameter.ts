@@ -2,6 +2,7 @@ import type { LocationPosition } from '@medplum/fhirtypes';
 import { badRequest } from '../core/outcome';
 import { paramColumn } from './column-names';
 import type { ParameterType, SqlCondition } from './parameter-type';
+import { columnMissing } from './parameter-type';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 
 /**
@@ -122,6 +123,6 @@ export const nearParameter: ParameterType = {
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 };

@@ -4,6 +4,7 @@ import type { TypedNode } from './compile-path-expression';
 import type { NumberSearchValue } from './number-search-value';
 import { parseNumberSearchValue } from './number-search-value';
 import type { ParameterType, SqlCondition } from './parameter-type';
+import { columnMissing } from './parameter-type';
 import { unescapeSearchValue } from './search-value-escaping';
 
 /**
@@ -74,7 +75,7 @@ export const numberParameter: ParameterType = {
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 
   // Ascending by the smallest value (the sorted array's order), descending by the largest.

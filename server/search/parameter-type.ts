@@ -55,3 +55,13 @@ export function arrayEntrySort(column: string, descending: boolean, where: strin
     ? `(SELECT max(e) FROM unnest(${column}) e WHERE ${where}) DESC NULLS LAST`
     : `(SELECT min(e) FROM unnest(${column}) e WHERE ${where}) ASC NULLS LAST`;
 }
+
+/** `:missing=true|false` on a parameter's one column: NULL when the resource has no value. */
+export function columnMissing(column: string, missing: boolean): SqlCondition {
+  return { sql: `${column} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+}
+
+/** Any of `entries` in a `text[]` column: `&&`, served by the column's GIN index. */
+export function arrayOverlap(column: string, entries: readonly string[]): SqlCondition {
+  return { sql: `${column} && ARRAY[${placeholders(entries.length)}]::text[]`, bindings: [...entries] };
+}

@@ -3,6 +3,7 @@ import { paramColumn } from './column-names';
 import type { NumberSearchValue } from './number-search-value';
 import { parseNumberSearchValue } from './number-search-value';
 import type { ParameterType } from './parameter-type';
+import { columnMissing } from './parameter-type';
 import { quantityIndexValues } from './quantity-index-values';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 
@@ -123,7 +124,7 @@ export const quantityParameter: ParameterType = {
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 
   sort(param, descending, column) {

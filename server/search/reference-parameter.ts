@@ -4,7 +4,7 @@ import { isResourceType, resourceTypes } from '../validation/structure-definitio
 import { paramColumn } from './column-names';
 import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
-import { arrayEntrySort, placeholders } from './parameter-type';
+import { arrayEntrySort, arrayOverlap, columnMissing } from './parameter-type';
 import type { ReferenceFilter } from './search-request';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 import { anySystemEntry, systemCodeEntry } from './token-encoding';
@@ -109,14 +109,11 @@ export const referenceParameter: ParameterType = {
 
   condition(param, filter, column) {
     if (filter.kind !== 'reference') throw new Error(`reference parameter cannot apply a ${filter.kind} filter`);
-    return {
-      sql: `${column(paramColumn(param.def.code))} && ARRAY[${placeholders(filter.entries.length)}]::text[]`,
-      bindings: filter.entries,
-    };
+    return arrayOverlap(column(paramColumn(param.def.code)), filter.entries);
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 
   // By the reference as stored (`Type/id` or the absolute URL); identifiers are not references.

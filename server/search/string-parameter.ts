@@ -3,7 +3,7 @@ import { badRequest } from '../core/outcome';
 import { paramColumn } from './column-names';
 import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
-import { placeholders } from './parameter-type';
+import { columnMissing, placeholders } from './parameter-type';
 import type { StringFilter } from './search-request';
 import { unescapeSearchValue } from './search-value-escaping';
 import { escapeLike, joinTextValues, normalizeText, TEXT_SEPARATOR } from './folded-text';
@@ -82,7 +82,7 @@ export const stringParameter: ParameterType = {
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 
   // Ascending by the smallest folded part, descending by the largest, as numbers, dates

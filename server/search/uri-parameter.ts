@@ -3,7 +3,7 @@ import { badRequest } from '../core/outcome';
 import { paramColumn } from './column-names';
 import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
-import { arrayEntrySort, placeholders } from './parameter-type';
+import { arrayEntrySort, arrayOverlap, columnMissing } from './parameter-type';
 import { unescapeSearchValue } from './search-value-escaping';
 
 /**
@@ -94,14 +94,11 @@ export const uriParameter: ParameterType = {
 
   condition(param, filter, column) {
     if (filter.kind !== 'uri') throw new Error(`uri parameter cannot apply a ${filter.kind} filter`);
-    return {
-      sql: `${column(paramColumn(param.def.code))} && ARRAY[${placeholders(filter.entries.length)}]::text[]`,
-      bindings: filter.entries,
-    };
+    return arrayOverlap(column(paramColumn(param.def.code)), filter.entries);
   },
 
   missing(param, missing, column) {
-    return { sql: `${column(paramColumn(param.def.code))} IS ${missing ? '' : 'NOT '}NULL`, bindings: [] };
+    return columnMissing(column(paramColumn(param.def.code)), missing);
   },
 
   // By the uri as written (not the `:below` ancestor entries).
