@@ -24,6 +24,7 @@ import { figures, fmt, type CellFigures } from './latency-stats';
 import { RawJsonbStore } from './raw-postgres';
 import { startServerProcess, type ServerProcess } from './server-process';
 import { measureValidation, printValidation, type ValidationFigures } from './validation-cost';
+import { BenchCleanup } from './bench-cleanup';
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS || 5);
@@ -45,33 +46,7 @@ interface Row {
   ratio: number;
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-let interrupted = false;
-let cleaning: Promise<void> | undefined;
-
-/** Runs the registered cleanups once, last registered first, however often it is called. */
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length) {
-      await cleanups.pop()!().catch((err) => console.error('cleanup:', err instanceof Error ? err.message : err));
-    }
-  })();
-  return cleaning;
-}
-
-// `on`, not `once`: Ctrl-C reaches this process twice when started through npm/tsx (from
-// the terminal, and relayed by the tsx wrapper); a second SIGINT without a listener
-// would kill it before the database is dropped.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (interrupted) {
-      return;
-    }
-    interrupted = true;
-    console.error(`\n${signal}: stopping, dropping the benchmark database`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const cleanup = new BenchCleanup('stopping, dropping the benchmark database');
 
 async function main(): Promise<void> {
   console.log(`bench:crud — ${SECONDS} s per cell after ${WARMUP} s warm-up; concurrency ${CONCURRENCY.join(', ')}`);
@@ -79,12 +54,12 @@ async function main(): Promise<void> {
   printValidation(validation);
 
   const database = await createBenchDatabase(adminDatabaseUrl());
-  cleanups.push(() => database.drop());
+  cleanup.add(() => database.drop());
   console.log(`\ndatabase ${database.name}; starting the server (child process)…`);
   const server = await startServerProcess(database.url);
-  cleanups.push(() => server.stop());
+  cleanup.add(() => server.stop());
   const raw = new RawJsonbStore(database.url);
-  cleanups.push(() => raw.close());
+  cleanup.add(() => raw.close());
 
   const rows: Row[] = [];
   printHeader();
@@ -95,7 +70,7 @@ async function main(): Promise<void> {
     for (const op of OPS) {
       for (const concurrency of CONCURRENCY) {
         const serverResult = await serverCell(server, type, op, concurrency, bodies, ids.server);
-        if (interrupted) {
+        if (cleanup.interrupted) {
           return;
         }
         if (server.exitStatus()) {
@@ -103,7 +78,7 @@ async function main(): Promise<void> {
         }
         await raw.resize(concurrency);
         const rawResult = await rawCell(raw, type, op, concurrency, bodies, ids.raw);
-        if (interrupted) {
+        if (cleanup.interrupted) {
           return;
         }
         const row = { op, type, concurrency, server: serverResult, raw: rawResult, ratio: serverResult.perSecond / rawResult.perSecond };
@@ -218,7 +193,7 @@ function updatePool(ids: string[], concurrency: number): string[] {
 }
 
 function stop(server?: ServerProcess): () => boolean {
-  return () => interrupted || server?.exitStatus() !== undefined;
+  return () => cleanup.interrupted || server?.exitStatus() !== undefined;
 }
 
 function report(result: Parameters<typeof figures>[0], label: string): CellFigures {
@@ -275,15 +250,15 @@ function printSummary(rows: Row[], validation: ValidationFigures[]): void {
 }
 
 main()
-  .then(cleanUp, async (err) => {
-    if (!interrupted) {
+  .then(() => cleanup.run(), async (err) => {
+    if (!cleanup.interrupted) {
       console.error(err instanceof Error ? err.stack : err);
     }
-    await cleanUp();
+    await cleanup.run();
     process.exitCode = 1;
   })
   .then(() => {
-    if (!interrupted) {
+    if (!cleanup.interrupted) {
       process.exit(process.exitCode ?? 0);
     }
   });

@@ -27,6 +27,7 @@ import { type CellRow, latencyStats, printCell, printPlans, printSummary, printT
 import { pagePaths, probe, timePaging, timeRaw, timeSearch, type TimingOptions } from './search-timing';
 import { startServerProcess } from './server-process';
 import { SyntheaLoader } from './synthea-loader';
+import { BenchCleanup } from './bench-cleanup';
 
 const env = process.env;
 const SCALE = Math.max(1, Number(env.BENCH_SCALE || 10));
@@ -37,35 +38,12 @@ const LOAD_CONCURRENCY = Number(env.BENCH_LOAD_CONCURRENCY || 8);
 const KEEP_DB = env.BENCH_KEEP_DB === '1';
 const SIZE_TYPES = ['Patient', 'Observation', 'Encounter', 'Condition', 'MedicationRequest'];
 
-const cleanups: (() => Promise<void>)[] = [];
-let interrupted = false;
-let cleaning: Promise<void> | undefined;
-
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    while (cleanups.length) {
-      await cleanups.pop()!().catch((err) => console.error('cleanup:', err instanceof Error ? err.message : err));
-    }
-  })();
-  return cleaning;
-}
-
-// `on`, not `once`: through npm/tsx, Ctrl-C arrives twice (see crud.ts).
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (interrupted) {
-      return;
-    }
-    interrupted = true;
-    console.error(`\n${signal}: stopping the server, ${KEEP_DB ? 'keeping' : 'dropping'} the benchmark database`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const cleanup = new BenchCleanup(`stopping the server, ${KEEP_DB ? 'keeping' : 'dropping'} the benchmark database`);
 
 async function main(): Promise<void> {
   console.log(`bench:search — scale 1× and ${SCALE}×, ${SECONDS} s per cell after ${WARMUP} s warm-up, concurrency ${CONCURRENCY.join(', ')}`);
   const database = await createBenchDatabase(adminDatabaseUrl());
-  cleanups.push(async () => {
+  cleanup.add(async () => {
     if (KEEP_DB) {
       console.log(`kept database ${database.name} (${database.url})`);
     } else {
@@ -74,7 +52,7 @@ async function main(): Promise<void> {
   });
   console.log(`database ${database.name}`);
   const knex = createKnex(database.url, LOAD_CONCURRENCY + 2);
-  cleanups.push(() => knex.destroy());
+  cleanup.add(() => knex.destroy());
   await prepareSchema(knex);
   warmUpValidation();
   const loader = new SyntheaLoader(new Repository(knex, { searchDefaultCount: 20, searchMaxCount: 1000 }));
@@ -87,8 +65,8 @@ async function main(): Promise<void> {
   let values: QueryValues | undefined;
   for (const step of steps) {
     console.log(`\nloading ${step.label}: ${step.copies.length} × ${loader.patientBundleCount} patient bundles${step.information ? ' + hospital/practitioner bundles' : ''}, ${LOAD_CONCURRENCY} writes in flight (Repository.update, in-process)`);
-    const load = await loader.load({ ...step, concurrency: LOAD_CONCURRENCY, log: (line) => console.log(line), shouldStop: () => interrupted });
-    if (interrupted) {
+    const load = await loader.load({ ...step, concurrency: LOAD_CONCURRENCY, log: (line) => console.log(line), shouldStop: () => cleanup.interrupted });
+    if (cleanup.interrupted) {
       return;
     }
     console.log(
@@ -111,7 +89,7 @@ async function main(): Promise<void> {
         `family ${values.family}, quantity code ${values.quantityCode} (${values.quantityCodeCount} values > 100 at 1×)`
     );
     sizes.push({ label: step.label, resources, queries: await measureSize(step.label, database.url, knex, values) });
-    if (interrupted) {
+    if (cleanup.interrupted) {
       return;
     }
     printPlans(sizes[sizes.length - 1]);
@@ -123,7 +101,7 @@ async function measureSize(label: string, databaseUrl: string, knex: Knex, value
   console.log(`\nstarting the server (child process) on the ${label} database…`);
   const server = await startServerProcess(databaseUrl);
   const stopServer = (): Promise<void> => server.stop();
-  cleanups.push(stopServer);
+  cleanup.add(stopServer);
   const client = new KeepAliveClient(`${server.url}/`, Math.max(...CONCURRENCY));
   const pools = new Map<number, pg.Pool>(CONCURRENCY.map((c) => [c, rawPool(databaseUrl, c)]));
   const reports: QueryReport[] = [];
@@ -144,13 +122,13 @@ async function measureSize(label: string, databaseUrl: string, knex: Knex, value
         report.planError = err instanceof Error ? err.message : String(err);
       }
       for (const concurrency of CONCURRENCY) {
-        if (interrupted) {
+        if (cleanup.interrupted) {
           return reports;
         }
         const cell: CellRow = { query, concurrency, unsupported: report.unsupported };
         report.cells.push(cell);
         if (!cell.unsupported) {
-          const options: TimingOptions = { concurrency, seconds: SECONDS, warmupSeconds: WARMUP, shouldStop: () => interrupted };
+          const options: TimingOptions = { concurrency, seconds: SECONDS, warmupSeconds: WARMUP, shouldStop: () => cleanup.interrupted };
           if (query.pageThrough) {
             const paging = await timePaging(client, query.path, query.pageThrough, options);
             cell.server = stats(paging.walks);
@@ -173,7 +151,7 @@ async function measureSize(label: string, databaseUrl: string, knex: Knex, value
     client.close();
     await Promise.all([...pools.values()].map((pool) => pool.end()));
     await stopServer();
-    cleanups.splice(cleanups.indexOf(stopServer), 1);
+    cleanup.remove(stopServer);
   }
   return reports;
 }
@@ -183,4 +161,4 @@ main()
     console.error(err instanceof Error ? err.stack : err);
     process.exitCode = 1;
   })
-  .finally(() => cleanUp());
+  .finally(() => cleanup.run());

@@ -1,6 +1,7 @@
 import { badRequest, issue } from '../core/outcome';
 import { searchSortKeys } from '../search/build-search-sql';
 import { isHasKey } from '../search/parse-chained-parameter';
+import { isIncludeKey } from '../search/parse-include-parameter';
 import { decodeCursor } from '../search/page-cursor';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
 import { searchParamDef } from '../search/search-parameter-definitions';
@@ -11,7 +12,7 @@ import { searchOptions, searchQuery, searchsetResponse } from './search';
 
 /** Result parameters: they apply to the whole search, not to one type's rows. */
 const RESULT_PARAMETERS: ReadonlySet<string> = new Set([
-  '_count', '_offset', '_cursor', '_total', '_summary', '_elements', '_format', '_pretty', '_sort', '_type', '_include', '_revinclude',
+  '_count', '_offset', '_total', '_summary', '_elements', '_format', '_pretty', '_sort',
 ]);
 
 /**
@@ -30,7 +31,7 @@ export const systemSearch: FhirHandler = async (req, ctx) => {
   const shared: SearchQuery = {};
   for (const [key, value] of Object.entries(query)) {
     if (value === undefined || key === '_cursor' || key === '_type') continue;
-    if (key === '_include' || key === '_revinclude' || key.startsWith('_include:') || key.startsWith('_revinclude:')) continue;
+    if (isIncludeKey(key)) continue;
     const code = key.split(/[:.]/)[0];
     if (!RESULT_PARAMETERS.has(key) && !isHasKey(key) && !types.every((type) => searchParamDef(type, code))) {
       const text = `Search parameter not defined on every type searched (${types.length > 5 ? `${types.length} types` : types.join(', ')}): ${key}`;
@@ -65,7 +66,7 @@ function requestedTypes(raw: string | string[] | undefined): string[] {
 function includesFor(type: string, query: SearchQuery): SearchQuery {
   const result: SearchQuery = {};
   for (const [key, raw] of Object.entries(query)) {
-    if (raw === undefined || !(key === '_include' || key === '_revinclude' || key.startsWith('_include:') || key.startsWith('_revinclude:'))) continue;
+    if (raw === undefined || !isIncludeKey(key)) continue;
     const values = (Array.isArray(raw) ? raw : [raw]).filter((v) => {
       const source = v.split(':')[0];
       return key.startsWith('_revinclude') || source === '*' || source === type;

@@ -3,15 +3,14 @@ import type { Knex } from 'knex';
 import { applyPatch, type Operation } from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
-import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
-import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
+import { applySearchFilters } from '../search/build-search-sql';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { type IncludeResult, resolveIncludes } from './include-resolution';
 import { resolveChainFilter } from './chain-resolution';
-import { inCanonicalOrder } from './canonical-key-order';
 import { lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
+import { countMatches, estimateMatches, findResources, readPage, type SearchPage } from './search-reads';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
 import { StaleBaseError, type WriteOperation, type WriteResult, writeResource } from './write-resource';
 import { type Db, runSql } from './sql';
@@ -22,36 +21,10 @@ export interface RepositoryOptions {
   searchMaxCount: number;
 }
 
-export interface SearchResult {
-  resources: Resource[];
+export interface SearchResult extends SearchPage {
   /** Present when the request asked for a total. */
   total?: number;
-  /** true when more matches exist after this page. */
-  hasMore: boolean;
-  /** Where the next page starts (when `hasMore`). */
-  next?: PageCursor;
-  /** Where the previous page ends (when this is not the first page). */
-  previous?: PageCursor;
 }
-
-/** A matched resource with its sort key values as text (the id and, across types, the type last). */
-interface KeyedRow {
-  resource: Resource;
-  keys: (string | null)[];
-}
-
-/** How many candidates per wanted row `_has` probes before it collects instead. */
-const HAS_PROBE_WINDOW = 4;
-
-function keyedRows(rows: Record<string, unknown>[], keyCount: number): KeyedRow[] {
-  return rows.map((row) => ({
-    resource: inCanonicalOrder(row.content as Resource),
-    keys: Array.from({ length: keyCount }, (_, i) => row[`__k${i}`] as string | null),
-  }));
-}
-
-/** `_total=estimate` counts exactly when PostgreSQL expects at most this many matches. */
-const EXACT_COUNT_BELOW = 10000;
 
 export interface ConditionalCreateResult extends WriteResult {
   /** true when If-None-Exist matched an existing resource and nothing was written. */
@@ -211,72 +184,29 @@ export class Repository {
 
   /**
    * One search over several types (system-level search with `_type`): one request per
-   * type with the same paging, merged in one statement in the requests' shared order,
-   * then by resource type, so that a cursor names one position across all of them.
+   * type with the same paging and result parameters, read as one page.
    */
   async searchAcross(requests: readonly SearchRequest[]): Promise<SearchResult> {
     const resolved = await Promise.all(requests.map((r) => this.resolveChains(r)));
-    const [request] = resolved;
-    const rows =
-      resolved.length === 1
-        ? await this.findWithKeys(request, request.offset, request.count + 1)
-        : await this.findAcross(resolved, request.offset, request.count + 1);
-    const more = rows.length > request.count;
-    const page = rows.slice(0, request.count);
-    const backwards = request.cursor?.direction === 'previous';
-    // A previous page was read in reversed order: `more` then means "more before it".
-    if (backwards) page.reverse();
-    const first = page[0];
-    const last = page[page.length - 1];
-    const hasMore = backwards ? page.length > 0 : more;
-    const hasPrevious = backwards ? more : (request.cursor !== undefined || request.offset > 0) && page.length > 0;
-    let total: number | undefined;
-    if (request.total === 'accurate') {
-      total = await this.countAcross(resolved, (r) => this.countResolved(r));
-    } else if (request.total === 'estimate') {
-      total = await this.countAcross(resolved, (r) => this.estimateResolved(r));
-    }
-    return {
-      resources: page.map((r) => r.resource),
-      total,
-      hasMore,
-      next: hasMore && last ? { direction: 'next', values: last.keys } : undefined,
-      previous: hasPrevious && first ? { direction: 'previous', values: first.keys } : undefined,
-    };
+    const page = await readPage(this.knex, resolved);
+    const mode = resolved[0].total;
+    if (mode === 'none') return page;
+    const count = mode === 'estimate' ? estimateMatches : countMatches;
+    return { ...page, total: await this.sumOver(resolved, (r) => count(this.knex, r)) };
   }
 
   async count(request: SearchRequest): Promise<number> {
-    return this.countResolved(await this.resolveChains(request));
+    return this.countAcrossTypes([request]);
   }
 
   async countAcrossTypes(requests: readonly SearchRequest[]): Promise<number> {
     const resolved = await Promise.all(requests.map((r) => this.resolveChains(r)));
-    return this.countAcross(resolved, (r) => this.countResolved(r));
+    return this.sumOver(resolved, (r) => countMatches(this.knex, r));
   }
 
-  private async countAcross(requests: readonly SearchRequest[], count: (r: SearchRequest) => Promise<number>): Promise<number> {
+  private async sumOver(requests: readonly SearchRequest[], count: (r: SearchRequest) => Promise<number>): Promise<number> {
     const counts = await Promise.all(requests.map(count));
     return counts.reduce((a, b) => a + b, 0);
-  }
-
-  /**
-   * `_total=estimate`: PostgreSQL's row estimate for the filters when it is large (a
-   * count would read every match), an exact count when it is small enough to be cheap.
-   */
-  private async estimateResolved(request: SearchRequest): Promise<number> {
-    const query = this.knex(request.resourceType).select(this.knex.raw('1'));
-    applySearchFilters(query, request);
-    // The builder as a binding: knex inlines it with its own bindings (and `@\\?` escapes).
-    const result = await this.knex.raw('EXPLAIN (FORMAT JSON) SELECT * FROM ? AS q', [query]);
-    const plan = (result as { rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }).rows[0]['QUERY PLAN'][0].Plan;
-    return plan['Plan Rows'] > EXACT_COUNT_BELOW ? Math.round(plan['Plan Rows']) : this.countResolved(request);
-  }
-
-  private async countResolved(request: SearchRequest): Promise<number> {
-    const query = this.knex(request.resourceType).count<{ count: number }[]>('* as count');
-    applySearchFilters(query, request);
-    const [row] = await query;
-    return Number(row.count);
   }
 
   /**
@@ -288,9 +218,9 @@ export class Repository {
       request,
       matches,
       {
-        readByIds: (type, ids) => this.find(liveRequest(type, [{ kind: 'id', not: false, ids }], ids.length), 0, ids.length),
+        readByIds: (type, ids) => findResources(this.knex, liveRequest(type, [{ kind: 'id', not: false, ids }], ids.length), 0, ids.length),
         readReferring: (type, code, references, limit) =>
-          this.find(liveRequest(type, [{ kind: 'reference', code, entries: references }], limit), 0, limit),
+          findResources(this.knex, liveRequest(type, [{ kind: 'reference', code, entries: references }], limit), 0, limit),
       },
       this.options.searchMaxCount
     );
@@ -318,75 +248,6 @@ export class Repository {
     };
     const filters = await Promise.all(request.filters.map((f) => resolveChainFilter(request.resourceType, f, findIds)));
     return { ...request, filters };
-  }
-
-  /** `find`, with each row's sort key values (as text, the id last) for page cursors. */
-  private async findWithKeys(request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
-    if (offset === 0 && request.filters.some((f) => f.kind === 'has')) {
-      const probed = await this.findByProbingHas(request, limit);
-      if (probed) return probed;
-    }
-    const keys = searchSortKeys(request);
-    const query = this.knex(request.resourceType).select('content');
-    keys.forEach((key, i) => query.select(this.knex.raw(`(${key.expression})::text AS "__k${i}"`)));
-    applySearch(query, request);
-    const rows: Record<string, unknown>[] = await query.offset(offset).limit(limit);
-    return keyedRows(rows, keys.length);
-  }
-
-  /**
-   * `_has` as written collects every matching source resource's reference before the
-   * first row is returned, so its cost grows with the sources (all body-height
-   * Observations for `Patient?_has:Observation:patient:code=8302-2`). When many
-   * candidates qualify, walking the candidates in order and probing each is cheaper and
-   * does not grow with the data: try that on the first HAS_PROBE_WINDOW × limit
-   * candidates; if they hold a full page, that page is exact (it is the first `limit`
-   * in order), otherwise undefined and the caller runs the collecting form.
-   */
-  private async findByProbingHas(request: SearchRequest, limit: number): Promise<KeyedRow[] | undefined> {
-    const window = this.knex(request.resourceType).select('*');
-    applySearch(window, { ...request, filters: request.filters.filter((f) => f.kind !== 'has') });
-    window.limit(limit * HAS_PROBE_WINDOW);
-    const alias = 'candidate';
-    const probing: SearchRequest = {
-      ...request,
-      filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
-    };
-    const keys = searchSortKeys(probing, alias);
-    const query = this.knex.select(`${alias}.content`).from(window.as(alias));
-    keys.forEach((key, i) => query.select(this.knex.raw(`(${key.expression})::text AS "__k${i}"`)));
-    applySearch(query, probing, alias);
-    const rows: Record<string, unknown>[] = await query.limit(limit);
-    return rows.length === limit ? keyedRows(rows, keys.length) : undefined;
-  }
-
-  /** `findWithKeys` for several types at once: each type's first rows, merged by PostgreSQL. */
-  private async findAcross(requests: readonly SearchRequest[], offset: number, limit: number): Promise<KeyedRow[]> {
-    const typeKey = (type: string): SortKey => ({ expression: `'${type}'::text`, descending: false, nullsFirst: false, notNull: true });
-    const outerKeys = [...searchSortKeys(requests[0]), typeKey('')].map((key, i) => ({ ...key, expression: `"__s${i}"` }));
-    const branches = requests.map((request) => {
-      const keys = [...searchSortKeys(request), typeKey(request.resourceType)];
-      const query = this.knex(request.resourceType).select('content');
-      keys.forEach((key, i) => query.select(this.knex.raw(`${key.expression} AS "__s${i}", (${key.expression})::text AS "__k${i}"`)));
-      applySearch(query, request, undefined, [typeKey(request.resourceType)]);
-      return query.limit(offset + limit);
-    });
-    const reverse = requests[0].cursor?.direction === 'previous';
-    const query = this.knex.select('*').from(this.knex.unionAll(branches, true).as('u'));
-    for (const key of outerKeys) query.orderByRaw(orderByTerm(key, reverse));
-    const rows: Record<string, unknown>[] = await query.offset(offset).limit(limit);
-    return rows.map((row) => ({
-      resource: inCanonicalOrder(row.content as Resource),
-      keys: outerKeys.map((_, i) => row[`__k${i}`] as string | null),
-    }));
-  }
-
-  /** Every search-shaped read (matches, includes) goes through here. */
-  private async find(request: SearchRequest, offset: number, limit: number): Promise<Resource[]> {
-    const query = this.knex(request.resourceType).select('content');
-    applySearch(query, request);
-    const rows: { content: Resource }[] = await query.offset(offset).limit(limit);
-    return rows.map((r) => inCanonicalOrder(r.content));
   }
 
   private limits(): { defaultCount: number; maxCount: number } {

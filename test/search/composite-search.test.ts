@@ -6,7 +6,7 @@ import { indexedParams } from '../../server/search/supported-parameters';
 import { foldText, officialParameter } from './independent-evaluation';
 import { oracleQuantity, quantityMatches, rangeMatches, sampleNumbers, searchNumber } from './numeric-oracle';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
-import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
+import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
 
 const TYPES = ['Observation', 'DocumentReference', 'Group', 'MolecularSequence', 'PlanDefinition', 'ValueSet', 'Questionnaire'];
 const options = { strict: true, defaultCount: 20, maxCount: 1000 };
@@ -151,13 +151,8 @@ describe('composite search', () => {
   let live: Resource[];
 
   beforeAll(async () => {
-    db = await createSearchTestDatabase();
-    for (const type of TYPES) await createResourceTable(db.knex, type);
     const resources = uniqueById([...loadHl7Examples(TYPES), ...loadSynthea(['Observation'], 1), BP]);
-    await insertResources(db.knex, resources);
-    const deleted = new Set(resources.filter((_, i) => i % 17 === 3));
-    for (const r of deleted) await markDeleted(db.knex, r);
-    live = resources.filter((r) => !deleted.has(r));
+    ({ db, live } = await storeSearchFixture(TYPES, resources, (_, i) => i % 17 === 3));
   });
 
   afterAll(async () => {

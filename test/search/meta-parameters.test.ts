@@ -2,7 +2,7 @@ import type { Coding, Resource } from '@medplum/fhirtypes';
 import { parseSearchRequest } from '../../server/search/parse-search-request';
 import { foldText, officialValues } from './independent-evaluation';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
-import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
+import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
 
 /**
  * The parameters every resource has (R4 search.html#all): _tag and _security (tokens over
@@ -41,13 +41,8 @@ describe('_tag, _security, _profile, _source and _id', () => {
   let live: Resource[];
 
   beforeAll(async () => {
-    db = await createSearchTestDatabase();
-    for (const type of TYPES) await createResourceTable(db.knex, type);
     const resources = uniqueById([...loadHl7Examples(TYPES), ...loadSynthea(TYPES, 1)]).map(labelled);
-    await insertResources(db.knex, resources);
-    const deleted = new Set(resources.filter((_, i) => i % 13 === 9));
-    for (const r of deleted) await markDeleted(db.knex, r);
-    live = resources.filter((r) => !deleted.has(r));
+    ({ db, live } = await storeSearchFixture(TYPES, resources, (_, i) => i % 13 === 9));
   });
 
   afterAll(async () => {

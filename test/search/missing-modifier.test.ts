@@ -7,7 +7,7 @@ import { isResourceType } from '../../server/validation/structure-definitions';
 import { officialParameter, officialValues, parameterValues, type TypedValue } from './independent-evaluation';
 import { oracleQuantity } from './numeric-oracle';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
-import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
+import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
 
 /**
  * `:missing` (R4 search.html#missing) on every indexed parameter of every resource type
@@ -86,13 +86,8 @@ describe(':missing on every parameter of every type in the HL7 examples', () => 
   let live: Resource[];
 
   beforeAll(async () => {
-    db = await createSearchTestDatabase();
-    for (const type of TYPES) await createResourceTable(db.knex, type);
     const resources = uniqueById([...loadHl7Examples(TYPES), ...loadSynthea(['Patient', 'Observation', 'Encounter', 'Condition', 'Claim'], 1)]);
-    await insertResources(db.knex, resources);
-    const deleted = new Set(resources.filter((_, i) => i % 17 === 8));
-    for (const r of deleted) await markDeleted(db.knex, r);
-    live = resources.filter((r) => !deleted.has(r));
+    ({ db, live } = await storeSearchFixture(TYPES, resources, (_, i) => i % 17 === 8));
   });
 
   afterAll(async () => {

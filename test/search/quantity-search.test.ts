@@ -4,7 +4,7 @@ import { indexedParams } from '../../server/search/supported-parameters';
 import { officialValues } from './independent-evaluation';
 import { oracleQuantity, PREFIXES, quantityMatches, sampleNumbers, type OracleQuantity } from './numeric-oracle';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
-import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
+import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
 
 const TYPES = ['Observation', 'Condition', 'ChargeItem', 'Invoice', 'Encounter', 'Substance', 'PlanDefinition'];
 const options = { strict: true, defaultCount: 20, maxCount: 1000 };
@@ -34,13 +34,8 @@ describe('quantity search', () => {
   let live: Resource[];
 
   beforeAll(async () => {
-    db = await createSearchTestDatabase();
-    for (const type of TYPES) await createResourceTable(db.knex, type);
     const resources = uniqueById([...loadHl7Examples(TYPES), ...loadSynthea(['Observation', 'Condition', 'Encounter'], 2), TWO_COMPONENTS, ONSET_RANGE]);
-    await insertResources(db.knex, resources);
-    const deleted = new Set(resources.filter((r, i) => i % 13 === 4 && r !== TWO_COMPONENTS && r !== ONSET_RANGE));
-    for (const r of deleted) await markDeleted(db.knex, r);
-    live = resources.filter((r) => !deleted.has(r));
+    ({ db, live } = await storeSearchFixture(TYPES, resources, (r, i) => i % 13 === 4 && r !== TWO_COMPONENTS && r !== ONSET_RANGE));
   });
 
   afterAll(async () => {

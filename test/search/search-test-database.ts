@@ -99,3 +99,20 @@ export async function searchIds(knex: Knex, request: SearchRequest): Promise<str
   const rows: { id: string }[] = await applySearch(knex(request.resourceType).select('id'), request);
   return rows.map((r) => r.id);
 }
+
+/**
+ * A fresh test database with the tables of `types`, holding `resources`; those `isDeleted`
+ * picks are then deleted, so that every search must also leave deleted rows out.
+ */
+export async function storeSearchFixture(
+  types: readonly string[],
+  resources: Resource[],
+  isDeleted: (resource: Resource, index: number) => boolean
+): Promise<{ db: SearchTestDatabase; live: Resource[] }> {
+  const db = await createSearchTestDatabase();
+  for (const type of types) await createResourceTable(db.knex, type);
+  await insertResources(db.knex, resources);
+  const deleted = new Set(resources.filter(isDeleted));
+  for (const r of deleted) await markDeleted(db.knex, r);
+  return { db, live: resources.filter((r) => !deleted.has(r)) };
+}

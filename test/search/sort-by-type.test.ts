@@ -3,7 +3,7 @@ import { parseSearchRequest } from '../../server/search/parse-search-request';
 import { foldText, officialValues } from './independent-evaluation';
 import { oracleQuantity } from './numeric-oracle';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
-import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
+import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
 
 /**
  * `_sort` on several keys (R4 search.html#sort) over string, date, number, quantity,
@@ -121,13 +121,8 @@ describe('_sort on several keys of each sortable parameter type', () => {
   let rank: Map<string, number>;
 
   beforeAll(async () => {
-    db = await createSearchTestDatabase();
-    for (const type of TYPES) await createResourceTable(db.knex, type);
     const resources = uniqueById([...loadHl7Examples(TYPES), ...loadSynthea(TYPES, 2)]);
-    await insertResources(db.knex, resources);
-    const deleted = new Set(resources.filter((_, i) => i % 12 === 7));
-    for (const r of deleted) await markDeleted(db.knex, r);
-    live = resources.filter((r) => !deleted.has(r));
+    ({ db, live } = await storeSearchFixture(TYPES, resources, (_, i) => i % 12 === 7));
     // Text keys compare in the database's collation: PostgreSQL ranks the test's own folded strings.
     const texts = new Set<string>(live.map((r) => r.id as string));
     for (const c of CASES) {

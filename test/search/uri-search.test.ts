@@ -3,7 +3,7 @@ import { parseSearchRequest } from '../../server/search/parse-search-request';
 import { indexedParams } from '../../server/search/supported-parameters';
 import { officialParameter, officialValues } from './independent-evaluation';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
-import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
+import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
 
 const TYPES = ['ValueSet', 'CodeSystem', 'StructureDefinition', 'Questionnaire', 'CarePlan', 'Observation', 'Patient', 'ConceptMap'];
 const options = { strict: true, defaultCount: 20, maxCount: 1000 };
@@ -33,13 +33,8 @@ describe('uri search', () => {
   let live: Resource[];
 
   beforeAll(async () => {
-    db = await createSearchTestDatabase();
-    for (const type of TYPES) await createResourceTable(db.knex, type);
     const resources = uniqueById([...loadHl7Examples(TYPES), ...loadSynthea(['Patient', 'Observation'], 1)]);
-    await insertResources(db.knex, resources);
-    const deleted = new Set(resources.filter((_, i) => i % 10 === 7));
-    for (const r of deleted) await markDeleted(db.knex, r);
-    live = resources.filter((r) => !deleted.has(r));
+    ({ db, live } = await storeSearchFixture(TYPES, resources, (_, i) => i % 10 === 7));
   });
 
   afterAll(async () => {

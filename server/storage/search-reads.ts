@@ -1,0 +1,157 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Knex } from 'knex';
+import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
+import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
+import type { SearchRequest } from '../search/search-request';
+import { inCanonicalOrder } from './canonical-key-order';
+
+/**
+ * The SQL of the repository's search reads: one page of matches (with the sort key
+ * values its cursors need), across types, and counts. Only Repository calls these; they
+ * expect chains already resolved (Repository.resolveChains).
+ */
+
+export interface SearchPage {
+  resources: Resource[];
+  /** true when more matches exist after this page. */
+  hasMore: boolean;
+  /** Where the next page starts (when `hasMore`). */
+  next?: PageCursor;
+  /** Where the previous page ends (when this is not the first page). */
+  previous?: PageCursor;
+}
+
+/** A matched resource with its sort key values as text (the id and, across types, the type last). */
+interface KeyedRow {
+  resource: Resource;
+  keys: (string | null)[];
+}
+
+/** How many candidates per wanted row `_has` probes before it collects instead. */
+const HAS_PROBE_WINDOW = 4;
+
+/** `_total=estimate` counts exactly when PostgreSQL expects at most this many matches. */
+const EXACT_COUNT_BELOW = 10000;
+
+/**
+ * One page of `requests` (one per type; several for a system search): `count + 1` rows
+ * say whether a next page exists; a `previous` cursor reads backwards, so the rows are
+ * turned round and "more" means "more before".
+ */
+export async function readPage(knex: Knex, requests: readonly SearchRequest[]): Promise<SearchPage> {
+  const [request] = requests;
+  const limit = request.count + 1;
+  const rows =
+    requests.length === 1 ? await findWithKeys(knex, request, request.offset, limit) : await findAcross(knex, requests, request.offset, limit);
+  const more = rows.length > request.count;
+  const page = rows.slice(0, request.count);
+  const backwards = request.cursor?.direction === 'previous';
+  if (backwards) page.reverse();
+  const first = page[0];
+  const last = page[page.length - 1];
+  const hasMore = backwards ? page.length > 0 : more;
+  const hasPrevious = backwards ? more : (request.cursor !== undefined || request.offset > 0) && page.length > 0;
+  return {
+    resources: page.map((r) => r.resource),
+    hasMore,
+    next: hasMore && last ? { direction: 'next', values: last.keys } : undefined,
+    previous: hasPrevious && first ? { direction: 'previous', values: first.keys } : undefined,
+  };
+}
+
+/** Live resources matching `request`, in its order, without cursors (includes, chain targets). */
+export async function findResources(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<Resource[]> {
+  return (await findWithKeys(knex, request, offset, limit)).map((r) => r.resource);
+}
+
+export async function countMatches(knex: Knex, request: SearchRequest): Promise<number> {
+  const query = knex(request.resourceType).count<{ count: number }[]>('* as count');
+  applySearchFilters(query, request);
+  const [row] = await query;
+  return Number(row.count);
+}
+
+/**
+ * `_total=estimate`: PostgreSQL's row estimate for the filters when it is large (a
+ * count would read every match), an exact count when it is small enough to be cheap.
+ */
+export async function estimateMatches(knex: Knex, request: SearchRequest): Promise<number> {
+  const query = knex(request.resourceType).select(knex.raw('1'));
+  applySearchFilters(query, request);
+  // The builder as a binding: knex inlines it with its own bindings (and `@\\?` escapes).
+  const result = await knex.raw('EXPLAIN (FORMAT JSON) SELECT * FROM ? AS q', [query]);
+  const plan = (result as { rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }).rows[0]['QUERY PLAN'][0].Plan;
+  return plan['Plan Rows'] > EXACT_COUNT_BELOW ? Math.round(plan['Plan Rows']) : countMatches(knex, request);
+}
+
+/** Adds `key` values as text columns `__k0`, `__k1`, … for the cursors. */
+function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey[]): void {
+  keys.forEach((key, i) => query.select(knex.raw(`(${key.expression})::text AS "__k${i}"`)));
+}
+
+function keyedRows(rows: Record<string, unknown>[], keyCount: number): KeyedRow[] {
+  return rows.map((row) => ({
+    resource: inCanonicalOrder(row.content as Resource),
+    keys: Array.from({ length: keyCount }, (_, i) => row[`__k${i}`] as string | null),
+  }));
+}
+
+async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
+  if (offset === 0 && request.filters.some((f) => f.kind === 'has')) {
+    const probed = await findByProbingHas(knex, request, limit);
+    if (probed) return probed;
+  }
+  const keys = searchSortKeys(request);
+  const query = knex(request.resourceType).select('content');
+  selectKeys(knex, query, keys);
+  applySearch(query, request);
+  return keyedRows(await query.offset(offset).limit(limit), keys.length);
+}
+
+/**
+ * `_has` as written collects every matching source resource's reference before the
+ * first row is returned, so its cost grows with the sources (all body-height
+ * Observations for `Patient?_has:Observation:patient:code=8302-2`). When many
+ * candidates qualify, walking the candidates in order and probing each is cheaper and
+ * does not grow with the data: try that on the first HAS_PROBE_WINDOW × limit
+ * candidates; if they hold a full page, that page is exact (it is the first `limit`
+ * in order), otherwise undefined and the caller runs the collecting form.
+ */
+async function findByProbingHas(knex: Knex, request: SearchRequest, limit: number): Promise<KeyedRow[] | undefined> {
+  const window = knex(request.resourceType).select('*');
+  applySearch(window, { ...request, filters: request.filters.filter((f) => f.kind !== 'has') });
+  window.limit(limit * HAS_PROBE_WINDOW);
+  const alias = 'candidate';
+  const probing: SearchRequest = {
+    ...request,
+    filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
+  };
+  const keys = searchSortKeys(probing, alias);
+  const query = knex.select(`${alias}.content`).from(window.as(alias));
+  selectKeys(knex, query, keys);
+  applySearch(query, probing, alias);
+  const rows: Record<string, unknown>[] = await query.limit(limit);
+  return rows.length === limit ? keyedRows(rows, keys.length) : undefined;
+}
+
+/**
+ * `findWithKeys` for several types: each type's first rows, merged by PostgreSQL in the
+ * shared order, then by resource type, so that a cursor names one position across all.
+ */
+async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset: number, limit: number): Promise<KeyedRow[]> {
+  const typeKey = (type: string): SortKey => ({ expression: `'${type}'::text`, descending: false, nullsFirst: false, notNull: true });
+  const outerKeys = [...searchSortKeys(requests[0]), typeKey('')].map((key, i) => ({ ...key, expression: `"__s${i}"` }));
+  const branches = requests.map((request) => {
+    const keys = [...searchSortKeys(request), typeKey(request.resourceType)];
+    const query = knex(request.resourceType).select('content');
+    // Typed (`__s`) for the outer ORDER BY, text (`__k`) for the cursor.
+    keys.forEach((key, i) => query.select(knex.raw(`${key.expression} AS "__s${i}"`)));
+    selectKeys(knex, query, keys);
+    applySearch(query, request, undefined, [typeKey(request.resourceType)]);
+    return query.limit(offset + limit);
+  });
+  const reverse = requests[0].cursor?.direction === 'previous';
+  const query = knex.select('*').from(knex.unionAll(branches, true).as('u'));
+  for (const key of outerKeys) query.orderByRaw(orderByTerm(key, reverse));
+  return keyedRows(await query.offset(offset).limit(limit), outerKeys.length);
+}
