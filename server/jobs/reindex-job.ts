@@ -1,8 +1,8 @@
-import type { Resource, SearchParameter } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { customSearchParamDefinitions, isInEffect } from '../search/custom-search-parameter-definitions';
 import { compileParam } from '../search/supported-parameters';
 import { bumpRegistryVersion, refreshCustomSearchParameters } from '../storage/custom-search-parameter-store';
+import { countLiveRows, readSearchParameterRow, reindexRows } from '../storage/reindex-rows';
 import { type ReindexJobRow, type ReindexStatus, reindexTask } from '../storage/reindex-task';
 import type { Repository } from '../storage/repository';
 
@@ -45,8 +45,7 @@ export async function runReindexBatch(knex: Knex, repo: Repository, options: Rei
     }
     if (job.status === 'pending') {
       for (const type of job.types) {
-        const count = await tx.raw<{ rows: { n: number }[] }>(`SELECT count(*) AS n FROM "${type}" WHERE NOT deleted`);
-        job.progress[type] = { done: 0, total: Number(count.rows[0].n) };
+        job.progress[type] = { done: 0, total: await countLiveRows(tx, type) };
       }
       job.status = 'running';
       await saveJob(tx, repo, job, true);
@@ -63,32 +62,10 @@ export async function runReindexBatch(knex: Knex, repo: Repository, options: Rei
     const def = defs.get(type);
     const param = def ? compileParam(type, def) : undefined;
     const progress = job.progress[type];
-    const rows = await tx.raw<{ rows: { id: string; version_id: number; content: Resource }[] }>(
-      `SELECT id, version_id, content FROM "${type}" WHERE NOT deleted AND id > ? ORDER BY id LIMIT ?`,
-      [progress.after ?? '', options.batchSize]
-    );
-    if (param && rows.rows.length > 0) {
-      const columns = param.handler.columns(param);
-      const values: unknown[] = [];
-      const tuples = rows.rows.map((row) => {
-        const out: Record<string, unknown> = {};
-        param.handler.extract(param, param.expression.evaluate(row.content), out, row.content);
-        values.push(row.id, row.version_id, ...columns.map((c) => out[c.name] ?? null));
-        return `(?::text, ?::integer${columns.map((c) => `, ?::${c.sqlType}`).join('')})`;
-      });
-      const names = columns.map((c) => `"${c.name}"`);
-      // Only where the row is still the version read: a newer version was written by a
-      // process that already knew the parameter, with the right value.
-      await tx.raw(
-        `UPDATE "${type}" AS t SET ${names.map((n) => `${n} = v.${n}`).join(', ')}
-           FROM (VALUES ${tuples.join(', ')}) AS v(id, version_id, ${names.join(', ')})
-          WHERE t.id = v.id AND t.version_id = v.version_id`,
-        values as Knex.RawBinding[]
-      );
-    }
-    progress.done += rows.rows.length;
-    progress.after = rows.rows.at(-1)?.id ?? progress.after;
-    progress.finished = rows.rows.length < options.batchSize;
+    const batch = await reindexRows(tx, type, param, progress.after ?? '', options.batchSize);
+    progress.done += batch.visited;
+    progress.after = batch.lastId ?? progress.after;
+    progress.finished = batch.visited < options.batchSize;
     if (progress.finished) progress.total = Math.max(progress.total, progress.done);
     job.batches++;
     await saveJob(tx, repo, job, progress.finished || job.batches % TASK_EVERY_BATCHES === 0);
@@ -101,11 +78,7 @@ export async function runReindexBatch(knex: Knex, repo: Repository, options: Rei
 
 /** The definitions of the job's SearchParameter version, or undefined when it is no longer current or in effect. */
 async function currentDefinitions(tx: Knex.Transaction, job: ReindexJobRow) {
-  const result = await tx.raw<{ rows: { version_id: number; deleted: boolean; content: SearchParameter | null }[] }>(
-    'SELECT version_id, deleted, content FROM "SearchParameter" WHERE id = ?',
-    [job.search_parameter_id]
-  );
-  const sp = result.rows[0];
+  const sp = await readSearchParameterRow(tx, job.search_parameter_id);
   if (!sp || sp.deleted || !sp.content || sp.version_id !== job.search_parameter_version || !isInEffect(sp.content)) {
     return undefined;
   }
