@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { Repository } from './storage/repository';
 import { errorOutcome } from './http/error-outcome';
+import { compileRoutes } from './fhir/route-matcher';
+import { routes } from './fhir/routes';
 import { fhirRouter } from './http/fhir-router';
 import { health } from './http/health';
 import { negotiation } from './http/negotiation';
@@ -23,6 +25,6 @@ export function createApp({ config, repo, logger }: AppDependencies): Koa {
   app.use(health(() => repo.isReachable()));
   app.use(errorOutcome());
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: `${config.publicUrl}/fhir` }));
+  app.use(fhirRouter({ repo, config, baseUrl: `${config.publicUrl}/fhir`, findRoute: compileRoutes(routes), log: logger }));
   return app;
 }

@@ -15,6 +15,8 @@ export interface Config {
   searchDefaultCount: number;
   searchMaxCount: number;
   historyDefaultCount: number;
+  /** Entries a transaction or batch Bundle may have. */
+  bundleMaxEntries: number;
   logLevel: string;
   shutdownTimeoutMs: number;
   /**
@@ -83,6 +85,7 @@ export function loadConfig(env: Env = process.env): Config {
     searchDefaultCount: Math.min(integer(env, 'SEARCH_DEFAULT_COUNT', 20, 1, 100000), searchMaxCount),
     searchMaxCount,
     historyDefaultCount: integer(env, 'HISTORY_DEFAULT_COUNT', 100, 1, 100000),
+    bundleMaxEntries: integer(env, 'BUNDLE_MAX_ENTRIES', 10000, 1, 1000000),
     logLevel,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),

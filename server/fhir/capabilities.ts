@@ -65,7 +65,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       {
         mode: 'server',
         resource,
-        interaction: unique(routes.map((r) => r.systemInteraction)).map((code) => ({ code })),
+        interaction: unique(routes.flatMap((r) => r.systemInteraction)).map((code) => ({ code })),
         ...(routes.some((r) => r.systemInteraction === 'search-system') ? { searchParam: systemSearchParams() } : {}),
         compartment: unique(routes.map((r) => r.compartment)),
       },

@@ -8,7 +8,7 @@ import { reindexLink, versionHeaders } from './version-headers';
  */
 export const create: FhirHandler = async (req, ctx) => {
   const resource = resourceFromBody(req.body, req.resourceType as string);
-  const result = await ctx.repo.create(resource, req.ifNoneExist);
+  const result = await ctx.repo.create(resource, req.ifNoneExist, req.assignedId);
   return {
     status: result.matched ? 200 : 201,
     resource: result.version.resource,

@@ -1,6 +1,8 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Repository } from '../storage/repository';
+import type { RouteMatch } from './route-matcher';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
 
@@ -23,6 +25,8 @@ export interface FhirRequest {
   ifModifiedSince?: string;
   preferReturn?: PreferReturn;
   preferHandling?: 'strict' | 'lenient';
+  /** A transaction's POST entry: the id the transaction gave it so that other entries could refer to it. */
+  assignedId?: string;
 }
 
 /** What a handler answers; `http/` turns it into the HTTP response. */
@@ -40,6 +44,10 @@ export interface FhirContext {
   config: Config;
   /** `PUBLIC_URL/fhir`: the base of every link and Location. */
   baseUrl: string;
+  /** The route table's matcher, for requests that arrive inside a Bundle. */
+  findRoute: (method: string, path: string) => RouteMatch;
+  /** For faults that do not end the request (a failed batch entry). */
+  log?: Pick<Logger, 'error'>;
 }
 
 export type FhirHandler = (req: FhirRequest, ctx: FhirContext) => Promise<FhirResponse>;

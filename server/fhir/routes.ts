@@ -1,5 +1,6 @@
 import type { CapabilityStatementRestResourceInteraction, CapabilityStatementRestInteraction } from '@medplum/fhirtypes';
 import { capabilityStatement } from './capabilities';
+import { transactionOrBatch } from './bundle-interaction';
 import { create } from './create';
 import { conditionalDelete, deleteResource } from './delete';
 import type { FhirHandler } from './fhir-request';
@@ -27,7 +28,7 @@ export interface Route {
   handler: FhirHandler;
   /** Type-level interaction this route implements, for the CapabilityStatement. */
   interaction?: TypeInteraction;
-  systemInteraction?: SystemInteraction;
+  systemInteraction?: SystemInteraction | SystemInteraction[];
   /** Operation name (without $) for the CapabilityStatement. */
   operation?: string;
   /** The CompartmentDefinition a compartment search route serves. */
@@ -43,6 +44,7 @@ export const routes: Route[] = [
     handler: async (_req, ctx) => ({ status: 200, resource: capabilityStatement(routes, ctx.baseUrl) }),
   },
   { method: 'GET', path: '/', handler: systemSearch, systemInteraction: 'search-system' },
+  { method: 'POST', path: '/', handler: transactionOrBatch, systemInteraction: ['transaction', 'batch'] },
   { method: 'POST', path: '/_search', handler: systemSearch, systemInteraction: 'search-system' },
   { method: 'GET', path: '/_history', handler: history, systemInteraction: 'history-system' },
   { method: 'GET', path: '/:resourceType/_history', handler: history, interaction: 'history-type' },

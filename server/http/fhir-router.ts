@@ -1,21 +1,19 @@
 import type { Context, Middleware } from 'koa';
 import { informational, methodNotAllowed, notFound } from '../core/outcome';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fhir/fhir-request';
-import { routes } from '../fhir/routes';
+import { pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
-import { compileRoutes } from './route-matcher';
 import { writeResource } from './write-response';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /** Mounts the FHIR route table under /fhir: the only place where Koa meets FHIR handlers. */
 export function fhirRouter(fhir: FhirContext): Middleware {
-  const match = compileRoutes(routes);
   return async (ctx, next) => {
     if (ctx.path !== '/fhir' && !ctx.path.startsWith('/fhir/')) {
       return next();
     }
-    const found = match(ctx.method, ctx.path.slice('/fhir'.length));
+    const found = fhir.findRoute(ctx.method, ctx.path.slice('/fhir'.length));
     if (!found.route) {
       if (found.allowed.length > 0) {
         ctx.set('Allow', found.allowed.join(', '));
@@ -31,10 +29,7 @@ export function fhirRouter(fhir: FhirContext): Middleware {
       : {};
     const req: FhirRequest = {
       method: ctx.method,
-      resourceType: params.resourceType,
-      id: params.id,
-      versionId: params.versionId,
-      compartment: params.compartmentId !== undefined ? { type: route.path.split('/')[1], id: params.compartmentId } : undefined,
+      ...pathFields(route, params),
       query: ctx.query,
       queryString: ctx.querystring,
       body: parsed.body,

@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import { badRequest } from '../core/outcome';
 import { applySearchFilters } from '../search/build-search-sql';
 import { parseSearchQueryString } from '../search/parse-search-request';
+import type { SearchRequest } from '../search/search-request';
+import type { Db } from './sql';
 
 export interface MatchedRow {
   id: string;
@@ -22,12 +24,30 @@ export async function lockAndMatch(
   limits: { defaultCount: number; maxCount: number }
 ): Promise<MatchedRow[]> {
   const normalized = normalizeCriteria(criteria);
+  const request = criteriaRequest(resourceType, normalized, limits);
+  await tx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [CONDITIONAL_LOCK_SPACE, `${resourceType}?${normalized}`]);
+  return matchRows(tx, resourceType, request);
+}
+
+/** The same search without the lock: for conditional references, which only read. */
+export async function findMatches(
+  db: Db,
+  resourceType: string,
+  criteria: string,
+  limits: { defaultCount: number; maxCount: number }
+): Promise<MatchedRow[]> {
+  return matchRows(db, resourceType, criteriaRequest(resourceType, normalizeCriteria(criteria), limits));
+}
+
+function criteriaRequest(resourceType: string, normalized: string, limits: { defaultCount: number; maxCount: number }): SearchRequest {
   if (normalized === '') {
     throw badRequest('A conditional interaction needs search criteria');
   }
-  const request = parseSearchQueryString(resourceType, normalized, { strict: true, ...limits });
-  await tx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [CONDITIONAL_LOCK_SPACE, `${resourceType}?${normalized}`]);
-  const query = tx(resourceType).select('id', 'version_id');
+  return parseSearchQueryString(resourceType, normalized, { strict: true, ...limits });
+}
+
+async function matchRows(db: Db, resourceType: string, request: SearchRequest): Promise<MatchedRow[]> {
+  const query = db(resourceType).select('id', 'version_id');
   applySearchFilters(query, request);
   return query.limit(2);
 }

@@ -7,7 +7,7 @@ import { applySearchFilters } from '../search/build-search-sql';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { type IncludeResult, resolveIncludes } from './include-resolution';
 import { resolveChainFilter } from './chain-resolution';
-import { lockAndMatch } from './conditional-match';
+import { findMatches, lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
 import { countMatches, estimateMatches, findResources, readPage, type SearchPage } from './search-reads';
@@ -45,9 +45,13 @@ export class Repository {
 
   // ---- write path ----------------------------------------------------------
 
-  async create(resource: Resource, ifNoneExist?: string): Promise<ConditionalCreateResult> {
+  /**
+   * `assignedId`: the id a transaction gave this entry beforehand, so that other entries
+   * could already refer to it. Otherwise the server assigns one.
+   */
+  async create(resource: Resource, ifNoneExist?: string, assignedId?: string): Promise<ConditionalCreateResult> {
     if (ifNoneExist === undefined) {
-      return this.insertNew(this.knex, resource);
+      return this.insertNew(this.knex, resource, assignedId);
     }
     return this.transaction(async (tx) => {
       const matches = await lockAndMatch(tx, resource.resourceType, ifNoneExist, this.limits());
@@ -58,12 +62,12 @@ export class Repository {
         const version = await this.readVersion(tx, resource.resourceType, matches[0].id);
         return { version, created: false, noop: true, matched: true };
       }
-      return this.insertNew(tx, resource);
+      return this.insertNew(tx, resource, assignedId);
     });
   }
 
-  private async insertNew(db: Db, resource: Resource): Promise<ConditionalCreateResult> {
-    const id = newId();
+  private async insertNew(db: Db, resource: Resource, assignedId?: string): Promise<ConditionalCreateResult> {
+    const id = assignedId ?? newId();
     const result = await writeResource(db, {
       method: 'POST',
       resourceType: resource.resourceType,
@@ -149,9 +153,30 @@ export class Repository {
     });
   }
 
-  /** For bundles and operations that group several writes in one database transaction. */
+  /** For jobs that group their own bookkeeping and a resource write in one database transaction. */
   async writeInTransaction(tx: Knex.Transaction, op: WriteOperation): Promise<WriteResult> {
     return writeResource(tx, op);
+  }
+
+  /**
+   * Runs `work` in one database transaction, with a repository whose every read and
+   * write happens inside it (nested conditional writes become savepoints). The whole
+   * of `work` runs again when PostgreSQL aborts it to resolve a deadlock.
+   */
+  async inTransaction<T>(work: (repo: Repository) => Promise<T>): Promise<T> {
+    return this.transaction((tx) => work(new Repository(tx, this.options)));
+  }
+
+  /**
+   * The ids of at most two resources matching conditional `criteria` (none, one, or
+   * "several"). With `lock`, inside a transaction, concurrent evaluations of the same
+   * criteria wait for this transaction to end, as conditional create and update do.
+   */
+  async matchCriteria(resourceType: string, criteria: string, lock: boolean): Promise<string[]> {
+    const rows = lock
+      ? await lockAndMatch(this.knex as Knex.Transaction, resourceType, criteria, this.limits())
+      : await findMatches(this.knex, resourceType, criteria, this.limits());
+    return rows.map((r) => r.id);
   }
 
   // ---- read path -----------------------------------------------------------

@@ -1,5 +1,6 @@
 import { badRequest } from '../core/outcome';
-import type { Route } from '../fhir/routes';
+import type { Route } from './routes';
+import type { FhirRequest } from './fhir-request';
 import { isResourceType } from '../validation/structure-definitions';
 
 export type RouteMatch =
@@ -68,4 +69,17 @@ function decode(segment: string): string {
   } catch {
     throw badRequest(`Malformed URL segment "${segment}"`);
   }
+}
+
+/** The parts of a FhirRequest that come from the matched path. */
+export function pathFields(
+  route: Route,
+  params: Record<string, string>
+): Pick<FhirRequest, 'resourceType' | 'id' | 'versionId' | 'compartment'> {
+  return {
+    resourceType: params.resourceType,
+    id: params.id,
+    versionId: params.versionId,
+    compartment: params.compartmentId !== undefined ? { type: route.path.split('/')[1], id: params.compartmentId } : undefined,
+  };
 }

@@ -1,0 +1,91 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { badRequest } from '../core/outcome';
+
+/**
+ * Reference rewriting inside a transaction (http.html#trules): a reference to another
+ * entry's fullUrl (`urn:uuid:…`, `urn:oid:…` or an absolute URL) becomes that entry's
+ * `Type/id`, and a conditional reference (`Patient?identifier=sys|val`) becomes the one
+ * resource its search finds. References are `Reference.reference` values anywhere in
+ * the resource (extensions and contained resources included) and `href`/`src` links in
+ * the narrative. Identifier values that happen to hold a uuid are data and stay.
+ */
+
+const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
+const PLACEHOLDER = /^urn:(uuid|oid):/;
+
+export function isConditionalReference(reference: string): boolean {
+  return CONDITIONAL.test(reference);
+}
+
+/** The distinct conditional references in `resource`, to resolve before rewriting. */
+export function conditionalReferences(resource: Resource): Set<string> {
+  const found = new Set<string>();
+  visitReferences(resource, (value) => {
+    if (CONDITIONAL.test(value)) found.add(value);
+    return undefined;
+  });
+  return found;
+}
+
+/**
+ * Rewrites `resource` in place and returns how to put it back (a transaction that
+ * PostgreSQL aborts runs again from the original). `byFullUrl`: fullUrl → `Type/id` of
+ * the bundle's entries; `conditional`: each conditional reference → `Type/id`. A
+ * placeholder (`urn:uuid:`, `urn:oid:`) that no entry has can never resolve: 400,
+ * naming where it is.
+ */
+export function rewriteReferences(
+  resource: Resource,
+  byFullUrl: ReadonlyMap<string, string>,
+  conditional: ReadonlyMap<string, string>,
+  at: string
+): () => void {
+  const undo: (() => void)[] = [];
+  visitReferences(resource, (value, path) => {
+    const target = byFullUrl.get(value) ?? conditional.get(value);
+    if (target !== undefined) return target;
+    if (PLACEHOLDER.test(value)) {
+      const why = byFullUrl.size > 0 ? "matches no entry's fullUrl in this Bundle" : 'points at another entry, and entries of a batch are processed on their own';
+      throw badRequest(`${at}: the reference ${value} at ${path.slice(1)} ${why}`, `${at}.resource${path}`);
+    }
+    return undefined;
+  }, undo);
+  const text = (resource as { text?: { div?: unknown } }).text;
+  if (text && typeof text.div === 'string' && byFullUrl.size > 0) {
+    const div = text.div;
+    text.div = div.replace(/\b(href|src)="([^"]*)"/g, (whole, attribute: string, value: string) => {
+      const target = byFullUrl.get(value);
+      return target === undefined ? whole : `${attribute}="${target}"`;
+    });
+    undo.push(() => (text.div = div));
+  }
+  return () => undo.forEach((restore) => restore());
+}
+
+type Visit = (value: string, path: string) => string | undefined;
+
+/** Calls `visit` on every `reference` string; a returned string replaces it (recorded in `undo`). */
+function visitReferences(node: unknown, visit: Visit, undo?: (() => void)[], path = ''): void {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) {
+      visitReferences(node[i], visit, undo, `${path}[${i}]`);
+    }
+    return;
+  }
+  if (node === null || typeof node !== 'object') {
+    return;
+  }
+  const record = node as Record<string, unknown>;
+  for (const key in record) {
+    const value = record[key];
+    if (typeof value === 'object' && value !== null) {
+      visitReferences(value, visit, undo, `${path}.${key}`);
+    } else if (key === 'reference' && typeof value === 'string') {
+      const replaced = visit(value, `${path}.${key}`);
+      if (replaced !== undefined) {
+        record[key] = replaced;
+        undo?.push(() => (record[key] = value));
+      }
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { STATUS_CODES } from 'node:http';
+import type { Binary, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
+import { badRequest, informational, methodNotAllowed, notFound, type OperationOutcomeError } from '../core/outcome';
+import type { EntryRequest } from './bundle-entries';
+import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from './fhir-request';
+import { pathFields } from './route-matcher';
+
+const JSON_PATCH = 'application/json-patch+json';
+
+/**
+ * Runs one Bundle entry through the same route table and handlers as a request over
+ * HTTP, with `ctx` (whose repository may be a transaction's). `assignedId`: the id a
+ * transaction gave a POST entry beforehand.
+ */
+export async function runEntry(
+  entry: EntryRequest,
+  ctx: FhirContext,
+  prefer: Pick<FhirRequest, 'preferReturn' | 'preferHandling'>,
+  assignedId?: string
+): Promise<FhirResponse> {
+  const found = ctx.findRoute(entry.method, `/${entry.path}`);
+  if (!found.route) {
+    if (found.allowed.length > 0) {
+      throw methodNotAllowed(`${entry.method} is not allowed on ${entry.path}; allowed: ${found.allowed.join(', ')}`);
+    }
+    throw notFound(found.unknownType ? `Unknown resource type "${found.unknownType}"` : `No FHIR endpoint at ${entry.method} ${entry.path}`);
+  }
+  if (found.route.path === '/' && entry.method === 'POST') {
+    throw badRequest('A Bundle entry cannot itself be a transaction or batch');
+  }
+  const { body, contentType } = entryBody(entry);
+  const req: FhirRequest = {
+    method: entry.method,
+    ...pathFields(found.route, found.params),
+    query: queryRecord(entry.queryString),
+    queryString: entry.queryString,
+    body,
+    contentType,
+    ifMatch: entry.ifMatch,
+    ifNoneExist: entry.ifNoneExist,
+    ifNoneMatch: entry.ifNoneMatch,
+    ifModifiedSince: entry.ifModifiedSince,
+    assignedId,
+    ...prefer,
+  };
+  return found.route.handler(req, ctx);
+}
+
+/**
+ * A PATCH entry carries its JSON Patch as a Binary (http.html#transaction: "the body
+ * of a patch is a Binary"); FHIRPath Patch (a Parameters resource) is not offered.
+ */
+function entryBody(entry: EntryRequest): { body?: unknown; contentType?: string } {
+  if (entry.method !== 'PATCH') {
+    return { body: entry.resource, contentType: entry.resource ? 'application/fhir+json' : undefined };
+  }
+  const binary = entry.resource as Binary | undefined;
+  if (binary?.resourceType !== 'Binary' || binary.contentType !== JSON_PATCH || typeof binary.data !== 'string') {
+    throw badRequest(`A PATCH entry needs a Binary resource with contentType ${JSON_PATCH} and the patch as base64 data`, 'resource');
+  }
+  try {
+    return { body: JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8')), contentType: JSON_PATCH };
+  } catch {
+    throw badRequest('The PATCH entry\'s Binary.data is not base64-encoded JSON', 'resource.data');
+  }
+}
+
+function queryRecord(queryString: string): Record<string, string | string[]> {
+  const record: Record<string, string | string[]> = {};
+  for (const [key, value] of new URLSearchParams(queryString)) {
+    const previous = record[key];
+    record[key] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
+  return record;
+}
+
+/**
+ * `entry.response` (and the resource) for what a handler answered, honouring
+ * `Prefer: return=` for writes as an HTTP response would.
+ */
+export function responseEntry(entry: EntryRequest, res: FhirResponse, preferReturn: PreferReturn | undefined, baseUrl: string): BundleEntry {
+  const headers = res.headers ?? {};
+  const response: BundleEntryResponse = { status: statusText(res.status) };
+  if (headers.Location) response.location = headers.Location;
+  if (headers.ETag) response.etag = headers.ETag;
+  const lastModified = res.resource?.meta?.lastUpdated ?? (headers['Last-Modified'] ? new Date(headers['Last-Modified']).toISOString() : undefined);
+  if (lastModified && res.resource?.resourceType !== 'Bundle') response.lastModified = lastModified;
+
+  const result: BundleEntry = {};
+  const resource = res.resource;
+  if (resource && entry.method !== 'HEAD') {
+    if (!res.honoursPreferReturn || preferReturn === undefined || preferReturn === 'representation') {
+      if (resource.id && res.honoursPreferReturn) result.fullUrl = `${baseUrl}/${resource.resourceType}/${resource.id}`;
+      result.resource = resource as Resource;
+    } else if (preferReturn === 'OperationOutcome') {
+      response.outcome = informational(`${entry.method} succeeded with status ${res.status}`);
+    }
+  }
+  result.response = response;
+  return result;
+}
+
+/** A batch entry that failed: its status and OperationOutcome. */
+export function failedEntry(err: OperationOutcomeError): BundleEntry {
+  return { response: { status: statusText(err.status), outcome: err.outcome } };
+}
+
+function statusText(status: number): string {
+  const reason = STATUS_CODES[status];
+  return reason ? `${status} ${reason}` : String(status);
+}
