@@ -30,7 +30,7 @@ export async function resolveConditionalReferences(
     const question = reference.indexOf('?');
     const resourceType = reference.slice(0, question);
     if (!isResourceType(resourceType)) {
-      throw badRequest(`${at(reference)}: the conditional reference ${reference} names no resource type`);
+      throw badRequest(`${at(reference)}: the conditional reference ${reference} names no resource type`, at(reference));
     }
     const key = criteriaKey(resourceType, reference.slice(question + 1));
     const known = inBundle.get(key);
@@ -41,7 +41,8 @@ export async function resolveConditionalReferences(
     const ids = await repo.matchCriteria(resourceType, reference.slice(question + 1), false);
     if (ids.length !== 1) {
       throw badRequest(
-        `${at(reference)}: the conditional reference ${reference} ${ids.length === 0 ? 'matches no resource' : 'matches more than one resource'}`
+        `${at(reference)}: the conditional reference ${reference} ${ids.length === 0 ? 'matches no resource' : 'matches more than one resource'}`,
+        at(reference)
       );
     }
     resolved.set(reference, `${resourceType}/${ids[0]}`);
