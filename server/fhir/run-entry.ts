@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Binary, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { badRequest, informational, methodNotAllowed, notFound, type OperationOutcomeError } from '../core/outcome';
 import type { EntryRequest } from './bundle-entries';
+import { stripType } from './conditional-references';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from './fhir-request';
 import { pathFields } from './route-matcher';
 
@@ -29,15 +30,17 @@ export async function runEntry(
     throw badRequest('A Bundle entry cannot itself be a transaction or batch');
   }
   const { body, contentType } = entryBody(entry);
+  const fields = pathFields(found.route, found.params);
   const req: FhirRequest = {
     method: entry.method,
-    ...pathFields(found.route, found.params),
+    ...fields,
     query: queryRecord(entry.queryString),
     queryString: entry.queryString,
     body,
     contentType,
     ifMatch: entry.ifMatch,
-    ifNoneExist: entry.ifNoneExist,
+    // HL7's own example writes ifNoneExist as `Patient?identifier=…`; the handler takes the query alone.
+    ifNoneExist: entry.ifNoneExist !== undefined && fields.resourceType ? stripType(fields.resourceType, entry.ifNoneExist) : entry.ifNoneExist,
     ifNoneMatch: entry.ifNoneMatch,
     ifModifiedSince: entry.ifModifiedSince,
     assignedId,
