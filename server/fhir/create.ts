@@ -1,4 +1,5 @@
-import type { FhirHandler } from './fhir-request';
+import type { WriteResult } from '../storage/write-resource';
+import type { FhirContext, FhirHandler, FhirResponse } from './fhir-request';
 import { resourceFromBody } from './read-body';
 import { reindexLink, versionHeaders } from './version-headers';
 
@@ -9,10 +10,14 @@ import { reindexLink, versionHeaders } from './version-headers';
 export const create: FhirHandler = async (req, ctx) => {
   const resource = resourceFromBody(req.body, req.resourceType as string);
   const result = await ctx.repo.create(resource, req.ifNoneExist, req.assignedId);
+  return createdResponse(ctx, result, result.matched ? 200 : 201);
+};
+
+export function createdResponse(ctx: FhirContext, result: WriteResult, status = 201): FhirResponse {
   return {
-    status: result.matched ? 200 : 201,
+    status,
     resource: result.version.resource,
     headers: { ...versionHeaders(ctx.baseUrl, result.version, true), ...reindexLink(ctx.baseUrl, result) },
     honoursPreferReturn: true,
   };
-};
+}

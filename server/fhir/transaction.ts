@@ -2,11 +2,15 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, notFound, preconditionFailed } from '../core/outcome';
 import { newId } from '../core/ids';
 import type { Repository } from '../storage/repository';
+import { NewResourceError } from '../storage/write-new-resources';
+import type { WriteResult } from '../storage/write-resource';
 import { isResourceType } from '../validation/structure-definitions';
 import { entryError, entryLabel, type EntryMethod, type EntryRequest, parseEntryRequest } from './bundle-entries';
 import { conditionalReferences, rewriteReferences } from './bundle-references';
 import { criteriaKey, resolveConditionalReferences, stripType } from './conditional-references';
+import { createdResponse } from './create';
 import type { FhirContext, FhirRequest } from './fhir-request';
+import { resourceFromBody } from './read-body';
 import { responseEntry, runEntry } from './run-entry';
 
 /** http.html#trules: deletes, then creates, then updates and patches, then reads. */
@@ -47,14 +51,17 @@ export async function processTransaction(entries: BundleEntry[], req: FhirReques
     try {
       const results: BundleEntry[] = new Array(planned.length);
       const order = [...planned].sort((a, b) => PROCESSING_ORDER[a.entry.method] - PROCESSING_ORDER[b.entry.method] || a.entry.index - b.entry.index);
-      for (const { entry, assignedId } of order) {
+      const run = async ({ entry, assignedId }: PlannedEntry): Promise<void> => {
         try {
           const res = await runEntry(entry, txCtx, prefer, assignedId);
           results[entry.index] = responseEntry(entry, res, req.preferReturn, ctx.baseUrl);
         } catch (err) {
           throw entryError(err, entry.index, entryLabel(entry));
         }
-      }
+      };
+      for (const p of order.filter((p) => p.entry.method === 'DELETE')) await run(p);
+      await createAll(order.filter(isPlainCreate), txCtx, results, req.preferReturn);
+      for (const p of order.filter((p) => p.entry.method !== 'DELETE' && !isPlainCreate(p))) await run(p);
       return results;
     } catch (err) {
       undo();
@@ -64,8 +71,33 @@ export async function processTransaction(entries: BundleEntry[], req: FhirReques
   return { resourceType: 'Bundle', type: 'transaction-response', entry: responses };
 }
 
-/**
- * Decides each write entry's resource. Conditional criteria are evaluated here under
+/** A create without conditions: written together with the others (Repository.createMany). */
+function isPlainCreate(p: PlannedEntry): boolean {
+  return p.entry.method === 'POST' && p.assignedId !== undefined && !p.entry.ifNoneExist && p.entry.queryString === '';
+}
+
+async function createAll(creates: PlannedEntry[], ctx: FhirContext, results: BundleEntry[], preferReturn: FhirRequest['preferReturn']): Promise<void> {
+  const resources = creates.map(({ entry, assignedId }) => {
+    try {
+      return { ...resourceFromBody(entry.resource, entry.path), id: assignedId as string };
+    } catch (err) {
+      throw entryError(err, entry.index, entryLabel(entry));
+    }
+  });
+  let written: WriteResult[];
+  try {
+    written = await ctx.repo.createMany(resources);
+  } catch (err) {
+    if (!(err instanceof NewResourceError)) throw err;
+    const { entry } = creates[err.position];
+    throw entryError(err.cause, entry.index, entryLabel(entry));
+  }
+  creates.forEach(({ entry }, k) => {
+    results[entry.index] = responseEntry(entry, createdResponse(ctx, written[k]), preferReturn, ctx.baseUrl);
+  });
+}
+
+/** Decides each write entry's resource. Conditional criteria are evaluated here under
  * their advisory lock (held to commit), and conditional updates, patches and deletes
  * become plain ones on what was found, so nothing can change between deciding and doing.
  */

@@ -15,6 +15,7 @@ import { type ResourceRow, type ResourceVersion, toVersion } from './resource-ro
 import { StaleBaseError, type WriteOperation, type WriteResult, writeResource } from './write-resource';
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
+import { writeNewResources } from './write-new-resources';
 
 export interface RepositoryOptions {
   searchDefaultCount: number;
@@ -75,6 +76,14 @@ export class Repository {
       resource: { ...resource, id } as Resource,
     });
     return { ...result, matched: false };
+  }
+
+  /**
+   * Creates resources whose ids a transaction assigned, many per statement
+   * (write-new-resources.ts). For plain creates only: no conditions, no existing ids.
+   */
+  async createMany(resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]> {
+    return writeNewResources(this.knex, resources);
   }
 
   /** Update, or create with the client's id when absent (update-as-create). */

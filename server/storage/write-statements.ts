@@ -21,6 +21,8 @@ export interface WriteStatements {
   selectCurrent: string;
   read: string;
   columns: string[];
+  /** Their SQL types, for statements whose parameters PostgreSQL cannot type from a column. */
+  columnTypes: string[];
   /**
    * Part of the prepared statements' names. pg refuses a name it has prepared on a
    * connection with other text, and custom search parameters change a type's columns
@@ -34,7 +36,8 @@ const HISTORY = 'INSERT INTO resource_history (resource_type, id, version_id, la
 function build(resourceType: string): WriteStatements {
   const table = `"${resourceType}"`;
   const type = `'${resourceType}'`;
-  const columns = indexColumns(resourceType).map((c) => c.name);
+  const indexed = indexColumns(resourceType);
+  const columns = indexed.map((c) => c.name);
   const quoted = columns.map((c) => `"${c}"`);
   const list = (items: string[]): string => items.map((item) => `, ${item}`).join('');
 
@@ -62,8 +65,27 @@ function build(resourceType: string): WriteStatements {
     selectCurrent: `SELECT version_id, last_updated, deleted FROM ${table} WHERE id = $1`,
     read: `SELECT id, version_id, last_updated, deleted, content FROM ${table} WHERE id = $1`,
     columns,
+    columnTypes: indexed.map((c) => c.sqlType),
     key: `${resourceType}:${createHash('sha1').update(columns.join(',')).digest('hex').slice(0, 10)}`,
   };
+}
+
+/**
+ * Creates many new resources in one statement (version 1, method POST), with their
+ * history rows. $1 last_updated; $2 a JSON array of rows `{ id, content, <column>: value }`
+ * (absent columns are NULL), which PostgreSQL parses once: far cheaper than tens of
+ * thousands of bind parameters. Rows whose id is taken are skipped: compare rowCount.
+ */
+export function insertManyStatement(resourceType: string): string {
+  const { columns, columnTypes } = writeStatements(resourceType);
+  const quoted = columns.map((c) => `, "${c}"`).join('');
+  const typed = columns.map((c, i) => `, "${c}" ${columnTypes[i]}`).join('');
+  return (
+    `WITH v AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, content jsonb${typed})), ` +
+    `w AS (INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${quoted}) ` +
+    `SELECT id, 1, $1::timestamptz, false, content${quoted} FROM v ON CONFLICT (id) DO NOTHING RETURNING id) ` +
+    `${HISTORY} SELECT '${resourceType}', v.id, 1, $1::timestamptz, false, 'POST', v.content FROM v JOIN w ON w.id = v.id`
+  );
 }
 
 const cache = new Map<string, WriteStatements>();

@@ -1,0 +1,90 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { conflict } from '../core/outcome';
+import { extractIndexValues } from '../search/extract-index-values';
+import { assertValidResource } from '../validation/validate-resource';
+import { type ResourceRow, toVersion } from './resource-row';
+import { type Db, runSql } from './sql';
+import { type WriteResult, writeResource } from './write-resource';
+import { insertManyStatement, writeStatements } from './write-statements';
+
+/** One row of insertManyStatement's JSON: jsonb columns already hold JSON text. */
+function rowJson(id: string, content: Resource, index: Record<string, unknown>, columns: readonly string[], types: readonly string[]): string {
+  let json = `{"id":${JSON.stringify(id)},"content":${JSON.stringify(content)}`;
+  for (let c = 0; c < columns.length; c++) {
+    const value = index[columns[c]];
+    if (value === null || value === undefined) continue;
+    json += `,${JSON.stringify(columns[c])}:${types[c] === 'jsonb' ? (value as string) : JSON.stringify(value)}`;
+  }
+  return `${json}}`;
+}
+
+/** The resource at `position` could not be written (invalid, or its id taken): `cause` says why. */
+export class NewResourceError extends Error {
+  constructor(
+    readonly position: number,
+    override readonly cause: unknown
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/** Rows per statement: large enough to amortise the round trip, small enough to stream. */
+const CHUNK = 500;
+
+/**
+ * Creates many new resources whose ids the caller chose (a transaction's POST entries):
+ * the same validation, indexing, versioning and history as writeResource, but one
+ * multi-row INSERT per type and chunk instead of a round trip per resource — a Synthea
+ * patient is a few thousand of them. An id that is taken fails the whole call (409).
+ * SearchParameters change the schema as they are written and go one by one.
+ */
+export async function writeNewResources(db: Db, resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]> {
+  const results: WriteResult[] = new Array(resources.length);
+  const byType = new Map<string, number[]>();
+  for (let i = 0; i < resources.length; i++) {
+    const resource = resources[i];
+    try {
+      assertValidResource(resource);
+    } catch (err) {
+      throw new NewResourceError(i, err);
+    }
+    const positions = byType.get(resource.resourceType) ?? [];
+    positions.push(i);
+    byType.set(resource.resourceType, positions);
+  }
+  const lastUpdated = new Date();
+  for (const [resourceType, positions] of byType) {
+    if (resourceType === 'SearchParameter') {
+      for (const i of positions) {
+        const resource = resources[i];
+        try {
+          results[i] = await writeResource(db, { method: 'POST', resourceType, id: resource.id, resource });
+        } catch (err) {
+          throw new NewResourceError(i, err);
+        }
+      }
+      continue;
+    }
+    const { columns, columnTypes, key } = writeStatements(resourceType);
+    const statement = insertManyStatement(resourceType);
+    for (let start = 0; start < positions.length; start += CHUNK) {
+      const part = positions.slice(start, start + CHUNK);
+      const rows: string[] = [];
+      const versions: ResourceRow[] = [];
+      for (const i of part) {
+        const source = resources[i];
+        const content = { ...source, meta: { ...source.meta, versionId: '1', lastUpdated: lastUpdated.toISOString() } } as Resource;
+        rows.push(rowJson(source.id, content, extractIndexValues(source), columns, columnTypes));
+        versions.push({ id: source.id, version_id: 1, last_updated: lastUpdated, deleted: false, content, method: 'POST' });
+      }
+      const written = await runSql(db, `insert-many:${key}`, statement, [lastUpdated, `[${rows.join(',')}]`]);
+      if (written.rowCount !== part.length) {
+        throw new NewResourceError(part[0], conflict(`${part.length - (written.rowCount ?? 0)} of the new ${resourceType} ids are already taken`));
+      }
+      part.forEach((i, k) => {
+        results[i] = { version: toVersion(resourceType, versions[k]), created: true, noop: false };
+      });
+    }
+  }
+  return results;
+}
