@@ -18,10 +18,10 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
     `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()`
   );
   const have = new Set(existing.rows.map((r) => `${r.table_name}.${r.column_name}`));
-  const indexes = await knex.raw<{ rows: { indexname: string }[] }>(
-    `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()`
+  const indexes = await knex.raw<{ rows: { indexname: string; indexdef: string }[] }>(
+    `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()`
   );
-  const haveIndex = new Set(indexes.rows.map((r) => r.indexname));
+  const haveIndex = new Map(indexes.rows.map((r) => [r.indexname, r.indexdef]));
   let changes = 0;
   for (const type of resourceTypes) {
     const statements: string[] = [];
@@ -30,7 +30,13 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
       }
       const indexName = indexNameFor(type, column.name);
-      if (column.indexMethod !== 'none' && !haveIndex.has(indexName)) {
+      const definition = haveIndex.get(indexName);
+      if (column.indexMethod === 'none') continue;
+      if (definition !== undefined && isPartial(column) && !definition.includes(' WHERE ')) {
+        // Made before indexes skipped NULLs: replace it.
+        statements.push(`DROP INDEX "${indexName}"`);
+        statements.push(createIndexStatement(type, column));
+      } else if (definition === undefined) {
         statements.push(createIndexStatement(type, column));
       }
     }
@@ -54,9 +60,21 @@ export function indexNameFor(type: string, column: string): string {
   return `${name.slice(0, 52)}_${createHash('sha1').update(name).digest('hex').slice(0, 10)}`;
 }
 
-function createIndexStatement(type: string, column: IndexColumn): string {
+/**
+ * GIN and GiST indexes leave out rows where the column is NULL — most rows for most
+ * parameters (an Observation fills about 12 of its 60 columns) — which makes every insert
+ * much cheaper. Searches lose nothing: their operators (&&, @>, @?, LIKE, <@) are strict,
+ * so PostgreSQL proves `IS NOT NULL` from them and uses the index; `:missing=true` could
+ * not use these index types anyway. B-trees stay whole: they also serve `_sort`.
+ */
+function isPartial(column: IndexColumn): boolean {
+  return column.indexMethod === 'gin' || column.indexMethod === 'gist';
+}
+
+export function createIndexStatement(type: string, column: IndexColumn): string {
   const target = column.indexExpression ?? `"${column.name}"`;
-  return `CREATE INDEX IF NOT EXISTS "${indexNameFor(type, column.name)}" ON "${type}" USING ${column.indexMethod} (${target})`;
+  const where = isPartial(column) ? ` WHERE "${column.name}" IS NOT NULL` : '';
+  return `CREATE INDEX IF NOT EXISTS "${indexNameFor(type, column.name)}" ON "${type}" USING ${column.indexMethod} (${target})${where}`;
 }
 
 /** How format_type() spells the SQL types the search module declares. */

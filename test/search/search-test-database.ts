@@ -57,8 +57,9 @@ export async function createResourceTable(knex: Knex, type: string): Promise<voi
     await knex.raw(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
     if (column.indexMethod === 'none') continue;
     const target = column.indexExpression ?? `"${column.name}"`;
+    const where = column.indexMethod === 'btree' ? '' : ` WHERE "${column.name}" IS NOT NULL`;
     await knex.raw(
-      `CREATE INDEX IF NOT EXISTS "${type}_${column.name}_idx" ON "${type}" USING ${column.indexMethod} (${target})`
+      `CREATE INDEX IF NOT EXISTS "${type}_${column.name}_idx" ON "${type}" USING ${column.indexMethod} (${target})${where}`
     );
   }
 }

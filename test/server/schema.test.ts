@@ -26,3 +26,28 @@ test('three processes preparing one fresh database at once take turns and leave 
     await admin.destroy();
   }
 });
+
+test('GIN and GiST search indexes leave out NULLs, and an index made before that is replaced at start', async () => {
+  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
+  const template = process.env.TEST_TEMPLATE_DATABASE as string;
+  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
+  const admin = createKnex(adminUrl, 1);
+  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
+  const knex = createKnex(withDatabase(adminUrl, database), 2);
+  const definition = async (name: string): Promise<string> =>
+    (await knex.raw(`SELECT indexdef FROM pg_indexes WHERE indexname = ?`, [name])).rows[0]?.indexdef;
+  try {
+    expect(await definition('Observation___code_idx')).toMatch(/USING gin \(__code\) WHERE \(__code IS NOT NULL\)$/);
+    expect(await definition('Location___near_idx')).toMatch(/USING gist \(__near\) WHERE \(__near IS NOT NULL\)$/);
+    expect(await definition('Observation___date_lo_idx')).not.toMatch(/WHERE/);
+
+    await knex.raw('DROP INDEX "Observation___code_idx"');
+    await knex.raw('CREATE INDEX "Observation___code_idx" ON "Observation" USING gin (__code)');
+    expect(await prepareSchema(knex)).toBe(2);
+    expect(await definition('Observation___code_idx')).toMatch(/WHERE \(__code IS NOT NULL\)$/);
+  } finally {
+    await knex.destroy();
+    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.destroy();
+  }
+});
