@@ -52,10 +52,12 @@ const program = new Command('load')
       process.exitCode = 2;
       return;
     }
-    const sending = plan.shared.length + plan.rest.length;
-    process.stderr.write(
-      `Loading ${sending} Bundle file(s) into ${target.base}: ${plan.shared.length} shared first, then ${plan.rest.length} with concurrency ${options.concurrency}\n`
-    );
+    if (!options.quiet) {
+      process.stderr.write(
+        `Loading ${plan.shared.length + plan.rest.length} Bundle file(s) into ${target.base}: ` +
+          `${plan.shared.length} shared first, then ${plan.rest.length} with concurrency ${options.concurrency}\n`
+      );
+    }
     const summary = await loadBundles(plan, {
       target,
       concurrency: options.concurrency,
