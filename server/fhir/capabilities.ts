@@ -2,13 +2,14 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { searchParamsForCapability } from '../search/capability';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { searchIncludeValues, searchRevIncludeValues } from '../search/include-capability';
-import { resourceTypes } from '../validation/structure-definitions';
+import { isResourceType, resourceTypes } from '../validation/structure-definitions';
 import type { Route } from './routes';
 
 const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 const OPERATION_DEFINITIONS: Record<string, string> = {
   validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+  everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
 };
 
 const cache = new Map<string, CapabilityStatement>();
@@ -26,7 +27,6 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
   }
   const interactions = unique(routes.map((r) => r.interaction));
   const conditional = new Set(routes.map((r) => r.conditional));
-  const operations = unique(routes.map((r) => r.operation));
 
   const resource = resourceTypes.map((type): CapabilityStatementRestResource => ({
     type: type as CapabilityStatementRestResource['type'],
@@ -47,7 +47,10 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
       ...(p.documentation ? { documentation: p.documentation } : {}),
     })),
-    operation: operations.map((name) => ({ name, definition: OPERATION_DEFINITIONS[name] })),
+    operation: unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
+      name,
+      definition: OPERATION_DEFINITIONS[name],
+    })),
   }));
 
   const statement: CapabilityStatement = {
@@ -84,6 +87,12 @@ function systemSearchParams(): NonNullable<CapabilityStatementRestResource['sear
     ...(p.definition ? { definition: p.definition } : {}),
     type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
   }));
+}
+
+/** A route whose path starts with a literal type (`/Patient/$everything`) serves only that type. */
+function routeAppliesTo(route: Route, type: string): boolean {
+  const first = route.path.split('/')[1] ?? '';
+  return !isResourceType(first) || first === type;
 }
 
 function unique<T>(values: (T | undefined)[]): T[] {

@@ -12,6 +12,7 @@ import { systemSearch } from './system-search';
 import { PATIENT_COMPARTMENT_URL } from '../search/compartment-definitions';
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
+import { everything } from '../operations/everything';
 import { validate } from '../operations/validate';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
@@ -50,6 +51,9 @@ export const routes: Route[] = [
   { method: 'GET', path: '/:resourceType/_history', handler: history, interaction: 'history-type' },
   { method: 'POST', path: '/:resourceType/_search', handler: search, interaction: 'search-type' },
   { method: 'POST', path: '/:resourceType/$validate', handler: validate, operation: 'validate' },
+  // A literal type as first segment: the operation is only on that type (CapabilityStatement too).
+  { method: 'GET', path: '/Patient/$everything', handler: everything, operation: 'everything' },
+  { method: 'POST', path: '/Patient/$everything', handler: everything, operation: 'everything' },
   { method: 'GET', path: '/:resourceType', handler: search, interaction: 'search-type' },
   { method: 'POST', path: '/:resourceType', handler: create, interaction: 'create', conditional: 'create' },
   { method: 'PUT', path: '/:resourceType', handler: conditionalUpdate, conditional: 'update' },
@@ -58,8 +62,10 @@ export const routes: Route[] = [
   { method: 'GET', path: '/:resourceType/:id/_history', handler: history, interaction: 'history-instance' },
   { method: 'GET', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
   { method: 'POST', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
+  { method: 'GET', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
+  { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
-  // After the literal `_history` and `$validate` routes of the same length.
+  // After the literal `_history`, `$validate` and `$everything` routes of the same length.
   { method: 'GET', path: '/Patient/:compartmentId/:resourceType', handler: search, compartment: PATIENT_COMPARTMENT_URL },
   { method: 'PUT', path: '/:resourceType/:id', handler: update, interaction: 'update' },
   { method: 'PATCH', path: '/:resourceType/:id', handler: patch, interaction: 'patch' },

@@ -1,0 +1,134 @@
+import type { OperationOutcomeIssue, Parameters } from '@medplum/fhirtypes';
+import { badRequest, issue } from '../core/outcome';
+import type { FhirRequest } from '../fhir/fhir-request';
+import { parseDateSearchValue } from '../search/date-search-value';
+import { patientRecordTypes, supportingTypes, type CareDates } from '../search/patient-record';
+import type { EverythingPosition } from '../storage/everything-reads';
+import { isResourceType } from '../validation/structure-definitions';
+
+/**
+ * The most entries in one $everything page. The spec's default is the whole record in
+ * one Bundle; this bounds the memory one request can take (the largest Synthea patient,
+ * 3,419 resources and ~40 referenced ones, fits). Beyond it the Bundle has a `next` link.
+ */
+export const EVERYTHING_PAGE_MAX = 5000;
+
+/** The parameters of https://hl7.org/fhir/R4/patient-operation-everything.html, parsed. */
+export interface EverythingParameters {
+  types?: ReadonlySet<string>;
+  since?: string;
+  careDates: CareDates;
+  count: number;
+  after?: EverythingPosition;
+  /** The parameters as given (for the Bundle's links), without `_cursor`. */
+  linkParams: URLSearchParams;
+  warnings: OperationOutcomeIssue[];
+}
+
+/** Handled by the HTTP layer, not the operation. */
+const FORMAT_PARAMETERS: ReadonlySet<string> = new Set(['_format', '_pretty']);
+
+/** GET query parameters, or (POST) a Parameters body, and the query string's `_cursor`. */
+export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean): EverythingParameters {
+  const given = givenParameters(req);
+  const result: EverythingParameters = { careDates: {}, count: EVERYTHING_PAGE_MAX, linkParams: new URLSearchParams(), warnings: [] };
+  for (const [name, values] of given) {
+    const value = values[values.length - 1];
+    switch (name) {
+      case '_type':
+        result.types = parseTypes(values);
+        break;
+      case '_since':
+        result.since = new Date(parseDateSearchValue('_since', `ge${value}`).start).toISOString();
+        break;
+      case 'start':
+        result.careDates.start = parseDateSearchValue('start', `ge${value}`);
+        break;
+      case 'end':
+        result.careDates.end = parseDateSearchValue('end', `le${value}`);
+        break;
+      case '_count':
+        result.count = parseCount(value, result.warnings);
+        break;
+      case '_cursor':
+        result.after = decodeEverythingCursor(value, typeLevel);
+        continue;
+      default:
+        if (FORMAT_PARAMETERS.has(name)) continue;
+        if (req.preferHandling === 'strict') throw badRequest(`Unknown parameter of $everything: ${name}`, name);
+        result.warnings.push(issue('warning', 'not-supported', `Unknown parameter of $everything, ignored: ${name}`, name));
+        continue;
+    }
+    for (const v of values) result.linkParams.append(name, v);
+  }
+  return result;
+}
+
+/** Query parameters, then a POSTed Parameters resource's (in given order, repeats kept). */
+function givenParameters(req: FhirRequest): Map<string, string[]> {
+  const given = new Map<string, string[]>();
+  const add = (name: string, value: string): void => void given.set(name, [...(given.get(name) ?? []), value]);
+  for (const [name, raw] of Object.entries(req.query)) {
+    for (const value of Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]) add(name, value);
+  }
+  if (req.body === undefined) return given;
+  const body = req.body as Parameters;
+  if (typeof body !== 'object' || body === null || body.resourceType !== 'Parameters') {
+    throw badRequest('POST $everything takes a Parameters resource (or no body)');
+  }
+  for (const parameter of body.parameter ?? []) {
+    const entry = Object.entries(parameter).find(([key]) => key.startsWith('value'));
+    const value = entry?.[1];
+    if (!parameter.name || (typeof value !== 'string' && typeof value !== 'number')) {
+      throw badRequest(`Parameter ${parameter.name ?? '(no name)'} needs a primitive value[x]`, 'Parameters.parameter');
+    }
+    add(parameter.name, String(value));
+  }
+  return given;
+}
+
+function parseTypes(values: string[]): Set<string> {
+  const types = new Set(values.flatMap((v) => v.split(',')).map((t) => t.trim()));
+  for (const type of types) {
+    if (!isResourceType(type)) throw badRequest(`_type: unknown resource type '${type}'`, '_type');
+  }
+  return types;
+}
+
+function parseCount(value: string, warnings: OperationOutcomeIssue[]): number {
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw badRequest(`_count must be a positive integer, got '${value}'`, '_count');
+  const count = Number(value);
+  if (count > EVERYTHING_PAGE_MAX) {
+    warnings.push(issue('warning', 'too-costly', `_count ${count} exceeds the maximum; using ${EVERYTHING_PAGE_MAX}`, '_count'));
+  }
+  return Math.min(count, EVERYTHING_PAGE_MAX);
+}
+
+/**
+ * The position after the last entry of a page (see storage/everything-reads.ts), opaque
+ * to clients: `["e", patient id or null, type, id]` as base64url JSON.
+ */
+export function encodeEverythingCursor(position: EverythingPosition): string {
+  return Buffer.from(JSON.stringify(['e', position.patientId ?? null, position.resourceType, position.id])).toString('base64url');
+}
+
+function decodeEverythingCursor(text: string, typeLevel: boolean): EverythingPosition {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const known = (type: unknown): boolean => typeof type === 'string' && (patientRecordTypes().includes(type) || supportingTypes().includes(type));
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 4 ||
+    parsed[0] !== 'e' ||
+    (typeLevel ? typeof parsed[1] !== 'string' : parsed[1] !== null) ||
+    !known(parsed[2]) ||
+    typeof parsed[3] !== 'string'
+  ) {
+    throw badRequest('Invalid _cursor: use the next link as the server gave it', '_cursor');
+  }
+  return { ...(typeLevel ? { patientId: parsed[1] as string } : {}), resourceType: parsed[2] as string, id: parsed[3] };
+}

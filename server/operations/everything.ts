@@ -1,0 +1,63 @@
+import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
+import { outcome } from '../core/outcome';
+import type { FhirHandler } from '../fhir/fhir-request';
+import { encodeEverythingCursor, parseEverythingParameters } from './everything-parameters';
+
+/**
+ * https://hl7.org/fhir/R4/patient-operation-everything.html — `GET|POST
+ * Patient/[id]/$everything` and (type level, every patient) `GET|POST Patient/$everything`.
+ *
+ * A searchset Bundle: the Patient and every resource of its compartment (search mode
+ * `match`), then the resources they refer to outside the compartment (mode `include`);
+ * see search/patient-record.ts for what that is and storage/everything-reads.ts for the
+ * order. Without `_count` the whole record comes in one Bundle, up to
+ * EVERYTHING_PAGE_MAX entries; otherwise pages of `_count` linked by `next` (a keyset
+ * cursor: no repeats, no gaps while others write). At type level the records follow one
+ * another in patient id order, each complete: a resource shared by two records (a
+ * Practitioner) appears in both, once per page.
+ */
+export const everything: FhirHandler = async (req, ctx) => {
+  const typeLevel = req.id === undefined;
+  const params = parseEverythingParameters(req, typeLevel);
+  if (!typeLevel) {
+    // 404 for an unknown patient, 410 for a deleted one.
+    await ctx.repo.read('Patient', req.id as string);
+  }
+  const entries = await ctx.repo.everything({
+    patientId: req.id,
+    types: params.types,
+    since: params.since,
+    careDates: params.careDates,
+    after: params.after,
+    limit: params.count + 1,
+  });
+  const page = entries.slice(0, params.count);
+  const path = `${ctx.baseUrl}/Patient${typeLevel ? '' : `/${encodeURIComponent(req.id as string)}`}/$everything`;
+  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, params.linkParams, params.after && encodeEverythingCursor(params.after)) }];
+  if (params.after) link.push({ relation: 'first', url: linkUrl(path, withCount(params.linkParams, params.count)) });
+  if (entries.length > params.count) {
+    const last = page[page.length - 1].position;
+    link.push({ relation: 'next', url: linkUrl(path, withCount(params.linkParams, params.count), encodeEverythingCursor(last)) });
+  }
+  const entry: BundleEntry[] = page.map(({ resource, mode }) => ({
+    fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}`,
+    resource,
+    search: { mode },
+  }));
+  if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, entry };
+  return { status: 200, resource: bundle };
+};
+
+function withCount(params: URLSearchParams, count: number): URLSearchParams {
+  const result = new URLSearchParams(params);
+  result.set('_count', String(count));
+  return result;
+}
+
+function linkUrl(path: string, params: URLSearchParams, cursor?: string): string {
+  const query = new URLSearchParams(params);
+  if (cursor) query.set('_cursor', cursor);
+  const text = query.toString();
+  return text ? `${path}?${text}` : path;
+}

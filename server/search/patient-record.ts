@@ -1,0 +1,65 @@
+import { resourceTypes } from '../validation/structure-definitions';
+import { patientCompartmentFilter } from './compartment-definitions';
+import { searchParamDef } from './search-parameter-definitions';
+import type { DateSearchValue, SearchFilter } from './search-request';
+import { indexedParam } from './supported-parameters';
+
+/**
+ * A patient's record as `Patient/$everything` returns it
+ * (https://hl7.org/fhir/R4/patient-operation-everything.html): the Patient, every
+ * resource in its compartment (the official CompartmentDefinition, decided by the
+ * reference columns written with each resource), and the resources those refer to whose
+ * types have no place in any patient's compartment (Practitioner, Organization,
+ * Location, Medication, Device, …): supporting resources that cannot belong to another
+ * patient's record. Types in the compartment are never followed as references, so a
+ * reference to another patient's Encounter cannot bring it in.
+ */
+
+/** The official `clinical-date` parameter: the care date of the types that have one. */
+const CLINICAL_DATE = 'http://hl7.org/fhir/SearchParameter/clinical-date';
+
+let compartmentTypes: readonly string[] | undefined;
+let referencedTypes: readonly string[] | undefined;
+
+/** Patient first, then the other types of the Patient compartment, alphabetically: the answer's order. */
+export function patientRecordTypes(): readonly string[] {
+  compartmentTypes ??= ['Patient', ...resourceTypes.filter((t) => t !== 'Patient' && patientCompartmentFilter(t, '-') !== undefined).sort()];
+  return compartmentTypes;
+}
+
+/** The types a record's references are followed to (every type outside the compartment), alphabetically. */
+export function supportingTypes(): readonly string[] {
+  if (!referencedTypes) {
+    const inCompartment = new Set(patientRecordTypes());
+    referencedTypes = resourceTypes.filter((t) => !inCompartment.has(t)).sort();
+  }
+  return referencedTypes;
+}
+
+/** `start` / `end` of $everything: care dates, as date search values (`ge` start, `le` end). */
+export interface CareDates {
+  start?: DateSearchValue;
+  end?: DateSearchValue;
+}
+
+/**
+ * The filters that select `resourceType`'s part of the record of `Patient/patientId`:
+ * compartment membership and, when asked, care dates. Care dates apply to the types
+ * with the official clinical `date` parameter (Encounter, Observation, Procedure, …); a
+ * resource without a date, or of a type without one (Claim, MedicationRequest), stays
+ * in, since nothing says it lies outside the range.
+ */
+export function patientRecordFilters(resourceType: string, patientId: string, careDates: CareDates = {}): SearchFilter[] {
+  const compartment = patientCompartmentFilter(resourceType, patientId);
+  if (!compartment) throw new Error(`${resourceType} is not in the Patient compartment`);
+  const filters: SearchFilter[] = [compartment];
+  if (!hasClinicalDate(resourceType)) return filters;
+  for (const bound of [careDates.start, careDates.end]) {
+    if (bound) filters.push({ kind: 'any', filters: [{ kind: 'missing', code: 'date', missing: true }, { kind: 'date', code: 'date', values: [bound] }] });
+  }
+  return filters;
+}
+
+function hasClinicalDate(resourceType: string): boolean {
+  return searchParamDef(resourceType, 'date')?.url === CLINICAL_DATE && indexedParam(resourceType, 'date') !== undefined;
+}
