@@ -3,6 +3,8 @@ import path from 'node:path';
 /** Every setting of the server. Only this module reads process.env. */
 export interface Config {
   port: number;
+  /** Server processes sharing the port (node:cluster); 1 runs the server in this process. */
+  workers: number;
   host: string;
   publicUrl: string;
   /** Unset: an embedded PostgreSQL is started with its data in `dataDir`. */
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env): Config {
   const searchMaxCount = integer(env, 'SEARCH_MAX_COUNT', 1000, 1, 100000);
   return {
     port,
+    workers: integer(env, 'WORKERS', 1, 1, 64),
     host,
     publicUrl,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),

@@ -1,5 +1,8 @@
+import cluster from 'node:cluster';
+import pino from 'pino';
 import { ConfigError, loadConfig } from './config';
 import { startServer } from './start';
+import { startWorkers } from './workers';
 
 async function main(): Promise<void> {
   let config;
@@ -12,13 +15,14 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const server = await startServer(config);
+  const logger = pino({ level: config.logLevel });
+  const server = config.workers > 1 && cluster.isPrimary ? await startWorkers(config, logger) : await startServer(config, logger);
   const shutdown = (signal: string): void => {
-    server.logger.info({ signal }, 'shutting down');
+    logger.info({ signal }, 'shutting down');
     server.stop().then(
       () => process.exit(0),
       (err) => {
-        server.logger.error({ err }, 'shutdown failed');
+        logger.error({ err }, 'shutdown failed');
         process.exit(1);
       }
     );

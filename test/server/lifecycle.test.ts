@@ -60,3 +60,66 @@ test('the server process (node --import tsx server/main.ts, what npm start runs)
     await admin.destroy();
   }
 });
+
+test('with WORKERS=2 one primary runs two server processes on one port, restarts one that dies, and stops them all on SIGTERM', async () => {
+  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
+  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
+  const admin = createKnex(adminUrl, 1);
+  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${process.env.TEST_TEMPLATE_DATABASE}"`);
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, WORKERS: '2', PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const workers = (): number[] => {
+    const { readFileSync, readdirSync } = require('node:fs') as typeof import('node:fs');
+    const children = readdirSync(`/proc/${child.pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${child.pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
+    );
+    // Only the forked servers: tsx may run an esbuild helper process too.
+    return children.filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/main.ts');
+      } catch {
+        return false;
+      }
+    });
+  };
+  const waitFor = async (condition: () => Promise<boolean> | boolean): Promise<void> => {
+    for (let i = 0; i < 300 && !(await condition()); i++) await new Promise((r) => setTimeout(r, 100));
+  };
+  try {
+    const base = `http://127.0.0.1:${port}/fhir`;
+    const serving = async (): Promise<boolean> => fetch(`${base}/metadata`).then((r) => r.status === 200, () => false);
+    await waitFor(async () => workers().length === 2 && (await serving()));
+    const [first, second] = workers();
+    expect(second).toBeDefined();
+
+    // Writes through either process are one database: 20 creates on fresh connections all read back.
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await fhirRequest('POST', `${base}/Patient`, { body: { resourceType: 'Patient', active: true }, headers: { Connection: 'close' } });
+      expect(res.status).toBe(201);
+      ids.push(res.body.id);
+    }
+    for (const id of ids) expect((await fhirRequest('GET', `${base}/Patient/${id}`, { headers: { Connection: 'close' } })).status).toBe(200);
+
+    // A worker that dies after running a while is replaced.
+    await new Promise((r) => setTimeout(r, 5200));
+    process.kill(first, 'SIGKILL');
+    await waitFor(async () => workers().length === 2 && !workers().includes(first) && (await serving()));
+    expect(workers()).not.toContain(first);
+    expect(workers()).toHaveLength(2);
+
+    const running = workers();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    for (const pid of running) expect(() => process.kill(pid, 0)).toThrow();
+  } finally {
+    child.kill('SIGKILL');
+    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.destroy();
+  }
+}, 90000);
