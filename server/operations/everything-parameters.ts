@@ -42,10 +42,10 @@ export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean):
         result.since = new Date(parseDateSearchValue('_since', `ge${value}`).start).toISOString();
         break;
       case 'start':
-        result.careDates.start = parseDateSearchValue('start', `ge${value}`);
+        result.careDates.from = parseDateSearchValue('start', `eq${value}`).start;
         break;
       case 'end':
-        result.careDates.end = parseDateSearchValue('end', `le${value}`);
+        result.careDates.to = parseDateSearchValue('end', `eq${value}`).end;
         break;
       case '_count':
         result.count = parseCount(value, result.warnings);

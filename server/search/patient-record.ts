@@ -36,26 +36,33 @@ export function supportingTypes(): readonly string[] {
   return referencedTypes;
 }
 
-/** `start` / `end` of $everything: care dates, as date search values (`ge` start, `le` end). */
+/**
+ * `start` / `end` of $everything as instants: care from `from` on (the start of the
+ * `start` date), care before `to` (the end of the `end` date).
+ */
 export interface CareDates {
-  start?: DateSearchValue;
-  end?: DateSearchValue;
+  from?: string;
+  to?: string;
 }
 
 /**
  * The filters that select `resourceType`'s part of the record of `Patient/patientId`:
  * compartment membership and, when asked, care dates. Care dates apply to the types
- * with the official clinical `date` parameter (Encounter, Observation, Procedure, …); a
- * resource without a date, or of a type without one (Claim, MedicationRequest), stays
- * in, since nothing says it lies outside the range.
+ * with the official clinical `date` parameter (Encounter, Observation, Procedure, …),
+ * whose care must overlap the range; a resource without a date, or of a type without
+ * one (Claim, MedicationRequest), stays in, since nothing says it lies outside.
  */
 export function patientRecordFilters(resourceType: string, patientId: string, careDates: CareDates = {}): SearchFilter[] {
   const compartment = patientCompartmentFilter(resourceType, patientId);
   if (!compartment) throw new Error(`${resourceType} is not in the Patient compartment`);
   const filters: SearchFilter[] = [compartment];
   if (!hasClinicalDate(resourceType)) return filters;
-  for (const bound of [careDates.start, careDates.end]) {
-    if (bound) filters.push({ kind: 'any', filters: [{ kind: 'missing', code: 'date', missing: true }, { kind: 'date', code: 'date', values: [bound] }] });
+  // Overlap: care that ends at or after `from` (gt against a range ending at `from`) and starts before `to`.
+  const bounds: DateSearchValue[] = [];
+  if (careDates.from) bounds.push({ prefix: 'gt', start: careDates.from, end: careDates.from });
+  if (careDates.to) bounds.push({ prefix: 'lt', start: careDates.to, end: careDates.to });
+  for (const bound of bounds) {
+    filters.push({ kind: 'any', filters: [{ kind: 'missing', code: 'date', missing: true }, { kind: 'date', code: 'date', values: [bound] }] });
   }
   return filters;
 }
