@@ -12,6 +12,9 @@ import { badRequest } from '../core/outcome';
 
 const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
 const PLACEHOLDER = /^urn:(uuid|oid):/;
+const RELATIVE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+/** `http://example.org/fhir/Patient/123` → base `http://example.org/fhir`. */
+const RESTFUL_FULL_URL = /^(https?:\/\/.+)\/[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
 
 export function isConditionalReference(reference: string): boolean {
   return CONDITIONAL.test(reference);
@@ -38,11 +41,15 @@ export function rewriteReferences(
   resource: Resource,
   byFullUrl: ReadonlyMap<string, string>,
   conditional: ReadonlyMap<string, string>,
-  at: string
+  at: string,
+  fullUrl?: string
 ): () => void {
   const undo: (() => void)[] = [];
+  // bundle.html#references: in an entry whose fullUrl is RESTful, `Type/id` means that base's Type/id.
+  const base = fullUrl === undefined ? undefined : RESTFUL_FULL_URL.exec(fullUrl)?.[1];
   visitReferences(resource, (value, path) => {
-    const target = byFullUrl.get(value) ?? conditional.get(value);
+    const target =
+      byFullUrl.get(value) ?? conditional.get(value) ?? (base !== undefined && RELATIVE.test(value) ? byFullUrl.get(`${base}/${value}`) : undefined);
     if (target !== undefined) return target;
     if (PLACEHOLDER.test(value)) {
       const why = byFullUrl.size > 0 ? "matches no entry's fullUrl in this Bundle" : 'points at another entry, and entries of a batch are processed on their own';

@@ -212,7 +212,7 @@ async function rewriteAll(planned: PlannedEntry[], repo: Repository): Promise<()
   try {
     for (const { entry } of planned) {
       if (entry.resource && entry.method !== 'PATCH') {
-        undos.push(rewriteReferences(entry.resource, byFullUrl, conditional, `Bundle.entry[${entry.index}]`));
+        undos.push(rewriteReferences(entry.resource, byFullUrl, conditional, `Bundle.entry[${entry.index}]`, entry.fullUrl));
       }
     }
   } catch (err) {

@@ -182,6 +182,28 @@ describe('processing order: DELETE, then POST, then PUT and PATCH, then GET and 
 });
 
 describe('references between entries and conditional references are rewritten', () => {
+  test('a relative reference in an entry whose fullUrl is RESTful means that base\'s Type/id, and is rewritten to the created resource', async () => {
+    const res = await post(
+      transaction([
+        { fullUrl: 'http://example.org/fhir/Patient/123', resource: { resourceType: 'Patient' }, request: { method: 'POST', url: 'Patient' } },
+        {
+          fullUrl: 'http://example.org/fhir/Observation/1',
+          resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/123' } },
+          request: { method: 'POST', url: 'Observation' },
+        },
+        {
+          fullUrl: 'urn:uuid:0b7b7f4e-3a39-4d0c-9d57-2f3c1d1a0c01',
+          resource: { resourceType: 'Observation', status: 'final', code: { text: 'y' }, subject: { reference: 'Patient/123' } },
+          request: { method: 'POST', url: 'Observation' },
+        },
+      ])
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.entry[1].resource.subject.reference).toBe(`Patient/${res.body.entry[0].resource.id}`);
+    // An entry without a RESTful fullUrl has no base to resolve against: its reference is left as written.
+    expect(res.body.entry[2].resource.subject.reference).toBe('Patient/123');
+  });
+
   test('urn:uuid, urn:oid and absolute fullUrls become Type/id in every Reference: nested, in extensions, in contained resources and in narrative links', async () => {
     const patientUrl = 'urn:uuid:5f1f0c5e-7d2a-4c4e-8a39-6f0e2f0a0101';
     const orgUrl = 'urn:oid:1.2.840.10004.1.77.3';
