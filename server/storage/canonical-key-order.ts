@@ -23,7 +23,25 @@ for (const sd of resourceDefinitions) {
   orderByType.set(sd.type, order);
 }
 
+/** Ranks per type and key, computed once: the choice-element search below walks every element. */
+const rankCache = new Map<Map<string, number>, Map<string, number>>();
+
 function rank(order: Map<string, number>, key: string): number {
+  let ranks = rankCache.get(order);
+  if (!ranks) {
+    ranks = new Map();
+    rankCache.set(order, ranks);
+  }
+  let value = ranks.get(key);
+  if (value === undefined) {
+    value = computeRank(order, key);
+    // Keys are element names; a flood of unknown keys (invalid content never gets stored) cannot grow this far.
+    if (ranks.size < 10000) ranks.set(key, value);
+  }
+  return value;
+}
+
+function computeRank(order: Map<string, number>, key: string): number {
   const name = key.startsWith('_') ? key.slice(1) : key;
   const exact = order.get(name);
   if (exact !== undefined) {

@@ -25,6 +25,8 @@ export interface ResourceVersion {
 }
 
 export function toVersion(resourceType: string, row: ResourceRow): ResourceVersion {
+  const content = row.content;
+  let ordered: Resource | undefined;
   return {
     resourceType: row.resource_type ?? resourceType,
     id: row.id,
@@ -32,7 +34,11 @@ export function toVersion(resourceType: string, row: ResourceRow): ResourceVersi
     lastUpdated: row.last_updated,
     deleted: row.deleted,
     method: (row.method as ResourceVersion['method']) ?? (row.deleted ? 'DELETE' : 'PUT'),
-    resource: row.content ? inCanonicalOrder(row.content) : undefined,
+    // Ordered when first used: a bundle answered with return=minimal never needs it.
+    get resource(): Resource | undefined {
+      if (content && !ordered) ordered = inCanonicalOrder(content);
+      return ordered;
+    },
   };
 }
 
