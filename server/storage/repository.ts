@@ -84,7 +84,8 @@ export class Repository {
    * (write-new-resources.ts). For plain creates only: no conditions, no existing ids.
    */
   async createMany(resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]> {
-    return writeNewResources(this.knex, resources);
+    if ((this.knex as Knex.Transaction).isTransaction) return writeNewResources(this.knex, resources);
+    return this.knex.transaction((tx) => writeNewResources(tx, resources));
   }
 
   /** Update, or create with the client's id when absent (update-as-create). */

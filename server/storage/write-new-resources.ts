@@ -28,8 +28,8 @@ export class NewResourceError extends Error {
   }
 }
 
-/** Rows per statement: large enough to amortise the round trip, small enough to stream. */
-const CHUNK = 500;
+/** Rows per statement: large enough to amortise the round trip, small enough to overlap. */
+const CHUNK = 250;
 
 /**
  * Creates many new resources whose ids the caller chose (a transaction's POST entries):
@@ -37,54 +37,64 @@ const CHUNK = 500;
  * multi-row INSERT per type and chunk instead of a round trip per resource — a Synthea
  * patient is a few thousand of them. An id that is taken fails the whole call (409).
  * SearchParameters change the schema as they are written and go one by one.
+ *
+ * `db` must be a transaction: each chunk is sent as soon as it is built and the next one
+ * is built while PostgreSQL inserts it (the connection runs them in order), so this
+ * process's CPU and the database's overlap.
  */
 export async function writeNewResources(db: Db, resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]> {
   const results: WriteResult[] = new Array(resources.length);
   const byType = new Map<string, number[]>();
   for (let i = 0; i < resources.length; i++) {
-    const resource = resources[i];
-    try {
-      assertValidResource(resource);
-    } catch (err) {
-      throw new NewResourceError(i, err);
-    }
-    const positions = byType.get(resource.resourceType) ?? [];
+    const positions = byType.get(resources[i].resourceType) ?? [];
     positions.push(i);
-    byType.set(resource.resourceType, positions);
+    byType.set(resources[i].resourceType, positions);
   }
   const lastUpdated = new Date();
-  for (const [resourceType, positions] of byType) {
-    if (resourceType === 'SearchParameter') {
-      for (const i of positions) {
-        const resource = resources[i];
-        try {
-          results[i] = await writeResource(db, { method: 'POST', resourceType, id: resource.id, resource });
-        } catch (err) {
-          throw new NewResourceError(i, err);
+  const sent: Promise<void>[] = [];
+  try {
+    for (const [resourceType, positions] of byType) {
+      if (resourceType === 'SearchParameter') {
+        for (const i of positions) {
+          const resource = resources[i];
+          results[i] = await writeResource(db, { method: 'POST', resourceType, id: resource.id, resource }).catch((err: unknown) => {
+            throw new NewResourceError(i, err);
+          });
         }
+        continue;
       }
-      continue;
+      const { columns, columnTypes, key } = writeStatements(resourceType);
+      const statement = insertManyStatement(resourceType);
+      for (let start = 0; start < positions.length; start += CHUNK) {
+        const part = positions.slice(start, start + CHUNK);
+        const rows: string[] = [];
+        for (const i of part) {
+          const source = resources[i];
+          try {
+            assertValidResource(source);
+          } catch (err) {
+            throw new NewResourceError(i, err);
+          }
+          const content = { ...source, meta: { ...source.meta, versionId: '1', lastUpdated: lastUpdated.toISOString() } } as Resource;
+          rows.push(rowJson(source.id, content, extractIndexValues(source), columns, columnTypes));
+          const row: ResourceRow = { id: source.id, version_id: 1, last_updated: lastUpdated, deleted: false, content, method: 'POST' };
+          results[i] = { version: toVersion(resourceType, row), created: true, noop: false };
+        }
+        const written = runSql(db, `insert-many:${key}`, statement, [lastUpdated, `[${rows.join(',')}]`]).then((result) => {
+          if (result.rowCount !== part.length) {
+            throw new NewResourceError(part[0], conflict(`${part.length - (result.rowCount ?? 0)} of the new ${resourceType} ids are already taken`));
+          }
+        });
+        // Observed below, in order; this only keeps a failure from being reported as unhandled meanwhile.
+        written.catch(() => undefined);
+        sent.push(written);
+      }
     }
-    const { columns, columnTypes, key } = writeStatements(resourceType);
-    const statement = insertManyStatement(resourceType);
-    for (let start = 0; start < positions.length; start += CHUNK) {
-      const part = positions.slice(start, start + CHUNK);
-      const rows: string[] = [];
-      const versions: ResourceRow[] = [];
-      for (const i of part) {
-        const source = resources[i];
-        const content = { ...source, meta: { ...source.meta, versionId: '1', lastUpdated: lastUpdated.toISOString() } } as Resource;
-        rows.push(rowJson(source.id, content, extractIndexValues(source), columns, columnTypes));
-        versions.push({ id: source.id, version_id: 1, last_updated: lastUpdated, deleted: false, content, method: 'POST' });
-      }
-      const written = await runSql(db, `insert-many:${key}`, statement, [lastUpdated, `[${rows.join(',')}]`]);
-      if (written.rowCount !== part.length) {
-        throw new NewResourceError(part[0], conflict(`${part.length - (written.rowCount ?? 0)} of the new ${resourceType} ids are already taken`));
-      }
-      part.forEach((i, k) => {
-        results[i] = { version: toVersion(resourceType, versions[k]), created: true, noop: false };
-      });
-    }
+  } finally {
+    // Never leave statements running on the caller's transaction when returning or throwing.
+    const settled = await Promise.allSettled(sent);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
   return results;
 }
