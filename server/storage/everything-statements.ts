@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { applySearchFilters } from '../search/build-search-sql';
 import { paramColumn, quoteIdentifier } from '../search/column-names';
 import { type CareDates, patientRecordFilters, patientRecordTypes, supportingTypes } from '../search/patient-record';
 import type { SearchRequest } from '../search/search-request';
-import { type IndexedParam, indexedParams } from '../search/supported-parameters';
+import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
+import { indexedParams } from '../search/supported-parameters';
 import { inCanonicalOrder } from './canonical-key-order';
-import { runSql } from './sql';
+import { runTemplate, type TemplateSlots, type TemplateValues } from './statement-template';
 
 /**
  * The four statements of a `$everything` page (see everything-reads.ts). Each spans every
@@ -47,24 +47,49 @@ export async function compartmentKeys(
   limit: number
 ): Promise<RecordKey[]> {
   const types = patientRecordTypes();
-  const from = after ? types.indexOf(after.resourceType) : 0;
-  const branches = types.map((type, ordinal) => {
-    const branch = db(type).select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id`));
-    applySearchFilters(branch, filtersOnly(type, patientRecordFilters(type, patientId, selection.careDates)));
-    gate(branch, type, ordinal, selection, from);
-    branch.whereRaw(`(?::int <> ${ordinal} OR id > ?::text)`, [from, after?.id ?? '']);
-    return branch.orderBy('id').limit(limit);
-  });
-  const query = db.select('t', 'id').from(db.unionAll(branches, true).as('k')).orderBy([{ column: 'o' }, { column: 'id' }]).limit(limit);
-  const rows = await runPrepared<{ t: string; id: string }>(db, 'everything-keys', query);
+  const rows = await runTemplate<{ t: string; id: string }>(
+    db,
+    `everything-keys:${shapeOf(selection.careDates)}`,
+    (slots) => {
+      const branches = types.map((type, ordinal) => {
+        const branch = db(type).select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id`));
+        applySearchFilters(branch, filtersOnly(type, patientRecordFilters(type, slots.slot('patient'), careDateSlots(selection.careDates, slots))));
+        // One-time filters: the branches before the cursor's type and of types not asked for are not run.
+        branch.whereRaw(`?::int <= ${ordinal} AND ?::text[] @> ARRAY['${type}']`, [slots.slot('from'), slots.arraySlot('types')]);
+        branch.whereRaw(`(?::int <> ${ordinal} OR id > ?::text)`, [slots.slot('from'), slots.slot('afterId')]);
+        branch.whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz)', [slots.slot('since'), slots.slot('since')]);
+        return branch.orderBy('id').limit(slots.numberSlot('limit'));
+      });
+      return db.select('t', 'id').from(db.unionAll(branches, true).as('k')).orderBy([{ column: 'o' }, { column: 'id' }]).limit(slots.numberSlot('limit'));
+    },
+    {
+      patient: patientId,
+      from: after ? types.indexOf(after.resourceType) : 0,
+      afterId: after?.id ?? '',
+      types: selection.types ? [...selection.types] : types,
+      since: selection.since ?? null,
+      limit,
+      ...careDateValues(selection.careDates),
+    }
+  );
   return rows.map((r) => ({ resourceType: r.t, id: r.id }));
 }
 
 /** The resources at `keys`, in that order; a row deleted since its key was read is left out. */
 export async function compartmentContents(db: Knex, keys: readonly RecordKey[]): Promise<RecordRow[]> {
   if (keys.length === 0) return [];
-  const query = contentsByIds(db, patientRecordTypes(), keys);
-  const rows = await runPrepared<{ t: string; id: string; content: Resource }>(db, 'everything-contents', query);
+  const types = patientRecordTypes();
+  const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
+    db,
+    'everything-contents',
+    (slots) => {
+      const branches = types.map((type) =>
+        db(type).select(db.raw(`'${type}'::text AS t, id, content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
+      );
+      return db.select('*').from(db.unionAll(branches, true).as('c'));
+    },
+    idsByType(types, keys.map((k) => [k.resourceType, k.id]))
+  );
   const found = new Map(rows.map((r) => [`${r.t}/${r.id}`, r.content]));
   return keys.flatMap((key) => {
     const content = found.get(`${key.resourceType}/${key.id}`);
@@ -83,22 +108,29 @@ export async function recordReferences(db: Knex, patientId: string, selection: R
   const wanted = supportingTypes().filter((t) => selection.types === undefined || selection.types.has(t));
   const references: RecordReferences = new Map(wanted.map((t) => [t, new Map()]));
   if (wanted.length === 0) return references;
-  const branches = patientRecordTypes().flatMap((type) => {
-    const columns = [...indexedParams(type).values()].filter(mayReferToSupporting).map((p) => quoteIdentifier(paramColumn(p.def.code)));
-    if (columns.length === 0) return [];
-    const branch = db(type).select(
-      db.raw(`unnest(${columns.join(' || ')}) AS ref`),
-      db.raw('coalesce(last_updated >= ?::timestamptz, false) AS recent', [selection.since ?? null])
-    );
-    applySearchFilters(branch, filtersOnly(type, patientRecordFilters(type, patientId, selection.careDates)));
-    return [branch];
-  });
-  const query = db
-    .select('ref', db.raw('bool_or(recent) AS recent'))
-    .from(db.unionAll(branches, true).as('r'))
-    .whereRaw(`split_part(ref, '/', 1) = ANY(?::text[]) AND split_part(ref, '/', 3) = ''`, [wanted])
-    .groupBy('ref');
-  for (const { ref, recent } of await runPrepared<{ ref: string; recent: boolean }>(db, 'everything-references', query)) {
+  const rows = await runTemplate<{ ref: string; recent: boolean }>(
+    db,
+    `everything-references:${shapeOf(selection.careDates)}:${searchParameterGeneration()}`,
+    (slots) => {
+      const branches = patientRecordTypes().flatMap((type) => {
+        const columns = referenceColumns(type);
+        if (columns.length === 0) return [];
+        const branch = db(type).select(
+          db.raw(`unnest(${columns.join(' || ')}) AS ref`),
+          db.raw('coalesce(last_updated >= ?::timestamptz, false) AS recent', [slots.slot('since')])
+        );
+        applySearchFilters(branch, filtersOnly(type, patientRecordFilters(type, slots.slot('patient'), careDateSlots(selection.careDates, slots))));
+        return [branch];
+      });
+      return db
+        .select('ref', db.raw('bool_or(recent) AS recent'))
+        .from(db.unionAll(branches, true).as('r'))
+        .whereRaw(`split_part(ref, '/', 1) = ANY(?::text[]) AND split_part(ref, '/', 3) = ''`, [slots.arraySlot('wanted')])
+        .groupBy('ref');
+    },
+    { patient: patientId, since: selection.since ?? null, wanted, ...careDateValues(selection.careDates) }
+  );
+  for (const { ref, recent } of rows) {
     const [type, id] = ref.split('/');
     references.get(type)?.set(id, recent);
   }
@@ -117,58 +149,69 @@ export async function referencedRows(
   limit: number
 ): Promise<RecordRow[]> {
   const types = supportingTypes();
-  const from = after ? types.indexOf(after.resourceType) : 0;
-  const branches = types.map((type, ordinal) => {
-    const ids = references.get(type) ?? new Map<string, boolean>();
-    const recent = [...ids].filter(([, r]) => r).map(([id]) => id);
-    return db(type)
-      .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content`))
-      .where('deleted', false)
-      .whereRaw('id = ANY(?::text[])', [[...ids.keys()]])
-      .whereRaw(`?::int <= ${ordinal}`, [from])
-      .whereRaw(`(?::int <> ${ordinal} OR id > ?::text)`, [from, after?.id ?? ''])
-      .whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz OR id = ANY(?::text[]))', [since ?? null, since ?? null, recent])
-      .orderBy('id')
-      .limit(limit);
-  });
-  const query = db.select('t', 'id', 'content').from(db.unionAll(branches, true).as('s')).orderBy([{ column: 'o' }, { column: 'id' }]).limit(limit);
-  const rows = await runPrepared<{ t: string; id: string; content: Resource }>(db, 'everything-referenced', query);
+  const all = [...references].flatMap(([type, ids]) => [...ids.keys()].map((id): [string, string] => [type, id]));
+  const recent = [...references].flatMap(([type, ids]) => [...ids].filter(([, r]) => r).map(([id]): [string, string] => [type, id]));
+  const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
+    db,
+    'everything-referenced',
+    (slots) => {
+      const branches = types.map((type, ordinal) =>
+        db(type)
+          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content`))
+          .where('deleted', false)
+          .whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
+          .whereRaw(`?::int <= ${ordinal}`, [slots.slot('from')])
+          .whereRaw(`(?::int <> ${ordinal} OR id > ?::text)`, [slots.slot('from'), slots.slot('afterId')])
+          .whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz OR id = ANY(?::text[]))', [
+            slots.slot('since'),
+            slots.slot('since'),
+            slots.arraySlot(`recent:${type}`),
+          ])
+          .orderBy('id')
+          .limit(slots.numberSlot('limit'))
+      );
+      return db.select('t', 'id', 'content').from(db.unionAll(branches, true).as('s')).orderBy([{ column: 'o' }, { column: 'id' }]).limit(slots.numberSlot('limit'));
+    },
+    {
+      ...idsByType(types, all),
+      ...Object.fromEntries(Object.entries(idsByType(types, recent)).map(([k, v]) => [`recent:${k.slice('ids:'.length)}`, v])),
+      from: after ? types.indexOf(after.resourceType) : 0,
+      afterId: after?.id ?? '',
+      since: since ?? null,
+      limit,
+    }
+  );
   return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: inCanonicalOrder(r.content) }));
 }
 
-/** A reference parameter whose declared targets include a supporting type (or any type). */
-function mayReferToSupporting(param: IndexedParam): boolean {
-  if (param.def.type !== 'reference') return false;
-  const targets = param.def.targets;
-  return targets.length === 0 || targets.some((t) => t === 'Any' || supportingTypes().includes(t));
+/** The reference columns of `type` whose declared targets include a supporting type (or any type). */
+function referenceColumns(type: string): string[] {
+  const supporting = new Set(supportingTypes());
+  return [...indexedParams(type).values()]
+    .filter((p) => p.def.type === 'reference' && (p.def.targets.length === 0 || p.def.targets.some((t) => t === 'Any' || supporting.has(t))))
+    .map((p) => quoteIdentifier(paramColumn(p.def.code)));
 }
 
-/** Branches before the cursor's type, of types not asked for, and (with `_since`) older rows are skipped. */
-function gate(branch: Knex.QueryBuilder, type: string, ordinal: number, selection: RecordSelection, from: number): void {
-  const types = selection.types ? [...selection.types] : patientRecordTypes();
-  branch.whereRaw(`?::int <= ${ordinal} AND ?::text[] @> ARRAY['${type}']`, [from, [...types]]);
-  branch.whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz)', [selection.since ?? null, selection.since ?? null]);
+/** `ids:<Type>` → the ids of that type among `keys`, for every type (empty arrays included). */
+function idsByType(types: readonly string[], keys: Iterable<[string, string]>): Record<string, string[]> {
+  const ids: Record<string, string[]> = Object.fromEntries(types.map((t) => [`ids:${t}`, []]));
+  for (const [type, id] of keys) ids[`ids:${type}`]?.push(id);
+  return ids;
 }
 
-function contentsByIds(db: Knex, types: readonly string[], keys: readonly RecordKey[]): Knex.QueryBuilder {
-  const ids = new Map<string, string[]>(types.map((t) => [t, []]));
-  for (const key of keys) ids.get(key.resourceType)?.push(key.id);
-  const branches = types.map((type) =>
-    db(type).select(db.raw(`'${type}'::text AS t, id, content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [ids.get(type) ?? []])
-  );
-  return db.select('*').from(db.unionAll(branches, true).as('c'));
+/** The care-date bounds given, as slots (which bounds are given is part of a statement's shape). */
+function careDateSlots(careDates: CareDates | undefined, slots: TemplateSlots): CareDates {
+  return { ...(careDates?.from ? { from: slots.slot('careFrom') } : {}), ...(careDates?.to ? { to: slots.slot('careTo') } : {}) };
+}
+
+function careDateValues(careDates: CareDates | undefined): TemplateValues {
+  return { ...(careDates?.from ? { careFrom: careDates.from } : {}), ...(careDates?.to ? { careTo: careDates.to } : {}) };
+}
+
+function shapeOf(careDates: CareDates | undefined): string {
+  return `${careDates?.from ? 'f' : ''}${careDates?.to ? 't' : ''}`;
 }
 
 function filtersOnly(resourceType: string, filters: SearchRequest['filters']): SearchRequest {
   return { resourceType, filters, sort: [], count: 0, offset: 0, total: 'none', warnings: [] };
-}
-
-/**
- * The builder's SQL as a named prepared statement (the name follows the text, so equal
- * texts share one plan per connection).
- */
-async function runPrepared<R extends Record<string, unknown>>(db: Knex, label: string, query: Knex.QueryBuilder): Promise<R[]> {
-  const { sql, bindings } = query.toSQL().toNative();
-  const name = `${label}:${createHash('sha1').update(sql).digest('base64url').slice(0, 16)}`;
-  return (await runSql<R>(db, name, sql, bindings as unknown[])).rows;
 }
