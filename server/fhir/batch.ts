@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { isOperationOutcomeError, OperationOutcomeError, outcome, issue } from '../core/outcome';
-import { entryError, entryLabel, parseEntryRequest } from './bundle-entries';
+import { entryError, entryLabel, type EntryRequest, parseEntryRequest } from './bundle-entries';
 import { conditionalReferences, rewriteReferences } from './bundle-references';
 import { resolveConditionalReferences } from './conditional-references';
 import type { FhirContext, FhirRequest } from './fhir-request';
@@ -9,6 +9,9 @@ import { PROCESSING_ORDER } from './transaction';
 
 const NO_ENTRIES: ReadonlyMap<string, string> = new Map();
 
+/** Batch entries of one method in flight at once. */
+const BATCH_CONCURRENCY = 4;
+
 /**
  * A batch Bundle (https://hl7.org/fhir/R4/http.html#transaction): each entry on its own,
  * as if sent alone over HTTP (its own database transaction), in the transaction's order
@@ -16,10 +19,10 @@ const NO_ENTRIES: ReadonlyMap<string, string> = new Map();
  * the others go on. Conditional references are resolved; references to other entries
  * are refused, since batch entries must not depend on one another.
  */
-export async function processBatch(entries: BundleEntry[], req: FhirRequest, ctx: FhirContext): Promise<Bundle> {
+export async function processBatch(bundleEntries: BundleEntry[], req: FhirRequest, ctx: FhirContext): Promise<Bundle> {
   const prefer = { preferReturn: req.preferReturn, preferHandling: req.preferHandling };
-  const results: BundleEntry[] = new Array(entries.length);
-  const parsed = entries.map((entry, index) => {
+  const results: BundleEntry[] = new Array(bundleEntries.length);
+  const parsed = bundleEntries.map((entry, index) => {
     try {
       return parseEntryRequest(entry, index, ctx.baseUrl);
     } catch (err) {
@@ -27,10 +30,8 @@ export async function processBatch(entries: BundleEntry[], req: FhirRequest, ctx
       return undefined;
     }
   });
-  const order = parsed
-    .filter((entry) => entry !== undefined)
-    .sort((a, b) => PROCESSING_ORDER[a.method] - PROCESSING_ORDER[b.method] || a.index - b.index);
-  for (const entry of order) {
+  const entries = parsed.filter((entry) => entry !== undefined);
+  const runOne = async (entry: EntryRequest): Promise<void> => {
     const at = `Bundle.entry[${entry.index}]`;
     try {
       if (entry.resource && entry.method !== 'PATCH') {
@@ -43,6 +44,17 @@ export async function processBatch(entries: BundleEntry[], req: FhirRequest, ctx
     } catch (err) {
       results[entry.index] = failure(entryError(err, entry.index, entryLabel(entry)), ctx);
     }
+  };
+  // The transaction's order of methods; within one method, entries are independent
+  // (http.html#brules: "the order of execution should not matter"), so a few run at once,
+  // each in its own database transaction.
+  for (const rank of [...new Set(entries.map((e) => PROCESSING_ORDER[e.method]))].sort()) {
+    const queue = entries.filter((e) => PROCESSING_ORDER[e.method] === rank);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < queue.length) await runOne(queue[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, queue.length) }, worker));
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry: results };
 }
