@@ -39,8 +39,7 @@ const CHUNK = 250;
  * SearchParameters change the schema as they are written and go one by one.
  *
  * `db` must be a transaction: each chunk is sent as soon as it is built and the next one
- * is built while PostgreSQL inserts it (the connection runs them in order), so this
- * process's CPU and the database's overlap.
+ * is built while PostgreSQL inserts it, so this process's CPU and the database's overlap.
  */
 export async function writeNewResources(db: Db, resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]> {
   const results: WriteResult[] = new Array(resources.length);
@@ -51,10 +50,13 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
     byType.set(resources[i].resourceType, positions);
   }
   const lastUpdated = new Date();
-  const sent: Promise<void>[] = [];
+  // One statement in flight: the next chunk is built while PostgreSQL runs it.
+  let inFlight: Promise<void> | undefined;
   try {
     for (const [resourceType, positions] of byType) {
       if (resourceType === 'SearchParameter') {
+        await inFlight;
+        inFlight = undefined;
         for (const i of positions) {
           const resource = resources[i];
           results[i] = await writeResource(db, { method: 'POST', resourceType, id: resource.id, resource }).catch((err: unknown) => {
@@ -80,21 +82,21 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
           const row: ResourceRow = { id: source.id, version_id: 1, last_updated: lastUpdated, deleted: false, content, method: 'POST' };
           results[i] = { version: toVersion(resourceType, row), created: true, noop: false };
         }
-        const written = runSql(db, `insert-many:${key}`, statement, [lastUpdated, `[${rows.join(',')}]`]).then((result) => {
+        await inFlight;
+        inFlight = runSql(db, `insert-many:${key}`, statement, [lastUpdated, `[${rows.join(',')}]`]).then((result) => {
           if (result.rowCount !== part.length) {
             throw new NewResourceError(part[0], conflict(`${part.length - (result.rowCount ?? 0)} of the new ${resourceType} ids are already taken`));
           }
         });
-        // Observed below, in order; this only keeps a failure from being reported as unhandled meanwhile.
-        written.catch(() => undefined);
-        sent.push(written);
+        // Awaited before the next statement or below; this only keeps it from counting as unhandled meanwhile.
+        inFlight.catch(() => undefined);
       }
     }
-  } finally {
-    // Never leave statements running on the caller's transaction when returning or throwing.
-    const settled = await Promise.allSettled(sent);
-    const failed = settled.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await inFlight;
+  } catch (err) {
+    // Never return while a statement still runs on the caller's transaction.
+    await inFlight?.catch(() => undefined);
+    throw err;
   }
   return results;
 }

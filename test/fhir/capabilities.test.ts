@@ -33,8 +33,7 @@ test('metadata is an R4 CapabilityStatement listing every resource type with the
   expect(patient.conditionalUpdate).toBe(true);
   expect(patient.conditionalDelete).toBe('single');
   expect(patient.updateCreate).toBe(true);
-  expect(rest.interaction.map((i: any) => i.code).sort()).toEqual(['history-system', 'search-system']);
-  expect(rest.interaction.map((i: any) => i.code)).not.toContain('transaction');
+  expect(rest.interaction.map((i: any) => i.code).sort()).toEqual(['batch', 'history-system', 'search-system', 'transaction']);
 });
 
 /** A well-formed value of each search parameter type. */
