@@ -7,6 +7,15 @@ import { type Db, runSql } from './sql';
 import { type WriteResult, writeResource } from './write-resource';
 import { insertManyStatement, writeStatements } from './write-statements';
 
+/**
+ * The rows as one jsonb parameter in PostgreSQL's binary format (a version byte, 1, then
+ * the JSON text): pg sends a Buffer as it is, where a string would be measured and
+ * encoded once more inside the driver — for ~1 MB per chunk.
+ */
+function binaryJsonb(rows: string[]): Buffer {
+  return Buffer.from(`\u0001[${rows.join(',')}]`, 'utf8');
+}
+
 /** One row of insertManyStatement's JSON: jsonb columns already hold JSON text. */
 function rowJson(id: string, content: Resource, index: Record<string, unknown>, columns: readonly string[], types: readonly string[]): string {
   let json = `{"id":${JSON.stringify(id)},"content":${JSON.stringify(content)}`;
@@ -83,7 +92,7 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
           results[i] = { version: toVersion(resourceType, row), created: true, noop: false };
         }
         await inFlight;
-        inFlight = runSql(db, `insert-many:${key}`, statement, [lastUpdated, `[${rows.join(',')}]`]).then((result) => {
+        inFlight = runSql(db, `insert-many:${key}`, statement, [lastUpdated, binaryJsonb(rows)]).then((result) => {
           if (result.rowCount !== part.length) {
             throw new NewResourceError(part[0], conflict(`${part.length - (result.rowCount ?? 0)} of the new ${resourceType} ids are already taken`));
           }
