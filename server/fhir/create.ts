@@ -1,4 +1,5 @@
 import type { WriteResult } from '../storage/write-resource';
+import { stripType } from './conditional-references';
 import type { FhirContext, FhirHandler, FhirResponse } from './fhir-request';
 import { resourceFromBody } from './read-body';
 import { reindexLink, versionHeaders } from './version-headers';
@@ -9,7 +10,9 @@ import { reindexLink, versionHeaders } from './version-headers';
  */
 export const create: FhirHandler = async (req, ctx) => {
   const resource = resourceFromBody(req.body, req.resourceType as string);
-  const result = await ctx.repo.create(resource, req.ifNoneExist, req.assignedId);
+  // HL7's own transaction example writes it as `Patient?identifier=…`: the type is allowed.
+  const ifNoneExist = req.ifNoneExist === undefined ? undefined : stripType(resource.resourceType, req.ifNoneExist);
+  const result = await ctx.repo.create(resource, ifNoneExist, req.assignedId);
   return createdResponse(ctx, result, result.matched ? 200 : 201);
 };
 

@@ -2,7 +2,6 @@ import { STATUS_CODES } from 'node:http';
 import type { Binary, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
 import { badRequest, informational, methodNotAllowed, notFound, type OperationOutcomeError } from '../core/outcome';
 import type { EntryRequest } from './bundle-entries';
-import { stripType } from './conditional-references';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from './fhir-request';
 import { pathFields } from './route-matcher';
 
@@ -39,8 +38,7 @@ export async function runEntry(
     body,
     contentType,
     ifMatch: entry.ifMatch,
-    // HL7's own example writes ifNoneExist as `Patient?identifier=…`; the handler takes the query alone.
-    ifNoneExist: entry.ifNoneExist !== undefined && fields.resourceType ? stripType(fields.resourceType, entry.ifNoneExist) : entry.ifNoneExist,
+    ifNoneExist: entry.ifNoneExist,
     ifNoneMatch: entry.ifNoneMatch,
     ifModifiedSince: entry.ifModifiedSince,
     assignedId,

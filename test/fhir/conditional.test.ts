@@ -43,6 +43,21 @@ describe('conditional create (If-None-Exist)', () => {
     expect(several.body.resourceType).toBe('OperationOutcome');
   });
 
+  test('If-None-Exist may name the type before its query, as HL7\'s transaction example does', async () => {
+    const first = await fhirRequest('POST', `${server.base}/Patient`, {
+      body: patient('cc-3'),
+      headers: { 'If-None-Exist': 'Patient?identifier=http://example.org/mrn|cc-3' },
+    });
+    expect(first.status).toBe(201);
+    const again = await fhirRequest('POST', `${server.base}/Patient`, {
+      body: patient('cc-3'),
+      headers: { 'If-None-Exist': 'Patient?identifier=http://example.org/mrn|cc-3' },
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    expect(await countWithIdentifier('cc-3')).toBe(1);
+  });
+
   test('criteria with an unknown parameter are refused rather than ignored', async () => {
     const res = await fhirRequest('POST', `${server.base}/Patient`, {
       body: patient('cc-2'),
