@@ -3,9 +3,18 @@
  * always double-quoted) + an optional suffix for a parameter's second column. The `__`
  * prefix keeps them apart from the fixed columns (id, content, ...).
  */
+const columnNames = new Map<string, string>();
+
+/** Called for every parameter of every write: names are built once. */
 export function paramColumn(code: string, suffix?: string): string {
-  const base = `__${code.toLowerCase()}`;
-  return suffix ? `${base}_${suffix}` : base;
+  const key = suffix ? `${code} ${suffix}` : code;
+  let name = columnNames.get(key);
+  if (name === undefined) {
+    const base = `__${code.toLowerCase()}`;
+    name = suffix ? `${base}_${suffix}` : base;
+    columnNames.set(key, name);
+  }
+  return name;
 }
 
 export function quoteIdentifier(name: string): string {

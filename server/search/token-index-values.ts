@@ -10,7 +10,8 @@ export interface TokenIndexValues {
 }
 
 function nonEmpty(s: unknown): s is string {
-  return typeof s === 'string' && s.trim().length > 0;
+  // Most values start with a visible character: no trimmed copy needed for those.
+  return typeof s === 'string' && s.length > 0 && (s.charCodeAt(0) > 32 || s.trim().length > 0);
 }
 
 function addCode(entries: Set<string>, system: unknown, code: unknown): void {

@@ -20,9 +20,16 @@ const TEXT_SUFFIX = 'text';
 /** Types with display text; parameters over codes, booleans or ContactPoints get no `:text` column. */
 const TEXT_TYPES: ReadonlySet<string> = new Set(['Coding', 'CodeableConcept', 'Identifier']);
 
+const textColumn = new WeakMap<ParamContext['expression'], boolean>();
+
 function hasTextColumn(param: ParamContext): boolean {
-  const types = param.expression.resultTypes;
-  return types === undefined || [...types].some((t) => TEXT_TYPES.has(t));
+  let has = textColumn.get(param.expression);
+  if (has === undefined) {
+    const types = param.expression.resultTypes;
+    has = types === undefined || [...types].some((t) => TEXT_TYPES.has(t));
+    textColumn.set(param.expression, has);
+  }
+  return has;
 }
 
 export function parseTokenValue(code: string, raw: string): TokenSearchValue {
