@@ -76,7 +76,7 @@ export function referenceTargetType(value: unknown): string | undefined {
   return match?.[1];
 }
 
-function propertyStep(positions: Position[], name: string): { step: Step; next: Position[] } {
+function propertyStep(positions: Position[], name: string): { step: Step; next: Position[]; keys: string[] } {
   // For each input type: the JSON keys to read and the type of what they hold.
   const table = new Map<string, { key: string; type: string }[]>();
   const next: Position[] = [];
@@ -96,6 +96,7 @@ function propertyStep(positions: Position[], name: string): { step: Step; next: 
     }
     table.set(pos.type, reads);
   }
+  const keys = [...new Set([...table.values()].flat().map((r) => r.key))];
   const step: Step = (input) => {
     const out: TypedNode[] = [];
     for (const node of input) {
@@ -106,7 +107,7 @@ function propertyStep(positions: Position[], name: string): { step: Step; next: 
     }
     return out;
   };
-  return { step, next };
+  return { step, next, keys };
 }
 
 function typeFilterStep(positions: Position[], type: string): { step: Step; next: Position[] } {
@@ -116,7 +117,7 @@ function typeFilterStep(positions: Position[], type: string): { step: Step; next
   return { step: (input) => input.filter((n) => accepted.has(n.type)), next };
 }
 
-function compileTerm(resourceType: string, term: string): { steps: Step[]; types: string[] } {
+function compileTerm(resourceType: string, term: string): { steps: Step[]; types: string[]; rootKeys?: string[] } {
   // `(Observation.value as CodeableConcept)` is the same as `Observation.value.as(CodeableConcept)`.
   const asMatch = /^\(([^()]*) as (\w+)\)((?:\.\w+)*)$/.exec(term);
   const normalized = asMatch ? `${asMatch[1]}.as(${asMatch[2]})${asMatch[3]}` : term;
@@ -125,14 +126,17 @@ function compileTerm(resourceType: string, term: string): { steps: Step[]; types
   return compileSteps([{ type: resourceType, path: resourceType }], rest);
 }
 
-function compileSteps(start: Position[], rest: string[]): { steps: Step[]; types: string[] } {
+function compileSteps(start: Position[], rest: string[]): { steps: Step[]; types: string[]; rootKeys?: string[] } {
   let positions = start;
   const steps: Step[] = [];
+  let rootKeys: string[] | undefined;
   for (const text of rest) {
     let m: RegExpExecArray | null;
     let compiled: { step: Step; next: Position[] };
     if (/^\w+$/.test(text)) {
-      compiled = propertyStep(positions, text);
+      const property = propertyStep(positions, text);
+      if (steps.length === 0) rootKeys = property.keys;
+      compiled = property;
     } else if ((m = /^(?:as|ofType)\((\w+)\)$/.exec(text))) {
       compiled = typeFilterStep(positions, m[1]);
     } else if ((m = /^where\(resolve\(\) is (\w+)\)$/.exec(text))) {
@@ -150,7 +154,7 @@ function compileSteps(start: Position[], rest: string[]): { steps: Step[]; types
     steps.push(compiled.step);
     positions = compiled.next;
   }
-  return { steps, types: positions.map((p) => p.type) };
+  return { steps, types: positions.map((p) => p.type), rootKeys };
 }
 
 /** @medplum/core needs the R4 StructureDefinitions indexed to type FHIRPath results. */
@@ -193,9 +197,11 @@ export function compileExpression(resourceType: string, terms: readonly string[]
         resultTypes.add('boolean');
         return idiom;
       }
-      const { steps, types } = compileTerm(resourceType, term);
+      const { steps, types, rootKeys } = compileTerm(resourceType, term);
       for (const t of types) resultTypes.add(t);
       return (resource: Resource) => {
+        // Most parameters find nothing in a given resource: say so before allocating.
+        if (rootKeys && !rootKeys.some((key) => (resource as unknown as Record<string, unknown>)[key] !== undefined)) return [];
         let nodes: TypedNode[] = [{ type: resourceType, value: resource }];
         for (const step of steps) {
           nodes = step(nodes);
