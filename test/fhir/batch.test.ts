@@ -1,47 +1,17 @@
 import { readdirSync } from 'node:fs';
-import { bundle, countWithIdentifier as countAt, expectOutcomeNaming, jsonPatchBinary, locationReference as referenceAt, MRN, patient, postBundle } from '../support/bundle-requests';
-import { fhirRequest } from '../support/fhir-client';
+import { bundle, expectOutcomeNaming, jsonPatchBinary, MRN, patient, useBundleTestServer } from '../support/bundle-requests';
 import { HL7_EXAMPLES_DIR, readHl7Example } from '../support/hl7-examples';
 import { readSyntheaBundle, referencesByPath, smallestPatientFiles } from '../support/synthea-bundles';
-import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
  * Batch Bundles (https://hl7.org/fhir/R4/http.html#transaction): every entry succeeds
  * or fails on its own, failures as `entry.response.outcome`, answers in request order.
  */
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const { server, post, create, read, countWithIdentifier, locationReference } = useBundleTestServer();
 
 function batch(entry: unknown[]): Record<string, unknown> {
   return bundle('batch', entry);
-}
-
-function post(body: unknown, headers?: Record<string, string>) {
-  return postBundle(server.base, body, headers);
-}
-
-async function create(resource: Record<string, unknown>): Promise<Record<string, any>> {
-  const res = await fhirRequest('POST', `${server.base}/${resource.resourceType}`, { body: resource });
-  expect(res.status).toBe(201);
-  return res.body;
-}
-
-function read(reference: string) {
-  return fhirRequest('GET', `${server.base}/${reference}`);
-}
-
-function countWithIdentifier(type: string, mrn: string): Promise<number> {
-  return countAt(server.base, type, mrn);
-}
-
-function locationReference(location: string): string {
-  return referenceAt(server.base, location);
 }
 
 describe('a batch', () => {

@@ -1,38 +1,15 @@
-import { bundle, countWithIdentifier as countAt, jsonPatchBinary, locationReference as referenceAt, MRN, patient, postBundle } from '../support/bundle-requests';
+import { bundle, jsonPatchBinary, MRN, patient, useBundleTestServer } from '../support/bundle-requests';
 import { fhirRequest } from '../support/fhir-client';
-import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
  * Transactions racing each other and plain requests, with real parallel HTTP requests:
  * the database decides, and a transaction either applies whole or fails cleanly.
  */
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const { server, post, read, countWithIdentifier, locationReference } = useBundleTestServer();
 
 function transaction(entry: unknown[]): Record<string, unknown> {
   return bundle('transaction', entry);
-}
-
-function post(body: unknown) {
-  return postBundle(server.base, body);
-}
-
-function read(reference: string) {
-  return fhirRequest('GET', `${server.base}/${reference}`);
-}
-
-function countWithIdentifier(type: string, mrn: string): Promise<number> {
-  return countAt(server.base, type, mrn);
-}
-
-function locationReference(location: string): string {
-  return referenceAt(server.base, location);
 }
 
 function observation(mrn: string, subject: string): Record<string, unknown> {

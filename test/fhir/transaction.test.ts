@@ -1,6 +1,5 @@
-import { bundle, countWithIdentifier as countAt, expectOutcomeNaming, jsonPatchBinary, locationReference as referenceAt, MRN, patient, postBundle } from '../support/bundle-requests';
+import { bundle, expectOutcomeNaming, jsonPatchBinary, MRN, patient, useBundleTestServer } from '../support/bundle-requests';
 import { fhirRequest } from '../support/fhir-client';
-import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
  * Transaction Bundles (https://hl7.org/fhir/R4/http.html#transaction) over HTTP, with
@@ -8,38 +7,10 @@ import { startTestServer, type TestServer } from '../support/test-server';
  * transaction-real-data.test.ts, parallel requests in transaction-concurrency.test.ts.
  */
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const { server, post, create, read, countWithIdentifier, locationReference } = useBundleTestServer();
 
 function transaction(entry: unknown[]): Record<string, unknown> {
   return bundle('transaction', entry);
-}
-
-function post(body: unknown, headers?: Record<string, string>) {
-  return postBundle(server.base, body, headers);
-}
-
-async function create(resource: Record<string, unknown>): Promise<Record<string, any>> {
-  const res = await fhirRequest('POST', `${server.base}/${resource.resourceType}`, { body: resource });
-  expect(res.status).toBe(201);
-  return res.body;
-}
-
-function read(reference: string) {
-  return fhirRequest('GET', `${server.base}/${reference}`);
-}
-
-function countWithIdentifier(type: string, mrn: string): Promise<number> {
-  return countAt(server.base, type, mrn);
-}
-
-function locationReference(location: string): string {
-  return referenceAt(server.base, location);
 }
 
 describe('the transaction-response', () => {

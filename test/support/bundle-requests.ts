@@ -1,4 +1,5 @@
 import { fhirRequest, type FhirHttpResponse } from './fhir-client';
+import { startTestServer, type TestServer } from './test-server';
 
 /** Building transaction and batch Bundles in tests, and reading their responses. */
 
@@ -41,4 +42,43 @@ export function expectOutcomeNaming(outcome: any, index: number): void {
   expect(issue.severity).toMatch(/error|fatal/);
   expect(issue.diagnostics).toContain(`Bundle.entry[${index}]`);
   expect(issue.expression.join(' ')).toContain(`Bundle.entry[${index}]`);
+}
+
+/**
+ * A test server for one test file (started in beforeAll, stopped in afterAll) and the
+ * requests the Bundle tests make of it.
+ */
+export function useBundleTestServer(): {
+  server: { readonly base: string };
+  post: (body: unknown, headers?: Record<string, string>) => Promise<FhirHttpResponse>;
+  create: (resource: Record<string, unknown>) => Promise<Record<string, any>>;
+  read: (reference: string) => Promise<FhirHttpResponse>;
+  countWithIdentifier: (type: string, mrn: string) => Promise<number>;
+  locationReference: (location: string) => string;
+} {
+  let running: TestServer | undefined;
+  beforeAll(async () => {
+    running = await startTestServer();
+  });
+  afterAll(async () => {
+    await running?.stop();
+  });
+  const server = {
+    get base(): string {
+      if (!running) throw new Error('the test server is not started yet');
+      return running.base;
+    },
+  };
+  return {
+    server,
+    post: (body, headers) => postBundle(server.base, body, headers),
+    create: async (resource) => {
+      const res = await fhirRequest('POST', `${server.base}/${resource.resourceType}`, { body: resource });
+      expect(res.status).toBe(201);
+      return res.body;
+    },
+    read: (reference) => fhirRequest('GET', `${server.base}/${reference}`),
+    countWithIdentifier: (type, mrn) => countWithIdentifier(server.base, type, mrn),
+    locationReference: (location) => locationReference(server.base, location),
+  };
 }
