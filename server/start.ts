@@ -1,12 +1,11 @@
 import http from 'node:http';
-import path from 'node:path';
 import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { createApp } from './app';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
 import { createKnex } from './storage/database';
-import type { EmbeddedDatabase } from './storage/embedded-postgres';
+import { locateDatabase } from './storage/database-location';
 import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';
@@ -22,15 +21,7 @@ export interface RunningServer {
 
 /** Database (embedded when no DATABASE_URL), migrations, then the HTTP listener. */
 export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
-  let embedded: EmbeddedDatabase | undefined;
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    // Loaded only when needed: embedded-postgres is an ES module and a large one.
-    const { startEmbeddedPostgres } = require('./storage/embedded-postgres') as typeof import('./storage/embedded-postgres');
-    embedded = await startEmbeddedPostgres(path.join(config.dataDir, 'postgres'), 'fhir', (m) => logger.info(m));
-    databaseUrl = embedded.url;
-    logger.info('embedded PostgreSQL started');
-  }
+  const { url: databaseUrl, embedded } = await locateDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m));
   const knex = createKnex(databaseUrl, config.databasePoolMax);
   const added = await prepareSchema(knex);
   if (added > 0) {

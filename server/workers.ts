@@ -1,9 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { createKnex } from './storage/database';
-import type { EmbeddedDatabase } from './storage/embedded-postgres';
+import { locateDatabase } from './storage/database-location';
 import { prepareSchema } from './storage/prepare-schema';
 
 export interface RunningWorkers {
@@ -21,14 +20,7 @@ const MIN_UPTIME_MS = 5000;
  * server and one Node event loop per core does the JSON, validation and indexing work.
  */
 export async function startWorkers(config: Config, logger: Logger): Promise<RunningWorkers> {
-  let embedded: EmbeddedDatabase | undefined;
-  let databaseUrl = config.databaseUrl;
-  if (!databaseUrl) {
-    const { startEmbeddedPostgres } = require('./storage/embedded-postgres') as typeof import('./storage/embedded-postgres');
-    embedded = await startEmbeddedPostgres(path.join(config.dataDir, 'postgres'), 'fhir', (m) => logger.info(m));
-    databaseUrl = embedded.url;
-    logger.info('embedded PostgreSQL started');
-  }
+  const { url: databaseUrl, embedded } = await locateDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m));
   // prepareSchema holds one connection for its lock and migrates on another.
   const knex = createKnex(databaseUrl, 2);
   try {
