@@ -6,8 +6,10 @@ import { badRequest } from '../core/outcome';
  * entry's fullUrl (`urn:uuid:…`, `urn:oid:…` or an absolute URL) becomes that entry's
  * `Type/id`, and a conditional reference (`Patient?identifier=sys|val`) becomes the one
  * resource its search finds. References are `Reference.reference` values anywhere in
- * the resource (extensions and contained resources included) and `href`/`src` links in
- * the narrative. Identifier values that happen to hold a uuid are data and stay.
+ * the resource (extensions and contained resources included), `Attachment.url` values
+ * equal to an entry's fullUrl, and `href`/`src` links in the narrative. Identifier
+ * values that happen to hold an entry's fullUrl (Synthea's DocumentReferences do) are
+ * data and stay.
  */
 
 const CONDITIONAL = /^[A-Z][A-Za-z]+\?/;
@@ -23,8 +25,8 @@ export function isConditionalReference(reference: string): boolean {
 /** The distinct conditional references in `resource`, to resolve before rewriting. */
 export function conditionalReferences(resource: Resource): Set<string> {
   const found = new Set<string>();
-  visitReferences(resource, (value) => {
-    if (CONDITIONAL.test(value)) found.add(value);
+  visitReferences(resource, (value, _path, key) => {
+    if (key === 'reference' && CONDITIONAL.test(value)) found.add(value);
     return undefined;
   });
   return found;
@@ -47,7 +49,9 @@ export function rewriteReferences(
   const undo: (() => void)[] = [];
   // bundle.html#references: in an entry whose fullUrl is RESTful, `Type/id` means that base's Type/id.
   const base = fullUrl === undefined ? undefined : RESTFUL_FULL_URL.exec(fullUrl)?.[1];
-  visitReferences(resource, (value, path) => {
+  visitReferences(resource, (value, path, key) => {
+    // An Attachment's `url` naming another entry (a DocumentReference's Binary) is a link too.
+    if (key === 'url') return byFullUrl.get(value);
     const target =
       byFullUrl.get(value) ?? conditional.get(value) ?? (base !== undefined && RELATIVE.test(value) ? byFullUrl.get(`${base}/${value}`) : undefined);
     if (target !== undefined) return target;
@@ -69,9 +73,13 @@ export function rewriteReferences(
   return () => undo.forEach((restore) => restore());
 }
 
-type Visit = (value: string, path: string) => string | undefined;
+type Visit = (value: string, path: string, key: 'reference' | 'url') => string | undefined;
 
-/** Calls `visit` on every `reference` string; a returned string replaces it (recorded in `undo`). */
+/**
+ * Calls `visit` on every `reference` and `url` string; a returned string replaces it
+ * (recorded in `undo`). `url` holds links in Attachment (and canonical URLs elsewhere,
+ * which never equal an entry's fullUrl).
+ */
 function visitReferences(node: unknown, visit: Visit, undo?: (() => void)[], path = ''): void {
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
@@ -87,8 +95,8 @@ function visitReferences(node: unknown, visit: Visit, undo?: (() => void)[], pat
     const value = record[key];
     if (typeof value === 'object' && value !== null) {
       visitReferences(value, visit, undo, `${path}.${key}`);
-    } else if (key === 'reference' && typeof value === 'string') {
-      const replaced = visit(value, `${path}.${key}`);
+    } else if ((key === 'reference' || key === 'url') && typeof value === 'string') {
+      const replaced = visit(value, `${path}.${key}`, key);
       if (replaced !== undefined) {
         record[key] = replaced;
         undo?.push(() => (record[key] = value));

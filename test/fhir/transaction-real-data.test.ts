@@ -250,3 +250,26 @@ describe("HL7's Bundle-bundle-transaction example", () => {
     expect(res.body.entry[8].resource.id).toBe('12334');
   });
 });
+
+describe("HL7's Bundle-xds example (a DocumentReference with its Binary)", () => {
+  test("the Attachment.url naming the Binary entry's fullUrl becomes the stored Binary; relative references in an entry with a urn:uuid fullUrl stay as written", async () => {
+    const example = JSON.parse(readFileSync(join(HL7_EXAMPLES_DIR, 'Bundle-xds.json'), 'utf8'));
+    const entries: any[] = example.entry;
+    const res = await postBundle(server.base, example);
+    expect(res.status).toBe(200);
+    const stored = new Map<string, string>(entries.map((entry, i) => [entry.fullUrl, reference(res.body.entry[i].response.location)]));
+    const documentAt = entries.findIndex((entry) => entry.resource.resourceType === 'DocumentReference');
+    const document = (await fhirRequest('GET', `${server.base}/${stored.get(entries[documentAt].fullUrl)}`)).body;
+    const sent = entries[documentAt].resource;
+
+    const binaryUrl = entries.find((entry) => entry.resource.resourceType === 'Binary').fullUrl;
+    expect(sent.content[0].attachment.url).toBe(binaryUrl);
+    expect(document.content[0].attachment.url).toBe(stored.get(binaryUrl));
+    expect((await fhirRequest('GET', `${server.base}/${document.content[0].attachment.url}`)).status).toBe(200);
+
+    // The authors are written relative (`Practitioner/a3`) in an entry whose fullUrl is a urn:uuid: per
+    // bundle.html#references they name resources on this server, not the entries, and stay as written.
+    expect(document.author).toEqual(sent.author);
+    expect(document.subject).toEqual(sent.subject);
+  });
+});
