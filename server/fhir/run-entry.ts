@@ -1,8 +1,10 @@
 import { STATUS_CODES } from 'node:http';
-import type { Binary, BundleEntry, BundleEntryResponse, Resource } from '@medplum/fhirtypes';
-import { badRequest, informational, methodNotAllowed, notFound, type OperationOutcomeError } from '../core/outcome';
+import type { Binary, BundleEntry, BundleEntryResponse } from '@medplum/fhirtypes';
+import { badRequest, methodNotAllowed, notFound, type OperationOutcomeError } from '../core/outcome';
 import type { EntryRequest } from './bundle-entries';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from './fhir-request';
+import { preferredAnswer } from './prefer-return';
+import { paramsRecord } from './query-value';
 import { pathFields } from './route-matcher';
 
 const JSON_PATCH = 'application/json-patch+json';
@@ -33,7 +35,7 @@ export async function runEntry(
   const req: FhirRequest = {
     method: entry.method,
     ...fields,
-    query: queryRecord(entry.queryString),
+    query: paramsRecord(new URLSearchParams(entry.queryString)),
     queryString: entry.queryString,
     body,
     contentType,
@@ -66,15 +68,6 @@ function entryBody(entry: EntryRequest): { body?: unknown; contentType?: string 
   }
 }
 
-function queryRecord(queryString: string): Record<string, string | string[]> {
-  const record: Record<string, string | string[]> = {};
-  for (const [key, value] of new URLSearchParams(queryString)) {
-    const previous = record[key];
-    record[key] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
-  }
-  return record;
-}
-
 /**
  * `entry.response` (and the resource) for what a handler answered, honouring
  * `Prefer: return=` for writes as an HTTP response would.
@@ -88,15 +81,12 @@ export function responseEntry(entry: EntryRequest, res: FhirResponse, preferRetu
   if (lastModified && res.resource?.resourceType !== 'Bundle') response.lastModified = lastModified;
 
   const result: BundleEntry = {};
-  const resource = res.resource;
-  if (resource && entry.method !== 'HEAD') {
-    if (!res.honoursPreferReturn || preferReturn === undefined || preferReturn === 'representation') {
-      if (resource.id && res.honoursPreferReturn) result.fullUrl = `${baseUrl}/${resource.resourceType}/${resource.id}`;
-      result.resource = resource as Resource;
-    } else if (preferReturn === 'OperationOutcome') {
-      response.outcome = informational(`${entry.method} succeeded with status ${res.status}`);
-    }
+  const { resource, outcome } = entry.method === 'HEAD' ? {} : preferredAnswer(res, entry.method, preferReturn);
+  if (resource) {
+    if (resource.id && res.honoursPreferReturn) result.fullUrl = `${baseUrl}/${resource.resourceType}/${resource.id}`;
+    result.resource = resource;
   }
+  if (outcome) response.outcome = outcome;
   result.response = response;
   return result;
 }

@@ -6,6 +6,7 @@ import { parseSearchRequest, type SearchOptions, type SearchQuery } from '../sea
 import { reindexWarnings } from '../search/reindex-warnings';
 import type { SearchRequest } from '../search/search-request';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from './fhir-request';
+import { paramsRecord } from './query-value';
 import { applySummary, parseElements, parseSummary } from './summary';
 
 /**
@@ -90,15 +91,7 @@ export async function searchsetResponse(ctx: FhirContext, path: string, query: S
 
 /** POST [type]/_search carries its parameters as an x-www-form-urlencoded body. */
 function formParams(body: unknown): Record<string, string | string[]> {
-  if (!(body instanceof URLSearchParams)) {
-    return {};
-  }
-  const result: Record<string, string | string[]> = {};
-  for (const key of new Set(body.keys())) {
-    const values = body.getAll(key);
-    result[key] = values.length === 1 ? values[0] : values;
-  }
-  return result;
+  return body instanceof URLSearchParams ? paramsRecord(body) : {};
 }
 
 function queryOf(query: SearchQuery): URLSearchParams {

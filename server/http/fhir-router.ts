@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa';
-import { informational, methodNotAllowed, notFound } from '../core/outcome';
+import { methodNotAllowed, notFound } from '../core/outcome';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fhir/fhir-request';
+import { preferredAnswer } from '../fhir/prefer-return';
 import { pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
 import { writeResource } from './write-response';
@@ -65,16 +66,13 @@ function respond(ctx: Context, req: FhirRequest, res: FhirResponse): void {
   if (res.status === 304 || res.status === 204) {
     return;
   }
-  if (res.honoursPreferReturn && req.preferReturn === 'minimal') {
+  const answer = preferredAnswer(res, req.method, req.preferReturn);
+  const body = answer.outcome ?? answer.resource;
+  if (body) {
+    writeResource(ctx, body);
+  } else if (res.honoursPreferReturn) {
+    // return=minimal: an explicitly empty body (Koa would otherwise send the status text).
     ctx.body = null;
     ctx.status = res.status;
-    return;
-  }
-  if (res.honoursPreferReturn && req.preferReturn === 'OperationOutcome') {
-    writeResource(ctx, informational(`${req.method} succeeded with status ${res.status}`));
-    return;
-  }
-  if (res.resource) {
-    writeResource(ctx, res.resource);
   }
 }

@@ -42,6 +42,11 @@ export function toVersion(resourceType: string, row: ResourceRow): ResourceVersi
   };
 }
 
+/** The content as stored: the server owns meta.versionId and meta.lastUpdated. */
+export function withVersionMeta(source: Resource, versionId: number, lastUpdated: Date): Resource {
+  return { ...source, meta: { ...source.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() } } as Resource;
+}
+
 export function quoteTable(resourceType: string): string {
   // Resource types are checked against the definitions before they get here;
   // quoting keeps the mixed-case table names intact.

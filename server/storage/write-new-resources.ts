@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { conflict } from '../core/outcome';
 import { extractIndexValues } from '../search/extract-index-values';
 import { assertValidResource } from '../validation/validate-resource';
-import { type ResourceRow, toVersion } from './resource-row';
+import { type ResourceRow, toVersion, withVersionMeta } from './resource-row';
 import { type Db, runSql } from './sql';
 import { type WriteResult, writeResource } from './write-resource';
 import { insertManyStatement, writeStatements } from './write-statements';
@@ -86,7 +86,7 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
           } catch (err) {
             throw new NewResourceError(i, err);
           }
-          const content = { ...source, meta: { ...source.meta, versionId: '1', lastUpdated: lastUpdated.toISOString() } } as Resource;
+          const content = withVersionMeta(source, 1, lastUpdated);
           rows.push(rowJson(source.id, content, extractIndexValues(source), columns, columnTypes));
           const row: ResourceRow = { id: source.id, version_id: 1, last_updated: lastUpdated, deleted: false, content, method: 'POST' };
           results[i] = { version: toVersion(resourceType, row), created: true, noop: false };

@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { conflict, preconditionFailed } from '../core/outcome';
 import { extractIndexValues } from '../search/extract-index-values';
 import { assertValidResource } from '../validation/validate-resource';
-import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
+import { type ResourceRow, type ResourceVersion, toVersion, withVersionMeta } from './resource-row';
 import { type Db, runSql } from './sql';
 import { writeSearchParameter } from './write-search-parameter';
 import { writeStatements } from './write-statements';
@@ -107,10 +107,7 @@ async function writeOneResource(db: Db, op: WriteOperation): Promise<WriteResult
     }
 
     const source = op.resource as Resource;
-    const content = {
-      ...source,
-      meta: { ...source.meta, versionId: String(versionId), lastUpdated: lastUpdated.toISOString() },
-    } as Resource;
+    const content = withVersionMeta(source, versionId, lastUpdated);
     const json = JSON.stringify(content);
     const columns = sql.columns.map((c) => indexValues?.[c] ?? null);
     const written = current
