@@ -26,7 +26,8 @@ test('/healthz answers while the process lives and /readyz while its database an
   }
 });
 
-test('the server process (node --import tsx server/main.ts, what npm start runs) drains an in-flight request on SIGTERM and exits with 0', async () => {
+/** `node --import tsx server/main.ts` (what npm start runs) on a database of its own, with `env`. */
+async function startServerProcess(env: Record<string, string>) {
   const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
   const database = `fhir_test_${randomBytes(6).toString('hex')}`;
   const admin = createKnex(adminUrl, 1);
@@ -34,10 +35,20 @@ test('the server process (node --import tsx server/main.ts, what npm start runs)
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
     stdio: 'ignore',
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const cleanUp = async (): Promise<void> => {
+    child.kill('SIGKILL');
+    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await admin.destroy();
+  };
+  return { port, child, exited, cleanUp };
+}
+
+test('the server process (node --import tsx server/main.ts, what npm start runs) drains an in-flight request on SIGTERM and exits with 0', async () => {
+  const { port, child, exited, cleanUp } = await startServerProcess({});
   try {
     const base = `http://127.0.0.1:${port}/fhir`;
     for (let i = 0; i < 200; i++) {
@@ -55,24 +66,12 @@ test('the server process (node --import tsx server/main.ts, what npm start runs)
     expect(await exited).toBe(0);
     await expect(fetch(`${base}/metadata`)).rejects.toThrow();
   } finally {
-    child.kill('SIGKILL');
-    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.destroy();
+    await cleanUp();
   }
 });
 
 test('with WORKERS=2 one primary runs two server processes on one port, restarts one that dies, and stops them all on SIGTERM', async () => {
-  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
-  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
-  const admin = createKnex(adminUrl, 1);
-  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${process.env.TEST_TEMPLATE_DATABASE}"`);
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, WORKERS: '2', PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
-    stdio: 'ignore',
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { port, child, exited, cleanUp } = await startServerProcess({ WORKERS: '2' });
   const workers = (): number[] => {
     const { readFileSync, readdirSync } = require('node:fs') as typeof import('node:fs');
     const children = readdirSync(`/proc/${child.pid}/task`).flatMap((task) =>
@@ -118,8 +117,6 @@ test('with WORKERS=2 one primary runs two server processes on one port, restarts
     expect(await exited).toBe(0);
     for (const pid of running) expect(() => process.kill(pid, 0)).toThrow();
   } finally {
-    child.kill('SIGKILL');
-    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.destroy();
+    await cleanUp();
   }
 }, 90000);
