@@ -1,7 +1,12 @@
 import Koa from 'koa';
+import cors from '@koa/cors';
+import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { Repository } from './storage/repository';
+import { createAuthServer } from './auth/auth-server';
+import { authRoutes } from './http/auth-routes';
+import { bearerAuth } from './http/bearer-auth';
 import { errorOutcome } from './http/error-outcome';
 import { compileRoutes } from './fhir/route-matcher';
 import { routes } from './fhir/routes';
@@ -13,18 +18,44 @@ import { requestContext } from './http/request-context';
 export interface AppDependencies {
   config: Config;
   repo: Repository;
+  knex: Knex;
   logger: Logger;
 }
 
 /** Composes the middleware and routes; no I/O happens here. */
-export function createApp({ config, repo, logger }: AppDependencies): Koa {
+export function createApp({ config, repo, knex, logger }: AppDependencies): Koa {
   const app = new Koa();
   app.proxy = true;
   app.silent = true;
+  const fhirBase = `${config.publicUrl}/fhir`;
+  const auth = createAuthServer({ knex, config, repo, issuer: config.publicUrl, fhirBase });
   app.use(requestContext(logger));
   app.use(health(() => repo.isReachable()));
+  app.use(corsForBrowserApps(config.auth.corsOrigins));
   app.use(errorOutcome());
+  app.use(authRoutes(auth.routes, auth.context, auth.verify));
+  app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: `${config.publicUrl}/fhir`, findRoute: compileRoutes(routes), log: logger }));
+  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: compileRoutes(routes), log: logger }));
   return app;
+}
+
+/**
+ * SMART apps in browsers call discovery, token and the FHIR API from their own origin
+ * (SMART App Launch §"Considerations for browser apps"). The login and consent pages are
+ * not called cross-origin: a browser navigates to them.
+ */
+function corsForBrowserApps(origins: string[]): Koa.Middleware {
+  const any = origins.includes('*');
+  return cors({
+    origin: (ctx) => {
+      const origin = ctx.get('Origin');
+      if (ctx.path.startsWith('/auth/') && !['/auth/token', '/auth/introspect', '/auth/revoke', '/auth/jwks'].includes(ctx.path)) return '';
+      return any || origins.includes(origin) ? origin : '';
+    },
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Prefer', 'If-Match', 'If-None-Match', 'If-None-Exist', 'If-Modified-Since', 'X-Request-Id'],
+    exposeHeaders: ['Location', 'ETag', 'Last-Modified', 'Content-Location', 'X-Request-Id', 'WWW-Authenticate'],
+    allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    maxAge: 600,
+  });
 }

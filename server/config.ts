@@ -29,6 +29,29 @@ export interface Config {
   searchParameterRefreshMs: number;
   /** Rows per reindex batch (one transaction, one UPDATE). */
   reindexBatchSize: number;
+  auth: AuthConfig;
+}
+
+/** The SMART / OAuth 2 authorization server and the enforcement of its tokens. */
+export interface AuthConfig {
+  /**
+   * true (the default): every FHIR request but the CapabilityStatement needs a bearer
+   * token. false (AUTH_REQUIRED=false, for local development only): requests without a
+   * token have full access; a request with a token is still held to it.
+   */
+  required: boolean;
+  accessTokenSeconds: number;
+  refreshTokenSeconds: number;
+  /** Authorization codes live this long (RFC 6749 recommends at most 10 minutes). */
+  codeSeconds: number;
+  /** A signing key signs for this long, then a new one takes over (the old stays in the JWKS until its tokens expire). */
+  signingKeyRotationSeconds: number;
+  /** Failed logins in a row before an account is locked. */
+  loginMaxFailures: number;
+  /** How long the first lock lasts; each further failure while locked doubles it. */
+  loginLockSeconds: number;
+  /** Origins allowed by CORS on discovery, token and the FHIR API; '*' for any. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {}
@@ -64,6 +87,16 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -93,5 +126,15 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),
     reindexBatchSize: integer(env, 'REINDEX_BATCH_SIZE', 500, 1, 10000),
+    auth: {
+      required: boolean(env, 'AUTH_REQUIRED', true),
+      accessTokenSeconds: integer(env, 'ACCESS_TOKEN_SECONDS', 900, 10, 86400),
+      refreshTokenSeconds: integer(env, 'REFRESH_TOKEN_SECONDS', 30 * 86400, 60, 365 * 86400),
+      codeSeconds: integer(env, 'AUTH_CODE_SECONDS', 60, 5, 600),
+      signingKeyRotationSeconds: integer(env, 'SIGNING_KEY_ROTATION_SECONDS', 86400, 60, 365 * 86400),
+      loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
+      loginLockSeconds: integer(env, 'LOGIN_LOCK_SECONDS', 60, 1, 86400),
+      corsOrigins: (env.CORS_ORIGINS || '*').split(',').map((o) => o.trim()).filter(Boolean),
+    },
   };
 }

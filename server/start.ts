@@ -39,7 +39,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
   });
-  const app = createApp({ config, repo, logger });
+  const app = createApp({ config, repo, logger, knex });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {

@@ -27,6 +27,8 @@ export async function startServerProcess(databaseUrl: string, extraEnv: Record<s
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL || 'warn',
+    // Benchmarks without a bearer token measure the server without authorization; the token runs set it back.
+    AUTH_REQUIRED: 'false',
     ...extraEnv,
   };
   delete env.PUBLIC_URL;

@@ -7,6 +7,8 @@ import type { OperationOutcome, OperationOutcomeIssue } from '@medplum/fhirtypes
 export class OperationOutcomeError extends Error {
   readonly status: number;
   readonly outcome: OperationOutcome;
+  /** Response headers that belong to the error (WWW-Authenticate on a 401). */
+  headers?: Record<string, string>;
 
   constructor(status: number, outcome: OperationOutcome) {
     super(outcome.issue?.[0]?.diagnostics ?? outcome.issue?.[0]?.details?.text ?? `HTTP ${status}`);
@@ -40,6 +42,10 @@ function fail(status: number, code: IssueCode, text: string, expression?: string
 
 export const badRequest = (text: string, expression?: string): OperationOutcomeError =>
   fail(400, 'invalid', text, expression);
+/** 401: the error middleware adds `WWW-Authenticate` from `headers`. */
+export const unauthorized = (text: string, wwwAuthenticate: string): OperationOutcomeError =>
+  Object.assign(fail(401, 'login', text), { headers: { 'WWW-Authenticate': wwwAuthenticate } });
+export const forbidden = (text: string): OperationOutcomeError => fail(403, 'forbidden', text);
 export const notFound = (text: string): OperationOutcomeError => fail(404, 'not-found', text);
 export const gone = (text: string): OperationOutcomeError => fail(410, 'deleted', text);
 export const methodNotAllowed = (text: string): OperationOutcomeError => fail(405, 'not-supported', text);

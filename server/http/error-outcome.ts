@@ -15,6 +15,7 @@ export function errorOutcome(): Middleware {
     } catch (err) {
       if (isOperationOutcomeError(err)) {
         ctx.status = err.status;
+        for (const [name, value] of Object.entries(err.headers ?? {})) ctx.set(name, value);
         writeResource(ctx, err.outcome);
         return;
       }

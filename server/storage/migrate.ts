@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as resourceTables from './migrations/001-resource-tables';
 import * as customSearchParameters from './migrations/002-custom-search-parameters';
+import * as auth from './migrations/003-auth';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -11,6 +12,7 @@ interface Migration {
 const migrations: [string, Migration][] = [
   ['001-resource-tables', resourceTables],
   ['002-custom-search-parameters', customSearchParameters],
+  ['003-auth', auth],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -254,7 +254,7 @@ describe('a second server process on the same database', () => {
     const port = await freePort();
     child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port), DATABASE_URL: server.databaseUrl, LOG_LEVEL: 'warn', SEARCH_PARAMETER_REFRESH_MS: REFRESH_MS },
+      env: { ...process.env, PORT: String(port), DATABASE_URL: server.databaseUrl, LOG_LEVEL: 'warn', AUTH_REQUIRED: 'false', SEARCH_PARAMETER_REFRESH_MS: REFRESH_MS },
       stdio: 'ignore',
     });
     const second = `http://127.0.0.1:${port}/fhir`;

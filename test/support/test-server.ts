@@ -31,6 +31,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     HOST: '127.0.0.1',
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     DATABASE_URL: withDatabase(adminUrl, database),
+    // The interaction tests run without tokens; the auth tests pass AUTH_REQUIRED=true.
+    AUTH_REQUIRED: 'false',
     ...env,
   });
   const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));

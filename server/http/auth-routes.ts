@@ -1,0 +1,108 @@
+import type { Context, Middleware } from 'koa';
+import getRawBody from 'raw-body';
+import { parse as parseContentType } from 'content-type';
+import { OAuthError, type AuthContext, type AuthRequest, type AuthResponse, type AuthRoute, type BearerVerifier } from '../auth/auth-exchange';
+import { bearerToken } from './bearer-auth';
+
+const MAX_FORM_BYTES = 64 * 1024;
+
+/**
+ * Mounts the authorization server's routes (auth/): the only place where Koa meets
+ * them. Builds a plain AuthRequest, renders the AuthResponse, and turns an OAuthError
+ * into RFC 6749's JSON error with Cache-Control: no-store.
+ */
+export function authRoutes(routes: readonly AuthRoute[], auth: AuthContext, verify: BearerVerifier): Middleware {
+  const table = new Map(routes.map((r) => [`${r.method} ${r.path}`, r]));
+  const paths = new Set(routes.map((r) => r.path));
+  return async (ctx, next) => {
+    if (!paths.has(ctx.path)) return next();
+    const route = table.get(`${ctx.method} ${ctx.path}`);
+    if (!route) {
+      if (ctx.method === 'OPTIONS') return next();
+      ctx.status = 405;
+      ctx.set('Allow', routes.filter((r) => r.path === ctx.path).map((r) => r.method).join(', '));
+      ctx.body = { error: 'invalid_request', error_description: `${ctx.method} is not allowed on ${ctx.path}` };
+      return;
+    }
+    try {
+      const req = await authRequest(ctx, route, verify);
+      render(ctx, await route.handler(req, auth), auth);
+    } catch (err) {
+      if (!(err instanceof OAuthError)) throw err;
+      ctx.status = err.status;
+      ctx.set('Cache-Control', 'no-store');
+      for (const [name, value] of Object.entries(err.headers)) ctx.set(name, value);
+      ctx.body = { error: err.error, error_description: err.description };
+    }
+  };
+}
+
+async function authRequest(ctx: Context, route: AuthRoute, verify: BearerVerifier): Promise<AuthRequest> {
+  const form: Record<string, string | undefined> = {};
+  let json: unknown;
+  if (ctx.method === 'POST' && ctx.get('Content-Length') !== '0') {
+    let mediaType = '';
+    try {
+      mediaType = parseContentType(ctx.get('Content-Type')).type;
+    } catch {
+      // No or malformed Content-Type: treated as an empty body below.
+    }
+    const text = await getRawBody(ctx.req, { limit: MAX_FORM_BYTES, encoding: 'utf-8' });
+    if (mediaType === 'application/x-www-form-urlencoded') {
+      for (const [name, value] of new URLSearchParams(text)) {
+        // RFC 6749 §3.1: request and response parameters MUST NOT be included more than once.
+        if (name in form) throw new OAuthError(400, 'invalid_request', `Parameter ${name} is repeated`);
+        form[name] = value;
+      }
+    } else if (mediaType === 'application/json' && text.trim() !== '') {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new OAuthError(400, 'invalid_request', 'The body is not valid JSON');
+      }
+    }
+  }
+  const query: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(ctx.query)) query[name] = Array.isArray(value) ? value[0] : value;
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(ctx.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  const cookies: Record<string, string | undefined> = {};
+  for (const part of (ctx.get('Cookie') || '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) cookies[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  const token = bearerToken(ctx.get('Authorization'));
+  const principal = token ? await verify(token) : undefined;
+  return { method: route.method, path: ctx.path, query, form, json, headers, cookies, ip: ctx.ip, principal };
+}
+
+function render(ctx: Context, res: AuthResponse, auth: AuthContext): void {
+  const secure = auth.issuer.startsWith('https:');
+  for (const cookie of res.cookies ?? []) {
+    ctx.cookies.set(cookie.name, cookie.value, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure,
+      path: '/auth',
+      maxAge: cookie.maxAgeSeconds * 1000,
+      overwrite: true,
+    });
+  }
+  for (const [name, value] of Object.entries(res.headers ?? {})) ctx.set(name, value);
+  ctx.status = res.status;
+  if (res.redirect !== undefined) {
+    ctx.set('Location', res.redirect);
+    ctx.body = null;
+    ctx.status = res.status;
+  } else if (res.html !== undefined) {
+    ctx.type = 'text/html; charset=utf-8';
+    // Pages carry no external assets and no scripts: nothing else may load or frame them.
+    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = res.html;
+  } else if (res.json !== undefined) {
+    ctx.type = 'application/json';
+    ctx.body = res.json;
+  }
+}
