@@ -1,6 +1,6 @@
 import { badRequest } from '../core/outcome';
 import { normalizeCriteria } from '../storage/conditional-match';
-import type { Repository } from '../storage/repository';
+import type { ResourceStore } from '../storage/resource-store';
 import { isResourceType } from '../validation/structure-definitions';
 
 /** `Patient?identifier=a|b` → the key under which equal criteria meet: `Patient?identifier=a%7Cb`. */
@@ -21,7 +21,7 @@ export function stripType(resourceType: string, criteria: string): string {
  */
 export async function resolveConditionalReferences(
   references: Iterable<string>,
-  repo: Repository,
+  repo: ResourceStore,
   inBundle: ReadonlyMap<string, string>,
   at: (reference: string) => string
 ): Promise<Map<string, string>> {

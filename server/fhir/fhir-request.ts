@@ -1,7 +1,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
+import type { Principal } from '../access/principal';
 import type { Config } from '../config';
-import type { Repository } from '../storage/repository';
+import type { ResourceStore } from '../storage/resource-store';
 import type { RouteMatch } from './route-matcher';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
@@ -40,12 +41,14 @@ export interface FhirResponse {
 
 /** What every handler is given besides the request. */
 export interface FhirContext {
-  repo: Repository;
+  repo: ResourceStore;
   config: Config;
   /** `PUBLIC_URL/fhir`: the base of every link and Location. */
   baseUrl: string;
   /** The route table's matcher, for requests that arrive inside a Bundle. */
   findRoute: (method: string, path: string) => RouteMatch;
+  /** Who asks (a verified bearer token); `repo` is then already confined to what it grants. */
+  principal?: Principal;
   /** For faults that do not end the request (a failed batch entry). */
   log?: Pick<Logger, 'error'>;
 }

@@ -1,7 +1,7 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, notFound, preconditionFailed } from '../core/outcome';
 import { newId } from '../core/ids';
-import type { Repository } from '../storage/repository';
+import type { ResourceStore } from '../storage/resource-store';
 import { NewResourceError } from '../storage/write-new-resources';
 import type { WriteResult } from '../storage/write-resource';
 import { isResourceType } from '../validation/structure-definitions';
@@ -101,7 +101,7 @@ async function createAll(creates: PlannedEntry[], ctx: FhirContext, results: Bun
  * their advisory lock (held to commit), and conditional updates, patches and deletes
  * become plain ones on what was found, so nothing can change between deciding and doing.
  */
-async function plan(requests: EntryRequest[], repo: Repository): Promise<PlannedEntry[]> {
+async function plan(requests: EntryRequest[], repo: ResourceStore): Promise<PlannedEntry[]> {
   const planned: PlannedEntry[] = [];
   const changedBy = new Map<string, number>();
   const createsByCriteria = new Map<string, number>();
@@ -162,7 +162,7 @@ function writeTarget(entry: EntryRequest): { type: string; id?: string } | undef
 }
 
 /** PUT/PATCH/DELETE `Type?criteria` → the same on `Type/id` of the one match. */
-async function resolveConditional(entry: EntryRequest, type: string, repo: Repository): Promise<EntryRequest> {
+async function resolveConditional(entry: EntryRequest, type: string, repo: ResourceStore): Promise<EntryRequest> {
   const ids = await repo.matchCriteria(type, entry.queryString, true);
   if (ids.length > 1) {
     throw preconditionFailed(`The criteria "${entry.queryString}" match more than one ${type}`);
@@ -188,7 +188,7 @@ function withTarget(entry: EntryRequest, type: string, id: string): EntryRequest
 }
 
 /** Rewrites every entry's references; returns how to undo it all. */
-async function rewriteAll(planned: PlannedEntry[], repo: Repository): Promise<() => void> {
+async function rewriteAll(planned: PlannedEntry[], repo: ResourceStore): Promise<() => void> {
   const byFullUrl = new Map<string, string>();
   const inBundle = new Map<string, string>();
   for (const { entry, identity } of planned) {

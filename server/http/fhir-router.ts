@@ -1,10 +1,22 @@
 import type { Context, Middleware } from 'koa';
+import { GuardedStore } from '../access/guarded-store';
+import type { Principal } from '../access/principal';
+import { ScopeAccess } from '../access/scope-access';
 import { methodNotAllowed, notFound } from '../core/outcome';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fhir/fhir-request';
 import { preferredAnswer } from '../fhir/prefer-return';
 import { pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
 import { writeResource } from './write-response';
+
+// The verifier caches Principals per token, so the parsed scopes are reused across a token's requests.
+const accessByPrincipal = new WeakMap<Principal, ScopeAccess>();
+
+function scopeAccess(principal: Principal): ScopeAccess {
+  let access = accessByPrincipal.get(principal);
+  if (!access) accessByPrincipal.set(principal, (access = new ScopeAccess(principal)));
+  return access;
+}
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -41,7 +53,9 @@ export function fhirRouter(fhir: FhirContext): Middleware {
       ifModifiedSince: ctx.get('If-Modified-Since') || undefined,
       ...parsePrefer(ctx.get('Prefer')),
     };
-    respond(ctx, req, await route.handler(req, fhir));
+    const principal = ctx.state.principal;
+    const scoped = principal ? { ...fhir, principal, repo: new GuardedStore(fhir.repo, scopeAccess(principal)) } : fhir;
+    respond(ctx, req, await route.handler(req, scoped));
   };
 }
 

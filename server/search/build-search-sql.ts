@@ -16,6 +16,12 @@ function orConditions(conditions: SqlCondition[]): SqlCondition {
   return { sql: `(${conditions.map((c) => c.sql).join(' OR ')})`, bindings: conditions.flatMap((c) => c.bindings) };
 }
 
+function andConditions(conditions: SqlCondition[]): SqlCondition {
+  if (conditions.length === 0) return { sql: 'true', bindings: [] };
+  if (conditions.length === 1) return conditions[0];
+  return { sql: `(${conditions.map((c) => c.sql).join(' AND ')})`, bindings: conditions.flatMap((c) => c.bindings) };
+}
+
 function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?: string): SqlCondition {
   const column = (name: string): string => qualifiedColumn(name, tableAlias);
   switch (filter.kind) {
@@ -31,6 +37,8 @@ function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?
       return hasCondition(resourceType, filter, column, tableAlias, filterCondition);
     case 'any':
       return orConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
+    case 'all':
+      return andConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
     default: {
       const param = indexedParam(resourceType, filter.code);
       // parseSearchRequest only produces filters for indexed parameters.

@@ -69,11 +69,18 @@ export type SearchFilter =
   | MissingFilter
   | ChainFilter
   | HasFilter
-  | AnyFilter;
+  | AnyFilter
+  | AllFilter;
 
 /** Any of several filters (a compartment: `subject` or `performer` refers to the patient). */
 export interface AnyFilter {
   kind: 'any';
+  filters: SearchFilter[];
+}
+
+/** Every one of several filters: one alternative of an access rule (compartment and a scope's query). */
+export interface AllFilter {
+  kind: 'all';
   filters: SearchFilter[];
 }
 

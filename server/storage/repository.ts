@@ -17,6 +17,13 @@ import { StaleBaseError, type WriteOperation, type WriteResult, writeResource } 
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
+import type { ResourceStore } from './resource-store';
+
+/**
+ * Extra filters that confine reads of a type (access rules), [] for none, or undefined
+ * when nothing of that type may be read. Storage applies it without knowing why.
+ */
+export type ReadRestriction = (resourceType: string) => SearchFilter[] | undefined;
 
 export interface RepositoryOptions {
   searchDefaultCount: number;
@@ -39,7 +46,7 @@ const RETRYABLE = new Set([PG_UNIQUE_VIOLATION, PG_SERIALIZATION_FAILURE, PG_DEA
  * The one read path and the one write path. Handlers of interactions, operations and
  * jobs use only this; nothing else touches the resource tables.
  */
-export class Repository {
+export class Repository implements ResourceStore {
   constructor(
     private readonly knex: Knex,
     private readonly options: RepositoryOptions
@@ -249,14 +256,19 @@ export class Repository {
    * `_include` / `_revinclude` of `request` for `matches` (one page of its results): at
    * most `searchMaxCount` resources, read through this same read path.
    */
-  async include(request: SearchRequest, matches: readonly Resource[]): Promise<IncludeResult> {
+  async include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult> {
+    // Each read of the walk is confined, so that `:iterate` never steps through a resource the caller may not see.
+    const read = async (type: string, filter: SearchFilter, limit: number): Promise<Resource[]> => {
+      const extra = restrict ? restrict(type) : [];
+      if (extra === undefined) return [];
+      return findResources(this.knex, liveRequest(type, [filter, ...extra], limit), 0, limit);
+    };
     return resolveIncludes(
       request,
       matches,
       {
-        readByIds: (type, ids) => findResources(this.knex, liveRequest(type, [{ kind: 'id', not: false, ids }], ids.length), 0, ids.length),
-        readReferring: (type, code, references, limit) =>
-          findResources(this.knex, liveRequest(type, [{ kind: 'reference', code, entries: references }], limit), 0, limit),
+        readByIds: (type, ids) => read(type, { kind: 'id', not: false, ids }, ids.length),
+        readReferring: (type, code, references, limit) => read(type, { kind: 'reference', code, entries: references }, limit),
       },
       this.options.searchMaxCount
     );

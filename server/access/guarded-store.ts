@@ -1,0 +1,325 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Operation } from 'fast-json-patch';
+import { forbidden, isOperationOutcomeError } from '../core/outcome';
+import type { SearchFilter, SearchRequest } from '../search/search-request';
+import type { EverythingEntry, EverythingQuery } from '../storage/everything-reads';
+import type { HistoryPage, HistoryQuery } from '../storage/history';
+import type { IncludeResult } from '../storage/include-resolution';
+import type { ConditionalCreateResult, ReadRestriction, SearchResult } from '../storage/repository';
+import type { ResourceStore } from '../storage/resource-store';
+import type { ResourceVersion } from '../storage/resource-row';
+import type { WriteResult } from '../storage/write-resource';
+import type { Grant, ScopeAccess } from './scope-access';
+import type { Permission } from './scopes';
+
+type Allowed = Extract<Grant, { allowed: true }>;
+
+const LETTER_NAMES: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+/**
+ * The read and write paths confined to what one principal's scopes allow. Every FHIR
+ * interaction, transaction entry and operation of a request with a token goes through
+ * this (http/fhir-router.ts hands it to the handlers instead of the Repository):
+ *  - searches and counts get the access filter (patient compartment, scope queries)
+ *    added in SQL, and so do chains and `_has` on the types they reach, so totals,
+ *    `_summary=count` and paging only ever see permitted resources;
+ *  - `_include` / `_revinclude` read through the same filters at every step;
+ *  - reads, vreads and histories check the resource against the filter (one query);
+ *  - writes run in a transaction that checks the resource before and after the change
+ *    and rolls back when either is out of reach.
+ * Unrestricted grants (a `system/*.rs` token, a `user/` scope without a query) add no
+ * query at all.
+ */
+export class GuardedStore implements ResourceStore {
+  constructor(
+    private readonly inner: ResourceStore,
+    private readonly access: ScopeAccess
+  ) {}
+
+  // ---- reads -----------------------------------------------------------------
+
+  async read(resourceType: string, id: string): Promise<ResourceVersion> {
+    const grant = this.need(resourceType, 'r');
+    const version = await this.inner.read(resourceType, id);
+    await this.ensureVisible(this.inner, resourceType, id, grant, 'r');
+    return version;
+  }
+
+  async vread(resourceType: string, id: string, versionId: number): Promise<ResourceVersion> {
+    const grant = this.need(resourceType, 'r');
+    const version = await this.inner.vread(resourceType, id, versionId);
+    await this.ensureVisible(this.inner, resourceType, id, grant, 'r');
+    return version;
+  }
+
+  async history(query: HistoryQuery): Promise<HistoryPage> {
+    if (query.resourceType && query.id) {
+      const grant = this.need(query.resourceType, 'r');
+      await this.ensureVisible(this.inner, query.resourceType, query.id, grant, 'r');
+      return this.inner.history(query);
+    }
+    if (query.resourceType) this.need(query.resourceType, 'r');
+    const page = await this.inner.history(query);
+    const kept = await this.visibleOf(page.versions, 'r');
+    return { ...page, versions: page.versions.filter((v) => kept.has(`${v.resourceType}/${v.id}`)) };
+  }
+
+  async search(request: SearchRequest): Promise<SearchResult> {
+    return this.searchAcross([request]);
+  }
+
+  async searchAcross(requests: readonly SearchRequest[]): Promise<SearchResult> {
+    return this.inner.searchAcross(this.confineAll(requests));
+  }
+
+  async count(request: SearchRequest): Promise<number> {
+    return this.countAcrossTypes([request]);
+  }
+
+  async countAcrossTypes(requests: readonly SearchRequest[]): Promise<number> {
+    return this.inner.countAcrossTypes(this.confineAll(requests));
+  }
+
+  async include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult> {
+    const mine = this.restriction('r');
+    const both: ReadRestriction = restrict
+      ? (type) => {
+          const a = restrict(type);
+          const b = mine(type);
+          return a === undefined || b === undefined ? undefined : [...a, ...b];
+        }
+      : mine;
+    return this.inner.include(request, matches, both);
+  }
+
+  async everything(query: EverythingQuery): Promise<EverythingEntry[]> {
+    const grant = this.need('Patient', 'r');
+    if (query.patientId) await this.ensureVisible(this.inner, 'Patient', query.patientId, grant, 'r');
+    // Entries the principal may not see are dropped; read on until the page is full, so
+    // that a short page still means the end of the record.
+    const out: EverythingEntry[] = [];
+    let after = query.after;
+    for (;;) {
+      const batch = await this.inner.everything({ ...query, after });
+      const kept = await this.visibleOf(
+        batch.map((e) => e.resource as Resource & { id: string }),
+        'r'
+      );
+      out.push(...batch.filter((e) => kept.has(`${e.resource.resourceType}/${e.resource.id}`)));
+      if (batch.length < query.limit || out.length >= query.limit) break;
+      after = batch[batch.length - 1].position;
+    }
+    return out.slice(0, query.limit);
+  }
+
+  async matchCriteria(resourceType: string, criteria: string, lock: boolean): Promise<string[]> {
+    const grant = this.need(resourceType, 's');
+    const ids = await this.inner.matchCriteria(resourceType, criteria, lock);
+    if (grant.filter && ids.length > 0) {
+      const visible = await this.visibleIds(this.inner, resourceType, ids, grant);
+      if (ids.some((id) => !visible.has(id))) {
+        throw forbidden(`The criteria ${resourceType}?${criteria} match a resource outside the access this token grants`);
+      }
+    }
+    return ids;
+  }
+
+  // ---- writes ----------------------------------------------------------------
+
+  async create(resource: Resource, ifNoneExist?: string, assignedId?: string): Promise<ConditionalCreateResult> {
+    const type = resource.resourceType;
+    const grant = this.need(type, 'c');
+    if (!grant.filter && ifNoneExist === undefined) return this.inner.create(resource, ifNoneExist, assignedId);
+    return this.inner.inTransaction(async (tx) => {
+      const result = await tx.create(resource, ifNoneExist, assignedId);
+      const id = result.version.id;
+      if (result.matched) {
+        await this.ensureVisible(tx, type, id, this.need(type, 's'), 's');
+      } else {
+        await this.ensureVisible(tx, type, id, grant, 'c');
+      }
+      return result;
+    });
+  }
+
+  async createMany(resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]> {
+    const byType = new Map<string, string[]>();
+    for (const r of resources) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r.id]);
+    const grants = [...byType.keys()].map((type) => [type, this.need(type, 'c')] as const);
+    if (grants.every(([, g]) => !g.filter)) return this.inner.createMany(resources);
+    return this.inner.inTransaction(async (tx) => {
+      const results = await tx.createMany(resources);
+      for (const [type, grant] of grants) {
+        if (!grant.filter) continue;
+        const ids = byType.get(type) as string[];
+        const visible = await this.visibleIds(tx, type, ids, grant);
+        const outside = ids.find((id) => !visible.has(id));
+        if (outside) throw outOfReach(type, outside, 'c');
+      }
+      return results;
+    });
+  }
+
+  async update(resource: Resource & { id: string }, ifMatch?: number): Promise<WriteResult> {
+    const type = resource.resourceType;
+    const grant = this.need(type, 'u');
+    const create = this.access.grant(type, 'c');
+    if (!grant.filter && create.allowed && !create.filter) return this.inner.update(resource, ifMatch);
+    return this.inner.inTransaction(async (tx) => {
+      if (await exists(tx, type, resource.id)) await this.ensureVisible(tx, type, resource.id, grant, 'u');
+      const result = await tx.update(resource, ifMatch);
+      await this.checkWritten(tx, result, grant);
+      return result;
+    });
+  }
+
+  async conditionalUpdate(resource: Resource, criteria: string, ifMatch?: number): Promise<WriteResult> {
+    const type = resource.resourceType;
+    const grant = this.need(type, 'u');
+    return this.inner.inTransaction(async (tx) => {
+      await new GuardedStore(tx, this.access).matchCriteria(type, criteria, true);
+      const result = await tx.conditionalUpdate(resource, criteria, ifMatch);
+      await this.checkWritten(tx, result, grant);
+      return result;
+    });
+  }
+
+  async patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult> {
+    const grant = this.need(resourceType, 'u');
+    if (!grant.filter) return this.inner.patch(resourceType, id, patch, ifMatch);
+    return this.inner.inTransaction(async (tx) => {
+      if (await exists(tx, resourceType, id)) await this.ensureVisible(tx, resourceType, id, grant, 'u');
+      const result = await tx.patch(resourceType, id, patch, ifMatch);
+      await this.ensureVisible(tx, resourceType, id, grant, 'u');
+      return result;
+    });
+  }
+
+  async delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult> {
+    const grant = this.need(resourceType, 'd');
+    if (!grant.filter) return this.inner.delete(resourceType, id, ifMatch);
+    return this.inner.inTransaction(async (tx) => {
+      if (await exists(tx, resourceType, id)) await this.ensureVisible(tx, resourceType, id, grant, 'd');
+      return tx.delete(resourceType, id, ifMatch);
+    });
+  }
+
+  async conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined> {
+    const grant = this.need(resourceType, 'd');
+    return this.inner.inTransaction(async (tx) => {
+      const ids = await new GuardedStore(tx, this.access).matchCriteria(resourceType, criteria, true);
+      if (grant.filter && ids.length === 1) await this.ensureVisible(tx, resourceType, ids[0], grant, 'd');
+      return tx.conditionalDelete(resourceType, criteria);
+    });
+  }
+
+  async inTransaction<T>(work: (repo: ResourceStore) => Promise<T>): Promise<T> {
+    return this.inner.inTransaction((tx) => work(new GuardedStore(tx, this.access)));
+  }
+
+  // ---- rules -----------------------------------------------------------------
+
+  private need(resourceType: string, permission: Permission): Allowed {
+    const grant = this.access.grant(resourceType, permission);
+    if (!grant.allowed) {
+      throw forbidden(`The access token does not grant ${LETTER_NAMES[permission]} access to ${resourceType} (scopes: ${this.access.principal.scope || 'none'})`);
+    }
+    return grant;
+  }
+
+  private restriction(permission: Permission): ReadRestriction {
+    return (type) => {
+      const grant = this.access.grant(type, permission);
+      if (!grant.allowed) return undefined;
+      return grant.filter ? [grant.filter] : [];
+    };
+  }
+
+  /** After a create-or-update: a new resource needs `c` as well, and either must end up within reach. */
+  private async checkWritten(tx: ResourceStore, result: WriteResult, update: Allowed): Promise<void> {
+    const { resourceType, id } = result.version;
+    const grant = result.created ? this.need(resourceType, 'c') : update;
+    await this.ensureVisible(tx, resourceType, id, grant, result.created ? 'c' : 'u');
+  }
+
+  private async ensureVisible(store: ResourceStore, resourceType: string, id: string, grant: Allowed, permission: Permission): Promise<void> {
+    if (!grant.filter) return;
+    const visible = await this.visibleIds(store, resourceType, [id], grant);
+    if (!visible.has(id)) throw outOfReach(resourceType, id, permission);
+  }
+
+  /** Which of `ids` (live resources of one type) the grant's filter lets through: one query. */
+  private async visibleIds(store: ResourceStore, resourceType: string, ids: string[], grant: Allowed): Promise<Set<string>> {
+    if (!grant.filter) return new Set(ids);
+    const filters: SearchFilter[] = [{ kind: 'id', not: false, ids }, grant.filter];
+    const result = await store.searchAcross([liveRequest(resourceType, filters, ids.length)]);
+    return new Set(result.resources.map((r) => r.id as string));
+  }
+
+  /** `Type/id` of the resources among `resources` the principal may see with `permission` (current state). */
+  private async visibleOf(resources: readonly { resourceType: string; id?: string }[], permission: Permission): Promise<Set<string>> {
+    const byType = new Map<string, string[]>();
+    for (const r of resources) {
+      const ids = byType.get(r.resourceType) ?? [];
+      if (!ids.includes(r.id as string)) ids.push(r.id as string);
+      byType.set(r.resourceType, ids);
+    }
+    const kept = new Set<string>();
+    for (const [type, ids] of byType) {
+      const grant = this.access.grant(type, permission);
+      if (!grant.allowed) continue;
+      for (const id of await this.visibleIds(this.inner, type, ids, grant)) kept.add(`${type}/${id}`);
+    }
+    return kept;
+  }
+
+  /** Each request confined; over several types (system search), types without `s` are left out. */
+  private confineAll(requests: readonly SearchRequest[]): SearchRequest[] {
+    const permitted = requests.length > 1 ? requests.filter((r) => this.access.allows(r.resourceType, 's')) : requests;
+    if (permitted.length === 0) throw forbidden(`The access token does not grant search access to any of these types (scopes: ${this.access.principal.scope || 'none'})`);
+    return permitted.map((r) => this.confine(r));
+  }
+
+  private confine(request: SearchRequest): SearchRequest {
+    const grant = this.need(request.resourceType, 's');
+    const filters = request.filters.map((f) => this.confineFilter(f));
+    if (grant.filter) filters.push(grant.filter);
+    return { ...request, filters };
+  }
+
+  /** Chains and `_has` reach other types: each needs `s` there and searches only what the principal may see. */
+  private confineFilter(filter: SearchFilter): SearchFilter {
+    switch (filter.kind) {
+      case 'chain':
+      case 'has': {
+        const type = filter.kind === 'chain' ? filter.targetType : filter.sourceType;
+        const grant = this.need(type, 's');
+        const inner = this.confineFilter(filter.filter);
+        return { ...filter, filter: grant.filter ? { kind: 'all', filters: [inner, grant.filter] } : inner };
+      }
+      case 'any':
+      case 'all':
+        return { ...filter, filters: filter.filters.map((f) => this.confineFilter(f)) };
+      default:
+        return filter;
+    }
+  }
+}
+
+function liveRequest(resourceType: string, filters: SearchFilter[], count: number): SearchRequest {
+  return { resourceType, filters, sort: [], count, offset: 0, total: 'none', warnings: [] };
+}
+
+async function exists(store: ResourceStore, resourceType: string, id: string): Promise<boolean> {
+  try {
+    await store.read(resourceType, id);
+    return true;
+  } catch (err) {
+    if (isOperationOutcomeError(err) && (err.status === 404 || err.status === 410)) return false;
+    throw err;
+  }
+}
+
+function outOfReach(resourceType: string, id: string, permission: Permission): Error {
+  return forbidden(`${resourceType}/${id} is outside what the access token grants for ${LETTER_NAMES[permission]} (patient compartment or scope filter)`);
+}

@@ -1,0 +1,35 @@
+import type { Resource } from '@medplum/fhirtypes';
+import type { Operation } from 'fast-json-patch';
+import type { SearchRequest } from '../search/search-request';
+import type { EverythingEntry, EverythingQuery } from './everything-reads';
+import type { HistoryPage, HistoryQuery } from './history';
+import type { IncludeResult } from './include-resolution';
+import type { ConditionalCreateResult, ReadRestriction, SearchResult } from './repository';
+import type { ResourceVersion } from './resource-row';
+import type { WriteResult } from './write-resource';
+
+/**
+ * The one read path and the one write path as interaction handlers see them: the
+ * Repository itself (no principal: jobs, development without a token), or the same
+ * interface confined to what a principal may do (access/guarded-store.ts).
+ */
+export interface ResourceStore {
+  create(resource: Resource, ifNoneExist?: string, assignedId?: string): Promise<ConditionalCreateResult>;
+  createMany(resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]>;
+  update(resource: Resource & { id: string }, ifMatch?: number): Promise<WriteResult>;
+  conditionalUpdate(resource: Resource, criteria: string, ifMatch?: number): Promise<WriteResult>;
+  patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult>;
+  delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult>;
+  conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined>;
+  inTransaction<T>(work: (repo: ResourceStore) => Promise<T>): Promise<T>;
+  matchCriteria(resourceType: string, criteria: string, lock: boolean): Promise<string[]>;
+  read(resourceType: string, id: string): Promise<ResourceVersion>;
+  vread(resourceType: string, id: string, versionId: number): Promise<ResourceVersion>;
+  history(query: HistoryQuery): Promise<HistoryPage>;
+  search(request: SearchRequest): Promise<SearchResult>;
+  searchAcross(requests: readonly SearchRequest[]): Promise<SearchResult>;
+  count(request: SearchRequest): Promise<number>;
+  countAcrossTypes(requests: readonly SearchRequest[]): Promise<number>;
+  include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult>;
+  everything(query: EverythingQuery): Promise<EverythingEntry[]>;
+}
