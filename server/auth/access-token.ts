@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { JWTPayload } from 'jose';
 import type { Principal } from '../access/principal';
 import type { AuthContext, BearerVerifier } from './auth-exchange';
 import { revokedTokensFor } from './revoked-tokens';
@@ -57,11 +58,11 @@ export async function issueAccessToken(context: AuthContext, claims: AccessToken
 }
 
 /**
- * The principal of an access token this server issued: signature by one of our keys
+ * The claims of an access token this server issued: signature by one of our keys
  * (RS256 only), typ at+jwt, iss, aud, exp, and not revoked; otherwise undefined (never
- * throws for a bad token).
+ * throws for a bad token). Introspection and revocation read them.
  */
-export async function verifyAccessToken(context: AuthContext, token: string): Promise<Principal | undefined> {
+export async function verifiedAccessTokenClaims(context: AuthContext, token: string): Promise<JWTPayload | undefined> {
   let payload;
   try {
     payload = await signingKeysFor(context).verify(token, {
@@ -73,9 +74,14 @@ export async function verifyAccessToken(context: AuthContext, token: string): Pr
   } catch {
     return undefined;
   }
-  const principal = toPrincipal(payload);
-  if (!principal || (await revokedTokensFor(context).isRevoked(principal.tokenId))) return undefined;
-  return principal;
+  if (typeof payload.jti !== 'string' || (await revokedTokensFor(context).isRevoked(payload.jti))) return undefined;
+  return payload;
+}
+
+/** The principal of a valid access token (see verifiedAccessTokenClaims), or undefined. */
+export async function verifyAccessToken(context: AuthContext, token: string): Promise<Principal | undefined> {
+  const payload = await verifiedAccessTokenClaims(context, token);
+  return payload ? toPrincipal(payload) : undefined;
 }
 
 function toPrincipal(payload: Record<string, unknown>): Principal | undefined {

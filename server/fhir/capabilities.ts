@@ -4,6 +4,7 @@ import { searchParameterGeneration } from '../search/custom-search-parameter-reg
 import { searchIncludeValues, searchRevIncludeValues } from '../search/include-capability';
 import { isResourceType, resourceTypes } from '../validation/structure-definitions';
 import type { Route } from './routes';
+import { oauthEndpoints } from '../auth/oauth-endpoints';
 
 const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -67,6 +68,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     rest: [
       {
         mode: 'server',
+        security: smartSecurity(baseUrl),
         resource,
         interaction: unique(routes.flatMap((r) => r.systemInteraction)).map((code) => ({ code })),
         ...(routes.some((r) => r.systemInteraction === 'search-system') ? { searchParam: systemSearchParams() } : {}),
@@ -77,6 +79,30 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
   cache.clear();
   cache.set(key, statement);
   return statement;
+}
+
+/**
+ * SMART App Launch §"Conformance": the service coding and the oauth-uris extension, for
+ * clients that read the CapabilityStatement rather than .well-known/smart-configuration.
+ */
+function smartSecurity(baseUrl: string): NonNullable<CapabilityStatement['rest']>[number]['security'] {
+  // The FHIR base is PUBLIC_URL/fhir, and PUBLIC_URL is the issuer.
+  const endpoints = oauthEndpoints(baseUrl.replace(/\/fhir\/?$/, ''));
+  return {
+    cors: true,
+    service: [
+      {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }],
+        text: 'OAuth 2.0 / SMART App Launch',
+      },
+    ],
+    extension: [
+      {
+        url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+        extension: (['authorize', 'token', 'introspect', 'revoke'] as const).map((name) => ({ url: name, valueUri: endpoints[name] })),
+      },
+    ],
+  };
 }
 
 /** What a search across every type can use: the parameters every type has. */
