@@ -1,0 +1,130 @@
+import type { HumanName, Patient } from '@medplum/fhirtypes';
+import { isOperationOutcomeError } from '../core/outcome';
+import { encodeCursor } from '../search/page-cursor';
+import { parseSearchRequest } from '../search/parse-search-request';
+import type { AuthContext, AuthRequest, AuthResponse } from './auth-exchange';
+import { patientPickerPage, type PickerPatient } from './pages/patient-picker-page';
+import {
+  htmlPage,
+  PageError,
+  pendingFromCookie,
+  pendingFromForm,
+  seeOther,
+  updatePending,
+  type PendingAuthorization,
+} from './pending-authorization';
+import type { UserAccount } from './user-store';
+
+/**
+ * The patient a SMART launch runs for (scopes-and-launch-context.html#launch-context-arrives-with-your-access_token):
+ * - EHR launch: the EHR's launch context (a Patient user may only be launched for themself);
+ * - a Patient user: themself, whenever `launch/patient` or any `patient/` scope was asked for;
+ * - anyone else asking for `launch/patient`: whom they choose in the patient picker;
+ * - otherwise none, and `patient/` scopes are not granted.
+ */
+export type PatientContext =
+  | { kind: 'none' }
+  | { kind: 'patient'; patient: string; encounter?: string }
+  | { kind: 'pick' }
+  | { kind: 'denied'; reason: string };
+
+export function patientContextFor(pending: PendingAuthorization, user: UserAccount): PatientContext {
+  const own = user.fhirUser.startsWith('Patient/') ? user.fhirUser.slice('Patient/'.length) : undefined;
+  const { launch, scope } = pending.params;
+  if (launch?.patient) {
+    if (own !== undefined && own !== launch.patient) return { kind: 'denied', reason: 'The EHR launch is for another patient than the signed-in user' };
+    return { kind: 'patient', patient: launch.patient, encounter: launch.encounter };
+  }
+  const wantsPatient = scope.includes('launch/patient') || scope.some((s) => s.startsWith('patient/'));
+  if (own !== undefined) return wantsPatient ? { kind: 'patient', patient: own } : { kind: 'none' };
+  if (pending.progress.patient) return { kind: 'patient', patient: pending.progress.patient };
+  return scope.includes('launch/patient') ? { kind: 'pick' } : { kind: 'none' };
+}
+
+const PAGE_SIZE = 10;
+
+/** GET /auth/patient-picker?name=…&cursor=…: the patients to choose from, a page at a time. */
+export async function showPatientPicker(req: AuthRequest, ctx: AuthContext): Promise<AuthResponse> {
+  const pending = await pendingFromCookie(req, ctx);
+  if (!pending.userId) throw new PageError(403, 'Not signed in', 'Sign in first: go back to the app and start again.');
+  return pickerResponse(ctx, pending, req.query.name ?? '', req.query.cursor);
+}
+
+/** POST /auth/patient-picker: the chosen patient becomes the launch context; on to consent. */
+export async function pickPatient(req: AuthRequest, ctx: AuthContext): Promise<AuthResponse> {
+  const pending = await pendingFromForm(req, ctx);
+  if (!pending.userId) throw new PageError(403, 'Not signed in', 'Sign in first: go back to the app and start again.');
+  const id = req.form.patient ?? '';
+  if (!(await patientExists(ctx, id))) return pickerResponse(ctx, pending, '', undefined, 'That patient does not exist (any more). Choose another one.');
+  await updatePending(ctx.knex, pending, { progress: { ...pending.progress, patient: id } });
+  return seeOther('/auth/consent');
+}
+
+export async function patientExists(ctx: AuthContext, id: string): Promise<boolean> {
+  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return false;
+  try {
+    const version = await ctx.repo.read('Patient', id);
+    return !version.deleted;
+  } catch (err) {
+    if (isOperationOutcomeError(err) && (err.status === 404 || err.status === 410)) return false;
+    throw err;
+  }
+}
+
+/** "Jane Doe (born 1970-01-01)" for the consent page; the id when the Patient cannot be read. */
+export async function patientLabel(ctx: AuthContext, id: string): Promise<string> {
+  try {
+    const patient = (await ctx.repo.read('Patient', id)).resource as Patient | undefined;
+    if (!patient) return `Patient ${id}`;
+    return patient.birthDate ? `${displayName(patient)} (born ${patient.birthDate})` : displayName(patient);
+  } catch (err) {
+    if (isOperationOutcomeError(err)) return `Patient ${id}`;
+    throw err;
+  }
+}
+
+async function pickerResponse(ctx: AuthContext, pending: PendingAuthorization, nameFilter: string, cursor: string | undefined, error?: string): Promise<AuthResponse> {
+  const query: Record<string, string> = { _count: String(PAGE_SIZE) };
+  if (nameFilter.trim() !== '') query.name = nameFilter.trim();
+  if (cursor) query._cursor = cursor;
+  const options = { strict: false, defaultCount: PAGE_SIZE, maxCount: PAGE_SIZE };
+  let request;
+  try {
+    request = parseSearchRequest('Patient', query, options);
+  } catch (err) {
+    // A cursor that was tampered with or outlived a change of the filter: the first page.
+    if (!isOperationOutcomeError(err) || !cursor) throw err;
+    delete query._cursor;
+    request = parseSearchRequest('Patient', query, options);
+  }
+  const result = await ctx.repo.search(request);
+  const patients: PickerPatient[] = result.resources.map((r) => {
+    const patient = r as Patient;
+    return { id: patient.id as string, name: displayName(patient), birthDate: patient.birthDate };
+  });
+  const link = (c: Parameters<typeof encodeCursor>[0]): string => {
+    const params = new URLSearchParams();
+    if (nameFilter.trim() !== '') params.set('name', nameFilter.trim());
+    params.set('cursor', encodeCursor(c));
+    return `/auth/patient-picker?${params}`;
+  };
+  return htmlPage(
+    patientPickerPage({
+      requestId: pending.id,
+      csrfToken: pending.csrfToken,
+      clientName: pending.params.clientName,
+      nameFilter,
+      patients,
+      nextUrl: result.next ? link(result.next) : undefined,
+      previousUrl: result.previous ? link(result.previous) : undefined,
+      error,
+    })
+  );
+}
+
+export function displayName(patient: Patient): string {
+  const names = patient.name ?? [];
+  const name: HumanName | undefined = names.find((n) => n.use === 'official') ?? names.find((n) => n.use !== 'old') ?? names[0];
+  const text = name?.text ?? [...(name?.prefix ?? []), ...(name?.given ?? []), name?.family, ...(name?.suffix ?? [])].filter(Boolean).join(' ');
+  return text || `Patient ${patient.id}`;
+}
