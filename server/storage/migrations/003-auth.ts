@@ -96,6 +96,8 @@ export async function up(knex: Knex): Promise<void> {
       created_at timestamptz NOT NULL DEFAULT now(),
       expires_at timestamptz NOT NULL
     )`);
+  // Whether the app must show which patient it is on: an EHR whose own UI shows it says false (SMART need_patient_banner).
+  await knex.raw('ALTER TABLE auth_launch ADD COLUMN IF NOT EXISTS need_patient_banner boolean NOT NULL DEFAULT true');
   await knex.raw(`
     CREATE TABLE IF NOT EXISTS auth_used_jti (
       client_id text NOT NULL,
