@@ -14,6 +14,7 @@
  *      BENCH_SECONDS (per cell, default 5), BENCH_WARMUP_SECONDS (default 1),
  *      BENCH_CONCURRENCY (default "1,8,32"), BENCH_TYPES (default "Patient,Observation"),
  *      BENCH_SYNTHEA_BUNDLES (bundles for the validation figures, default 6),
+ *      BENCH_AUTH_CONCURRENCY (the authorization-overhead table, default "1,8"),
  *      DATABASE_POOL_MAX (passed to the server).
  */
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
@@ -25,11 +26,13 @@ import { RawJsonbStore } from './raw-postgres';
 import { startServerProcess, type ServerProcess } from './server-process';
 import { measureValidation, printValidation, type ValidationFigures } from './validation-cost';
 import { BenchCleanup } from './bench-cleanup';
+import { authOverhead } from './crud-auth';
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS || 5);
 const WARMUP = Number(env.BENCH_WARMUP_SECONDS ?? 1);
 const CONCURRENCY = (env.BENCH_CONCURRENCY || '1,8,32').split(',').map(Number);
+const AUTH_CONCURRENCY = (env.BENCH_AUTH_CONCURRENCY || '1,8').split(',').map(Number);
 const TYPES = (env.BENCH_TYPES || 'Patient,Observation').split(',');
 const SYNTHEA_BUNDLES = Number(env.BENCH_SYNTHEA_BUNDLES || 6);
 /** Resources each update cell cycles through, split between the workers. */
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
     }
   }
   printSummary(rows, validation);
+  await authOverhead(server, database.url, raw, { seconds: SECONDS, warmup: WARMUP, concurrency: AUTH_CONCURRENCY, stop: stop(server) });
 }
 
 function validationFigures(): ValidationFigures[] {

@@ -51,8 +51,8 @@ export class KeepAliveClient {
   }
 
   /** Like `request`, but a status other than `expected` is an error (with the body's start). */
-  async expect(expected: number[], method: string, path: string, body?: string): Promise<HttpResponse> {
-    const res = await this.request(method, path, body);
+  async expect(expected: number[], method: string, path: string, body?: string, headers?: Record<string, string>): Promise<HttpResponse> {
+    const res = await this.request(method, path, body, headers);
     if (!expected.includes(res.status)) {
       throw new Error(`${method} ${path} → ${res.status}: ${res.body.slice(0, 300)}`);
     }

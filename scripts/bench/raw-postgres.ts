@@ -63,6 +63,23 @@ export class RawJsonbStore {
     }
   }
 
+  /**
+   * The raw equivalent of a search by reference: the first `limit` rows (by id) whose
+   * `subject.reference` is `reference`, with an expression index so that it is an index scan.
+   */
+  async selectBySubject(resourceType: string, reference: string, limit: number): Promise<string[]> {
+    const result = await this.pool!.query<{ content: string }>(
+      `SELECT content::text AS content FROM ${this.table(resourceType)} WHERE (content->'subject'->>'reference') = $1 ORDER BY id LIMIT ${limit}`,
+      [reference]
+    );
+    return result.rows.map((r) => r.content);
+  }
+
+  async indexSubject(resourceType: string): Promise<void> {
+    const table = this.table(resourceType);
+    await this.use(1).query(`CREATE INDEX IF NOT EXISTS ${table}_subject ON ${table} ((content->'subject'->>'reference'), id)`);
+  }
+
   async close(): Promise<void> {
     await this.pool?.end();
     this.pool = undefined;

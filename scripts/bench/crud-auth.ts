@@ -1,0 +1,157 @@
+/**
+ * The cost of authorization on reads and searches (bench:crud's last table): the same
+ * read-by-id and search cells without a token, with a `system/*.rs` token (signature
+ * check, no filter) and with a `patient/*.rs` token (the patient compartment added to
+ * every query and checked on every read), next to raw PostgreSQL doing the same select.
+ * Overhead = 1 − (with token / without token); the target is under 15%.
+ */
+import { randomUUID } from 'node:crypto';
+import { issueAccessToken } from '../../server/auth/access-token';
+import type { AuthContext } from '../../server/auth/auth-exchange';
+import { loadConfig } from '../../server/config';
+import { createKnex } from '../../server/storage/database';
+import type { Repository } from '../../server/storage/repository';
+import { runClosedLoop, type Operation } from './closed-loop-load';
+import { KeepAliveClient } from './keep-alive-http';
+import { figures, fmt, type CellFigures } from './latency-stats';
+import type { RawJsonbStore } from './raw-postgres';
+import type { ServerProcess } from './server-process';
+
+type Mode = 'no token' | 'system/*.rs' | 'patient/*.rs';
+const MODES: Mode[] = ['no token', 'system/*.rs', 'patient/*.rs'];
+const OPS = ['read', 'search'] as const;
+type Op = (typeof OPS)[number];
+const OBSERVATIONS = 200;
+const PAGE = 10;
+
+export interface AuthCellOptions {
+  seconds: number;
+  warmup: number;
+  concurrency: number[];
+  stop: () => boolean;
+}
+
+interface AuthRow {
+  op: Op;
+  concurrency: number;
+  cells: Record<Mode, CellFigures>;
+  raw: CellFigures;
+}
+
+export async function authOverhead(server: ServerProcess, databaseUrl: string, raw: RawJsonbStore, options: AuthCellOptions): Promise<void> {
+  console.log('\nAuthorization overhead: Observation read by id and search by subject (one patient, 200 Observations)');
+  const { patientId, observationIds, bodies } = await seed(server);
+  await raw.createTable('Observation');
+  await raw.indexSubject('Observation');
+  await raw.resize(1);
+  const rawIds: string[] = [];
+  for (const body of bodies) rawIds.push(await raw.insert('Observation', body));
+  const tokens = await mintTokens(server, databaseUrl, patientId);
+
+  const header = `${'op'.padEnd(7)}${'c'.padStart(3)} ${MODES.map((m) => m.padStart(13)).join(' ')} ${'raw/s'.padStart(9)} ${'system'.padStart(8)} ${'patient'.padStart(8)}`;
+  console.log(`${header}\n${' '.repeat(10)}(requests/s; the last two columns: overhead vs no token)\n${'-'.repeat(header.length)}`);
+  const rows: AuthRow[] = [];
+  for (const op of OPS) {
+    for (const concurrency of options.concurrency) {
+      const cells = {} as Record<Mode, CellFigures>;
+      for (const mode of MODES) {
+        cells[mode] = await serverCell(server, op, concurrency, tokens[mode], patientId, observationIds, options);
+        if (options.stop()) return;
+      }
+      await raw.resize(concurrency);
+      const rawOp: Operation =
+        op === 'read'
+          ? async (w, i) => void (await raw.select('Observation', rawIds[(w + i * concurrency) % rawIds.length]))
+          : async () => void (await raw.selectBySubject('Observation', `Patient/${patientId}`, PAGE));
+      const rawCell = figures(await runClosedLoop(rawOp, concurrency, options.seconds, options.warmup, options.stop));
+      const row = { op, concurrency, cells, raw: rawCell };
+      rows.push(row);
+      printRow(row);
+    }
+  }
+  const worst = Math.max(...rows.flatMap((r) => [overhead(r, 'system/*.rs'), overhead(r, 'patient/*.rs')]));
+  console.log(`  ${'authorization overhead < 15% on read and search'.padEnd(50)} ${worst < 0.15 ? 'MET    ' : 'NOT MET'} highest ${(worst * 100).toFixed(1)}%`);
+  console.log(`  ratio to raw PostgreSQL (patient token): ${rows.map((r) => `${r.op} c=${r.concurrency} ${((r.cells['patient/*.rs'].perSecond / r.raw.perSecond) * 100).toFixed(0)}%`).join(', ')}`);
+}
+
+function overhead(row: AuthRow, mode: Mode): number {
+  return 1 - row.cells[mode].perSecond / row.cells['no token'].perSecond;
+}
+
+function printRow(row: AuthRow): void {
+  const pct = (mode: Mode): string => `${(overhead(row, mode) * 100).toFixed(1)}%`.padStart(8);
+  console.log(
+    `${row.op.padEnd(7)}${String(row.concurrency).padStart(3)} ${MODES.map((m) => fmt(row.cells[m].perSecond, 13)).join(' ')} ${fmt(row.raw.perSecond, 9)} ${pct('system/*.rs')} ${pct('patient/*.rs')}`
+  );
+}
+
+async function seed(server: ServerProcess): Promise<{ patientId: string; observationIds: string[]; bodies: string[] }> {
+  const client = new KeepAliveClient(server.url, 4);
+  try {
+    const patient = await client.expect([201], 'POST', '/fhir/Patient', JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Benchmark' }] }));
+    const patientId = JSON.parse(patient.body).id as string;
+    const bodies: string[] = [];
+    const observationIds: string[] = [];
+    for (let i = 0; i < OBSERVATIONS; i++) {
+      const body = JSON.stringify({
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+        subject: { reference: `Patient/${patientId}` },
+        effectiveDateTime: new Date(Date.UTC(2024, 0, 1) + i * 3600_000).toISOString(),
+        valueQuantity: { value: 60 + (i % 40), unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+      });
+      bodies.push(body);
+      observationIds.push(JSON.parse((await client.expect([201], 'POST', '/fhir/Observation', body)).body).id);
+    }
+    return { patientId, observationIds, bodies };
+  } finally {
+    client.close();
+  }
+}
+
+/** Tokens as the token endpoint issues them, signed with the server's keys (they live in its database). */
+async function mintTokens(server: ServerProcess, databaseUrl: string, patientId: string): Promise<Record<Mode, string | undefined>> {
+  const knex = createKnex(databaseUrl, 1);
+  try {
+    // The server process runs without PUBLIC_URL: its issuer is http://localhost:PORT.
+    const issuer = `http://localhost:${new URL(server.url).port}`;
+    const context: AuthContext = { knex, config: loadConfig({ PUBLIC_URL: issuer }), repo: undefined as unknown as Repository, issuer, fhirBase: `${issuer}/fhir` };
+    const system = await issueAccessToken(context, { clientId: 'bench-backend', scope: 'system/*.rs' });
+    const patient = await issueAccessToken(context, {
+      clientId: 'bench-app',
+      userId: randomUUID(),
+      fhirUser: `Patient/${patientId}`,
+      scope: 'launch/patient patient/*.rs openid fhirUser',
+      patient: patientId,
+    });
+    return { 'no token': undefined, 'system/*.rs': system.token, 'patient/*.rs': patient.token };
+  } finally {
+    await knex.destroy();
+  }
+}
+
+async function serverCell(
+  server: ServerProcess,
+  op: Op,
+  concurrency: number,
+  token: string | undefined,
+  patientId: string,
+  ids: string[],
+  options: AuthCellOptions
+): Promise<CellFigures> {
+  const client = new KeepAliveClient(server.url, concurrency);
+  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
+  const search = `/fhir/Observation?subject=Patient/${patientId}&_count=${PAGE}`;
+  const operation: Operation =
+    op === 'read'
+      ? async (w, i) => void (await client.expect([200], 'GET', `/fhir/Observation/${ids[(w + i * concurrency) % ids.length]}`, undefined, headers))
+      : async () => void (await client.expect([200], 'GET', search, undefined, headers));
+  try {
+    const result = await runClosedLoop(operation, concurrency, options.seconds, options.warmup, options.stop);
+    if (result.errors > 0) console.error(`  ${op} c=${concurrency} ${token ? 'token' : 'no token'}: ${result.errors} errors, first: ${result.firstError}`);
+    return figures(result);
+  } finally {
+    client.close();
+  }
+}
