@@ -13,8 +13,10 @@ export async function openDatabase(
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!url) {
-    const { startEmbeddedPostgres } = require('../server/storage/embedded-postgres') as typeof import('../server/storage/embedded-postgres');
-    const embedded = await startEmbeddedPostgres(path.join(config.dataDir, 'postgres'), 'fhir', (m) => logger.info(m));
+    const { runningEmbeddedPostgres, startEmbeddedPostgres } = require('../server/storage/embedded-postgres') as typeof import('../server/storage/embedded-postgres');
+    const dataDir = path.join(config.dataDir, 'postgres');
+    // Next to a running `npm start`, its PostgreSQL; otherwise one of our own for this command.
+    const embedded = runningEmbeddedPostgres(dataDir, 'fhir') ?? (await startEmbeddedPostgres(dataDir, 'fhir', (m) => logger.info(m)));
     url = embedded.url;
     stopEmbedded = () => embedded.stop();
   }
