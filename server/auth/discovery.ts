@@ -19,11 +19,9 @@ export const SCOPES_SUPPORTED = [
   ...['patient', 'user', 'system'].flatMap((context) => ['cruds', 'rs', 'read', 'write', '*'].map((p) => `${context}/*.${p}`)),
 ];
 
-/**
- * What works, and nothing else (SMART App Launch §"Capability Sets"). authorize-post is
- * left out until /auth/authorize is known to accept POST.
- */
+/** What works, and nothing else (SMART App Launch §"Capability Sets"); /auth/authorize takes GET and POST. */
 const CAPABILITIES = [
+  'authorize-post',
   'launch-ehr',
   'launch-standalone',
   'client-public',
