@@ -2,8 +2,13 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../server/config';
-import { isBlocking, validateResource } from '../server/validation/validate-resource';
-import { openDatabase } from './open-database';
+import { addClient, CliError, planClient, type ClientAddOptions } from './cli/client-add';
+import { addUser, planUser, type UserAddOptions } from './cli/user-add';
+
+// The database, the FHIR definitions and the storage layer take most of a second to load:
+// each command loads what it uses, and a mistake in the options is reported before any of it.
+const openDatabase: typeof import('./open-database').openDatabase = (...args) =>
+  (require('./open-database') as typeof import('./open-database')).openDatabase(...args);
 
 /** Admin CLI: `npm run --silent cli -- <command>`. Settings come from the same env as the server. */
 const program = new Command('cli').description('FHIR server administration').showHelpAfterError();
@@ -25,6 +30,7 @@ program
   .description('validate FHIR JSON resource files against the R4 definitions, offline')
   .argument('<files...>', 'JSON files, one resource each')
   .action((files: string[]) => {
+    const { isBlocking, validateResource } = require('../server/validation/validate-resource') as typeof import('../server/validation/validate-resource');
     let failed = 0;
     for (const file of files) {
       let resource: unknown;
@@ -46,7 +52,70 @@ program
     process.exitCode = failed > 0 ? 1 : 0;
   });
 
+const client = program.command('client').description('OAuth clients: SMART apps, backend services, confidential clients');
+
+client
+  .command('add')
+  .description('register a client, or replace the registration with the same id')
+  .requiredOption('--id <id>', 'client_id')
+  .option('--name <name>', 'display name (shown on the consent page)')
+  .option('--secret <secret>', 'confidential client: client_secret_basic and client_secret_post')
+  .option('--jwks-file <file>', 'backend service (private_key_jwt, RS384/ES384): a JWK Set file with public keys')
+  .option('--jwks-url <url>', 'backend service: the URL of its JWK Set (https, or http on localhost)')
+  .option('--public', 'public app (browser or native): no secret, PKCE S256 required')
+  .option('--redirect-uri <urls...>', 'OAuth redirect URI; repeatable; required with --public')
+  .requiredOption('--scope <scopes>', 'space-separated scopes the client may be granted')
+  .addHelpText('after', '\nExactly one of --secret, --jwks-file/--jwks-url, --public.')
+  .action(async (options: ClientAddOptions) => {
+    const plan = planClient(options);
+    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+    try {
+      const { summary, replaced } = await addClient(db.knex, plan);
+      for (const w of plan.warnings) console.error(`warning: ${w}`);
+      if (replaced) console.error(`note: client ${plan.client.id} existed: its registration is replaced`);
+      console.log(summary);
+    } finally {
+      await db.close();
+    }
+  });
+
+const user = program.command('user').description('login accounts, linked to the Patient, Practitioner, RelatedPerson or Person they are');
+
+user
+  .command('add')
+  .description('create a login account, or replace password, fhirUser, role and TOTP of the same username')
+  .requiredOption('--username <username>', 'login name')
+  .requiredOption('--password <password>', 'at least 8 characters')
+  .requiredOption('--fhir-user <reference>', 'Patient/ID, Practitioner/ID, RelatedPerson/ID or Person/ID')
+  .option('--role <role>', 'admin, practitioner, nurse, receptionist, patient, pharmacist, lab-technician, insurer, auditor (default: patient for Patient, practitioner for Practitioner)')
+  .option('--totp', 'enrol a TOTP second factor; prints its secret and otpauth:// URI once')
+  .action(async (options: UserAddOptions) => {
+    const plan = planUser(options);
+    const config = loadConfig();
+    const db = await openDatabase(config, pino({ level: 'warn' }));
+    try {
+      const { Repository } = require('../server/storage/repository') as typeof import('../server/storage/repository');
+      const repository = new Repository(db.knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount });
+      const { lines, warnings, notes } = await addUser(db.knex, plan, repository);
+      for (const w of warnings) console.error(`warning: ${w}`);
+      for (const n of notes) console.error(`note: ${n}`);
+      for (const line of lines) console.log(line);
+    } finally {
+      await db.close();
+    }
+  });
+
+/** Network errors, and PostgreSQL's "wrong password" and "no such database". */
+const DATABASE_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '28P01', '28000', '3D000']);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  console.error(err instanceof ConfigError ? `Configuration error: ${err.message}` : err);
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (err instanceof CliError) {
+    console.error(`error: ${err.message}`);
+  } else if (typeof code === 'string' && DATABASE_UNREACHABLE.has(code)) {
+    console.error(`error: cannot use the database (check DATABASE_URL): ${(err as Error).message}`);
+  } else {
+    console.error(err instanceof ConfigError ? `Configuration error: ${err.message}` : err);
+  }
   process.exit(1);
 });
