@@ -72,6 +72,10 @@ export class GuardedStore implements ResourceStore {
     return this.inner.searchAcross(this.confineAll(requests));
   }
 
+  async matchingIds(request: SearchRequest): Promise<string[]> {
+    return this.inner.matchingIds(this.confine(request));
+  }
+
   async count(request: SearchRequest): Promise<number> {
     return this.countAcrossTypes([request]);
   }
@@ -252,8 +256,7 @@ export class GuardedStore implements ResourceStore {
   private async visibleIds(store: ResourceStore, resourceType: string, ids: string[], grant: Allowed): Promise<Set<string>> {
     if (!grant.filter) return new Set(ids);
     const filters: SearchFilter[] = [{ kind: 'id', not: false, ids }, grant.filter];
-    const result = await store.searchAcross([liveRequest(resourceType, filters, ids.length)]);
-    return new Set(result.resources.map((r) => r.id as string));
+    return new Set(await store.matchingIds(liveRequest(resourceType, filters, ids.length)));
   }
 
   /** `Type/id` of the resources among `resources` the principal may see with `permission` (current state). */

@@ -238,6 +238,15 @@ export class Repository implements ResourceStore {
     return { ...page, total: await this.sumOver(resolved, (r) => count(this.knex, r)) };
   }
 
+  /** Ids of (at most `request.count`) live resources matching the filters, nothing else read: for access checks. */
+  async matchingIds(request: SearchRequest): Promise<string[]> {
+    const resolved = await this.resolveChains(request);
+    const query = this.knex(request.resourceType).select('id');
+    applySearchFilters(query, resolved);
+    const rows: { id: string }[] = await query.limit(request.count);
+    return rows.map((r) => r.id);
+  }
+
   async count(request: SearchRequest): Promise<number> {
     return this.countAcrossTypes([request]);
   }

@@ -29,6 +29,7 @@ export interface ResourceStore {
   search(request: SearchRequest): Promise<SearchResult>;
   searchAcross(requests: readonly SearchRequest[]): Promise<SearchResult>;
   count(request: SearchRequest): Promise<number>;
+  matchingIds(request: SearchRequest): Promise<string[]>;
   countAcrossTypes(requests: readonly SearchRequest[]): Promise<number>;
   include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult>;
   everything(query: EverythingQuery): Promise<EverythingEntry[]>;
