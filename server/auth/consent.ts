@@ -2,7 +2,7 @@ import { parseScope } from '../access/scopes';
 import type { AuthContext, AuthRequest, AuthResponse } from './auth-exchange';
 import { consentPage, type ConsentItem } from './pages/consent-page';
 import { describeScope } from './pages/scope-description';
-import { patientContextFor, patientLabel, type PatientContext } from './patient-picker';
+import { patientContextFor, patientSummary, type PatientContext } from './patient-picker';
 import {
   finishWithError,
   htmlPage,
@@ -92,8 +92,9 @@ export async function decideConsent(req: AuthRequest, ctx: AuthContext): Promise
 
 async function renderConsent(ctx: AuthContext, pending: PendingAuthorization, state: ConsentState, error?: string): Promise<string> {
   const patient = state.context.kind === 'patient' ? state.context.patient : undefined;
-  const label = patient ? await patientLabel(ctx, patient) : undefined;
-  const audience = { self: patient !== undefined && state.user.fhirUser === `Patient/${patient}`, patientName: label };
+  const summary = patient ? await patientSummary(ctx, patient) : undefined;
+  const label = summary ? `${summary.name}${summary.birthDate ? ` (born ${summary.birthDate})` : ''}` : undefined;
+  const audience = { self: patient !== undefined && state.user.fhirUser === `Patient/${patient}`, patientName: summary?.name };
   const items: ConsentItem[] = state.offered.map((scope) => ({ scope, text: describeScope(scope, audience), optional: !CONTEXT_SCOPES.has(scope) }));
   return consentPage({
     requestId: pending.id,

@@ -71,14 +71,13 @@ export async function patientExists(ctx: AuthContext, id: string): Promise<boole
   }
 }
 
-/** "Jane Doe (born 1970-01-01)" for the consent page; the id when the Patient cannot be read. */
-export async function patientLabel(ctx: AuthContext, id: string): Promise<string> {
+/** The patient's name and birth date for the consent page; `Patient <id>` when it cannot be read. */
+export async function patientSummary(ctx: AuthContext, id: string): Promise<{ name: string; birthDate?: string }> {
   try {
     const patient = (await ctx.repo.read('Patient', id)).resource as Patient | undefined;
-    if (!patient) return `Patient ${id}`;
-    return patient.birthDate ? `${displayName(patient)} (born ${patient.birthDate})` : displayName(patient);
+    return patient ? { name: displayName(patient), birthDate: patient.birthDate } : { name: `Patient ${id}` };
   } catch (err) {
-    if (isOperationOutcomeError(err)) return `Patient ${id}`;
+    if (isOperationOutcomeError(err)) return { name: `Patient ${id}` };
     throw err;
   }
 }
