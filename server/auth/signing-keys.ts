@@ -21,7 +21,7 @@ export const SIGNING_ALG = 'RS256';
  * long: a key another process created or rotated is seen at most this late. Signing with
  * a key a few seconds past its rotate_at is harmless: it stays published much longer.
  */
-const RELOAD_MS = 2000;
+const RELOAD_MS = 1000;
 /** A token with a kid we do not know makes us reload at most this often (a forged kid must not cost a query each). */
 const UNKNOWN_KID_RELOAD_MS = 1000;
 /** Published this long after its last token could expire: covers clock skew between processes and the reload delay. */
@@ -88,8 +88,10 @@ export function createSigningKeys(knex: Knex, rotationSeconds: number, tokenSeco
     return loading;
   };
 
+  /** Stale while revalidating: requests do not wait for the periodic reload, only for the first. */
   const fresh = async (): Promise<SigningKey[]> => {
-    if (Date.now() - loadedAt > RELOAD_MS) await reload();
+    if (loadedAt === 0) await reload();
+    else if (Date.now() - loadedAt > RELOAD_MS) reload().catch(() => undefined);
     return keys.filter((k) => k.retiredAt > Date.now());
   };
 

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { startTestServer, type TestServer } from '../support/test-server';
+import { clientCredentials, fhirGet, issuerOf, jwtClaims, jwtHeader, registerConfidentialClient, type ConfidentialClient } from '../support/oauth';
+
+let server: TestServer;
+let client: ConfidentialClient;
+
+beforeAll(async () => {
+  server = await startTestServer({ AUTH_REQUIRED: 'true' });
+  client = await registerConfidentialClient(server, 'system/*.read');
+});
+afterAll(() => server.stop());
+
+async function token(): Promise<string> {
+  const res = await clientCredentials(server, client, 'system/*.read');
+  expect(res.status).toBe(200);
+  return res.json.access_token as string;
+}
+
+/** Claims as the server would sign them, for forging variants. */
+function claims(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: issuerOf(server), aud: server.base, sub: client.id, client_id: client.id, scope: 'system/*.read', jti: randomUUID(), iat: now, exp: now + 300, ...overrides };
+}
+
+/** Signs with the server's own current private key (read from the database). */
+async function signWithServerKey(payload: Record<string, unknown>, typ = 'at+jwt'): Promise<string> {
+  await token();
+  const row: { kid: string; private_jwk: JWK } = await server.server.knex('auth_signing_key').orderBy('created_at', 'desc').first();
+  const key = await importJWK(row.private_jwk, 'RS256');
+  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: row.kid, typ }).sign(key);
+}
+
+async function expectInvalidToken(bearer: string): Promise<void> {
+  const res = await fhirGet(server, 'Patient', bearer);
+  expect(res.status).toBe(401);
+  expect(res.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+}
+
+describe('tokens that are refused with 401 and a Bearer challenge', () => {
+  test('a garbage token', () => expectInvalidToken('not.a.jwt'));
+
+  test('an expired token signed by this server', async () => expectInvalidToken(await signWithServerKey(claims({ iat: 1, exp: Math.floor(Date.now() / 1000) - 5 }))));
+
+  test('a token for another audience', async () => expectInvalidToken(await signWithServerKey(claims({ aud: 'https://other.example/fhir' }))));
+
+  test('a token from another issuer', async () => expectInvalidToken(await signWithServerKey(claims({ iss: 'https://other.example' }))));
+
+  test('an id_token (typ JWT) presented as an access token', async () => expectInvalidToken(await signWithServerKey(claims(), 'JWT')));
+
+  test('a token signed by a key of the same kid that is not ours', async () => {
+    const kid = jwtHeader(await token()).kid as string;
+    const { privateKey } = await generateKeyPair('RS256');
+    await expectInvalidToken(await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' }).sign(privateKey));
+  });
+
+  test('an unsigned token (alg none)', async () => {
+    const kid = jwtHeader(await token()).kid as string;
+    const encode = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    await expectInvalidToken(`${encode({ alg: 'none', kid, typ: 'at+jwt' })}.${encode(claims())}.`);
+  });
+
+  test('a token whose signature was altered', async () => {
+    const valid = await token();
+    const [header, payload] = valid.split('.');
+    const tampered = Buffer.from(JSON.stringify({ ...jwtClaims(valid), scope: 'system/*.*' })).toString('base64url');
+    await expectInvalidToken(`${header}.${tampered}.${valid.split('.')[2]}`);
+    expect(payload).not.toBe(tampered);
+  });
+});
+
+describe('revocation', () => {
+  test('an access token revoked by another process is refused within 1.5 seconds', async () => {
+    const bearer = await token();
+    expect((await fhirGet(server, 'Patient', bearer)).status).toBe(200);
+    const { jti, exp } = jwtClaims(bearer) as { jti: string; exp: number };
+    const revokedAt = Date.now();
+    await server.server.knex('auth_revoked_token').insert({ jti, expires_at: new Date(exp * 1000) });
+    let status = 200;
+    while (status !== 401 && Date.now() - revokedAt < 3000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await fhirGet(server, 'Patient', bearer)).status;
+    }
+    expect(status).toBe(401);
+    expect(Date.now() - revokedAt).toBeLessThan(1500);
+  });
+});
+
+describe('signing keys', () => {
+  test('a key created by another process is used to verify at once', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    await server.server.knex.raw(
+      `INSERT INTO auth_signing_key (kid, alg, private_jwk, public_jwk, rotate_at, retired_at)
+       VALUES (?, 'RS256', ?, ?, now() - interval '1 second', now() + interval '1 hour')`,
+      [kid, JSON.stringify(await exportJWK(privateKey)), JSON.stringify(publicJwk)]
+    );
+    const bearer = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' }).sign(privateKey);
+    expect((await fhirGet(server, 'Patient', bearer)).status).toBe(200);
+  });
+
+  test('after rotation a token of the previous key still verifies, the JWKS holds both keys, and a retired key is dropped', async () => {
+    const beforeRotation = await token();
+    const unusedBeforeRotation = await token();
+    const oldKid = jwtHeader(beforeRotation).kid as string;
+    await server.server.knex('auth_signing_key').where({ kid: oldKid }).update({ rotate_at: server.server.knex.fn.now() });
+
+    // Each process rereads the keys every few seconds: wait for a token signed by a new key.
+    let newKid = oldKid;
+    const deadline = Date.now() + 5000;
+    while (newKid === oldKid && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      newKid = jwtHeader(await token()).kid as string;
+    }
+    expect(newKid).not.toBe(oldKid);
+    expect((await fhirGet(server, 'Patient', beforeRotation)).status).toBe(200);
+    const jwks = (await (await fetch(`${issuerOf(server)}/auth/jwks`)).json()) as { keys: JWK[] };
+    expect(jwks.keys.map((k) => k.kid)).toEqual(expect.arrayContaining([oldKid, newKid]));
+    for (const key of jwks.keys) {
+      expect(key).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+      expect(key.d).toBeUndefined();
+    }
+
+    await server.server.knex('auth_signing_key').where({ kid: oldKid }).update({ retired_at: server.server.knex.fn.now() });
+    let published = true;
+    while (published && Date.now() < deadline + 5000) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const keys = (await (await fetch(`${issuerOf(server)}/auth/jwks`)).json()) as { keys: JWK[] };
+      published = keys.keys.some((k) => k.kid === oldKid);
+    }
+    expect(published).toBe(false);
+    await expectInvalidToken(unusedBeforeRotation);
+  });
+});
