@@ -1,0 +1,144 @@
+import { startTestServer, type TestServer } from '../support/test-server';
+import {
+  assertionForm,
+  basicAuth,
+  clientCredentials,
+  fhirGet,
+  insertAuthorizationCode,
+  issuerOf,
+  pkcePair,
+  postForm,
+  registerBackendClient,
+  registerConfidentialClient,
+  registerPublicClient,
+  registerUser,
+  type ConfidentialClient,
+  type FormResponse,
+  type PublicClient,
+} from '../support/oauth';
+import type { UserAccount } from '../../server/auth/user-store';
+
+let server: TestServer;
+let resourceServer: ConfidentialClient;
+let app: PublicClient;
+let user: UserAccount;
+const appScope = 'launch/patient patient/*.rs openid fhirUser offline_access';
+
+beforeAll(async () => {
+  server = await startTestServer({ AUTH_REQUIRED: 'true' });
+  resourceServer = await registerConfidentialClient(server, 'system/*.read');
+  app = await registerPublicClient(server, appScope);
+  user = await registerUser(server, 'Patient/pat-1', 'patient');
+});
+afterAll(() => server.stop());
+
+async function appTokens(): Promise<FormResponse> {
+  const { verifier, challenge } = pkcePair();
+  const code = await insertAuthorizationCode(server, { clientId: app.id, userId: user.id, redirectUri: app.redirectUri, scope: appScope, codeChallenge: challenge, patient: 'pat-1' });
+  const res = await postForm(server, '/auth/token', { grant_type: 'authorization_code', client_id: app.id, code, redirect_uri: app.redirectUri, code_verifier: verifier });
+  expect(res.status).toBe(200);
+  return res;
+}
+
+function introspect(token: string, auth: ConfidentialClient = resourceServer, extra: Record<string, string> = {}): Promise<FormResponse> {
+  return postForm(server, '/auth/introspect', { token, ...extra }, basicAuth(auth.id, auth.secret));
+}
+
+describe('introspection', () => {
+  test('an active access token is described with its scope, client, subject, times and context', async () => {
+    const { access_token: token } = (await appTokens()).json as { access_token: string };
+    const res = await introspect(token);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({
+      active: true,
+      token_type: 'Bearer',
+      scope: appScope,
+      client_id: app.id,
+      sub: user.id,
+      iss: issuerOf(server),
+      aud: server.base,
+      patient: 'pat-1',
+      fhirUser: `${server.base}/Patient/pat-1`,
+      exp: expect.any(Number),
+      iat: expect.any(Number),
+    });
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  test('a refresh token is active for the client it was issued to', async () => {
+    const tokens = await appTokens();
+    const confidentialApp = await registerConfidentialClient(server, appScope, { redirectUris: ['https://c.example/cb'] });
+    const code = await insertAuthorizationCode(server, { clientId: confidentialApp.id, userId: user.id, redirectUri: 'https://c.example/cb', scope: 'patient/*.rs offline_access', patient: 'pat-1' });
+    const own = await postForm(server, '/auth/token', { grant_type: 'authorization_code', code, redirect_uri: 'https://c.example/cb' }, basicAuth(confidentialApp.id, confidentialApp.secret));
+    const res = await introspect(own.json.refresh_token as string, confidentialApp, { token_type_hint: 'refresh_token' });
+    expect(res.json).toMatchObject({ active: true, token_type: 'refresh_token', client_id: confidentialApp.id, scope: 'patient/*.rs offline_access', patient: 'pat-1' });
+    // Another client's refresh token is not disclosed.
+    expect((await introspect(tokens.json.refresh_token as string, confidentialApp)).json).toEqual({ active: false });
+  });
+
+  test('a garbage token is inactive', async () => {
+    expect((await introspect('garbage')).json).toEqual({ active: false });
+    expect((await introspect('a.b.c')).json).toEqual({ active: false });
+  });
+
+  test('a revoked access token is inactive', async () => {
+    const tokens = await appTokens();
+    await postForm(server, '/auth/revoke', { client_id: app.id, token: tokens.json.access_token as string });
+    expect((await introspect(tokens.json.access_token as string)).json).toEqual({ active: false });
+  });
+
+  test('a backend services client may introspect with private_key_jwt', async () => {
+    const backend = await registerBackendClient(server, 'system/*.read');
+    const token = (await clientCredentials(server, resourceServer, 'system/*.read')).json.access_token as string;
+    const res = await postForm(server, '/auth/introspect', { token, ...(await assertionForm(server, backend)) });
+    expect(res.json).toMatchObject({ active: true, client_id: resourceServer.id, scope: 'system/*.read' });
+  });
+
+  test('introspection without client authentication is 401', async () => {
+    const res = await postForm(server, '/auth/introspect', { token: 'x' });
+    expect(res.status).toBe(401);
+    expect(res.json.error).toBe('invalid_client');
+  });
+
+  test('a public client cannot introspect', async () => {
+    const res = await postForm(server, '/auth/introspect', { token: 'x', client_id: app.id });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('revocation', () => {
+  test('a revoked access token is refused by the FHIR API at once', async () => {
+    const token = (await clientCredentials(server, resourceServer, 'system/*.read')).json.access_token as string;
+    expect((await fhirGet(server, 'Patient', token)).status).toBe(200);
+    const res = await postForm(server, '/auth/revoke', { token }, basicAuth(resourceServer.id, resourceServer.secret));
+    expect(res.status).toBe(200);
+    expect((await fhirGet(server, 'Patient', token)).status).toBe(401);
+  });
+
+  test('revoking a refresh token revokes its family', async () => {
+    const first = await appTokens();
+    const second = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: first.json.refresh_token as string });
+    expect((await postForm(server, '/auth/revoke', { client_id: app.id, token: second.json.refresh_token as string, token_type_hint: 'refresh_token' })).status).toBe(200);
+    const res = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: second.json.refresh_token as string });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('invalid_grant');
+  });
+
+  test('an unknown token is answered 200', async () => {
+    const res = await postForm(server, '/auth/revoke', { client_id: app.id, token: 'never-issued' });
+    expect(res.status).toBe(200);
+  });
+
+  test('a client cannot revoke another client’s token', async () => {
+    const token = (await clientCredentials(server, resourceServer, 'system/*.read')).json.access_token as string;
+    await postForm(server, '/auth/revoke', { client_id: app.id, token });
+    expect((await fhirGet(server, 'Patient', token)).status).toBe(200);
+  });
+
+  test('a confidential client must authenticate to revoke', async () => {
+    const token = (await clientCredentials(server, resourceServer, 'system/*.read')).json.access_token as string;
+    const res = await postForm(server, '/auth/revoke', { client_id: resourceServer.id, token });
+    expect(res.status).toBe(401);
+    expect((await fhirGet(server, 'Patient', token)).status).toBe(200);
+  });
+});
