@@ -41,6 +41,13 @@ export interface AuthResponse {
   redirect?: string;
   headers?: Record<string, string>;
   cookies?: AuthCookie[];
+  /**
+   * For an html page: where its forms may lead besides this server. A form whose answer
+   * redirects to a client's redirect_uri (consent → code) needs that URI's origin in the
+   * page's CSP form-action, since browsers check form-action on every redirect of a form
+   * submission (CSP 3 §6.4.3).
+   */
+  formTargets?: string[];
 }
 
 /** Shared services of the authorization server, built once at start. */

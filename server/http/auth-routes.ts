@@ -97,7 +97,8 @@ function render(ctx: Context, res: AuthResponse, auth: AuthContext): void {
   } else if (res.html !== undefined) {
     ctx.type = 'text/html; charset=utf-8';
     // Pages carry no external assets and no scripts: nothing else may load or frame them.
-    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    const formAction = ["'self'", ...(res.formTargets ?? []).map(cspSource).filter((s) => s !== undefined)].join(' ');
+    ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`);
     ctx.set('X-Frame-Options', 'DENY');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = res.html;
@@ -105,4 +106,16 @@ function render(ctx: Context, res: AuthResponse, auth: AuthContext): void {
     ctx.type = 'application/json';
     ctx.body = res.json;
   }
+}
+
+/** A URL as a CSP source expression: its origin, or its scheme for an app's private-use scheme (com.example.app:/cb). */
+function cspSource(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  // Serialized origins and schemes hold no spaces, quotes, commas or semicolons: nothing here can end the directive.
+  return parsed.origin !== 'null' ? parsed.origin : parsed.protocol;
 }
