@@ -5,7 +5,7 @@ import { findClient } from './client-store';
 import { loginPage } from './pages/login-page';
 import {
   createPending,
-  htmlPage,
+  pendingPage,
   PageError,
   redirectToClient,
   requestCookie,
@@ -79,7 +79,7 @@ export async function authorize(req: AuthRequest, ctx: AuthContext): Promise<Aut
     launch,
   };
   const pending = await createPending(ctx.knex, params);
-  return htmlPage(loginPage({ requestId: pending.id, csrfToken: pending.csrfToken, clientName: params.clientName }), 200, [requestCookie(pending)]);
+  return pendingPage(pending, loginPage({ requestId: pending.id, csrfToken: pending.csrfToken, clientName: params.clientName }), [requestCookie(pending)]);
 }
 
 function withoutTrailingSlash(url: string): string {

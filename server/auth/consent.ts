@@ -5,7 +5,7 @@ import { describeScope } from './pages/scope-description';
 import { patientContextFor, patientSummary, type PatientContext } from './patient-picker';
 import {
   finishWithError,
-  htmlPage,
+  pendingPage,
   PageError,
   pendingFromCookie,
   pendingFromForm,
@@ -73,7 +73,7 @@ export async function showConsent(req: AuthRequest, ctx: AuthContext): Promise<A
   const pending = await pendingFromCookie(req, ctx);
   const state = await consentState(ctx, pending);
   if (isResponse(state)) return state;
-  return htmlPage(await renderConsent(ctx, pending, state));
+  return pendingPage(pending, await renderConsent(ctx, pending, state));
 }
 
 /** POST /auth/consent: Deny → access_denied; Allow → an authorization code for what stayed ticked. */
@@ -85,7 +85,7 @@ export async function decideConsent(req: AuthRequest, ctx: AuthContext): Promise
 
   const approved = state.offered.filter((scope, i) => CONTEXT_SCOPES.has(scope) || req.form[`scope_${i}`] === scope);
   if (state.offered.some((s) => !CONTEXT_SCOPES.has(s)) && approved.every((s) => CONTEXT_SCOPES.has(s))) {
-    return htmlPage(await renderConsent(ctx, pending, state, 'Tick at least one kind of access, or choose Deny.'));
+    return pendingPage(pending, await renderConsent(ctx, pending, state, 'Tick at least one kind of access, or choose Deny.'));
   }
   return issueCode(ctx, pending, state.user, state.context, approved);
 }

@@ -1,7 +1,7 @@
 import type { AuthContext, AuthRequest, AuthResponse } from './auth-exchange';
 import { checkPassword, isLocked, recordLoginFailure, recordLoginSuccess } from './login-lockout';
 import { loginPage, totpPage } from './pages/login-page';
-import { htmlPage, pendingFromForm, seeOther, updatePending, type PendingAuthorization } from './pending-authorization';
+import { pendingPage, pendingFromForm, seeOther, updatePending, type PendingAuthorization } from './pending-authorization';
 import { verifyTotp } from './totp';
 import { findUserById } from './user-store';
 
@@ -18,11 +18,11 @@ export async function login(req: AuthRequest, ctx: AuthContext): Promise<AuthRes
   const username = req.form.username ?? '';
   const user = await checkPassword(ctx.knex, ctx.config.auth, username, req.form.password ?? '');
   if (!user) {
-    return htmlPage(loginPage({ requestId: pending.id, csrfToken: pending.csrfToken, clientName: pending.params.clientName, username, error: LOGIN_REFUSED }));
+    return pendingPage(pending, loginPage({ requestId: pending.id, csrfToken: pending.csrfToken, clientName: pending.params.clientName, username, error: LOGIN_REFUSED }));
   }
   if (user.totpSecret) {
     await updatePending(ctx.knex, pending, { progress: { ...pending.progress, totpUserId: user.id } });
-    return htmlPage(totpPage({ requestId: pending.id, csrfToken: pending.csrfToken }));
+    return pendingPage(pending, totpPage({ requestId: pending.id, csrfToken: pending.csrfToken }));
   }
   return signedIn(ctx, pending, user.id);
 }
@@ -34,9 +34,9 @@ export async function loginTotp(req: AuthRequest, ctx: AuthContext): Promise<Aut
   const user = userId ? await findUserById(ctx.knex, userId) : undefined;
   if (!user?.totpSecret) {
     // No password step passed on this request: back to the start of the login.
-    return htmlPage(loginPage({ requestId: pending.id, csrfToken: pending.csrfToken, clientName: pending.params.clientName }));
+    return pendingPage(pending, loginPage({ requestId: pending.id, csrfToken: pending.csrfToken, clientName: pending.params.clientName }));
   }
-  const refused = (): AuthResponse => htmlPage(totpPage({ requestId: pending.id, csrfToken: pending.csrfToken, error: TOTP_REFUSED }));
+  const refused = (): AuthResponse => pendingPage(pending, totpPage({ requestId: pending.id, csrfToken: pending.csrfToken, error: TOTP_REFUSED }));
   if (isLocked(user)) return refused();
   if (!verifyTotp(user.totpSecret, req.form.totp ?? '')) {
     // Guessing codes counts like guessing passwords.

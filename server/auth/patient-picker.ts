@@ -5,7 +5,7 @@ import { parseSearchRequest } from '../search/parse-search-request';
 import type { AuthContext, AuthRequest, AuthResponse } from './auth-exchange';
 import { patientPickerPage, type PickerPatient } from './pages/patient-picker-page';
 import {
-  htmlPage,
+  pendingPage,
   PageError,
   pendingFromCookie,
   pendingFromForm,
@@ -107,7 +107,8 @@ async function pickerResponse(ctx: AuthContext, pending: PendingAuthorization, n
     params.set('cursor', encodeCursor(c));
     return `/auth/patient-picker?${params}`;
   };
-  return htmlPage(
+  return pendingPage(
+    pending,
     patientPickerPage({
       requestId: pending.id,
       csrfToken: pending.csrfToken,

@@ -184,6 +184,10 @@ export function seeOther(path: string, cookies?: AuthCookie[]): AuthResponse {
   return { status: 303, redirect: path, cookies, headers: { 'Cache-Control': 'no-store' } };
 }
 
-export function htmlPage(html: string, status = 200, cookies?: AuthCookie[]): AuthResponse {
-  return { status, html, cookies };
+/**
+ * A page of a pending request. Its forms may end in a redirect to the client (the code,
+ * or an error), so the client's redirect_uri joins the page's CSP form-action.
+ */
+export function pendingPage(pending: PendingAuthorization, html: string, cookies?: AuthCookie[]): AuthResponse {
+  return { status: 200, html, cookies, formTargets: [pending.params.redirectUri] };
 }

@@ -88,6 +88,8 @@ describe('GET /auth/authorize', () => {
     const res = await browser.get(authorizeUrl(server));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    // Browsers check form-action on the redirects of a form submission: the consent form's 303 goes to the app.
+    expect(res.headers.get('content-security-policy')).toContain("form-action 'self' http://127.0.0.1:9;");
     expect(res.html).toMatch(/<label for="username">/);
     expect(res.html).toMatch(/<input type="text" id="username" name="username"/);
     expect(res.html).toMatch(/<label for="password">/);
