@@ -1,5 +1,6 @@
 import { OAuthError, invalidRequest, type AuthContext, type AuthRequest, type AuthResponse } from './auth-exchange';
 import { authenticateClient, type AuthenticatedClient } from './client-authentication';
+import { purgeExpiredGrants } from './expired-grant-purge';
 import { authorizationCodeGrant } from './grant-authorization-code';
 import { clientCredentialsGrant } from './grant-client-credentials';
 import { refreshTokenGrant } from './grant-refresh-token';
@@ -20,5 +21,7 @@ export async function tokenEndpoint(req: AuthRequest, context: AuthContext): Pro
   if (!grantType) throw invalidRequest('grant_type is required');
   const grant = Object.hasOwn(GRANTS, grantType) ? GRANTS[grantType] : undefined;
   if (!grant) throw new OAuthError(400, 'unsupported_grant_type', `grant_type ${grantType} is not supported`);
-  return grant(req, context, await authenticateClient(req, context));
+  const response = await grant(req, context, await authenticateClient(req, context));
+  await purgeExpiredGrants(context.knex);
+  return response;
 }
