@@ -88,6 +88,12 @@ export function createSigningKeys(knex: Knex, rotationSeconds: number, tokenSeco
     return loading;
   };
 
+  /** A load that starts now: one already in flight may have begun before the row we need was written. */
+  const reloadNow = async (): Promise<void> => {
+    await loading?.catch(() => undefined);
+    await reload();
+  };
+
   /** Stale while revalidating: requests do not wait for the periodic reload, only for the first. */
   const fresh = async (): Promise<SigningKey[]> => {
     if (loadedAt === 0) await reload();
@@ -95,11 +101,20 @@ export function createSigningKeys(knex: Knex, rotationSeconds: number, tokenSeco
     return keys.filter((k) => k.retiredAt > Date.now());
   };
 
+  let creating: Promise<void> | undefined;
   const current = async (): Promise<SigningKey> => {
     const signer = (await fresh()).find((k) => k.rotateAt > Date.now());
     if (signer) return signer;
-    await createKeyUnlessAnother(knex, rotationSeconds, tokenSeconds);
-    await reload();
+    // One key generation per process at a time (RSA takes ~100 ms), however many requests wait.
+    creating ??= (async () => {
+      try {
+        await createKeyUnlessAnother(knex, rotationSeconds, tokenSeconds);
+        await reloadNow();
+      } finally {
+        creating = undefined;
+      }
+    })();
+    await creating;
     const created = keys.find((k) => k.rotateAt > Date.now());
     if (!created) throw new Error('No current signing key after creating one');
     return created;
@@ -110,7 +125,7 @@ export function createSigningKeys(knex: Knex, rotationSeconds: number, tokenSeco
     if (!key && kid !== undefined && Date.now() - unknownKidReloadAt > UNKNOWN_KID_RELOAD_MS) {
       // A key another process created since our last reload.
       unknownKidReloadAt = Date.now();
-      await reload();
+      await reloadNow();
       key = keys.find((k) => k.kid === kid && k.retiredAt > Date.now());
     }
     if (!key) throw new Error('Unknown signing key');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { createSigningKeys } from '../../server/auth/signing-keys';
 import { startTestServer, type TestServer } from '../support/test-server';
 import { clientCredentials, fhirGet, issuerOf, jwtClaims, jwtHeader, registerConfidentialClient, type ConfidentialClient } from '../support/oauth';
 
@@ -99,6 +100,16 @@ describe('signing keys', () => {
     );
     const bearer = await new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' }).sign(privateKey);
     expect((await fhirGet(server, 'Patient', bearer)).status).toBe(200);
+  });
+
+  test('two processes that find no current key create only one', async () => {
+    const { knex } = server.server;
+    await knex('auth_signing_key').update({ rotate_at: knex.fn.now() });
+    const processes = [createSigningKeys(knex, 3600, 900), createSigningKeys(knex, 3600, 900)];
+    const tokens = await Promise.all(processes.flatMap((keys) => [keys.sign({ n: 1 }, 'JWT'), keys.sign({ n: 2 }, 'JWT')]));
+    expect(new Set(tokens.map((t) => jwtHeader(t).kid)).size).toBe(1);
+    const [{ n }] = await knex('auth_signing_key').where('rotate_at', '>', knex.fn.now()).count('* as n');
+    expect(Number(n)).toBe(1);
   });
 
   test('after rotation a token of the previous key still verifies, the JWKS holds both keys, and a retired key is dropped', async () => {
