@@ -31,7 +31,7 @@ export function createApp({ config, repo, knex, logger }: AppDependencies): Koa 
   const auth = createAuthServer({ knex, config, repo, issuer: config.publicUrl, fhirBase });
   app.use(requestContext(logger));
   app.use(health(() => repo.isReachable()));
-  app.use(corsForBrowserApps(config.auth.corsOrigins));
+  app.use(corsForBrowserApps(config.auth.corsOrigins, new Set(auth.routes.filter((r) => r.cors).map((r) => r.path))));
   app.use(errorOutcome());
   app.use(authRoutes(auth.routes, auth.context, auth.verify));
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
@@ -45,12 +45,13 @@ export function createApp({ config, repo, knex, logger }: AppDependencies): Koa 
  * (SMART App Launch §"Considerations for browser apps"). The login and consent pages are
  * not called cross-origin: a browser navigates to them.
  */
-function corsForBrowserApps(origins: string[]): Koa.Middleware {
+function corsForBrowserApps(origins: string[], authCorsPaths: ReadonlySet<string>): Koa.Middleware {
   const any = origins.includes('*');
   return cors({
     origin: (ctx) => {
       const origin = ctx.get('Origin');
-      if (ctx.path.startsWith('/auth/') && !['/auth/token', '/auth/introspect', '/auth/revoke', '/auth/jwks'].includes(ctx.path)) return '';
+      // Of the authorization server, only the routes marked `cors` (token, JWKS, style, discovery …).
+      if (ctx.path.startsWith('/auth/') && !authCorsPaths.has(ctx.path)) return '';
       return any || origins.includes(origin) ? origin : '';
     },
     allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Prefer', 'If-Match', 'If-None-Match', 'If-None-Exist', 'If-Modified-Since', 'X-Request-Id'],

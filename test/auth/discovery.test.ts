@@ -51,6 +51,11 @@ test('browser apps on other origins may read the SMART configuration (CORS)', as
   expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
 });
 
+test('the login pages are not offered to other origins (no CORS)', async () => {
+  const res = await fetch(`${issuer}/auth/authorize`, { headers: { Origin: 'https://app.example' } });
+  expect(res.headers.get('access-control-allow-origin')).toBeNull();
+});
+
 test('OpenID configuration names the issuer, keys, RS256 id tokens and the fhirUser claim', async () => {
   const { status, json } = await getJson(`${issuer}/.well-known/openid-configuration`);
   expect(status).toBe(200);
@@ -76,9 +81,10 @@ test('the JWKS holds public RS256 signing keys only', async () => {
   }
 });
 
-test('the smart_style_url document is served', async () => {
-  const { status, json } = await getJson(`${issuer}/auth/smart-style.json`);
+test('the smart_style_url document is served, also to browser apps on other origins', async () => {
+  const { status, json, headers } = await getJson(`${issuer}/auth/smart-style.json`, { Origin: 'https://app.example' });
   expect(status).toBe(200);
+  expect(headers.get('access-control-allow-origin')).toBe('https://app.example');
   expect(json.color_background).toEqual(expect.any(String));
 });
 
