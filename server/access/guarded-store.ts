@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Operation } from 'fast-json-patch';
 import { forbidden, isOperationOutcomeError } from '../core/outcome';
+import { matchesInMemory } from '../search/match-filter-in-memory';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { EverythingEntry, EverythingQuery } from '../storage/everything-reads';
 import type { HistoryPage, HistoryQuery } from '../storage/history';
@@ -41,14 +42,15 @@ export class GuardedStore implements ResourceStore {
   async read(resourceType: string, id: string): Promise<ResourceVersion> {
     const grant = this.need(resourceType, 'r');
     const version = await this.inner.read(resourceType, id);
-    await this.ensureVisible(this.inner, resourceType, id, grant, 'r');
+    await this.ensureVisible(this.inner, resourceType, id, grant, 'r', version.resource);
     return version;
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceVersion> {
     const grant = this.need(resourceType, 'r');
     const version = await this.inner.vread(resourceType, id, versionId);
-    await this.ensureVisible(this.inner, resourceType, id, grant, 'r');
+    // The version asked for must be within reach (a resource moved into the compartment later does not bring its past).
+    await this.ensureVisible(this.inner, resourceType, id, grant, 'r', version.resource);
     return version;
   }
 
@@ -60,8 +62,9 @@ export class GuardedStore implements ResourceStore {
     }
     if (query.resourceType) this.need(query.resourceType, 'r');
     const page = await this.inner.history(query);
-    const kept = await this.visibleOf(page.versions, 'r');
-    return { ...page, versions: page.versions.filter((v) => kept.has(`${v.resourceType}/${v.id}`)) };
+    // Each version on its own: a resource that moved between compartments shows each side only its own versions.
+    const visible = await this.visibleEach(page.versions.map((v) => ({ resourceType: v.resourceType, id: v.id, content: v.resource })), 'r');
+    return { ...page, versions: page.versions.filter((_, i) => visible[i]) };
   }
 
   async search(request: SearchRequest): Promise<SearchResult> {
@@ -105,11 +108,11 @@ export class GuardedStore implements ResourceStore {
     let after = query.after;
     for (;;) {
       const batch = await this.inner.everything({ ...query, after });
-      const kept = await this.visibleOf(
-        batch.map((e) => e.resource as Resource & { id: string }),
+      const visible = await this.visibleEach(
+        batch.map((e) => ({ resourceType: e.resource.resourceType, id: e.resource.id as string, content: e.resource })),
         'r'
       );
-      out.push(...batch.filter((e) => kept.has(`${e.resource.resourceType}/${e.resource.id}`)));
+      out.push(...batch.filter((_, i) => visible[i]));
       if (batch.length < query.limit || out.length >= query.limit) break;
       after = batch[batch.length - 1].position;
     }
@@ -138,9 +141,9 @@ export class GuardedStore implements ResourceStore {
       const result = await tx.create(resource, ifNoneExist, assignedId);
       const id = result.version.id;
       if (result.matched) {
-        await this.ensureVisible(tx, type, id, this.need(type, 's'), 's');
+        await this.ensureVisible(tx, type, id, this.need(type, 's'), 's', result.version.resource);
       } else {
-        await this.ensureVisible(tx, type, id, grant, 'c');
+        await this.ensureVisible(tx, type, id, grant, 'c', result.version.resource);
       }
       return result;
     });
@@ -153,12 +156,10 @@ export class GuardedStore implements ResourceStore {
     if (grants.every(([, g]) => !g.filter)) return this.inner.createMany(resources);
     return this.inner.inTransaction(async (tx) => {
       const results = await tx.createMany(resources);
-      for (const [type, grant] of grants) {
-        if (!grant.filter) continue;
-        const ids = byType.get(type) as string[];
-        const visible = await this.visibleIds(tx, type, ids, grant);
-        const outside = ids.find((id) => !visible.has(id));
-        if (outside) throw outOfReach(type, outside, 'c');
+      for (const result of results) {
+        const { resourceType, id, resource } = result.version;
+        const grant = this.need(resourceType, 'c');
+        await this.ensureVisible(tx, resourceType, id, grant, 'c', resource);
       }
       return results;
     });
@@ -170,7 +171,8 @@ export class GuardedStore implements ResourceStore {
     const create = this.access.grant(type, 'c');
     if (!grant.filter && create.allowed && !create.filter) return this.inner.update(resource, ifMatch);
     return this.inner.inTransaction(async (tx) => {
-      if (await exists(tx, type, resource.id)) await this.ensureVisible(tx, type, resource.id, grant, 'u');
+      const before = await current(tx, type, resource.id);
+      if (before) await this.ensureVisible(tx, type, resource.id, grant, 'u', before);
       const result = await tx.update(resource, ifMatch);
       await this.checkWritten(tx, result, grant);
       return result;
@@ -192,9 +194,10 @@ export class GuardedStore implements ResourceStore {
     const grant = this.need(resourceType, 'u');
     if (!grant.filter) return this.inner.patch(resourceType, id, patch, ifMatch);
     return this.inner.inTransaction(async (tx) => {
-      if (await exists(tx, resourceType, id)) await this.ensureVisible(tx, resourceType, id, grant, 'u');
+      const before = await current(tx, resourceType, id);
+      if (before) await this.ensureVisible(tx, resourceType, id, grant, 'u', before);
       const result = await tx.patch(resourceType, id, patch, ifMatch);
-      await this.ensureVisible(tx, resourceType, id, grant, 'u');
+      await this.ensureVisible(tx, resourceType, id, grant, 'u', result.version.resource);
       return result;
     });
   }
@@ -203,7 +206,8 @@ export class GuardedStore implements ResourceStore {
     const grant = this.need(resourceType, 'd');
     if (!grant.filter) return this.inner.delete(resourceType, id, ifMatch);
     return this.inner.inTransaction(async (tx) => {
-      if (await exists(tx, resourceType, id)) await this.ensureVisible(tx, resourceType, id, grant, 'd');
+      const before = await current(tx, resourceType, id);
+      if (before) await this.ensureVisible(tx, resourceType, id, grant, 'd', before);
       return tx.delete(resourceType, id, ifMatch);
     });
   }
@@ -243,13 +247,25 @@ export class GuardedStore implements ResourceStore {
   private async checkWritten(tx: ResourceStore, result: WriteResult, update: Allowed): Promise<void> {
     const { resourceType, id } = result.version;
     const grant = result.created ? this.need(resourceType, 'c') : update;
-    await this.ensureVisible(tx, resourceType, id, grant, result.created ? 'c' : 'u');
+    await this.ensureVisible(tx, resourceType, id, grant, result.created ? 'c' : 'u', result.version.resource);
   }
 
-  private async ensureVisible(store: ResourceStore, resourceType: string, id: string, grant: Allowed, permission: Permission): Promise<void> {
+  /**
+   * The resource must match the grant's filter: decided from `content` when the filter
+   * allows (the compartment, ids: no query), otherwise by the database (current state).
+   */
+  private async ensureVisible(
+    store: ResourceStore,
+    resourceType: string,
+    id: string,
+    grant: Allowed,
+    permission: Permission,
+    content?: Resource
+  ): Promise<void> {
     if (!grant.filter) return;
-    const visible = await this.visibleIds(store, resourceType, [id], grant);
-    if (!visible.has(id)) throw outOfReach(resourceType, id, permission);
+    const known = content ? matchesInMemory(content, grant.filter) : undefined;
+    const visible = known ?? (await this.visibleIds(store, resourceType, [id], grant)).has(id);
+    if (!visible) throw outOfReach(resourceType, id, permission);
   }
 
   /** Which of `ids` (live resources of one type) the grant's filter lets through: one query. */
@@ -259,21 +275,30 @@ export class GuardedStore implements ResourceStore {
     return new Set(await store.matchingIds(liveRequest(resourceType, filters, ids.length)));
   }
 
-  /** `Type/id` of the resources among `resources` the principal may see with `permission` (current state). */
-  private async visibleOf(resources: readonly { resourceType: string; id?: string }[], permission: Permission): Promise<Set<string>> {
-    const byType = new Map<string, string[]>();
-    for (const r of resources) {
-      const ids = byType.get(r.resourceType) ?? [];
-      if (!ids.includes(r.id as string)) ids.push(r.id as string);
-      byType.set(r.resourceType, ids);
+  /**
+   * For each item (a version or an entry), whether the principal may see it with
+   * `permission`: from its content where that decides, otherwise (a deletion, a scope
+   * query on other parameters) by the resource's current state, one query per type.
+   */
+  private async visibleEach(items: readonly { resourceType: string; id: string; content?: Resource }[], permission: Permission): Promise<boolean[]> {
+    const decided: (boolean | undefined)[] = items.map((item) => {
+      const grant = this.access.grant(item.resourceType, permission);
+      if (!grant.allowed) return false;
+      if (!grant.filter) return true;
+      return item.content ? matchesInMemory(item.content, grant.filter) : undefined;
+    });
+    const undecided = new Map<string, Set<string>>();
+    items.forEach((item, i) => {
+      if (decided[i] !== undefined) return;
+      const ids = undecided.get(item.resourceType) ?? new Set<string>();
+      undecided.set(item.resourceType, ids.add(item.id));
+    });
+    const current = new Set<string>();
+    for (const [type, ids] of undecided) {
+      const grant = this.access.grant(type, permission) as Allowed;
+      for (const id of await this.visibleIds(this.inner, type, [...ids], grant)) current.add(`${type}/${id}`);
     }
-    const kept = new Set<string>();
-    for (const [type, ids] of byType) {
-      const grant = this.access.grant(type, permission);
-      if (!grant.allowed) continue;
-      for (const id of await this.visibleIds(this.inner, type, ids, grant)) kept.add(`${type}/${id}`);
-    }
-    return kept;
+    return items.map((item, i) => decided[i] ?? current.has(`${item.resourceType}/${item.id}`));
   }
 
   /** Each request confined; over several types (system search), types without `s` are left out. */
@@ -313,12 +338,12 @@ function liveRequest(resourceType: string, filters: SearchFilter[], count: numbe
   return { resourceType, filters, sort: [], count, offset: 0, total: 'none', warnings: [] };
 }
 
-async function exists(store: ResourceStore, resourceType: string, id: string): Promise<boolean> {
+/** The current content of a live resource, or undefined when there is none (never created, or deleted). */
+async function current(store: ResourceStore, resourceType: string, id: string): Promise<Resource | undefined> {
   try {
-    await store.read(resourceType, id);
-    return true;
+    return (await store.read(resourceType, id)).resource;
   } catch (err) {
-    if (isOperationOutcomeError(err) && (err.status === 404 || err.status === 410)) return false;
+    if (isOperationOutcomeError(err) && (err.status === 404 || err.status === 410)) return undefined;
     throw err;
   }
 }

@@ -1,0 +1,47 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { paramColumn } from './column-names';
+import type { SearchFilter } from './search-request';
+import { indexedParam } from './supported-parameters';
+
+/**
+ * Whether `resource` matches `filter`, decided from its content with the same
+ * extraction that writes its index columns (so the answer is the one SQL would give),
+ * for the filters access rules are made of: ids, references (the patient compartment)
+ * and their AND/OR. Undefined for anything else: the caller asks the database.
+ */
+export function matchesInMemory(resource: Resource, filter: SearchFilter): boolean | undefined {
+  switch (filter.kind) {
+    case 'id': {
+      const hit = filter.ids.includes(resource.id as string);
+      return filter.not ? !hit : hit;
+    }
+    case 'reference': {
+      const param = indexedParam(resource.resourceType, filter.code);
+      if (!param) return undefined;
+      const out: Record<string, unknown> = {};
+      param.handler.extract(param, param.expression.evaluate(resource), out, resource);
+      const values = out[paramColumn(filter.code)];
+      return Array.isArray(values) && values.some((v) => filter.entries.includes(v as string));
+    }
+    case 'any': {
+      let unknown = false;
+      for (const f of filter.filters) {
+        const hit = matchesInMemory(resource, f);
+        if (hit === true) return true;
+        if (hit === undefined) unknown = true;
+      }
+      return unknown ? undefined : false;
+    }
+    case 'all': {
+      let unknown = false;
+      for (const f of filter.filters) {
+        const hit = matchesInMemory(resource, f);
+        if (hit === false) return false;
+        if (hit === undefined) unknown = true;
+      }
+      return unknown ? undefined : true;
+    }
+    default:
+      return undefined;
+  }
+}
