@@ -15,6 +15,7 @@
  *      BENCH_CONCURRENCY (default "1,8,32"), BENCH_TYPES (default "Patient,Observation"),
  *      BENCH_SYNTHEA_BUNDLES (bundles for the validation figures, default 6),
  *      BENCH_AUTH_CONCURRENCY (the authorization-overhead table, default "1,8"),
+ *      BENCH_AUTH_ROUNDS (rounds per cell of that table, median kept, default 3),
  *      DATABASE_POOL_MAX (passed to the server).
  */
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';

@@ -311,7 +311,9 @@ export class GuardedStore implements ResourceStore {
   private confine(request: SearchRequest): SearchRequest {
     const grant = this.need(request.resourceType, 's');
     const filters = request.filters.map((f) => this.confineFilter(f));
-    if (grant.filter) filters.push(grant.filter);
+    // `Observation?subject=Patient/me` under a patient token already is the compartment:
+    // an OR over more GIN columns would only cost the planner and the executor.
+    if (grant.filter && !impliedBy(filters, grant.filter)) filters.push(grant.filter);
     return { ...request, filters };
   }
 
@@ -331,6 +333,26 @@ export class GuardedStore implements ResourceStore {
       default:
         return filter;
     }
+  }
+}
+
+/**
+ * Whether the ANDed `filters` already restrict to `rule` (so adding it changes nothing):
+ * a reference or id rule is implied by a filter on the same parameter whose values are
+ * all among the rule's; an OR rule by any of its branches, an AND rule by all of them.
+ */
+function impliedBy(filters: readonly SearchFilter[], rule: SearchFilter): boolean {
+  switch (rule.kind) {
+    case 'any':
+      return rule.filters.some((branch) => impliedBy(filters, branch));
+    case 'all':
+      return rule.filters.every((part) => impliedBy(filters, part));
+    case 'reference':
+      return filters.some((f) => f.kind === 'reference' && f.code === rule.code && f.entries.every((e) => rule.entries.includes(e)));
+    case 'id':
+      return !rule.not && filters.some((f) => f.kind === 'id' && !f.not && f.ids.every((id) => rule.ids.includes(id)));
+    default:
+      return false;
   }
 }
 

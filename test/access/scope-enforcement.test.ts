@@ -114,6 +114,9 @@ describe('a patient-scoped token', () => {
       [`Observation/${ids.aliceLab}`, `Observation/${ids.aliceVital}`].sort()
     );
     expect((await call(token, 'GET', `/Observation?subject=Patient/${ids.bob}`)).body.entry ?? []).toEqual([]);
+    expect((await call(token, 'GET', `/Observation?subject=Patient/${ids.bob},Patient/${ids.alice}&_summary=count`)).body.total).toBe(2);
+    expect((await call(token, 'GET', `/Observation?subject=${ids.bob}`)).body.entry ?? []).toEqual([]);
+    expect((await call(token, 'GET', `/Observation?subject=Patient/${ids.alice}&_summary=count`)).body.total).toBe(2);
     expect(entryIds((await call(token, 'GET', '/Patient')).body)).toEqual([`Patient/${ids.alice}`]);
     expect((await call(token, 'GET', `/Patient/${ids.bob}/Observation`)).body.entry ?? []).toEqual([]);
   });
