@@ -6,6 +6,7 @@
  * Overhead = 1 − (with token / without token); the target is under 15%.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { issueAccessToken } from '../../server/auth/access-token';
 import type { AuthContext } from '../../server/auth/auth-exchange';
 import { loadConfig } from '../../server/config';
@@ -32,10 +33,18 @@ export interface AuthCellOptions {
   stop: () => boolean;
 }
 
+/** Server CPU time (user + kernel) in ms, from /proc: robust to the load generator sharing the cores. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+type AuthCell = CellFigures & { cpuUs: number };
+
 interface AuthRow {
   op: Op;
   concurrency: number;
-  cells: Record<Mode, CellFigures>;
+  cells: Record<Mode, AuthCell>;
   raw: CellFigures;
 }
 
@@ -49,14 +58,16 @@ export async function authOverhead(server: ServerProcess, databaseUrl: string, r
   for (const body of bodies) rawIds.push(await raw.insert('Observation', body));
   const tokens = await mintTokens(server, databaseUrl, patientId);
 
-  const header = `${'op'.padEnd(7)}${'c'.padStart(3)} ${MODES.map((m) => m.padStart(13)).join(' ')} ${'raw/s'.padStart(9)} ${'system'.padStart(8)} ${'patient'.padStart(8)}`;
-  console.log(`${header}\n${' '.repeat(10)}(requests/s; the last two columns: overhead vs no token)\n${'-'.repeat(header.length)}`);
+  const header =
+    `${'op'.padEnd(7)}${'c'.padStart(3)} ${MODES.map((m) => m.padStart(13)).join(' ')} ${'raw/s'.padStart(9)} ${'system'.padStart(8)} ${'patient'.padStart(8)}` +
+    ` ${'cpu µs: none'.padStart(13)} ${'system'.padStart(7)} ${'patient'.padStart(8)}`;
+  console.log(`${header}\n${' '.repeat(10)}(requests/s; overhead = 1 − with token / no token, by throughput and by server CPU per request)\n${'-'.repeat(header.length)}`);
   const rows: AuthRow[] = [];
   for (const op of OPS) {
     for (const concurrency of options.concurrency) {
       // Rounds in rotated order, the median kept: a mode measured first (colder) or last
       // (after the others warmed the caches) would otherwise differ by more than what is measured.
-      const runs: Record<Mode, CellFigures[]> = { 'no token': [], 'system/*.rs': [], 'patient/*.rs': [] };
+      const runs: Record<Mode, AuthCell[]> = { 'no token': [], 'system/*.rs': [], 'patient/*.rs': [] };
       for (let round = 0; round < ROUNDS; round++) {
         for (let k = 0; k < MODES.length; k++) {
           const mode = MODES[(k + round) % MODES.length];
@@ -64,7 +75,7 @@ export async function authOverhead(server: ServerProcess, databaseUrl: string, r
           if (options.stop()) return;
         }
       }
-      const cells = Object.fromEntries(MODES.map((m) => [m, median(runs[m])])) as Record<Mode, CellFigures>;
+      const cells = Object.fromEntries(MODES.map((m) => [m, median(runs[m])])) as Record<Mode, AuthCell>;
       await raw.resize(concurrency);
       const rawOp: Operation =
         op === 'read'
@@ -81,9 +92,11 @@ export async function authOverhead(server: ServerProcess, databaseUrl: string, r
   console.log(`  ratio to raw PostgreSQL (patient token): ${rows.map((r) => `${r.op} c=${r.concurrency} ${((r.cells['patient/*.rs'].perSecond / r.raw.perSecond) * 100).toFixed(0)}%`).join(', ')}`);
 }
 
-function median(cells: CellFigures[]): CellFigures {
+/** The median round by throughput, with the median CPU per request of all rounds. */
+function median(cells: AuthCell[]): AuthCell {
   const sorted = [...cells].sort((a, b) => a.perSecond - b.perSecond);
-  return sorted[Math.floor(sorted.length / 2)];
+  const cpu = cells.map((c) => c.cpuUs).sort((a, b) => a - b);
+  return { ...sorted[Math.floor(sorted.length / 2)], cpuUs: cpu[Math.floor(cpu.length / 2)] };
 }
 
 function overhead(row: AuthRow, mode: Mode): number {
@@ -92,8 +105,10 @@ function overhead(row: AuthRow, mode: Mode): number {
 
 function printRow(row: AuthRow): void {
   const pct = (mode: Mode): string => `${(overhead(row, mode) * 100).toFixed(1)}%`.padStart(8);
+  const cpu = (mode: Mode): string => `${((row.cells[mode].cpuUs / row.cells['no token'].cpuUs - 1) * 100).toFixed(1)}%`;
   console.log(
-    `${row.op.padEnd(7)}${String(row.concurrency).padStart(3)} ${MODES.map((m) => fmt(row.cells[m].perSecond, 13)).join(' ')} ${fmt(row.raw.perSecond, 9)} ${pct('system/*.rs')} ${pct('patient/*.rs')}`
+    `${row.op.padEnd(7)}${String(row.concurrency).padStart(3)} ${MODES.map((m) => fmt(row.cells[m].perSecond, 13)).join(' ')} ${fmt(row.raw.perSecond, 9)} ${pct('system/*.rs')} ${pct('patient/*.rs')}` +
+      ` ${fmt(row.cells['no token'].cpuUs, 13)} ${cpu('system/*.rs').padStart(7)} ${cpu('patient/*.rs').padStart(8)}`
   );
 }
 
@@ -151,8 +166,9 @@ async function serverCell(
   patientId: string,
   ids: string[],
   options: AuthCellOptions
-): Promise<CellFigures> {
+): Promise<AuthCell> {
   const client = new KeepAliveClient(server.url, concurrency);
+  const cpuBefore = cpuMs(server.pid);
   const headers = token ? { authorization: `Bearer ${token}` } : undefined;
   const search = `/fhir/Observation?subject=Patient/${patientId}&_count=${PAGE}`;
   const operation: Operation =
@@ -162,7 +178,9 @@ async function serverCell(
   try {
     const result = await runClosedLoop(operation, concurrency, options.seconds, options.warmup, options.stop);
     if (result.errors > 0) console.error(`  ${op} c=${concurrency} ${token ? 'token' : 'no token'}: ${result.errors} errors, first: ${result.firstError}`);
-    return figures(result);
+    // Warm-up requests are not counted in `operations` but their CPU is: estimate them at the same rate.
+    const requests = result.operations * (1 + options.warmup / options.seconds);
+    return { ...figures(result), cpuUs: ((cpuMs(server.pid) - cpuBefore) * 1000) / requests };
   } finally {
     client.close();
   }

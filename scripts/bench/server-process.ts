@@ -4,6 +4,8 @@ import { freePort } from '../../server/core/free-port';
 
 export interface ServerProcess {
   url: string;
+  /** The server's process id (for CPU time from /proc). */
+  pid: number;
   /** Undefined while it runs; then how it ended, e.g. "exit code 1" or "signal SIGKILL". */
   exitStatus(): string | undefined;
   stop(): Promise<void>;
@@ -66,7 +68,7 @@ export async function startServerProcess(databaseUrl: string, extraEnv: Record<s
     await stop();
     throw err;
   }
-  return { url, stop, exitStatus: () => status };
+  return { url, pid: child.pid as number, stop, exitStatus: () => status };
 }
 
 async function waitUntilReady(url: string, exited: Promise<number | null>, timeoutMs = 120000): Promise<void> {
