@@ -21,6 +21,12 @@ export interface AuthRequest {
   cookies: Record<string, string | undefined>;
   /** The caller's address (X-Forwarded-For honoured: app.proxy). */
   ip: string;
+  /**
+   * The origin the request was sent to (`http://127.0.0.1:8080`; X-Forwarded-Proto/Host
+   * honoured). Besides PUBLIC_URL, clients may name this server by it: the same server
+   * reached as localhost or 127.0.0.1 is still this server.
+   */
+  origin: string;
   /** The verified bearer token, when the request carried a valid one. */
   principal?: Principal;
 }

@@ -41,7 +41,10 @@ export async function authorize(req: AuthRequest, ctx: AuthContext): Promise<Aut
   // SMART App Launch 2.0: state is required (and protects the client from CSRF).
   if (!state) return fail('invalid_request', 'state is required');
   if (!p.aud) return fail('invalid_request', 'aud is required: the FHIR base URL the app wants to access');
-  if (withoutTrailingSlash(p.aud) !== withoutTrailingSlash(ctx.fhirBase)) {
+  // This server's FHIR base as PUBLIC_URL names it, or as the browser reached it (aud protects
+  // the app from being sent to another server; both names are this one).
+  const bases = [ctx.fhirBase, `${req.origin}/fhir`].map(withoutTrailingSlash);
+  if (!bases.includes(withoutTrailingSlash(p.aud))) {
     return fail('invalid_request', `aud must be this server's FHIR base URL (${ctx.fhirBase})`);
   }
 

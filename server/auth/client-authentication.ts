@@ -96,7 +96,8 @@ async function clientWithAssertion(req: AuthRequest, context: AuthContext, asser
   if (!client || (!client.jwks && !client.jwksUrl)) throw invalidClient('Unknown client or no registered keys');
 
   // The token endpoint is the audience SMART prescribes; introspection and revocation also accept their own URL.
-  const audience = [...new Set([tokenEndpointUrl(context), `${context.issuer}${req.path}`])];
+  // Also under the origin the request reached (localhost and 127.0.0.1 are the same server).
+  const audience = [...new Set([tokenEndpointUrl(context), `${context.issuer}${req.path}`, `${req.origin}/auth/token`, `${req.origin}${req.path}`])];
   let payload;
   try {
     ({ payload } = await jwtVerify(assertion, clientKeys(client), {

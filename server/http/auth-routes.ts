@@ -73,7 +73,7 @@ async function authRequest(ctx: Context, route: AuthRoute, verify: BearerVerifie
   }
   const token = bearerToken(ctx.get('Authorization'));
   const principal = token ? await verify(token) : undefined;
-  return { method: route.method, path: ctx.path, query, form, json, headers, cookies, ip: ctx.ip, principal };
+  return { method: route.method, path: ctx.path, query, form, json, headers, cookies, ip: ctx.ip, origin: `${ctx.protocol}://${ctx.host}`, principal };
 }
 
 function render(ctx: Context, res: AuthResponse, auth: AuthContext): void {

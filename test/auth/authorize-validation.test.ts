@@ -67,6 +67,21 @@ describe('GET /auth/authorize', () => {
     expect((await errorRedirect({ aud: 'https://other.example/fhir' })).get('error')).toBe('invalid_request');
   });
 
+  it('accepts as aud the FHIR base under the host the browser reached (localhost for a PUBLIC_URL of 127.0.0.1), and no other host', async () => {
+    const port = new URL(server.url).port;
+    const viaLocalhost = { 'X-Forwarded-Host': `localhost:${port}` };
+    const accepted = await new CookieBrowser().fetch(authorizeUrl(server, { aud: `http://localhost:${port}/fhir` }), { headers: viaLocalhost });
+    expect(accepted.location ?? '').toBe('');
+    expect(accepted.status).toBe(200);
+    expect(accepted.html).toContain('name="password"');
+    const refused = await new CookieBrowser().fetch(authorizeUrl(server, { aud: `http://localhost:${port}/fhir` }));
+    expect(refused.status).toBe(302);
+    expect(new URL(refused.location as string).searchParams.get('error')).toBe('invalid_request');
+    // The Origin header (a cross-site form post sets it) names the sender, never this server.
+    const forged = await new CookieBrowser().fetch(authorizeUrl(server, { aud: 'https://evil.example/fhir' }), { headers: { Origin: 'https://evil.example' } });
+    expect(new URL(forged.location as string).searchParams.get('error')).toBe('invalid_request');
+  });
+
   it('redirects unsupported_response_type for anything but code, and invalid_request without state', async () => {
     expect((await errorRedirect({ response_type: 'token' })).get('error')).toBe('unsupported_response_type');
     const noState = await errorRedirect({ state: undefined });
