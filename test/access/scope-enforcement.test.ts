@@ -126,9 +126,19 @@ describe('a patient-scoped token', () => {
     expect((await call(token, 'GET', '/Observation?_total=accurate')).body.total).toBe(2);
   });
 
-  it('gets nothing of the other patient through _include or _revinclude', async () => {
+  it('gets nothing of the other patient through _include', async () => {
     const included = await call(token, 'GET', `/Observation?_include=Observation:subject`);
     expect(included.text).not.toContain(ids.bob);
+    expect(entryIds(included.body)).toContain(`Patient/${ids.alice}`);
+    // Alice's own Observation pointing at Bob does not bring Bob in either.
+    const pointing = (await call(admin, 'POST', '/Observation', { body: { ...observation(ids.alice, 'exam', 'ptr'), performer: [{ reference: `Patient/${ids.bob}` }] } })).body.id;
+    const viaPerformer = await call(token, 'GET', `/Observation?_id=${pointing}&_include=Observation:performer`);
+    expect(entryIds(viaPerformer.body)).toEqual([`Observation/${pointing}`]);
+    expect(viaPerformer.text).not.toContain('Roberts');
+    await call(admin, 'DELETE', `/Observation/${pointing}`);
+  });
+
+  it('gets nothing of the other patient through _revinclude', async () => {
     const revincluded = await call(token, 'GET', `/Patient?_id=${ids.alice},${ids.bob}&_revinclude=Observation:subject`);
     expect(entryIds(revincluded.body)).toEqual([`Observation/${ids.aliceLab}`, `Observation/${ids.aliceVital}`, `Patient/${ids.alice}`].sort());
     // Shared resources outside the compartment stay readable: the practitioner.
@@ -150,7 +160,8 @@ describe('a patient-scoped token', () => {
     expect(entryIds(history.body)).toEqual(expect.arrayContaining([`Observation/${ids.aliceLab}`, `Observation/${ids.aliceVital}`]));
     expect(history.text).not.toContain(ids.bobVital);
     const system = await call(token, 'GET', '/_history');
-    expect(system.text).not.toContain(ids.bob);
+    expect(system.text).not.toContain(ids.bobLab);
+    expect(system.text).not.toContain('Roberts');
   });
 
   it('gets its own $everything and not the other patient\'s', async () => {
