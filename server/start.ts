@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
+import { shippedRolePolicy } from './access/role-policy';
 import { createApp } from './app';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
@@ -29,6 +30,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   }
   // The validator compiles its definitions lazily (~0.4 s): pay that before the first request.
   warmUpValidation();
+  // A mistake in policies/roles.json stops the start here, naming the entry.
+  shippedRolePolicy();
 
   const repo = new Repository(knex, {
     searchDefaultCount: config.searchDefaultCount,

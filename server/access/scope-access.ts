@@ -3,6 +3,7 @@ import { parseSearchRequest } from '../search/parse-search-request';
 import type { SearchFilter } from '../search/search-request';
 import { PATIENT_REFERENCE_OUTSIDE_COMPARTMENT, patientContextReach } from './patient-context-types';
 import type { Principal } from './principal';
+import { type RolePolicy, roleAllows, shippedRolePolicy } from './role-policy';
 import { type Permission, type ResourceScope, parseScope, splitScopes } from './scopes';
 
 /**
@@ -16,8 +17,8 @@ const DENIED: Grant = { allowed: false };
 const EVERYTHING: Grant = { allowed: true };
 
 /**
- * The access rules of one principal, computed from its scopes once and cached per
- * (type, letter). Fails closed at every step: a `patient/` scope without a patient in
+ * The access rules of one principal, computed from its scopes (and, for a user, its
+ * role's policy) once and cached per (type, letter). Fails closed at every step: a `patient/` scope without a patient in
  * the token, a `user/` scope without a user and fhirUser, a `system/` scope in a user's
  * token, a scope query the server cannot apply: each grants nothing.
  */
@@ -25,7 +26,10 @@ export class ScopeAccess {
   private readonly scopes: ResourceScope[];
   private readonly grants = new Map<string, Grant>();
 
-  constructor(readonly principal: Principal) {
+  constructor(
+    readonly principal: Principal,
+    private readonly policy: RolePolicy = shippedRolePolicy()
+  ) {
     this.scopes = splitScopes(principal.scope)
       .map(parseScope)
       .filter((s): s is ResourceScope => s?.kind === 'resource' && usable(s, principal));
@@ -47,6 +51,8 @@ export class ScopeAccess {
   }
 
   private compute(resourceType: string, permission: Permission): Grant {
+    // A user's token: its scopes within what the user's role may do (policies/roles.json).
+    if (this.principal.userId && !roleAllows(this.policy, this.principal.role ?? '', resourceType, permission)) return DENIED;
     const alternatives: SearchFilter[][] = [];
     for (const scope of this.scopes) {
       if (!scope.permissions.has(permission)) continue;

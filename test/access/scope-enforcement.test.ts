@@ -20,7 +20,9 @@ function fhrRequestWith(token: string | undefined, method: string, path: string,
   return fhirRequest(method, `${server.base}${path}`, { body: options.body, headers });
 }
 
-const alice = (scope: string) => mintToken(server, { scope, patient: ids.alice, userId: 'u-alice', fhirUser: `Patient/${ids.alice}` });
+// A practitioner's app launched for Alice (patient context): the role allows every letter, so the scopes decide.
+const alice = (scope: string) =>
+  mintToken(server, { scope, patient: ids.alice, userId: 'u-doctor', fhirUser: 'Practitioner/doctor', role: 'practitioner' });
 
 function observation(patient: string, category: string, code: string) {
   return {
@@ -248,18 +250,18 @@ describe('scope query filters (SMART v2)', () => {
 
 describe('failing closed', () => {
   it('grants nothing for patient/ scopes in a token without a patient', async () => {
-    const token = await mintToken(server, { scope: 'patient/*.rs', userId: 'u', fhirUser: `Patient/${ids.alice}` });
+    const token = await mintToken(server, { scope: 'patient/*.rs', userId: 'u', fhirUser: `Patient/${ids.alice}`, role: 'patient' });
     expect((await call(token, 'GET', '/Observation')).status).toBe(403);
     expect((await call(token, 'GET', `/Patient/${ids.alice}`)).status).toBe(403);
   });
 
   it('grants nothing for user/ scopes in a token without fhirUser', async () => {
-    const token = await mintToken(server, { scope: 'user/*.rs', userId: 'u' });
+    const token = await mintToken(server, { scope: 'user/*.rs', userId: 'u', role: 'practitioner' });
     expect((await call(token, 'GET', '/Observation')).status).toBe(403);
   });
 
   it('grants nothing for a system/ scope in a token issued to a user', async () => {
-    const token = await mintToken(server, { scope: 'system/*.rs', userId: 'u', fhirUser: 'Practitioner/x' });
+    const token = await mintToken(server, { scope: 'system/*.rs', userId: 'u', fhirUser: 'Practitioner/x', role: 'admin' });
     expect((await call(token, 'GET', '/Observation')).status).toBe(403);
   });
 

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isResourceType } from '../validation/structure-definitions';
+import type { Permission } from './scopes';
+
+/** The shipped policy: a data file, so that what a role may do is read and changed without code. */
+export const DEFAULT_ROLE_POLICY_FILE = path.join(__dirname, '..', '..', 'policies', 'roles.json');
+
+const ROLES = ['admin', 'practitioner', 'nurse', 'receptionist', 'patient', 'pharmacist', 'lab-technician', 'insurer', 'auditor'];
+const LETTERS = /^c?r?u?d?s?$/;
+
+/** Role → resource type (or `*`) → the letters allowed. */
+export type RolePolicy = ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<Permission>>>;
+
+export class RolePolicyError extends Error {}
+
+/**
+ * Reads and checks a policy file: every role one of the nine, every key a resource type
+ * or `*`, every value SMART v2 letters in cruds order. A mistake stops the server at
+ * start with the entry named, instead of silently granting or denying.
+ */
+export function loadRolePolicy(file: string = DEFAULT_ROLE_POLICY_FILE): RolePolicy {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RolePolicyError(`role policy ${file}: ${(err as Error).message}`);
+  }
+  const roles = (raw as { roles?: unknown })?.roles;
+  if (typeof roles !== 'object' || roles === null) throw new RolePolicyError(`role policy ${file}: no "roles" object`);
+  const policy = new Map<string, Map<string, Set<Permission>>>();
+  for (const [role, types] of Object.entries(roles)) {
+    if (!ROLES.includes(role)) throw new RolePolicyError(`role policy ${file}: unknown role "${role}" (roles: ${ROLES.join(', ')})`);
+    if (typeof types !== 'object' || types === null) throw new RolePolicyError(`role policy ${file}: "${role}" must map types to letters`);
+    const rules = new Map<string, Set<Permission>>();
+    for (const [type, letters] of Object.entries(types)) {
+      if (type !== '*' && !isResourceType(type)) throw new RolePolicyError(`role policy ${file}: "${role}" names unknown resource type "${type}"`);
+      if (typeof letters !== 'string' || !LETTERS.test(letters)) {
+        throw new RolePolicyError(`role policy ${file}: "${role}.${type}" must be letters of "cruds" in that order, got ${JSON.stringify(letters)}`);
+      }
+      rules.set(type, new Set(letters as unknown as Iterable<Permission>));
+    }
+    policy.set(role, rules);
+  }
+  return policy;
+}
+
+let shipped: RolePolicy | undefined;
+
+export function shippedRolePolicy(): RolePolicy {
+  return (shipped ??= loadRolePolicy());
+}
+
+/** Whether `role` may use `permission` on `resourceType`; an unknown role may do nothing. */
+export function roleAllows(policy: RolePolicy, role: string, resourceType: string, permission: Permission): boolean {
+  const rules = policy.get(role);
+  if (!rules) return false;
+  const letters = rules.get(resourceType) ?? rules.get('*');
+  return letters?.has(permission) ?? false;
+}
