@@ -14,6 +14,8 @@ import { fhirRouter } from './http/fhir-router';
 import { health } from './http/health';
 import { negotiation } from './http/negotiation';
 import { requestContext } from './http/request-context';
+import { RateLimits } from './http/rate-limit';
+import { securityHeaders } from './http/security-headers';
 
 export interface AppDependencies {
   config: Config;
@@ -29,12 +31,16 @@ export function createApp({ config, repo, knex, logger }: AppDependencies): Koa 
   app.silent = true;
   const fhirBase = `${config.publicUrl}/fhir`;
   const auth = createAuthServer({ knex, config, repo, issuer: config.publicUrl, fhirBase });
+  const limits = RateLimits.create(config.rateLimit, config.redisUrl, logger);
   app.use(requestContext(logger));
+  app.use(securityHeaders(config.publicUrl));
   app.use(health(() => repo.isReachable()));
   app.use(corsForBrowserApps(config.auth.corsOrigins, new Set(auth.routes.filter((r) => r.cors).map((r) => r.path))));
   app.use(errorOutcome());
+  app.use(limits.byAddress());
   app.use(authRoutes(auth.routes, auth.context, auth.verify));
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
+  app.use(limits.byClient());
   app.use(negotiation());
   app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: compileRoutes(routes), log: logger }));
   return app;

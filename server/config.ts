@@ -30,6 +30,25 @@ export interface Config {
   /** Rows per reindex batch (one transaction, one UPDATE). */
   reindexBatchSize: number;
   auth: AuthConfig;
+  rateLimit: RateLimitConfig;
+}
+
+/**
+ * Request rate limits (http/rate-limit.ts). Counted in Redis when REDIS_URL is set, so
+ * every process and replica shares them; otherwise in memory, per process (with
+ * WORKERS > 1 or several replicas each process then allows these numbers on its own).
+ */
+export interface RateLimitConfig {
+  /** RATE_LIMIT=false turns every limit off (benchmarks, tests). */
+  enabled: boolean;
+  /** Requests per minute for one OAuth client (the token's client_id) on the FHIR API. */
+  perClientPerMinute: number;
+  /** Requests per minute from one source address (X-Forwarded-For honoured: app.proxy). */
+  perAddressPerMinute: number;
+  /** POSTs per minute from one address to the endpoints that take secrets: /auth/token, /auth/login, /auth/login/totp. */
+  authPerAddressPerMinute: number;
+  /** Prefix of the Redis keys, so deployments (and tests) sharing a Redis keep their counts apart. */
+  redisKeyPrefix: string;
 }
 
 /** The SMART / OAuth 2 authorization server and the enforcement of its tokens. */
@@ -97,6 +116,14 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
+function redisKeyPrefix(raw: string | undefined): string {
+  if (raw === undefined || raw === '') return 'fhir:rate-limit';
+  if (!/^[A-Za-z0-9:._-]{1,64}$/.test(raw)) {
+    throw new ConfigError(`RATE_LIMIT_REDIS_PREFIX must be 1 to 64 letters, digits or : . _ -, got "${raw}"`);
+  }
+  return raw;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -135,6 +162,13 @@ export function loadConfig(env: Env = process.env): Config {
       loginMaxFailures: integer(env, 'LOGIN_MAX_FAILURES', 5, 1, 1000),
       loginLockSeconds: integer(env, 'LOGIN_LOCK_SECONDS', 60, 1, 86400),
       corsOrigins: (env.CORS_ORIGINS || '*').split(',').map((o) => o.trim()).filter(Boolean),
+    },
+    rateLimit: {
+      enabled: boolean(env, 'RATE_LIMIT', true),
+      perClientPerMinute: integer(env, 'RATE_LIMIT_PER_CLIENT_PER_MINUTE', 3000, 1, 10_000_000),
+      perAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 6000, 1, 10_000_000),
+      authPerAddressPerMinute: integer(env, 'RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE', 60, 1, 1_000_000),
+      redisKeyPrefix: redisKeyPrefix(env.RATE_LIMIT_REDIS_PREFIX),
     },
   };
 }

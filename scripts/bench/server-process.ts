@@ -31,6 +31,8 @@ export async function startServerProcess(databaseUrl: string, extraEnv: Record<s
     LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL || 'warn',
     // Benchmarks without a bearer token measure the server without authorization; the token runs set it back.
     AUTH_REQUIRED: 'false',
+    // Benchmarks measure the server, not its rate limits.
+    RATE_LIMIT: 'false',
     ...extraEnv,
   };
   delete env.PUBLIC_URL;

@@ -54,6 +54,9 @@ export const preconditionFailed = (text: string): OperationOutcomeError => fail(
 export const tooLarge = (text: string): OperationOutcomeError => fail(413, 'too-costly', text);
 export const unsupportedMediaType = (text: string): OperationOutcomeError => fail(415, 'not-supported', text);
 export const notAcceptable = (text: string): OperationOutcomeError => fail(406, 'not-supported', text);
+/** 429 (RFC 6585): the error middleware adds `Retry-After` (seconds) from `headers`. */
+export const tooManyRequests = (text: string, retryAfterSeconds: number): OperationOutcomeError =>
+  Object.assign(fail(429, 'throttled', text), { headers: { 'Retry-After': String(retryAfterSeconds) } });
 export const unprocessable = (text: string, expression?: string): OperationOutcomeError =>
   fail(422, 'business-rule', text, expression);
 

@@ -33,6 +33,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     DATABASE_URL: withDatabase(adminUrl, database),
     // The interaction tests run without tokens; the auth tests pass AUTH_REQUIRED=true.
     AUTH_REQUIRED: 'false',
+    // Rate limits would throttle the suites' bursts; test/http/rate-limit.test.ts sets RATE_LIMIT=true.
+    RATE_LIMIT: 'false',
     ...env,
   });
   const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
