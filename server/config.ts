@@ -165,9 +165,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     rateLimit: {
       enabled: boolean(env, 'RATE_LIMIT', true),
-      perClientPerMinute: integer(env, 'RATE_LIMIT_PER_CLIENT_PER_MINUTE', 3000, 1, 10_000_000),
-      perAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 6000, 1, 10_000_000),
-      authPerAddressPerMinute: integer(env, 'RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE', 60, 1, 1_000_000),
+      perClientPerMinute: integer(env, 'RATE_LIMIT_PER_CLIENT_PER_MINUTE', 60000, 1, 10_000_000),
+      perAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 60000, 1, 10_000_000),
+      authPerAddressPerMinute: integer(env, 'RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE', 600, 1, 1_000_000),
       redisKeyPrefix: redisKeyPrefix(env.RATE_LIMIT_REDIS_PREFIX),
     },
   };
