@@ -1,7 +1,7 @@
-import { patientCompartmentFilter } from '../search/compartment-definitions';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { SearchFilter } from '../search/search-request';
-import { PATIENT_REFERENCE_OUTSIDE_COMPARTMENT, patientContextReach } from './patient-context-types';
+import { patientConfinement } from './patient-confinement';
+import type { CareBoundary } from './care-boundary';
 import type { Principal } from './principal';
 import { type RolePolicy, roleAllows, shippedRolePolicy } from './role-policy';
 import { type Permission, type ResourceScope, parseScope, splitScopes } from './scopes';
@@ -28,7 +28,8 @@ export class ScopeAccess {
 
   constructor(
     readonly principal: Principal,
-    private readonly policy: RolePolicy = shippedRolePolicy()
+    private readonly policy: RolePolicy = shippedRolePolicy(),
+    private readonly boundary?: CareBoundary
   ) {
     this.scopes = splitScopes(principal.scope)
       .map(parseScope)
@@ -54,33 +55,36 @@ export class ScopeAccess {
     // A user's token: its scopes within what the user's role may do (policies/roles.json).
     if (this.principal.userId && !roleAllows(this.policy, this.principal.role ?? '', resourceType, permission)) return DENIED;
     const alternatives: SearchFilter[][] = [];
+    let everything = false;
     for (const scope of this.scopes) {
       if (!scope.permissions.has(permission)) continue;
       if (scope.resourceType !== '*' && scope.resourceType !== resourceType) continue;
       const filters = this.scopeFilters(scope, resourceType);
       if (!filters) continue;
-      if (filters.length === 0) return EVERYTHING;
+      if (filters.length === 0) {
+        everything = true;
+        break;
+      }
       alternatives.push(filters);
     }
-    if (alternatives.length === 0) return DENIED;
+    if (alternatives.length === 0 && !everything) return DENIED;
     const all = alternatives.map((f): SearchFilter => (f.length === 1 ? f[0] : { kind: 'all', filters: f }));
-    return { allowed: true, filter: all.length === 1 ? all[0] : { kind: 'any', filters: all } };
+    const scoped: SearchFilter[] = everything ? [] : [all.length === 1 ? all[0] : { kind: 'any', filters: all }];
+    // The user's relationships (hospital, own record, insurer) narrow whatever the scopes grant.
+    const bounded = this.boundary ? this.boundary.filters(resourceType) : [];
+    if (bounded === undefined) return DENIED;
+    const filters = [...scoped, ...bounded];
+    if (filters.length === 0) return EVERYTHING;
+    return { allowed: true, filter: filters.length === 1 ? filters[0] : { kind: 'all', filters } };
   }
 
   /** The filters one scope puts on `resourceType` ([] for none), or undefined when it grants nothing there. */
   private scopeFilters(scope: ResourceScope, resourceType: string): SearchFilter[] | undefined {
     const filters: SearchFilter[] = [];
     if (scope.context === 'patient') {
-      const patient = this.principal.patient as string;
-      const reach = patientContextReach(resourceType);
-      if (reach === 'none') return undefined;
-      if (reach === 'compartment') {
-        const compartment = patientCompartmentFilter(resourceType, patient);
-        if (!compartment) return undefined;
-        filters.push(compartment);
-      } else if (reach === 'reference') {
-        filters.push({ kind: 'reference', code: PATIENT_REFERENCE_OUTSIDE_COMPARTMENT[resourceType], entries: [`Patient/${patient}`] });
-      }
+      const confinement = patientConfinement(resourceType, [this.principal.patient as string]);
+      if (!confinement) return undefined;
+      filters.push(...confinement);
     }
     if (scope.query !== undefined) {
       const query = queryFilters(resourceType, scope.query);

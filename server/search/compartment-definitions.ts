@@ -20,6 +20,11 @@ function patientCompartmentParams(): Map<string, readonly string[]> {
   return patientParams;
 }
 
+/** The indexed reference parameters that put a `resourceType` in a patient's compartment (none: not a member). */
+export function patientCompartmentCodes(resourceType: string): string[] {
+  return (patientCompartmentParams().get(resourceType) ?? []).filter((code) => indexedParam(resourceType, code)?.def.type === 'reference');
+}
+
 /** Compartment types this server can search in (only Patient's definition ships in R4's core package here). */
 export function isCompartmentType(type: string): boolean {
   return type === 'Patient';

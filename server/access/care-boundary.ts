@@ -1,0 +1,117 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { patientCompartmentCodes } from '../search/compartment-definitions';
+import type { SearchFilter, SearchRequest } from '../search/search-request';
+import type { ResourceStore } from '../storage/resource-store';
+import { patientConfinement } from './patient-confinement';
+import { patientContextReach } from './patient-context-types';
+import type { Principal } from './principal';
+
+/**
+ * Where a user's relationships put the edge of what they may see (beyond their scopes
+ * and role): filters ANDed to every grant on a type ([] for none), or undefined when
+ * the type is out of their reach altogether.
+ */
+export interface CareBoundary {
+  filters(resourceType: string): SearchFilter[] | undefined;
+}
+
+/** Roles that work for a hospital (or a department of one) and see its patients. */
+const HOSPITAL_ROLES = new Set(['practitioner', 'nurse', 'receptionist', 'pharmacist', 'lab-technician']);
+/** Organization.partOf levels followed down from a user's organisations (hospital → department → unit ...). */
+const MAX_DEPARTMENT_DEPTH = 6;
+const MAX_ORGANIZATIONS = 1000;
+
+const NOTHING: CareBoundary = { filters: () => undefined };
+
+/**
+ * The boundary of a user token (undefined for backend services, admins and auditors,
+ * whose scopes and role decide alone):
+ *  - patient: their own record (the patient compartment of their fhirUser);
+ *  - practitioner, nurse, receptionist, pharmacist, lab technician: the patients of the
+ *    organisations they hold a PractitionerRole in, and of those organisations'
+ *    departments (Organization.partOf), linked by Patient.managingOrganization or by an
+ *    Encounter whose serviceProvider is one of them (a transfer starts one); data outside
+ *    the patient compartment that belongs to no patient (Practitioner, Location,
+ *    Medication ...) is shared;
+ *  - insurer: Coverage whose payor and Claim / ClaimResponse whose insurer is their
+ *    organisation, and shared data; nothing clinical;
+ *  - any other role, or a user whose fhirUser does not fit the role: nothing.
+ */
+export async function careBoundary(principal: Principal, store: ResourceStore): Promise<CareBoundary | undefined> {
+  if (!principal.userId) return undefined;
+  const role = principal.role ?? '';
+  if (role === 'admin' || role === 'auditor') return undefined;
+  if (role === 'patient') {
+    const patient = idOf(principal.fhirUser, 'Patient');
+    return patient ? { filters: (type) => patientConfinement(type, [patient]) } : NOTHING;
+  }
+  if (role === 'insurer') return insurerBoundary(await organizationsOf(principal, store));
+  if (HOSPITAL_ROLES.has(role)) return hospitalBoundary(await organizationsOf(principal, store));
+  return NOTHING;
+}
+
+function hospitalBoundary(organizations: string[]): CareBoundary {
+  if (organizations.length === 0) {
+    return { filters: (type) => (patientContextReach(type) === 'shared' ? [] : undefined) };
+  }
+  const patients: SearchFilter = {
+    kind: 'any',
+    filters: [
+      { kind: 'reference', code: 'organization', entries: organizations },
+      { kind: 'has', sourceType: 'Encounter', code: 'patient', filter: { kind: 'reference', code: 'service-provider', entries: organizations } },
+    ],
+  };
+  return {
+    filters(type) {
+      const reach = patientContextReach(type);
+      if (reach === 'shared') return [];
+      if (reach === 'none') return undefined;
+      if (type === 'Patient') return [patients];
+      const codes = reach === 'reference' ? ['patient'] : patientCompartmentCodes(type);
+      if (codes.length === 0) return undefined;
+      const chains: SearchFilter[] = codes.map((code) => ({ kind: 'chain', code, targetType: 'Patient', filter: patients }));
+      return [chains.length === 1 ? chains[0] : { kind: 'any', filters: chains }];
+    },
+  };
+}
+
+const INSURER_REFERENCES: Readonly<Record<string, string>> = { Coverage: 'payor', Claim: 'insurer', ClaimResponse: 'insurer' };
+
+function insurerBoundary(organizations: string[]): CareBoundary {
+  return {
+    filters(type) {
+      const code = INSURER_REFERENCES[type];
+      if (code) return organizations.length > 0 ? [{ kind: 'reference', code, entries: organizations }] : undefined;
+      return patientContextReach(type) === 'shared' ? [] : undefined;
+    },
+  };
+}
+
+/** `Organization/…` references of the user's PractitionerRoles and, recursively, their departments. */
+async function organizationsOf(principal: Principal, store: ResourceStore): Promise<string[]> {
+  const practitioner = idOf(principal.fhirUser, 'Practitioner');
+  if (!practitioner) return [];
+  const roles = await search(store, 'PractitionerRole', { kind: 'reference', code: 'practitioner', entries: [`Practitioner/${practitioner}`] });
+  const found = new Set<string>();
+  for (const role of roles) {
+    const ref = (role as { organization?: { reference?: string }; active?: boolean }).organization?.reference;
+    if ((role as { active?: boolean }).active !== false && ref?.startsWith('Organization/')) found.add(ref);
+  }
+  let frontier = [...found];
+  for (let depth = 0; depth < MAX_DEPARTMENT_DEPTH && frontier.length > 0 && found.size < MAX_ORGANIZATIONS; depth++) {
+    const departments = await search(store, 'Organization', { kind: 'reference', code: 'partof', entries: frontier });
+    frontier = departments.map((o) => `Organization/${o.id}`).filter((ref) => !found.has(ref));
+    for (const ref of frontier) found.add(ref);
+  }
+  return [...found];
+}
+
+async function search(store: ResourceStore, resourceType: string, filter: SearchFilter): Promise<Resource[]> {
+  const request: SearchRequest = { resourceType, filters: [filter], sort: [], count: MAX_ORGANIZATIONS, offset: 0, total: 'none', warnings: [] };
+  return (await store.search(request)).resources;
+}
+
+function idOf(reference: string | undefined, type: string): string | undefined {
+  const match = reference ? new RegExp(`^(?:.*/)?${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference) : null;
+  return match?.[1];
+}
