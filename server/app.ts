@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { Repository } from './storage/repository';
+import type { AuditRecorder } from './audit/audit-recorder';
+import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
 import { authRoutes } from './http/auth-routes';
 import { bearerAuth } from './http/bearer-auth';
@@ -22,10 +24,12 @@ export interface AppDependencies {
   repo: Repository;
   knex: Knex;
   logger: Logger;
+  /** Records an AuditEvent per FHIR interaction and auth event (docs/audit.md); none without it. */
+  audit?: AuditRecorder;
 }
 
 /** Composes the middleware and routes; no I/O happens here. */
-export function createApp({ config, repo, knex, logger }: AppDependencies): Koa {
+export function createApp({ config, repo, knex, logger, audit }: AppDependencies): Koa {
   const app = new Koa();
   app.proxy = true;
   app.silent = true;
@@ -38,11 +42,11 @@ export function createApp({ config, repo, knex, logger }: AppDependencies): Koa 
   app.use(corsForBrowserApps(config.auth.corsOrigins, new Set(auth.routes.filter((r) => r.cors).map((r) => r.path))));
   app.use(errorOutcome());
   app.use(limits.byAddress());
-  app.use(authRoutes(auth.routes, auth.context, auth.verify));
+  app.use(authRoutes(auth.routes, auth.context, auth.verify, audit));
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(limits.byClient());
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: compileRoutes(routes), log: logger }));
+  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: refuseAuditEventChanges(compileRoutes(routes)), log: logger }, audit));
   return app;
 }
 

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { shippedRolePolicy } from './access/role-policy';
 import { createApp } from './app';
+import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
 import { createKnex } from './storage/database';
@@ -42,7 +43,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
   });
-  const app = createApp({ config, repo, logger, knex });
+  const audit = new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`);
+  const app = createApp({ config, repo, logger, knex, audit });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {
@@ -67,6 +69,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       );
       await Promise.race([closed, timeout]);
       await jobs.stop();
+      await audit.close().catch((err) => logger.error({ err }, 'audit flush at shutdown failed'));
       await knex.destroy();
       await embedded?.stop();
     })();

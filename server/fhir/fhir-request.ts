@@ -28,6 +28,10 @@ export interface FhirRequest {
   preferHandling?: 'strict' | 'lenient';
   /** A transaction's POST entry: the id the transaction gave it so that other entries could refer to it. */
   assignedId?: string;
+  /** The caller's IP address (X-Forwarded-For honoured), for the AuditEvent. */
+  sourceAddress?: string;
+  /** v3-ActReason codes from the `X-Purpose-Of-Use` header (TREAT, ETREAT, BTG …), for the AuditEvent. */
+  purposeOfUse?: string[];
 }
 
 /** What a handler answers; `http/` turns it into the HTTP response. */

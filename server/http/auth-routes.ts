@@ -2,6 +2,8 @@ import type { Context, Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import { parse as parseContentType } from 'content-type';
 import { OAuthError, type AuthContext, type AuthRequest, type AuthResponse, type AuthRoute, type BearerVerifier } from '../auth/auth-exchange';
+import type { AuditRecorder } from '../audit/audit-recorder';
+import { loginAuditEvent, tokenAuditEvent } from '../audit/audit-event';
 import { bearerToken } from './bearer-auth';
 
 const MAX_FORM_BYTES = 64 * 1024;
@@ -11,7 +13,7 @@ const MAX_FORM_BYTES = 64 * 1024;
  * them. Builds a plain AuthRequest, renders the AuthResponse, and turns an OAuthError
  * into RFC 6749's JSON error with Cache-Control: no-store.
  */
-export function authRoutes(routes: readonly AuthRoute[], auth: AuthContext, verify: BearerVerifier): Middleware {
+export function authRoutes(routes: readonly AuthRoute[], auth: AuthContext, verify: BearerVerifier, audit?: AuditRecorder): Middleware {
   const table = new Map(routes.map((r) => [`${r.method} ${r.path}`, r]));
   const paths = new Set(routes.map((r) => r.path));
   return async (ctx, next) => {
@@ -24,11 +26,15 @@ export function authRoutes(routes: readonly AuthRoute[], auth: AuthContext, veri
       ctx.body = { error: 'invalid_request', error_description: `${ctx.method} is not allowed on ${ctx.path}` };
       return;
     }
+    let req: AuthRequest | undefined;
     try {
-      const req = await authRequest(ctx, route, verify);
-      render(ctx, await route.handler(req, auth), auth);
+      req = await authRequest(ctx, route, verify);
+      const res = await route.handler(req, auth);
+      if (audit) await auditAuth(audit, req, res.status, res);
+      render(ctx, res, auth);
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
+      if (audit && req) await auditAuth(audit, req, err.status, undefined, `${err.error}: ${err.description ?? ''}`);
       ctx.status = err.status;
       ctx.set('Cache-Control', 'no-store');
       for (const [name, value] of Object.entries(err.headers)) ctx.set(name, value);
@@ -118,4 +124,60 @@ function cspSource(url: string): string | undefined {
   }
   // Serialized origins and schemes hold no spaces, quotes, commas or semicolons: nothing here can end the directive.
   return parsed.origin !== 'null' ? parsed.origin : parsed.protocol;
+}
+
+/** The login page's refusal text (auth/login.ts): a page that shows it is a failed login. */
+const LOGIN_REFUSED_MARK = 'is not correct, or the account is locked';
+
+/**
+ * Token issue / refusal and login success / failure as AuditEvents (docs/audit.md),
+ * committed before the answer is sent. Other auth routes are not audited.
+ */
+async function auditAuth(audit: AuditRecorder, req: AuthRequest, status: number, res?: AuthResponse, error?: string): Promise<void> {
+  if (req.path === '/auth/token') {
+    const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    const basicId = basic ? decodeURIComponent(Buffer.from(basic[1], 'base64').toString('utf8').split(':')[0]) : undefined;
+    const issued = res !== undefined && status === 200;
+    const scope = issued ? (res.json as { scope?: string } | undefined)?.scope : undefined;
+    await audit.record([
+      tokenAuditEvent(
+        {
+          clientId: req.form.client_id ?? basicId ?? (req.form.client_assertion ? assertionIssuer(req.form.client_assertion) : undefined),
+          grantType: req.form.grant_type,
+          success: issued,
+          status,
+          sourceAddress: req.ip,
+          description: issued ? 'access token issued' : `token refused (${status}) ${error ?? ''}`.trim(),
+          scope,
+        },
+        audit.observer
+      ),
+    ]);
+  } else if (req.method === 'POST' && (req.path === '/auth/login' || req.path === '/auth/login/totp')) {
+    const success = res?.redirect !== undefined;
+    const failure = res?.html?.includes(LOGIN_REFUSED_MARK) ?? true;
+    // The TOTP prompt after a right password is neither: the login completes on the next step.
+    if (!success && !failure) return;
+    await audit.record([
+      loginAuditEvent(
+        {
+          username: req.form.username ?? '(totp step)',
+          success,
+          sourceAddress: req.ip,
+          description: success ? `login succeeded (${req.path})` : `login refused (${req.path})`,
+        },
+        audit.observer
+      ),
+    ]);
+  }
+}
+
+/** The `iss` of a client assertion JWT (the client id), unverified: only for the record. */
+function assertionIssuer(jwt: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as { iss?: unknown };
+    return typeof payload.iss === 'string' ? payload.iss : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,7 +1,9 @@
 import type { Context, Middleware } from 'koa';
 import { GuardedStore } from '../access/guarded-store';
 import type { Principal } from '../access/principal';
-import { ScopeAccess } from '../access/scope-access';
+import { accessFor } from '../access/principal-access';
+import type { AuditRecorder } from '../audit/audit-recorder';
+import { runAudited } from '../audit/audited-handler';
 import { methodNotAllowed, notFound } from '../core/outcome';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fhir/fhir-request';
 import { preferredAnswer } from '../fhir/prefer-return';
@@ -9,19 +11,13 @@ import { pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
 import { writeResource } from './write-response';
 
-// The verifier caches Principals per token, so the parsed scopes are reused across a token's requests.
-const accessByPrincipal = new WeakMap<Principal, ScopeAccess>();
-
-function scopeAccess(principal: Principal): ScopeAccess {
-  let access = accessByPrincipal.get(principal);
-  if (!access) accessByPrincipal.set(principal, (access = new ScopeAccess(principal)));
-  return access;
-}
-
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-/** Mounts the FHIR route table under /fhir: the only place where Koa meets FHIR handlers. */
-export function fhirRouter(fhir: FhirContext): Middleware {
+/**
+ * Mounts the FHIR route table under /fhir: the only place where Koa meets FHIR handlers.
+ * With `audit`, every routed interaction is recorded as an AuditEvent (audit/audited-handler.ts).
+ */
+export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware {
   return async (ctx, next) => {
     if (ctx.path !== '/fhir' && !ctx.path.startsWith('/fhir/')) {
       return next();
@@ -52,11 +48,24 @@ export function fhirRouter(fhir: FhirContext): Middleware {
       ifNoneMatch: ctx.get('If-None-Match') || undefined,
       ifModifiedSince: ctx.get('If-Modified-Since') || undefined,
       ...parsePrefer(ctx.get('Prefer')),
+      sourceAddress: ctx.ip,
+      purposeOfUse: purposeOfUse(ctx.get('X-Purpose-Of-Use')),
     };
-    const principal = ctx.state.principal;
-    const scoped = principal ? { ...fhir, principal, repo: new GuardedStore(fhir.repo, scopeAccess(principal)) } : fhir;
-    respond(ctx, req, await route.handler(req, scoped));
+    const principal: Principal | undefined = ctx.state.principal;
+    const access = principal ? await accessFor(principal, fhir.repo) : undefined;
+    const handle = (repo: FhirContext['repo']): Promise<FhirResponse> =>
+      route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
+    const res = audit
+      ? await runAudited(audit, { route, req, principal, description: `${ctx.method} ${ctx.path}`, repo: fhir.repo, handle })
+      : await handle(fhir.repo);
+    respond(ctx, req, res);
   };
+}
+
+/** `X-Purpose-Of-Use: TREAT` or `ETREAT, BTG`: v3-ActReason codes (docs/audit.md). */
+function purposeOfUse(header: string): string[] | undefined {
+  const codes = header.split(',').map((c) => c.trim()).filter((c) => /^[A-Za-z0-9_-]{1,64}$/.test(c));
+  return codes.length > 0 ? codes : undefined;
 }
 
 function parsePrefer(header: string): Pick<FhirRequest, 'preferReturn' | 'preferHandling'> {

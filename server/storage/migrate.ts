@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as resourceTables from './migrations/001-resource-tables';
 import * as customSearchParameters from './migrations/002-custom-search-parameters';
 import * as auth from './migrations/003-auth';
+import * as audit from './migrations/004-audit';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -13,6 +14,7 @@ const migrations: [string, Migration][] = [
   ['001-resource-tables', resourceTables],
   ['002-custom-search-parameters', customSearchParameters],
   ['003-auth', auth],
+  ['004-audit', audit],
 ];
 
 const source: Knex.MigrationSource<Migration> = {
