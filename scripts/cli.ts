@@ -108,6 +108,23 @@ user
 /** Network errors, and PostgreSQL's "wrong password" and "no such database". */
 const DATABASE_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '28P01', '28000', '3D000']);
 
+const audit = program.command('audit').description('the AuditEvent trail');
+
+audit
+  .command('verify')
+  .description('check every audit hash chain: modified, removed, inserted AuditEvents and broken links (exit 1 if any)')
+  .action(async () => {
+    const { auditVerify } = require('./cli/audit-verify') as typeof import('./cli/audit-verify');
+    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+    try {
+      const { ok, lines } = await auditVerify(db.knex);
+      for (const line of lines) console.log(line);
+      process.exitCode = ok ? 0 : 1;
+    } finally {
+      await db.close();
+    }
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = (err as { code?: unknown } | undefined)?.code;
   if (err instanceof CliError) {
