@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { patientCompartmentCodes } from '../search/compartment-definitions';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
+import type { ConsentRules } from './consent-rules';
 import { patientConfinement } from './patient-confinement';
 import { patientContextReach } from './patient-context-types';
 import type { Principal } from './principal';
@@ -24,43 +25,79 @@ const MAX_ORGANIZATIONS = 1000;
 const NOTHING: CareBoundary = { filters: () => undefined };
 
 /**
- * The boundary of a user token (undefined for backend services, admins and auditors,
- * whose scopes and role decide alone):
+ * A user's relationships: whom a Consent may name to mean them, and the boundary of what
+ * they may see given the Consent rules of the current request.
+ */
+export interface Relations {
+  /** Their fhirUser and the organisations they work for (Consent.provision.actor references). */
+  actors: string[];
+  boundary(rules: ConsentRules): CareBoundary | undefined;
+}
+
+/**
+ * The relationships of a user token (undefined for backend services, whose scopes decide
+ * alone):
  *  - patient: their own record (the patient compartment of their fhirUser);
  *  - practitioner, nurse, receptionist, pharmacist, lab technician: the patients of the
  *    organisations they hold a PractitionerRole in, and of those organisations'
  *    departments (Organization.partOf), linked by Patient.managingOrganization or by an
- *    Encounter whose serviceProvider is one of them (a transfer starts one); data outside
- *    the patient compartment that belongs to no patient (Practitioner, Location,
- *    Medication ...) is shared;
+ *    Encounter whose serviceProvider is one of them (a transfer starts one), plus the
+ *    patients whose Consent permits them; data outside the patient compartment that
+ *    belongs to no patient (Practitioner, Location, Medication ...) is shared;
  *  - insurer: Coverage whose payor and Claim / ClaimResponse whose insurer is their
  *    organisation, and shared data; nothing clinical;
+ *  - admin, auditor: no boundary of their own;
  *  - any other role, or a user whose fhirUser does not fit the role: nothing.
+ * For every role but patient, a Consent that denies them a patient removes that patient.
  */
-export async function careBoundary(principal: Principal, store: ResourceStore): Promise<CareBoundary | undefined> {
+export async function relationsOf(principal: Principal, store: ResourceStore): Promise<Relations | undefined> {
   if (!principal.userId) return undefined;
   const role = principal.role ?? '';
-  if (role === 'admin' || role === 'auditor') return undefined;
+  const self = principal.fhirUser ? [principal.fhirUser] : [];
+  if (role === 'admin' || role === 'auditor') return { actors: self, boundary: (rules) => excluding(undefined, rules.denied) };
   if (role === 'patient') {
     const patient = idOf(principal.fhirUser, 'Patient');
-    return patient ? { filters: (type) => patientConfinement(type, [patient]) } : NOTHING;
+    const own: CareBoundary = patient ? { filters: (type) => patientConfinement(type, [patient]) } : NOTHING;
+    return { actors: [], boundary: () => own };
   }
-  if (role === 'insurer') return insurerBoundary(await organizationsOf(principal, store));
-  if (HOSPITAL_ROLES.has(role)) return hospitalBoundary(await organizationsOf(principal, store));
-  return NOTHING;
+  if (role === 'insurer') {
+    const organizations = await organizationsOf(principal, store);
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(insurerBoundary(organizations), rules.denied) };
+  }
+  if (HOSPITAL_ROLES.has(role)) {
+    const organizations = await organizationsOf(principal, store);
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted), rules.denied) };
+  }
+  return { actors: [], boundary: () => NOTHING };
 }
 
-function hospitalBoundary(organizations: string[]): CareBoundary {
-  if (organizations.length === 0) {
+/** `boundary` without the data of the `denied` patients (a type that cannot be confined to patients is refused). */
+function excluding(boundary: CareBoundary | undefined, denied: readonly string[]): CareBoundary | undefined {
+  if (denied.length === 0) return boundary;
+  return {
+    filters(type) {
+      const base = boundary ? boundary.filters(type) : [];
+      if (base === undefined) return undefined;
+      if (type === 'Patient') return [...base, { kind: 'id', not: true, ids: [...denied] }];
+      const theirs = patientConfinement(type, denied);
+      if (theirs === undefined) return undefined;
+      if (theirs.length === 0) return base;
+      return [...base, { kind: 'not', filter: theirs.length === 1 ? theirs[0] : { kind: 'all', filters: theirs } }];
+    },
+  };
+}
+
+function hospitalBoundary(organizations: string[], permitted: readonly string[]): CareBoundary {
+  const links: SearchFilter[] = [];
+  if (organizations.length > 0) {
+    links.push({ kind: 'reference', code: 'organization', entries: organizations });
+    links.push({ kind: 'has', sourceType: 'Encounter', code: 'patient', filter: { kind: 'reference', code: 'service-provider', entries: organizations } });
+  }
+  if (permitted.length > 0) links.push({ kind: 'id', not: false, ids: [...permitted] });
+  if (links.length === 0) {
     return { filters: (type) => (patientContextReach(type) === 'shared' ? [] : undefined) };
   }
-  const patients: SearchFilter = {
-    kind: 'any',
-    filters: [
-      { kind: 'reference', code: 'organization', entries: organizations },
-      { kind: 'has', sourceType: 'Encounter', code: 'patient', filter: { kind: 'reference', code: 'service-provider', entries: organizations } },
-    ],
-  };
+  const patients: SearchFilter = links.length === 1 ? links[0] : { kind: 'any', filters: links };
   return {
     filters(type) {
       const reach = patientContextReach(type);

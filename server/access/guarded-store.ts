@@ -330,6 +330,8 @@ export class GuardedStore implements ResourceStore {
       case 'any':
       case 'all':
         return { ...filter, filters: filter.filters.map((f) => this.confineFilter(f)) };
+      case 'not':
+        return { ...filter, filter: this.confineFilter(filter.filter) };
       default:
         return filter;
     }

@@ -52,7 +52,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware
       purposeOfUse: purposeOfUse(ctx.get('X-Purpose-Of-Use')),
     };
     const principal: Principal | undefined = ctx.state.principal;
-    const access = principal ? await accessFor(principal, fhir.repo) : undefined;
+    const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse) : undefined;
     const handle = (repo: FhirContext['repo']): Promise<FhirResponse> =>
       route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
     const res = audit

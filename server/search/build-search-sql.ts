@@ -39,6 +39,11 @@ function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?
       return orConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
     case 'all':
       return andConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
+    case 'not': {
+      // Array overlap on a NULL column is NULL, not false: NOT must see false there.
+      const inner = filterCondition(resourceType, filter.filter, tableAlias);
+      return { sql: `NOT coalesce((${inner.sql}), false)`, bindings: inner.bindings };
+    }
     default: {
       const param = indexedParam(resourceType, filter.code);
       // parseSearchRequest only produces filters for indexed parameters.

@@ -23,6 +23,10 @@ export function matchesInMemory(resource: Resource, filter: SearchFilter): boole
       const values = out[paramColumn(filter.code)];
       return Array.isArray(values) && values.some((v) => filter.entries.includes(v as string));
     }
+    case 'not': {
+      const hit = matchesInMemory(resource, filter.filter);
+      return hit === undefined ? undefined : !hit;
+    }
     case 'any': {
       let unknown = false;
       for (const f of filter.filters) {

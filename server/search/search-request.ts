@@ -70,12 +70,19 @@ export type SearchFilter =
   | ChainFilter
   | HasFilter
   | AnyFilter
-  | AllFilter;
+  | AllFilter
+  | NotFilter;
 
 /** Any of several filters (a compartment: `subject` or `performer` refers to the patient). */
 export interface AnyFilter {
   kind: 'any';
   filters: SearchFilter[];
+}
+
+/** None of what `filter` matches (access rules: a patient's data removed by a Consent deny). */
+export interface NotFilter {
+  kind: 'not';
+  filter: SearchFilter;
 }
 
 /** Every one of several filters: one alternative of an access rule (compartment and a scope's query). */

@@ -20,6 +20,9 @@ export type FindIds = (resourceType: string, filter: SearchFilter, limit: number
  * statistics already); chains nested inside it are resolved too.
  */
 export async function resolveChainFilter(resourceType: string, filter: SearchFilter, findIds: FindIds): Promise<SearchFilter> {
+  if (filter.kind === 'not') {
+    return { ...filter, filter: await resolveChainFilter(resourceType, filter.filter, findIds) };
+  }
   if (filter.kind === 'all' || filter.kind === 'any') {
     return { ...filter, filters: await Promise.all(filter.filters.map((f) => resolveChainFilter(resourceType, f, findIds))) };
   }

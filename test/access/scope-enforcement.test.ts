@@ -42,8 +42,13 @@ beforeAll(async () => {
   admin = await mintToken(server, { scope: 'system/*.*' });
   const create = async (resource: object) => (await call(admin, 'POST', `/${(resource as any).resourceType}`, { body: resource })).body.id as string;
   ids.practitioner = await create({ resourceType: 'Practitioner', name: [{ family: 'Welby' }] });
-  ids.alice = await create({ resourceType: 'Patient', name: [{ family: 'Alison', given: ['Alice'] }], generalPractitioner: [{ reference: `Practitioner/${ids.practitioner}` }] });
-  ids.bob = await create({ resourceType: 'Patient', name: [{ family: 'Roberts', given: ['Bob'] }], generalPractitioner: [{ reference: `Practitioner/${ids.practitioner}` }] });
+  // The doctor whose app runs in Alice's context works where both patients are managed: only the scopes separate them.
+  const hospital = await create({ resourceType: 'Organization', name: 'General' });
+  await call(admin, 'PUT', '/Practitioner/doctor', { body: { resourceType: 'Practitioner', id: 'doctor' } });
+  await create({ resourceType: 'PractitionerRole', practitioner: { reference: 'Practitioner/doctor' }, organization: { reference: `Organization/${hospital}` } });
+  const managed = { managingOrganization: { reference: `Organization/${hospital}` }, generalPractitioner: [{ reference: `Practitioner/${ids.practitioner}` }] };
+  ids.alice = await create({ resourceType: 'Patient', name: [{ family: 'Alison', given: ['Alice'] }], ...managed });
+  ids.bob = await create({ resourceType: 'Patient', name: [{ family: 'Roberts', given: ['Bob'] }], ...managed });
   ids.aliceLab = await create(observation(ids.alice, 'laboratory', '2345-7'));
   ids.aliceVital = await create(observation(ids.alice, 'vital-signs', '8867-4'));
   ids.bobLab = await create(observation(ids.bob, 'laboratory', '2345-7'));
@@ -172,8 +177,9 @@ describe('a patient-scoped token', () => {
     expect(own.status).toBe(200);
     expect(own.text).not.toContain(ids.bob);
     expect(entryIds(own.body)).toEqual(
-      [`Patient/${ids.alice}`, `Observation/${ids.aliceLab}`, `Observation/${ids.aliceVital}`, `Practitioner/${ids.practitioner}`].sort()
+      expect.arrayContaining([`Patient/${ids.alice}`, `Observation/${ids.aliceLab}`, `Observation/${ids.aliceVital}`, `Practitioner/${ids.practitioner}`])
     );
+    expect(entryIds(own.body).filter((e) => e.startsWith('Patient/') || e.startsWith('Observation/'))).toHaveLength(3);
   });
 
   it('cannot write with read and search scopes', async () => {

@@ -1,0 +1,53 @@
+import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
+import { parseSearchRequest } from '../search/parse-search-request';
+import type { ResourceStore } from '../storage/resource-store';
+
+/** What active Consents say about one principal: patients whose data it may not see, and patients it may. */
+export interface ConsentRules {
+  denied: string[];
+  permitted: string[];
+}
+
+export const NO_CONSENT_RULES: ConsentRules = { denied: [], permitted: [] };
+const MAX_CONSENTS = 1000;
+const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
+
+/**
+ * The active Consents that name `actors` (the user's fhirUser and organisations) or one
+ * of `purposes` (the request's purpose of use) in a provision, read fresh for every
+ * request so that a change applies to the next one
+ * (https://hl7.org/fhir/R4/consent.html#provision):
+ *  - a `deny` provision naming one of the actors, or one of the purposes, removes the
+ *    Consent's patient for this principal everywhere;
+ *  - a `permit` provision naming one of the actors grants that patient to them.
+ * A deny wins over a permit for the same patient.
+ */
+export async function consentRules(store: ResourceStore, actors: readonly string[], purposes: readonly string[]): Promise<ConsentRules> {
+  if (actors.length === 0 && purposes.length === 0) return NO_CONSENT_RULES;
+  const consents: Consent[] = [];
+  const find = async (query: Record<string, string>): Promise<void> => {
+    const request = parseSearchRequest('Consent', { status: 'active', _count: String(MAX_CONSENTS), ...query }, { strict: true, defaultCount: MAX_CONSENTS, maxCount: MAX_CONSENTS });
+    consents.push(...((await store.search(request)).resources as Consent[]));
+  };
+  if (actors.length > 0) await find({ actor: actors.join(',') });
+  if (purposes.length > 0) await find({ purpose: purposes.map((p) => `${PURPOSE_SYSTEM}|${p}`).join(',') });
+  const denied = new Set<string>();
+  const permitted = new Set<string>();
+  for (const consent of consents) {
+    const patient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(consent.patient?.reference ?? '')?.[1];
+    if (!patient) continue;
+    for (const provision of provisions(consent.provision)) {
+      const names = (provision.actor ?? []).some((a) => actors.includes(a.reference?.reference ?? ''));
+      const forPurpose = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && purposes.includes(p.code ?? ''));
+      if (provision.type === 'deny' && (names || forPurpose)) denied.add(patient);
+      if (provision.type === 'permit' && names) permitted.add(patient);
+    }
+  }
+  return { denied: [...denied], permitted: [...permitted].filter((p) => !denied.has(p)) };
+}
+
+/** The provision and its nested provisions, each as a rule of its own. */
+function provisions(root: ConsentProvision | undefined): ConsentProvision[] {
+  if (!root) return [];
+  return [root, ...(root.provision ?? []).flatMap(provisions)];
+}

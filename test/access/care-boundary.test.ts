@@ -1,0 +1,188 @@
+import { fhirRequest } from '../support/fhir-client';
+import { mintToken } from '../support/mint-token';
+import { startTestServer, type TestServer } from '../support/test-server';
+
+/**
+ * Hospital boundaries: Hospital A (with its cardiology department A1) and Hospital B.
+ * Dr A works for A, Dr B for B. Patients: p1 managed by A, p2 by A1, p3 by B but with
+ * an Encounter at A (e.g. after a transfer), p4 by B only. Every user token has
+ * `user/*.cruds`: what is refused is refused by the boundary.
+ */
+let server: TestServer;
+let admin: string;
+const ids: Record<string, string> = {};
+
+const call = (token: string, method: string, path: string, body?: unknown) =>
+  fhirRequest(method, `${server.base}${path}`, { body, headers: { Authorization: `Bearer ${token}` } });
+const create = async (resource: Record<string, unknown>): Promise<string> => {
+  const res = await call(admin, 'POST', `/${resource.resourceType}`, resource);
+  expect(res.status).toBe(201);
+  return res.body.id;
+};
+const entryIds = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => e.resource.id).sort();
+const user = (fhirUser: string, role: string) => mintToken(server, { scope: 'user/*.cruds', userId: `u-${fhirUser}`, fhirUser, role });
+const observation = (patient: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'hr' }, subject: { reference: `Patient/${patient}` } });
+
+beforeAll(async () => {
+  server = await startTestServer({ AUTH_REQUIRED: 'true' });
+  admin = await mintToken(server, { scope: 'system/*.*' });
+  ids.A = await create({ resourceType: 'Organization', name: 'Hospital A' });
+  ids.A1 = await create({ resourceType: 'Organization', name: 'Cardiology A', partOf: { reference: `Organization/${ids.A}` } });
+  ids.B = await create({ resourceType: 'Organization', name: 'Hospital B' });
+  ids.insurer = await create({ resourceType: 'Organization', name: 'Insurer' });
+  ids.otherInsurer = await create({ resourceType: 'Organization', name: 'Other insurer' });
+  ids.drA = await create({ resourceType: 'Practitioner', name: [{ family: 'Alpha' }] });
+  ids.drB = await create({ resourceType: 'Practitioner', name: [{ family: 'Beta' }] });
+  ids.drNone = await create({ resourceType: 'Practitioner', name: [{ family: 'Nowhere' }] });
+  ids.agent = await create({ resourceType: 'Practitioner', name: [{ family: 'Claims' }] });
+  await create({ resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${ids.drA}` }, organization: { reference: `Organization/${ids.A}` } });
+  await create({ resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${ids.drB}` }, organization: { reference: `Organization/${ids.B}` } });
+  await create({ resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${ids.agent}` }, organization: { reference: `Organization/${ids.insurer}` } });
+  const patient = (family: string, org: string) => create({ resourceType: 'Patient', name: [{ family }], managingOrganization: { reference: `Organization/${org}` } });
+  ids.p1 = await patient('One', ids.A);
+  ids.p2 = await patient('Two', ids.A1);
+  ids.p3 = await patient('Three', ids.B);
+  ids.p4 = await patient('Four', ids.B);
+  await create({ resourceType: 'Encounter', status: 'in-progress', class: { code: 'IMP' }, subject: { reference: `Patient/${ids.p3}` }, serviceProvider: { reference: `Organization/${ids.A}` } });
+  for (const p of ['p1', 'p2', 'p3', 'p4']) ids[`obs${p}`] = await create(observation(ids[p]));
+  const claim = (insurer: string) => ({
+    resourceType: 'Claim', status: 'active', use: 'claim', type: { text: 'x' }, created: '2026-01-01', priority: { text: 'normal' },
+    patient: { reference: `Patient/${ids.p1}` }, provider: { reference: `Organization/${ids.A}` }, insurer: { reference: `Organization/${insurer}` },
+    insurance: [{ sequence: 1, focal: true, coverage: { display: 'x' } }],
+  });
+  ids.claim = await create(claim(ids.insurer));
+  ids.otherClaim = await create(claim(ids.otherInsurer));
+}, 60000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('a practitioner', () => {
+  it('reads the patients of their hospital, its departments and those with an Encounter there, and no other', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    for (const p of ['p1', 'p2', 'p3']) expect((await call(token, 'GET', `/Patient/${ids[p]}`)).status).toBe(200);
+    const other = await call(token, 'GET', `/Patient/${ids.p4}`);
+    expect(other.status).toBe(403);
+    expect(other.text).not.toContain('Four');
+  });
+
+  it('finds only those patients and their data by search', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    expect(entryIds((await call(token, 'GET', '/Patient')).body)).toEqual([ids.p1, ids.p2, ids.p3].sort());
+    expect(entryIds((await call(token, 'GET', '/Observation')).body)).toEqual([ids.obsp1, ids.obsp2, ids.obsp3].sort());
+    expect((await call(token, 'GET', `/Observation?subject=Patient/${ids.p4}`)).body.entry ?? []).toEqual([]);
+    expect((await call(token, 'GET', '/Observation?_summary=count')).body.total).toBe(3);
+  });
+
+  it('reaches no other patient through a chain, _include or _revinclude', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    expect((await call(token, 'GET', '/Observation?subject:Patient.family=Four')).body.entry ?? []).toEqual([]);
+    const included = await call(token, 'GET', `/Observation?_include=Observation:subject`);
+    expect(included.text).not.toContain(ids.p4);
+    const revincluded = await call(token, 'GET', `/Organization?_id=${ids.B}&_revinclude=Patient:organization`);
+    expect(revincluded.text).not.toContain(ids.p4);
+    expect(revincluded.text).toContain(ids.p3);
+  });
+
+  it('cannot write into another hospital\'s patient, alone or in a transaction', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    expect((await call(token, 'POST', '/Observation', observation(ids.p4))).status).toBe(403);
+    const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Observation' }, resource: observation(ids.p4) }] };
+    expect((await call(token, 'POST', '', bundle)).status).toBe(403);
+    expect((await call(token, 'POST', '/Observation', observation(ids.p2))).status).toBe(201);
+  });
+
+  it('of the other hospital sees its own patients, not the first one\'s', async () => {
+    const token = await user(`Practitioner/${ids.drB}`, 'nurse');
+    expect(entryIds((await call(token, 'GET', '/Patient')).body)).toEqual([ids.p3, ids.p4].sort());
+  });
+
+  it('without any PractitionerRole sees no patient data, only shared directory data', async () => {
+    const token = await user(`Practitioner/${ids.drNone}`, 'practitioner');
+    expect((await call(token, 'GET', '/Observation')).status).toBe(403);
+    expect((await call(token, 'GET', `/Practitioner/${ids.drA}`)).status).toBe(200);
+  });
+});
+
+describe('a patient user', () => {
+  it('sees only their own record, whatever their user/ scopes say', async () => {
+    const token = await user(`Patient/${ids.p1}`, 'patient');
+    expect(entryIds((await call(token, 'GET', '/Observation')).body)).toEqual([ids.obsp1]);
+    expect((await call(token, 'GET', `/Patient/${ids.p2}`)).status).toBe(403);
+    expect(entryIds((await call(token, 'GET', '/Patient')).body)).toEqual([ids.p1]);
+  });
+});
+
+describe('an insurer', () => {
+  it('sees the Claims where it is the insurer, and nothing clinical', async () => {
+    const token = await user(`Practitioner/${ids.agent}`, 'insurer');
+    expect(entryIds((await call(token, 'GET', '/Claim')).body)).toEqual([ids.claim]);
+    expect((await call(token, 'GET', `/Claim/${ids.otherClaim}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+  });
+});
+
+describe('Consent', () => {
+  const consent = (patient: string, type: 'deny' | 'permit', provision: Record<string, unknown>) => ({
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { reference: `Patient/${patient}` },
+    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+    provision: { type, ...provision },
+  });
+  const actor = (reference: string) => ({ actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference } }] });
+  const withPurpose = (token: string, path: string, purpose: string) =>
+    fhirRequest('GET', `${server.base}${path}`, { headers: { Authorization: `Bearer ${token}`, 'X-Purpose-Of-Use': purpose } });
+
+  it('that denies a practitioner removes the patient from every read path for them, from the next request, until it ends', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    const id = await create(consent(ids.p1, 'deny', actor(`Practitioner/${ids.drA}`)));
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect(entryIds((await call(token, 'GET', '/Patient')).body)).toEqual([ids.p2, ids.p3].sort());
+    const observations = entryIds((await call(token, 'GET', '/Observation')).body);
+    expect(observations).toEqual(expect.arrayContaining([ids.obsp2, ids.obsp3]));
+    expect(observations).not.toContain(ids.obsp1);
+    const included = await call(token, 'GET', `/Encounter?_include=Encounter:subject&_revinclude=Observation:subject`);
+    expect(included.text).not.toContain(ids.p1);
+    expect((await call(token, 'GET', `/Patient/${ids.p1}/$everything`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}/_history`)).status).toBe(403);
+    expect((await call(token, 'GET', '/Observation/_history')).text).not.toContain(ids.obsp1);
+    const current = (await call(admin, 'GET', `/Consent/${id}`)).body;
+    await call(admin, 'PUT', `/Consent/${id}`, { ...current, status: 'inactive' });
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+  });
+
+  it('that denies an organisation removes the patient for its staff', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const id = await create(consent(ids.p2, 'deny', actor(`Organization/${ids.A}`)));
+    expect((await call(token, 'GET', `/Patient/${ids.p2}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${id}`);
+    expect((await call(token, 'GET', `/Patient/${ids.p2}`)).status).toBe(200);
+  });
+
+  it('that denies a purpose of use removes the patient for requests made for that purpose', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const id = await create(
+      consent(ids.p1, 'deny', { purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'HRESCH' }] })
+    );
+    expect((await withPurpose(token, `/Patient/${ids.p1}`, 'HRESCH')).status).toBe(403);
+    expect((await withPurpose(token, `/Patient/${ids.p1}`, 'TREAT')).status).toBe(200);
+    await call(admin, 'DELETE', `/Consent/${id}`);
+  });
+
+  it('that permits another organisation grants its staff that patient', async () => {
+    const token = await user(`Practitioner/${ids.drB}`, 'practitioner');
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    const id = await create(consent(ids.p1, 'permit', actor(`Organization/${ids.B}`)));
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    expect(entryIds((await call(token, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([ids.obsp1]);
+    await call(admin, 'DELETE', `/Consent/${id}`);
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+  });
+});
