@@ -139,7 +139,8 @@ export class AuditRecorder {
   private async append(trx: Knex.Transaction, events: AuditEvent[], written: Resource[] = []): Promise<{ seq: number; head: string }> {
     if (events.length === 0 && written.length === 0) return { seq: this.seq, head: this.head };
     const repo = new Repository(trx, this.repoOptions);
-    const results = await repo.createMany(events.map((e) => ({ ...e, id: newId() }) as Resource & { id: string }));
+    // Through JSON: optional fields left undefined by the builders are dropped, as they would be when stored.
+    const results = await repo.createMany(events.map((e) => JSON.parse(JSON.stringify({ ...e, id: newId() })) as Resource & { id: string }));
     const stored = [...written, ...results.map((r) => r.version.resource as Resource)];
     let prev = this.head;
     let seq = this.seq;
