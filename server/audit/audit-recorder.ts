@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
+import { refreshIfChanged } from '../storage/custom-search-parameter-store';
 import { newId } from '../core/ids';
 import { Repository, type RepositoryOptions } from '../storage/repository';
 import { type ChainRow, chainHash, GENESIS } from './audit-chain';
@@ -69,6 +70,8 @@ export class AuditRecorder {
         return value;
       });
       if (next) this.advance(next);
+      // A SearchParameter written in it counts from the next request on (as Repository.transaction does).
+      await refreshIfChanged(this.knex).catch(() => undefined);
       return result;
     } finally {
       release?.();

@@ -18,12 +18,21 @@ import { indexedParam } from './supported-parameters';
 /** The official `clinical-date` parameter: the care date of the types that have one. */
 const CLINICAL_DATE = 'http://hl7.org/fhir/SearchParameter/clinical-date';
 
+/**
+ * In the compartment but not the record: the trail of who accessed it. It grows with
+ * every access, `$everything` included, and has its own query (`AuditEvent?patient=`).
+ */
+const NOT_THE_RECORD: ReadonlySet<string> = new Set(['AuditEvent']);
+
 let compartmentTypes: readonly string[] | undefined;
 let referencedTypes: readonly string[] | undefined;
 
 /** Patient first, then the other types of the Patient compartment, alphabetically: the answer's order. */
 export function patientRecordTypes(): readonly string[] {
-  compartmentTypes ??= ['Patient', ...resourceTypes.filter((t) => t !== 'Patient' && patientCompartmentFilter(t, '-') !== undefined).sort()];
+  compartmentTypes ??= [
+    'Patient',
+    ...resourceTypes.filter((t) => t !== 'Patient' && !NOT_THE_RECORD.has(t) && patientCompartmentFilter(t, '-') !== undefined).sort(),
+  ];
   return compartmentTypes;
 }
 
@@ -31,7 +40,7 @@ export function patientRecordTypes(): readonly string[] {
 export function supportingTypes(): readonly string[] {
   if (!referencedTypes) {
     const inCompartment = new Set(patientRecordTypes());
-    referencedTypes = resourceTypes.filter((t) => !inCompartment.has(t)).sort();
+    referencedTypes = resourceTypes.filter((t) => !inCompartment.has(t) && !NOT_THE_RECORD.has(t)).sort();
   }
   return referencedTypes;
 }

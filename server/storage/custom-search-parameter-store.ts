@@ -75,6 +75,24 @@ export async function loadCustomSearchParameters(db: Db): Promise<LoadedRegistry
 }
 
 /** Loads the registry and makes it this process's snapshot. */
+let changedInTransaction = false;
+
+/** A SearchParameter was written inside a caller's transaction: reload once it has committed. */
+export function markRegistryChanged(): void {
+  changedInTransaction = true;
+}
+
+/**
+ * After a transaction of the Repository commits: reloads the registry when a
+ * SearchParameter was written inside one, so that this process answers with it from the
+ * next request on (other processes: within their refresh interval).
+ */
+export async function refreshIfChanged(db: Db): Promise<void> {
+  if (!changedInTransaction) return;
+  changedInTransaction = false;
+  await refreshCustomSearchParameters(db);
+}
+
 export async function refreshCustomSearchParameters(db: Db): Promise<LoadedRegistry> {
   const loaded = await loadCustomSearchParameters(db);
   replaceCustomSearchParameters(loaded.defs, loaded.version);

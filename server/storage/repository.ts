@@ -17,6 +17,7 @@ import { StaleBaseError, type WriteOperation, type WriteResult, writeResource } 
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
+import { refreshIfChanged } from './custom-search-parameter-store';
 import type { ResourceStore } from './resource-store';
 
 /**
@@ -332,7 +333,10 @@ export class Repository implements ResourceStore {
   private async transaction<T>(work: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.knex.transaction(work);
+        const result = await this.knex.transaction(work);
+        // The write committed: a failed reload is caught up by the background refresh, not reported as a failed write.
+        if (!(this.knex as Knex.Transaction).isTransaction) await refreshIfChanged(this.knex).catch(() => undefined);
+        return result;
       } catch (err) {
         if (attempt >= 3 || !RETRYABLE.has(pgErrorCode(err) ?? '')) {
           throw err;

@@ -5,7 +5,7 @@ import { unprocessable } from '../core/outcome';
 import { customSearchParamDefinitions, STATUSES_IN_EFFECT } from '../search/custom-search-parameter-definitions';
 import type { SearchParamDef } from '../search/search-parameter-definitions';
 import { compileParam } from '../search/supported-parameters';
-import { bumpRegistryVersion, refreshCustomSearchParameters } from './custom-search-parameter-store';
+import { bumpRegistryVersion, markRegistryChanged, refreshCustomSearchParameters } from './custom-search-parameter-store';
 import { type ReindexJobRow, reindexTask } from './reindex-task';
 import { SCHEMA_LOCK_KEY } from './schema-lock';
 import type { Db } from './sql';
@@ -48,8 +48,10 @@ export async function writeSearchParameter(db: Db, op: WriteOperation, write: Wr
     return taskReference ? { ...result, reindexTask: taskReference } : result;
   };
   if (db.isTransaction) {
-    // The caller commits; the processes (this one included) reload within their refresh interval.
-    return apply(db as Knex.Transaction);
+    // The caller commits; this process reloads right after (Repository.transaction), the others within their refresh interval.
+    const result = await apply(db as Knex.Transaction);
+    if (!result.noop) markRegistryChanged();
+    return result;
   }
   const knex = db as Knex;
   const result = await knex.transaction(apply);

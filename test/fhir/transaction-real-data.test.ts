@@ -69,11 +69,16 @@ async function countsOf(types: Iterable<string>): Promise<Record<string, number>
   return counts;
 }
 
-/** The newest version in the system's history: unchanged when nothing was written. */
+/** The newest version in the system's history: unchanged when nothing was written (the AuditEvent of the refusal aside). */
 async function newestVersion(): Promise<string> {
-  const res = await fhirRequest('GET', `${server.base}/_history?_count=1`);
-  const entry = res.body.entry[0];
-  return `${entry.fullUrl} ${entry.response.etag}`;
+  let next: string | undefined = `${server.base}/_history?_count=1000`;
+  while (next) {
+    const res: { body: any } = await fhirRequest('GET', next);
+    const entry = res.body.entry.find((e: { resource?: { resourceType: string } }) => e.resource?.resourceType !== 'AuditEvent');
+    if (entry) return `${entry.fullUrl} ${entry.response.etag}`;
+    next = res.body.link?.find((l: { relation: string }) => l.relation === 'next')?.url;
+  }
+  throw new Error('no version but AuditEvents in the history');
 }
 
 function patientIdentifier(b: SyntheaBundle): string {
