@@ -50,9 +50,17 @@ beforeAll(async () => {
   appUrl = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 
-  ids.alice = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Alice'], family: 'Alison' }], birthDate: '1970-01-02' });
-  ids.bob = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Bob'], family: 'Roberts' }], birthDate: '1965-05-06' });
+  // Dr Welby works at the hospital that manages both patients (a practitioner sees only their hospital's patients).
+  ids.hospital = await createResource(server, { resourceType: 'Organization', name: 'General Hospital' });
+  const managed = { managingOrganization: { reference: `Organization/${ids.hospital}` } };
+  ids.alice = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Alice'], family: 'Alison' }], birthDate: '1970-01-02', ...managed });
+  ids.bob = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Bob'], family: 'Roberts' }], birthDate: '1965-05-06', ...managed });
   ids.practitioner = await createResource(server, { resourceType: 'Practitioner', name: [{ family: 'Welby' }] });
+  await createResource(server, {
+    resourceType: 'PractitionerRole',
+    practitioner: { reference: `Practitioner/${ids.practitioner}` },
+    organization: { reference: `Organization/${ids.hospital}` },
+  });
   await saveClient(server.server.knex, {
     id: 'smart-app',
     public: true,
