@@ -13,7 +13,12 @@ import {
   updatePending,
   type PendingAuthorization,
 } from './pending-authorization';
-import type { UserAccount } from './user-store';
+import { findUserById, type UserAccount } from './user-store';
+import { GuardedStore } from '../access/guarded-store';
+import type { Principal } from '../access/principal';
+import { accessFor } from '../access/principal-access';
+import type { SearchRequest } from '../search/search-request';
+import type { ResourceStore } from '../storage/resource-store';
 
 /**
  * The patient a SMART launch runs for (scopes-and-launch-context.html#launch-context-arrives-with-your-access_token):
@@ -55,7 +60,11 @@ export async function pickPatient(req: AuthRequest, ctx: AuthContext): Promise<A
   const pending = await pendingFromForm(req, ctx);
   if (!pending.userId) throw new PageError(403, 'Not signed in', 'Sign in first: go back to the app and start again.');
   const id = req.form.patient ?? '';
-  if (!(await patientExists(ctx, id))) return pickerResponse(ctx, pending, '', undefined, 'That patient does not exist (any more). Choose another one.');
+  const store = await pickerStore(ctx, pending);
+  const visible = await store.matchingIds(patientById(id)).catch(() => [] as string[]);
+  if (!(await patientExists(ctx, id)) || visible.length === 0) {
+    return pickerResponse(ctx, pending, '', undefined, 'That patient does not exist (any more). Choose another one.');
+  }
   await updatePending(ctx.knex, pending, { progress: { ...pending.progress, patient: id } });
   return seeOther('/auth/consent');
 }
@@ -96,7 +105,13 @@ async function pickerResponse(ctx: AuthContext, pending: PendingAuthorization, n
     delete query._cursor;
     request = parseSearchRequest('Patient', query, options);
   }
-  const result = await ctx.repo.search(request);
+  // Only the patients the user may see (their hospital, Consent): the same rules as their token's.
+  // A user who may see no Patient at all gets an empty picker, not an error.
+  const store = await pickerStore(ctx, pending);
+  const result = await store.search(request).catch((err: unknown) => {
+    if (isOperationOutcomeError(err) && err.status === 403) return { resources: [], next: undefined, previous: undefined };
+    throw err;
+  });
   const patients: PickerPatient[] = result.resources.map((r) => {
     const patient = r as Patient;
     return { id: patient.id as string, name: displayName(patient), birthDate: patient.birthDate };
@@ -120,6 +135,29 @@ async function pickerResponse(ctx: AuthContext, pending: PendingAuthorization, n
       error,
     })
   );
+}
+
+/**
+ * The FHIR store as the signed-in user sees Patients: what a `user/Patient.rs` token of
+ * theirs would reach (role, hospital boundary, Consent).
+ */
+async function pickerStore(ctx: AuthContext, pending: PendingAuthorization): Promise<ResourceStore> {
+  const user = pending.userId ? await findUserById(ctx.knex, pending.userId) : undefined;
+  if (!user) throw new PageError(403, 'Not signed in', 'Sign in first: go back to the app and start again.');
+  const principal: Principal = {
+    tokenId: `picker-${pending.id}`,
+    clientId: pending.params.clientId,
+    userId: user.id,
+    fhirUser: user.fhirUser,
+    role: user.role,
+    scope: 'user/Patient.rs',
+    expiresAt: Math.floor(Date.now() / 1000) + 60,
+  };
+  return new GuardedStore(ctx.repo, await accessFor(principal, ctx.repo));
+}
+
+function patientById(id: string): SearchRequest {
+  return { resourceType: 'Patient', filters: [{ kind: 'id', not: false, ids: [id] }], sort: [], count: 1, offset: 0, total: 'none', warnings: [] };
 }
 
 export function displayName(patient: Patient): string {

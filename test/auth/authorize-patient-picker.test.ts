@@ -8,12 +8,20 @@ import { authorizeUrl, codeRow, CookieBrowser, createResource, decide, hiddenFie
 let server: TestServer;
 const patients: Record<string, string> = {};
 
+let outsider: string;
+
 beforeAll(async () => {
   server = await startTestServer({ AUTH_REQUIRED: 'true' });
   const practitioner = await createResource(server, { resourceType: 'Practitioner', name: [{ family: 'Welby' }] });
-  patients.ann = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Ann'], family: 'Archer' }], birthDate: '1980-03-04' });
-  patients.script = await createResource(server, { resourceType: 'Patient', name: [{ given: ['<script>alert(1)</script>'], family: 'Zed' }] });
-  for (let i = 0; i < 10; i++) patients[`filler${i}`] = await createResource(server, { resourceType: 'Patient', name: [{ given: [`Filler${i}`], family: 'Many' }] });
+  // The picker offers the patients of the practitioner's hospital; the other hospital's patient never appears.
+  const hospital = await createResource(server, { resourceType: 'Organization', name: 'General' });
+  const elsewhere = await createResource(server, { resourceType: 'Organization', name: 'Elsewhere' });
+  await createResource(server, { resourceType: 'PractitionerRole', practitioner: { reference: `Practitioner/${practitioner}` }, organization: { reference: `Organization/${hospital}` } });
+  const at = (org: string) => ({ managingOrganization: { reference: `Organization/${org}` } });
+  patients.ann = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Ann'], family: 'Archer' }], birthDate: '1980-03-04', ...at(hospital) });
+  patients.script = await createResource(server, { resourceType: 'Patient', name: [{ given: ['<script>alert(1)</script>'], family: 'Zed' }], ...at(hospital) });
+  for (let i = 0; i < 10; i++) patients[`filler${i}`] = await createResource(server, { resourceType: 'Patient', name: [{ given: [`Filler${i}`], family: 'Many' }], ...at(hospital) });
+  outsider = await createResource(server, { resourceType: 'Patient', name: [{ given: ['Olga'], family: 'Outside' }], ...at(elsewhere) });
   await registerApp(server, { id: 'app' });
   await registerUser(server, { username: 'welby', fhirUser: `Practitioner/${practitioner}` });
 }, 60000);
@@ -72,6 +80,16 @@ describe('the patient picker', () => {
     const back = await decide(browser, server, consent, 'allow');
     const row = await codeRow(server, back.searchParams.get('code') as string);
     expect(row).toMatchObject({ patient: patients.ann, scope: 'launch/patient patient/*.rs openid fhirUser', need_patient_banner: true });
+  });
+
+  it('offers only the patients of the practitioner\'s hospital, and refuses another one sent anyway', async () => {
+    const { browser, picker } = await pickerFor('welby');
+    const outside = await browser.get(`${server.url}/auth/patient-picker?name=outside`);
+    expect(pickerButtons(outside.html)).toEqual([]);
+    expect(outside.html).not.toContain(outsider);
+    const res = await browser.post(`${server.url}/auth/patient-picker`, { ...hiddenFields(picker.html), patient: outsider });
+    expect(res.status).toBe(200);
+    expect((await browser.get(`${server.url}/auth/consent`)).location).toBe('/auth/patient-picker');
   });
 
   it('refuses a patient that does not exist and keeps asking', async () => {
