@@ -30,6 +30,11 @@ export interface Config {
   /** Rows per reindex batch (one transaction, one UPDATE). */
   reindexBatchSize: number;
   auth: AuthConfig;
+  /**
+   * true (the default): an AuditEvent for every interaction (docs/audit.md). false only
+   * to measure what auditing costs (bench:audit); never in production.
+   */
+  audit: boolean;
   rateLimit: RateLimitConfig;
 }
 
@@ -153,6 +158,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),
     reindexBatchSize: integer(env, 'REINDEX_BATCH_SIZE', 500, 1, 10000),
+    audit: boolean(env, 'AUDIT', true),
     auth: {
       required: boolean(env, 'AUTH_REQUIRED', true),
       accessTokenSeconds: integer(env, 'ACCESS_TOKEN_SECONDS', 900, 10, 86400),

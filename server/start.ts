@@ -43,7 +43,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
   });
-  const audit = new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`);
+  const audit = config.audit
+    ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`)
+    : undefined;
   const app = createApp({ config, repo, logger, knex, audit });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
@@ -69,7 +71,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       );
       await Promise.race([closed, timeout]);
       await jobs.stop();
-      await audit.close().catch((err) => logger.error({ err }, 'audit flush at shutdown failed'));
+      await audit?.close().catch((err) => logger.error({ err }, 'audit flush at shutdown failed'));
       await knex.destroy();
       await embedded?.stop();
     })();
