@@ -11,6 +11,7 @@
  *    clients: p50 / p95 (target p95 < 50 ms).
  *
  * Env: DATABASE_URL (admin connection), BENCH_SECONDS (5), BENCH_AUDIT_EVENTS,
+ * BENCH_AUDIT_PARTS (`audit,access`; `audit` or `access` for one alone),
  * BENCH_AUDIT_PATIENTS, BENCH_KEEP_DB=1 to keep the database.
  */
 import { randomUUID } from 'node:crypto';
@@ -53,10 +54,12 @@ async function main(): Promise<void> {
   const seeded = await seed(plain);
   const without = await cells(plain, seeded, undefined);
   await plain.stop();
-  const guarded = await startServerProcess(database.url, { AUDIT: 'true', AUTH_REQUIRED: 'true' });
+  // BENCH_AUDIT_PARTS=audit or =access measures one of the two alone.
+  const parts = env.BENCH_AUDIT_PARTS || 'audit,access';
+  const guarded = await startServerProcess(database.url, { AUDIT: String(parts.includes('audit')), AUTH_REQUIRED: 'false' });
   cleanup.add(() => guarded.stop());
   const practitioner = await token(guarded, database.url, { clientId: 'bench-ehr', userId: randomUUID(), fhirUser: `Practitioner/${seeded.practitioner}`, role: 'practitioner', scope: 'user/*.rs' });
-  const withBoth = await cells(guarded, seeded, practitioner);
+  const withBoth = await cells(guarded, seeded, parts.includes('access') ? practitioner : undefined);
   const raw = new RawJsonbStore(database.url);
   cleanup.add(() => raw.close());
   await raw.createTable('Observation');

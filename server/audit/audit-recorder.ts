@@ -14,7 +14,12 @@ interface Waiting {
 }
 
 /** How long a read's AuditEvent waits for others to share its commit (docs/audit.md). */
-const DEFAULT_GROUP_MS = 2;
+/**
+ * Group commit without a fixed wait: a batch is written as soon as no other is being
+ * written, and whatever arrives meanwhile goes into the next one. At low load each read
+ * waits for one small commit only; under load batches grow by themselves.
+ */
+const DEFAULT_GROUP_MS = 0;
 /** A batch this large is written at once, without waiting for the delay. */
 const GROUP_MAX = 200;
 
@@ -101,6 +106,14 @@ export class AuditRecorder {
   private schedule(): void {
     if (this.flushing || this.timer) return;
     const delay = this.queue.length >= GROUP_MAX || this.closed ? 0 : this.groupMs;
+    if (delay === 0) {
+      // The requests of this turn of the event loop still join the batch.
+      this.timer = setImmediate(() => {
+        this.timer = undefined;
+        void this.flush();
+      }) as unknown as NodeJS.Timeout;
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
