@@ -66,7 +66,8 @@ export async function relationsOf(principal: Principal, store: ResourceStore): P
   }
   if (HOSPITAL_ROLES.has(role)) {
     const organizations = await organizationsOf(principal, store);
-    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted), rules.denied) };
+    const known = await knownPatients(store, organizations);
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted, known), rules.denied) };
   }
   return { actors: [], boundary: () => NOTHING };
 }
@@ -87,12 +88,33 @@ function excluding(boundary: CareBoundary | undefined, denied: readonly string[]
   };
 }
 
-function hospitalBoundary(organizations: string[], permitted: readonly string[]): CareBoundary {
-  const links: SearchFilter[] = [];
-  if (organizations.length > 0) {
-    links.push({ kind: 'reference', code: 'organization', entries: organizations });
-    links.push({ kind: 'has', sourceType: 'Encounter', code: 'patient', filter: { kind: 'reference', code: 'service-provider', entries: organizations } });
-  }
+/** The patients an organisation set reaches: managed by one of them, or with an Encounter at one. */
+function hospitalPatients(organizations: readonly string[]): SearchFilter[] {
+  if (organizations.length === 0) return [];
+  return [
+    { kind: 'reference', code: 'organization', entries: [...organizations] },
+    { kind: 'has', sourceType: 'Encounter', code: 'patient', filter: { kind: 'reference', code: 'service-provider', entries: [...organizations] } },
+  ];
+}
+
+/**
+ * The ids of those patients when there are at most MAX_KNOWN_PATIENTS: known when the
+ * relationships were looked up, they let a read be decided from the resource's own
+ * references (no query). Patients linked since then are still reached through the
+ * organisation filters, so a patient registered a moment ago is never out of reach.
+ */
+async function knownPatients(store: ResourceStore, organizations: readonly string[]): Promise<string[]> {
+  const links = hospitalPatients(organizations);
+  if (links.length === 0) return [];
+  const request: SearchRequest = { resourceType: 'Patient', filters: [{ kind: 'any', filters: links }], sort: [], count: MAX_KNOWN_PATIENTS + 1, offset: 0, total: 'none', warnings: [] };
+  const ids = await store.matchingIds(request);
+  return ids.length > MAX_KNOWN_PATIENTS ? [] : ids;
+}
+
+const MAX_KNOWN_PATIENTS = 1000;
+
+function hospitalBoundary(organizations: string[], permitted: readonly string[], known: readonly string[] = []): CareBoundary {
+  const links: SearchFilter[] = hospitalPatients(organizations);
   if (permitted.length > 0) links.push({ kind: 'id', not: false, ids: [...permitted] });
   if (links.length === 0) {
     return { filters: (type) => (patientContextReach(type) === 'shared' ? [] : undefined) };
@@ -103,11 +125,14 @@ function hospitalBoundary(organizations: string[], permitted: readonly string[])
       const reach = patientContextReach(type);
       if (reach === 'shared') return [];
       if (reach === 'none') return undefined;
-      if (type === 'Patient') return [patients];
+      // The known patients first: a read of their data is decided in memory (match-filter-in-memory.ts).
+      const fast = known.length > 0 ? patientConfinement(type, known) : undefined;
+      if (type === 'Patient') return [fast?.length === 1 ? { kind: 'any', filters: [fast[0], patients] } : patients];
       const codes = reach === 'reference' ? ['patient'] : patientCompartmentCodes(type);
       if (codes.length === 0) return undefined;
       const chains: SearchFilter[] = codes.map((code) => ({ kind: 'chain', code, targetType: 'Patient', filter: patients }));
-      return [chains.length === 1 ? chains[0] : { kind: 'any', filters: chains }];
+      const reached: SearchFilter = chains.length === 1 ? chains[0] : { kind: 'any', filters: chains };
+      return [fast?.length === 1 ? { kind: 'any', filters: [fast[0], reached] } : reached];
     },
   };
 }
