@@ -1,3 +1,4 @@
+import { APPEND_ONLY_TYPES } from '../core/append-only';
 import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 import { isOperationOutcomeError, methodNotAllowed } from '../core/outcome';
@@ -150,7 +151,7 @@ export function refuseAuditEventChanges<M>(find: (method: string, path: string) 
     const route = (match as { route?: { method: string; handler: AnyHandler } }).route;
     if (!route || !['PUT', 'PATCH', 'DELETE'].includes(route.method)) return match;
     const handler: AnyHandler = async (req, ctx) => {
-      if (req.resourceType === 'AuditEvent') throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
+      if (APPEND_ONLY_TYPES.has(req.resourceType ?? '')) throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
       return route.handler(req, ctx);
     };
     return { ...match, route: { ...route, handler } } as M;

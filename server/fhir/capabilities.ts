@@ -1,3 +1,4 @@
+import { APPEND_ONLY_TYPES, CHANGE_INTERACTIONS } from '../core/append-only';
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { searchParamsForCapability } from '../search/capability';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
@@ -29,30 +30,33 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
   const interactions = unique(routes.map((r) => r.interaction));
   const conditional = new Set(routes.map((r) => r.conditional));
 
-  const resource = resourceTypes.map((type): CapabilityStatementRestResource => ({
-    type: type as CapabilityStatementRestResource['type'],
-    profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
-    interaction: interactions.map((code) => ({ code })),
-    versioning: 'versioned',
-    readHistory: true,
-    updateCreate: true,
-    conditionalCreate: conditional.has('create'),
-    conditionalRead: 'full-support',
-    conditionalUpdate: conditional.has('update'),
-    conditionalDelete: conditional.has('delete') ? 'single' : 'not-supported',
-    searchInclude: searchIncludeValues(type),
-    searchRevInclude: searchRevIncludeValues(type),
-    searchParam: searchParamsForCapability(type).map((p) => ({
-      name: p.name,
-      ...(p.definition ? { definition: p.definition } : {}),
-      type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
-      ...(p.documentation ? { documentation: p.documentation } : {}),
-    })),
-    operation: unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
-      name,
-      definition: OPERATION_DEFINITIONS[name],
-    })),
-  }));
+  const resource = resourceTypes.map((type): CapabilityStatementRestResource => {
+    const appendOnly = APPEND_ONLY_TYPES.has(type);
+    return {
+      type: type as CapabilityStatementRestResource['type'],
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      interaction: interactions.filter((code) => !(appendOnly && CHANGE_INTERACTIONS.has(code))).map((code) => ({ code })),
+      versioning: 'versioned',
+      readHistory: true,
+      updateCreate: !appendOnly,
+      conditionalCreate: conditional.has('create'),
+      conditionalRead: 'full-support',
+      conditionalUpdate: !appendOnly && conditional.has('update'),
+      conditionalDelete: !appendOnly && conditional.has('delete') ? 'single' : 'not-supported',
+      searchInclude: searchIncludeValues(type),
+      searchRevInclude: searchRevIncludeValues(type),
+      searchParam: searchParamsForCapability(type).map((p) => ({
+        name: p.name,
+        ...(p.definition ? { definition: p.definition } : {}),
+        type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
+        ...(p.documentation ? { documentation: p.documentation } : {}),
+      })),
+      operation: unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
+        name,
+        definition: OPERATION_DEFINITIONS[name],
+      })),
+    };
+  });
 
   const statement: CapabilityStatement = {
     resourceType: 'CapabilityStatement',

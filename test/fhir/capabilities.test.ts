@@ -36,6 +36,14 @@ test('metadata is an R4 CapabilityStatement listing every resource type with the
   expect(rest.interaction.map((i: any) => i.code).sort()).toEqual(['batch', 'history-system', 'search-system', 'transaction']);
 });
 
+test('AuditEvent is offered append-only: no update, patch, delete, update-as-create or conditional update/delete', async () => {
+  const cs = (await fhirRequest('GET', `${server.base}/metadata`)).body;
+  const audit = cs.rest[0].resource.find((r: any) => r.type === 'AuditEvent');
+  expect(audit.interaction.map((i: any) => i.code).sort()).toEqual(['create', 'history-instance', 'history-type', 'read', 'search-type', 'vread'].sort());
+  expect(audit).toMatchObject({ updateCreate: false, conditionalUpdate: false, conditionalDelete: 'not-supported' });
+  expect((await fhirRequest('DELETE', `${server.base}/AuditEvent/anything`)).status).toBe(405);
+});
+
 /** A well-formed value of each search parameter type. */
 const SAMPLE_VALUES: Record<string, string> = {
   date: 'ge2000',
