@@ -129,8 +129,8 @@ export class AuditRecorder {
     let next: { seq: number; head: string } | undefined;
     try {
       await this.knex.transaction(async (trx) => {
-        // The connection first, then the mutex (see the class comment).
-        await trx.raw('SELECT 1');
+        // The connection first, then the mutex (see the class comment): knex runs this
+        // callback only once it holds a connection and BEGIN has completed.
         release = await this.acquire();
         next = await this.append(trx, batch.flatMap((w) => w.events));
       });
