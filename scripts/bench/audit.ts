@@ -17,15 +17,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import { interactionAuditEvent } from '../../server/audit/audit-event';
-import { issueAccessToken, type AccessTokenClaims } from '../../server/auth/access-token';
-import type { AuthContext } from '../../server/auth/auth-exchange';
-import { loadConfig } from '../../server/config';
 import { newId } from '../../server/core/ids';
 import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
 import { Repository } from '../../server/storage/repository';
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
 import { BenchCleanup } from './bench-cleanup';
+import { benchToken } from './bench-token';
 import { runClosedLoop, type Operation } from './closed-loop-load';
 import { KeepAliveClient } from './keep-alive-http';
 import { figures, fmt, percentile, type CellFigures } from './latency-stats';
@@ -58,7 +56,7 @@ async function main(): Promise<void> {
   const parts = env.BENCH_AUDIT_PARTS || 'audit,access';
   const guarded = await startServerProcess(database.url, { AUDIT: String(parts.includes('audit')), AUTH_REQUIRED: 'false' });
   cleanup.add(() => guarded.stop());
-  const practitioner = await token(guarded, database.url, { clientId: 'bench-ehr', userId: randomUUID(), fhirUser: `Practitioner/${seeded.practitioner}`, role: 'practitioner', scope: 'user/*.rs' });
+  const practitioner = await benchToken(guarded, database.url, { clientId: 'bench-ehr', userId: randomUUID(), fhirUser: `Practitioner/${seeded.practitioner}`, role: 'practitioner', scope: 'user/*.rs' });
   const withBoth = await cells(guarded, seeded, parts.includes('access') ? practitioner : undefined);
   const raw = new RawJsonbStore(database.url);
   cleanup.add(() => raw.close());
@@ -141,17 +139,6 @@ async function cells(server: ServerProcess, seeded: Seeded, bearer: string | und
   return out;
 }
 
-async function token(server: ServerProcess, databaseUrl: string, claims: AccessTokenClaims): Promise<string> {
-  const knex = createKnex(databaseUrl, 1);
-  try {
-    const issuer = `http://localhost:${new URL(server.url).port}`;
-    const context: AuthContext = { knex, config: loadConfig({ PUBLIC_URL: issuer }), repo: undefined as unknown as Repository, issuer, fhirBase: `${issuer}/fhir` };
-    return (await issueAccessToken(context, claims)).token;
-  } finally {
-    await knex.destroy();
-  }
-}
-
 async function auditSearch(server: ServerProcess, databaseUrl: string, knex: ReturnType<typeof createKnex>): Promise<void> {
   const repo = new Repository(knex, { searchDefaultCount: 20, searchMaxCount: 1000 });
   const start = Date.UTC(2026, 0, 1);
@@ -176,7 +163,7 @@ async function auditSearch(server: ServerProcess, databaseUrl: string, knex: Ret
   }
   console.log(`written in ${((performance.now() - t0) / 1000).toFixed(0)} s; VACUUM ANALYZE…`);
   await knex.raw('VACUUM ANALYZE "AuditEvent"');
-  const auditor = await token(server, databaseUrl, { clientId: 'bench-audit', userId: randomUUID(), fhirUser: 'Practitioner/auditor', role: 'auditor', scope: 'user/AuditEvent.rs' });
+  const auditor = await benchToken(server, databaseUrl, { clientId: 'bench-audit', userId: randomUUID(), fhirUser: 'Practitioner/auditor', role: 'auditor', scope: 'user/AuditEvent.rs' });
   for (const c of [1, 8]) {
     const client = new KeepAliveClient(server.url, c);
     const latencies: number[] = [];

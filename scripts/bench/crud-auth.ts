@@ -7,11 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { issueAccessToken } from '../../server/auth/access-token';
-import type { AuthContext } from '../../server/auth/auth-exchange';
-import { loadConfig } from '../../server/config';
-import { createKnex } from '../../server/storage/database';
-import type { Repository } from '../../server/storage/repository';
+import { benchToken } from './bench-token';
 import { runClosedLoop, type Operation } from './closed-loop-load';
 import { KeepAliveClient } from './keep-alive-http';
 import { figures, fmt, type CellFigures } from './latency-stats';
@@ -137,25 +133,17 @@ async function seed(server: ServerProcess): Promise<{ patientId: string; observa
   }
 }
 
-/** Tokens as the token endpoint issues them, signed with the server's keys (they live in its database). */
+/** Tokens as the token endpoint issues them, signed with the server's keys. */
 async function mintTokens(server: ServerProcess, databaseUrl: string, patientId: string): Promise<Record<Mode, string | undefined>> {
-  const knex = createKnex(databaseUrl, 1);
-  try {
-    // The server process runs without PUBLIC_URL: its issuer is http://localhost:PORT.
-    const issuer = `http://localhost:${new URL(server.url).port}`;
-    const context: AuthContext = { knex, config: loadConfig({ PUBLIC_URL: issuer }), repo: undefined as unknown as Repository, issuer, fhirBase: `${issuer}/fhir` };
-    const system = await issueAccessToken(context, { clientId: 'bench-backend', scope: 'system/*.rs' });
-    const patient = await issueAccessToken(context, {
-      clientId: 'bench-app',
-      userId: randomUUID(),
-      fhirUser: `Patient/${patientId}`,
-      scope: 'launch/patient patient/*.rs openid fhirUser',
-      patient: patientId,
-    });
-    return { 'no token': undefined, 'system/*.rs': system.token, 'patient/*.rs': patient.token };
-  } finally {
-    await knex.destroy();
-  }
+  const system = await benchToken(server, databaseUrl, { clientId: 'bench-backend', scope: 'system/*.rs' });
+  const patient = await benchToken(server, databaseUrl, {
+    clientId: 'bench-app',
+    userId: randomUUID(),
+    fhirUser: `Patient/${patientId}`,
+    scope: 'launch/patient patient/*.rs openid fhirUser',
+    patient: patientId,
+  });
+  return { 'no token': undefined, 'system/*.rs': system, 'patient/*.rs': patient };
 }
 
 async function serverCell(

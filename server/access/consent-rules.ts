@@ -43,6 +43,7 @@ export async function consentRules(store: ResourceStore, actors: readonly string
       if (provision.type === 'permit' && names) permitted.add(patient);
     }
   }
+  if (denied.size === 0 && permitted.size === 0) return NO_CONSENT_RULES;
   return { denied: [...denied], permitted: [...permitted].filter((p) => !denied.has(p)) };
 }
 

@@ -11,16 +11,23 @@ import { ScopeAccess } from './scope-access';
  */
 export const RELATIONS_REUSE_MS = 5000;
 
-const cache = new WeakMap<Principal, { relations: Promise<Relations | undefined>; until: number }>();
+interface CachedAccess {
+  relations: Promise<Relations | undefined>;
+  /** The access when no Consent names the principal: the common case, so its grants are computed once. */
+  plain?: ScopeAccess;
+  until: number;
+}
 
-function cachedRelations(principal: Principal, store: ResourceStore, now: number): Promise<Relations | undefined> {
-  const cached = cache.get(principal);
-  if (cached && cached.until > now) return cached.relations;
-  const relations = relationsOf(principal, store);
-  cache.set(principal, { relations, until: now + RELATIONS_REUSE_MS });
+const cache = new WeakMap<Principal, CachedAccess>();
+
+function cached(principal: Principal, store: ResourceStore, now: number): CachedAccess {
+  const hit = cache.get(principal);
+  if (hit && hit.until > now) return hit;
+  const entry: CachedAccess = { relations: relationsOf(principal, store), until: now + RELATIONS_REUSE_MS };
+  cache.set(principal, entry);
   // A failed lookup is not kept: the next request tries again.
-  relations.catch(() => cache.delete(principal));
-  return relations;
+  entry.relations.catch(() => cache.delete(principal));
+  return entry;
 }
 
 /**
@@ -29,9 +36,11 @@ function cachedRelations(principal: Principal, store: ResourceStore, now: number
  * purposes of use (`purposes`, from X-Purpose-Of-Use).
  */
 export async function accessFor(principal: Principal, store: ResourceStore, purposes: readonly string[] = [], now: number = Date.now()): Promise<ScopeAccess> {
-  const relations = await cachedRelations(principal, store, now);
-  if (!relations) return new ScopeAccess(principal);
-  // No actors: a patient's own record, which no Consent narrows (and nothing to look up).
-  const rules = relations.actors.length > 0 ? await consentRules(store, relations.actors, purposes) : NO_CONSENT_RULES;
-  return new ScopeAccess(principal, undefined, relations.boundary(rules));
+  const entry = cached(principal, store, now);
+  const relations = await entry.relations;
+  // No actors: a backend service, or a patient's own record, which no Consent narrows (and nothing to look up).
+  const rules = relations && relations.actors.length > 0 ? await consentRules(store, relations.actors, purposes) : NO_CONSENT_RULES;
+  if (rules !== NO_CONSENT_RULES) return new ScopeAccess(principal, undefined, relations?.boundary(rules));
+  entry.plain ??= new ScopeAccess(principal, undefined, relations?.boundary(rules));
+  return entry.plain;
 }

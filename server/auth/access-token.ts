@@ -10,18 +10,8 @@ const ACCESS_TOKEN_TYP = 'at+jwt';
 /** Verified tokens kept per process; a FHIR client sends the same token many times. */
 const CACHE_MAX = 10_000;
 
-export interface AccessTokenClaims {
-  clientId: string;
-  /** auth_user id; absent for client_credentials (the client is the subject). */
-  userId?: string;
-  /** `Patient/123`, relative to the FHIR base. */
-  fhirUser?: string;
-  role?: string;
-  /** Space-separated granted scopes. */
-  scope: string;
-  patient?: string;
-  encounter?: string;
-}
+/** What a token says about who asks (the Principal its verification yields, less the token's own id and expiry). */
+export type AccessTokenClaims = Pick<Principal, 'clientId' | 'userId' | 'fhirUser' | 'role' | 'scope' | 'patient' | 'encounter'>;
 
 export interface IssuedAccessToken {
   token: string;
