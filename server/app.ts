@@ -7,6 +7,7 @@ import type { Repository } from './storage/repository';
 import type { AuditRecorder } from './audit/audit-recorder';
 import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
+import { healthCardKeyFor } from './auth/health-card-key';
 import { authRoutes } from './http/auth-routes';
 import { bearerAuth } from './http/bearer-auth';
 import { errorOutcome } from './http/error-outcome';
@@ -46,7 +47,7 @@ export function createApp({ config, repo, knex, logger, audit }: AppDependencies
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(limits.byClient());
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: refuseAuditEventChanges(compileRoutes(routes)), log: logger }, audit));
+  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: refuseAuditEventChanges(compileRoutes(routes)), log: logger, healthCardKey: healthCardKeyFor(knex) }, audit));
   return app;
 }
 

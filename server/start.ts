@@ -1,8 +1,9 @@
 import http from 'node:http';
 import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
-import { shippedRolePolicy } from './access/role-policy';
+import { shippedOperationPolicy, shippedRolePolicy } from './access/role-policy';
 import { createApp } from './app';
+import { publishOperationDefinitions } from './operations/operation-definitions';
 import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
@@ -33,11 +34,13 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   warmUpValidation();
   // A mistake in policies/roles.json stops the start here, naming the entry.
   shippedRolePolicy();
+  shippedOperationPolicy();
 
   const repo = new Repository(knex, {
     searchDefaultCount: config.searchDefaultCount,
     searchMaxCount: config.searchMaxCount,
   });
+  await publishOperationDefinitions(repo, `${config.publicUrl}/fhir`);
   // Reindexes for custom SearchParameters, and noticing those that other processes write.
   const jobs = startBackgroundJobs(knex, repo, logger, {
     refreshMs: config.searchParameterRefreshMs,

@@ -20,9 +20,12 @@ const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
  *  - a `deny` provision naming one of the actors, or one of the purposes, removes the
  *    Consent's patient for this principal everywhere;
  *  - a `permit` provision naming one of the actors grants that patient to them.
- * A deny wins over a permit for the same patient.
+ * A deny wins over a permit for the same patient, except a permit for purpose BTG: the
+ * time-limited grant of a break-the-glass (operations/emergency-access.ts), which exists
+ * to reach past a deny. A provision counts only within its `period` (and its parents'),
+ * so such a grant ends by itself.
  */
-export async function consentRules(store: ResourceStore, actors: readonly string[], purposes: readonly string[]): Promise<ConsentRules> {
+export async function consentRules(store: ResourceStore, actors: readonly string[], purposes: readonly string[], now: Date = new Date()): Promise<ConsentRules> {
   if (actors.length === 0 && purposes.length === 0) return NO_CONSENT_RULES;
   const consents: Consent[] = [];
   const find = async (query: Record<string, string>): Promise<void> => {
@@ -33,22 +36,38 @@ export async function consentRules(store: ResourceStore, actors: readonly string
   if (purposes.length > 0) await find({ purpose: purposes.map((p) => `${PURPOSE_SYSTEM}|${p}`).join(',') });
   const denied = new Set<string>();
   const permitted = new Set<string>();
+  const emergency = new Set<string>();
   for (const consent of consents) {
     const patient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(consent.patient?.reference ?? '')?.[1];
     if (!patient) continue;
-    for (const provision of provisions(consent.provision)) {
+    for (const provision of provisions(consent.provision, now.getTime())) {
       const names = (provision.actor ?? []).some((a) => actors.includes(a.reference?.reference ?? ''));
       const forPurpose = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && purposes.includes(p.code ?? ''));
       if (provision.type === 'deny' && (names || forPurpose)) denied.add(patient);
-      if (provision.type === 'permit' && names) permitted.add(patient);
+      if (provision.type === 'permit' && names) {
+        const breakTheGlass = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && p.code === 'BTG');
+        (breakTheGlass ? emergency : permitted).add(patient);
+      }
     }
   }
-  if (denied.size === 0 && permitted.size === 0) return NO_CONSENT_RULES;
-  return { denied: [...denied], permitted: [...permitted].filter((p) => !denied.has(p)) };
+  if (denied.size === 0 && permitted.size === 0 && emergency.size === 0) return NO_CONSENT_RULES;
+  return {
+    denied: [...denied].filter((p) => !emergency.has(p)),
+    permitted: [...new Set([...[...permitted].filter((p) => !denied.has(p)), ...emergency])],
+  };
 }
 
-/** The provision and its nested provisions, each as a rule of its own. */
-function provisions(root: ConsentProvision | undefined): ConsentProvision[] {
-  if (!root) return [];
-  return [root, ...(root.provision ?? []).flatMap(provisions)];
+/** The provision and its nested provisions in force at `now`, each as a rule of its own. */
+function provisions(root: ConsentProvision | undefined, now: number): ConsentProvision[] {
+  if (!root || !inForce(root.period, now)) return [];
+  return [root, ...(root.provision ?? []).flatMap((p) => provisions(p, now))];
+}
+
+/** Whether `now` is within a Period (an open end is no limit; an unparseable bound counts as not in force). */
+function inForce(period: ConsentProvision['period'], now: number): boolean {
+  if (!period) return true;
+  const start = period.start ? Date.parse(period.start) : -Infinity;
+  const end = period.end ? Date.parse(period.end) : Infinity;
+  if (Number.isNaN(start) || Number.isNaN(end)) return false;
+  return start <= now && now <= end;
 }

@@ -37,6 +37,10 @@ export class GuardedStore implements ResourceStore {
     private readonly access: ScopeAccess
   ) {}
 
+  unconfined(): ResourceStore {
+    return this.inner.unconfined();
+  }
+
   // ---- reads -----------------------------------------------------------------
 
   async read(resourceType: string, id: string): Promise<ResourceVersion> {

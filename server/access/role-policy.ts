@@ -45,7 +45,40 @@ export function loadRolePolicy(file: string = DEFAULT_ROLE_POLICY_FILE): RolePol
   return policy;
 }
 
+/** Operation name (without `$`) → the roles that may call it. */
+export type OperationPolicy = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** The file's `operations`: which roles may call the operations whose own rules decide (break-the-glass, transfer). */
+export function loadOperationPolicy(file: string = DEFAULT_ROLE_POLICY_FILE): OperationPolicy {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RolePolicyError(`role policy ${file}: ${(err as Error).message}`);
+  }
+  const operations = (raw as { operations?: unknown })?.operations ?? {};
+  if (typeof operations !== 'object' || operations === null) throw new RolePolicyError(`role policy ${file}: "operations" must map operation names to roles`);
+  const policy = new Map<string, Set<string>>();
+  for (const [name, roles] of Object.entries(operations)) {
+    if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || !ROLES.includes(r))) {
+      throw new RolePolicyError(`role policy ${file}: operation "${name}" must list roles among ${ROLES.join(', ')}`);
+    }
+    policy.set(name, new Set(roles as string[]));
+  }
+  return policy;
+}
+
 let shipped: RolePolicy | undefined;
+let shippedOperations: OperationPolicy | undefined;
+
+export function shippedOperationPolicy(): OperationPolicy {
+  return (shippedOperations ??= loadOperationPolicy());
+}
+
+/** Whether `role` may call `operation`; an operation the policy does not name is open to no role. */
+export function roleMayCall(policy: OperationPolicy, role: string, operation: string): boolean {
+  return policy.get(operation)?.has(role) ?? false;
+}
 
 export function shippedRolePolicy(): RolePolicy {
   return (shipped ??= loadRolePolicy());

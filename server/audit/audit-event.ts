@@ -19,6 +19,8 @@ export type AuditAction = 'C' | 'R' | 'U' | 'D' | 'E';
 export interface InteractionKind {
   subtype: string;
   action: AuditAction;
+  /** For subtype `operation`: its name without `$` (everything, transfer ...), recorded as a second subtype coding. */
+  operation?: string;
 }
 
 /** What the audit needs to know about one request and its answer. */
@@ -40,6 +42,10 @@ export interface InteractionFacts {
   sourceAddress?: string;
   purposeOfUse?: string[];
   requestId?: string;
+  /** The caller's own words (a break-the-glass reason), kept with the purpose of use. */
+  reason?: string;
+  /** `Type/id` of further resources the interaction wrote. */
+  entities?: string[];
 }
 
 /** Server identity for `source.observer`. */
@@ -65,19 +71,21 @@ export function purposeCodings(codes: readonly string[] | undefined): Coding[] {
 export function interactionAuditEvent(facts: InteractionFacts, observer: Observer, recorded = new Date()): AuditEvent {
   const outcome = outcomeOf(facts.status);
   const purpose = purposeCodings(facts.purposeOfUse);
+  const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: facts.kind.subtype }];
+  if (facts.kind.operation) subtype.push({ system: `${observer.baseUrl}/audit/operation`, code: facts.kind.operation });
   const event: AuditEvent = {
     resourceType: 'AuditEvent',
     type: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
-    subtype: [{ system: RESTFUL_INTERACTION, code: facts.kind.subtype }],
+    subtype,
     action: facts.kind.action,
     recorded: recorded.toISOString(),
     outcome,
     outcomeDesc: facts.outcomeText ?? `${facts.status} ${facts.description}`,
-    agent: agentsOf(facts.principal, facts.sourceAddress, purpose),
+    agent: agentsOf(facts.principal, facts.sourceAddress, purpose, facts.reason),
     source: sourceOf(observer),
     entity: entitiesOf(facts),
   };
-  if (purpose.length > 0) event.purposeOfEvent = [{ coding: purpose }];
+  if (purpose.length > 0) event.purposeOfEvent = [facts.reason ? { coding: purpose, text: facts.reason } : { coding: purpose }];
   if (event.entity?.length === 0) delete event.entity;
   return event;
 }
@@ -157,11 +165,12 @@ function clientAgent(clientId: string): AuditEventAgent {
   };
 }
 
-function agentsOf(principal: Principal | undefined, address: string | undefined, purpose: Coding[]): AuditEventAgent[] {
+function agentsOf(principal: Principal | undefined, address: string | undefined, codings: Coding[], reason?: string): AuditEventAgent[] {
   const network = address ? { address, type: '2' as const } : undefined;
+  const purpose = codings.length > 0 ? [reason ? { coding: codings, text: reason } : { coding: codings }] : undefined;
   if (!principal) {
     // No token (AUTH_REQUIRED=false, or refused before one was verified): all we know is the address.
-    return [{ who: { display: 'anonymous' }, requestor: true, network }].map(stripUndefinedOne);
+    return [{ who: { display: 'anonymous' }, requestor: true, network, purposeOfUse: purpose }].map(stripUndefinedOne);
   }
   const agents: AuditEventAgent[] = [];
   const client = clientAgent(principal.clientId);
@@ -174,7 +183,7 @@ function agentsOf(principal: Principal | undefined, address: string | undefined,
         role: principal.role ? [{ text: principal.role }] : undefined,
         requestor: true,
         network,
-        purposeOfUse: purpose.length > 0 ? [{ coding: purpose }] : undefined,
+        purposeOfUse: purpose,
       })
     );
     client.network = network;
@@ -182,7 +191,7 @@ function agentsOf(principal: Principal | undefined, address: string | undefined,
     // A backend service: the client is the requestor.
     client.requestor = true;
     client.network = network;
-    if (purpose.length > 0) client.purposeOfUse = [{ coding: purpose }];
+    if (purpose) client.purposeOfUse = purpose;
   }
   agents.push(stripUndefinedOne(client));
   return agents;
@@ -225,6 +234,10 @@ function entitiesOf(facts: InteractionFacts): AuditEventEntity[] {
         entities.push({ what: { reference: location }, role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' } });
       }
     }
+  }
+  for (const written of facts.status < 400 ? (facts.entities ?? []) : []) {
+    if (entities.length >= MAX_ENTITIES) break;
+    entities.push({ what: { reference: written }, type: { system: ENTITY_TYPE, code: '2', display: 'System Object' }, role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' } });
   }
   for (const patient of [...patients].slice(0, MAX_ENTITIES)) {
     // BALP: the patient whose data was concerned, role 1 "Patient".

@@ -14,6 +14,7 @@ export interface AuditedRoute {
   operation?: string;
   conditional?: string;
   compartment?: string;
+  auditPurposeOfUse?: string[];
 }
 
 export interface AuditedRequest {
@@ -30,6 +31,7 @@ export interface AuditedRequest {
 export interface AuditedResponse {
   status: number;
   resource?: Resource;
+  audit?: { reason?: string; entities?: string[] };
 }
 
 export interface AuditedCall<R extends AuditedResponse> {
@@ -48,7 +50,7 @@ const CHANGES = new Set(['update', 'patch', 'delete']);
 
 /** The BALP subtype (restful-interaction code) and action of a routed request. */
 export function interactionKind(route: AuditedRoute, req: AuditedRequest): InteractionKind {
-  if (route.operation) return { subtype: 'operation', action: 'E' };
+  if (route.operation) return { subtype: 'operation', action: 'E', operation: route.operation };
   if (route.systemInteraction) {
     const system = Array.isArray(route.systemInteraction) ? route.systemInteraction : [route.systemInteraction];
     if (system.includes('transaction')) {
@@ -94,7 +96,10 @@ function isWrite(kind: InteractionKind, method: string): boolean {
  */
 export async function runAudited<R extends AuditedResponse>(recorder: AuditRecorder, call: AuditedCall<R>): Promise<R> {
   const kind = interactionKind(call.route, call.req);
-  const event = (status: number, answered?: Resource, outcomeText?: string): AuditEvent =>
+  const purposeOfUse = call.route.auditPurposeOfUse
+    ? [...new Set([...call.route.auditPurposeOfUse, ...(call.req.purposeOfUse ?? [])])]
+    : call.req.purposeOfUse;
+  const event = (status: number, answered?: Resource, outcomeText?: string, detail?: AuditedResponse['audit']): AuditEvent =>
     interactionAuditEvent(
       {
         kind,
@@ -108,7 +113,9 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
         answered,
         principal: call.principal,
         sourceAddress: call.req.sourceAddress,
-        purposeOfUse: call.req.purposeOfUse,
+        purposeOfUse,
+        reason: detail?.reason,
+        entities: detail?.entities,
       },
       recorder.observer
     );
@@ -120,14 +127,14 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
       return await recorder.runWrite(
         (repo) => call.handle(repo),
         (res) => ({
-          events: [event(res.status, res.resource)],
+          events: [event(res.status, res.resource, undefined, res.audit)],
           // A client's own AuditEvent (scope c on AuditEvent): chained like the server's.
           written: kind.subtype === 'create' && res.status === 201 && res.resource?.resourceType === 'AuditEvent' ? [res.resource] : [],
         })
       );
     }
     const res = await call.handle(call.repo);
-    await recorder.record([event(res.status, res.resource)]);
+    await recorder.record([event(res.status, res.resource, undefined, res.audit)]);
     return res;
   } catch (err) {
     const status = isOperationOutcomeError(err) ? err.status : 500;

@@ -1,5 +1,6 @@
 import type { AuthContext, AuthRequest, AuthResponse } from './auth-exchange';
 import { CLIENT_ASSERTION_ALGS, tokenEndpointUrl } from './client-authentication';
+import { healthCardKeyFor } from './health-card-key';
 import { SIGNING_ALG, signingKeysFor } from './signing-keys';
 import { oauthEndpoints } from './oauth-endpoints';
 import { GRANT_TYPES } from './token-endpoint';
@@ -89,10 +90,27 @@ export async function openidConfiguration(_req: AuthRequest, context: AuthContex
   };
 }
 
-/** GET /auth/jwks: the public halves of the unretired signing keys (kid, alg, use sig). */
+/**
+ * GET /auth/jwks: the public halves of the unretired token signing keys (kid, alg, use sig).
+ * The health card issuer key is not among them (it is at /.well-known/jwks.json): a
+ * resource server that does not pin `alg` must not take a card key for a token key.
+ */
 export async function jwks(_req: AuthRequest, context: AuthContext): Promise<AuthResponse> {
   // Short: a verifier that sees an unknown kid refetches anyway, and rotation must reach it.
   return { status: 200, json: await signingKeysFor(context).publicJwks(), headers: { 'Cache-Control': 'public, max-age=60' } };
+}
+
+/**
+ * GET /.well-known/jwks.json: the SMART Health Card issuer keys, where verifiers look
+ * for them (`iss` + this path). Verifier apps run in browsers anywhere, so any origin
+ * may read it, whatever CORS_ORIGINS says (https://spec.smarthealth.cards/#determining-keys-associated-with-an-issuer).
+ */
+export async function healthCardJwks(_req: AuthRequest, context: AuthContext): Promise<AuthResponse> {
+  return {
+    status: 200,
+    json: await healthCardKeyFor(context.knex).publicJwks(),
+    headers: { 'Cache-Control': 'public, max-age=3600', 'Access-Control-Allow-Origin': '*' },
+  };
 }
 
 /** GET /auth/smart-style.json: the smart_style_url of launches (SMART App Launch §"Styling"). */

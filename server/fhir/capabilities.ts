@@ -6,6 +6,7 @@ import { searchIncludeValues, searchRevIncludeValues } from '../search/include-c
 import { isResourceType, resourceTypes } from '../validation/structure-definitions';
 import type { Route } from './routes';
 import { oauthEndpoints } from '../auth/oauth-endpoints';
+import { operationDefinitionUrl } from '../operations/operation-definitions';
 
 const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -53,7 +54,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       })),
       operation: unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
         name,
-        definition: OPERATION_DEFINITIONS[name],
+        definition: OPERATION_DEFINITIONS[name] ?? operationDefinitionUrl(baseUrl, name as string),
       })),
     };
   });

@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Logger } from 'pino';
 import type { Principal } from '../access/principal';
+import type { HealthCardKey } from '../auth/health-card-key';
 import type { Config } from '../config';
 import type { ResourceStore } from '../storage/resource-store';
 import type { RouteMatch } from './route-matcher';
@@ -32,6 +33,12 @@ export interface FhirRequest {
   sourceAddress?: string;
   /** v3-ActReason codes from the `X-Purpose-Of-Use` header (TREAT, ETREAT, BTG …), for the AuditEvent. */
   purposeOfUse?: string[];
+  /**
+   * A media type other than FHIR JSON that the client's Accept prefers (http/negotiation.ts),
+   * for the few handlers that can answer in one ($emergency-card: application/smart-health-card);
+   * the others ignore it and answer FHIR JSON.
+   */
+  alternativeType?: string;
 }
 
 /** What a handler answers; `http/` turns it into the HTTP response. */
@@ -41,6 +48,17 @@ export interface FhirResponse {
   headers?: Record<string, string>;
   /** Create/update/patch responses honour `Prefer: return=`. */
   honoursPreferReturn?: boolean;
+  /** An answer in the request's `alternativeType` instead of a resource: a JSON document with its media type. */
+  document?: { contentType: string; json: unknown };
+  /** What the AuditEvent of this call records beyond the request: the reason given, the resources the operation wrote. */
+  audit?: AuditDetail;
+}
+
+export interface AuditDetail {
+  /** Free text from the caller (a break-the-glass or transfer reason). */
+  reason?: string;
+  /** `Type/id` of resources the operation created or changed. */
+  entities?: string[];
 }
 
 /** What every handler is given besides the request. */
@@ -55,6 +73,8 @@ export interface FhirContext {
   principal?: Principal;
   /** For faults that do not end the request (a failed batch entry). */
   log?: Pick<Logger, 'error'>;
+  /** Signs SMART Health Cards ($emergency-card): the server's long-lived ES256 issuer key. */
+  healthCardKey?: HealthCardKey;
 }
 
 export type FhirHandler = (req: FhirRequest, ctx: FhirContext) => Promise<FhirResponse>;

@@ -76,8 +76,10 @@ export function pathFields(
   route: Route,
   params: Record<string, string>
 ): Pick<FhirRequest, 'resourceType' | 'id' | 'versionId' | 'compartment'> {
+  // A route on one type (`/Patient/:id/$everything`) names it as a literal segment.
+  const literalType = route.path.split('/')[1];
   return {
-    resourceType: params.resourceType,
+    resourceType: params.resourceType ?? (isResourceType(literalType) ? literalType : undefined),
     id: params.id,
     versionId: params.versionId,
     compartment: params.compartmentId !== undefined ? { type: route.path.split('/')[1], id: params.compartmentId } : undefined,

@@ -14,6 +14,10 @@ import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
 import { validate } from '../operations/validate';
+import { bedAvailability } from '../operations/bed-availability';
+import { emergencyAccess } from '../operations/emergency-access';
+import { transfer } from '../operations/transfer';
+import { emergencyCard } from '../operations/emergency-card';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
 type SystemInteraction = CapabilityStatementRestInteraction['code'];
@@ -36,6 +40,8 @@ export interface Route {
   compartment?: string;
   /** Capability flags this route adds. */
   conditional?: 'create' | 'update' | 'delete';
+  /** Purposes of use (v3-ActReason) every call of this route is recorded with, whatever the request says: BTG for break-the-glass. */
+  auditPurposeOfUse?: string[];
 }
 
 export const routes: Route[] = [
@@ -54,6 +60,10 @@ export const routes: Route[] = [
   // A literal type as first segment: the operation is only on that type (CapabilityStatement too).
   { method: 'GET', path: '/Patient/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/$everything', handler: everything, operation: 'everything' },
+  // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
+  { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
+  // (operation routes of other modules: add here)
+  { method: 'GET', path: '/Organization/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
   { method: 'GET', path: '/:resourceType', handler: search, interaction: 'search-type' },
   { method: 'POST', path: '/:resourceType', handler: create, interaction: 'create', conditional: 'create' },
   { method: 'PUT', path: '/:resourceType', handler: conditionalUpdate, conditional: 'update' },
@@ -64,6 +74,11 @@ export const routes: Route[] = [
   { method: 'POST', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
   { method: 'GET', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
+  { method: 'POST', path: '/Patient/:id/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
+  { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
+  // (instance-level operation routes of other modules: add here)
+  { method: 'GET', path: '/Patient/:id/$emergency-card', handler: emergencyCard, operation: 'emergency-card' },
+  { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
   { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
   // After the literal `_history`, `$validate` and `$everything` routes of the same length.
   { method: 'GET', path: '/Patient/:compartmentId/:resourceType', handler: search, compartment: PATIENT_COMPARTMENT_URL },

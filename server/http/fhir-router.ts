@@ -9,7 +9,7 @@ import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fh
 import { preferredAnswer } from '../fhir/prefer-return';
 import { pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
-import { writeResource } from './write-response';
+import { writeDocument, writeResource } from './write-response';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -50,6 +50,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware
       ...parsePrefer(ctx.get('Prefer')),
       sourceAddress: ctx.ip,
       purposeOfUse: purposeOfUse(ctx.get('X-Purpose-Of-Use')),
+      alternativeType: ctx.state.alternativeType,
     };
     const principal: Principal | undefined = ctx.state.principal;
     const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse) : undefined;
@@ -87,6 +88,10 @@ function respond(ctx: Context, req: FhirRequest, res: FhirResponse): void {
   }
   ctx.status = res.status;
   if (res.status === 304 || res.status === 204) {
+    return;
+  }
+  if (res.document) {
+    writeDocument(ctx, res.document);
     return;
   }
   const answer = preferredAnswer(res, req.method, req.preferReturn);

@@ -6,6 +6,8 @@ declare module 'koa' {
   interface DefaultState {
     /** The media type responses are written with. */
     responseType?: string;
+    /** A non-FHIR media type the client prefers, for handlers that can answer in it (FhirRequest.alternativeType). */
+    alternativeType?: string;
   }
 }
 
@@ -16,6 +18,12 @@ const JSON_TYPES: Record<string, string> = {
   'application/json+fhir': FHIR_JSON,
   'text/json': 'application/json; charset=utf-8',
 };
+
+/**
+ * Media types a few handlers answer in besides FHIR JSON (the SMART Health Card file of
+ * $emergency-card). Errors, and handlers that cannot, still answer FHIR JSON.
+ */
+const ALTERNATIVE_TYPES = ['application/smart-health-card'];
 
 /** The Accept values clients send most, answered without running the negotiator. */
 const ACCEPTED_AS_IS = new Set(['*/*', 'application/fhir+json']);
@@ -35,11 +43,12 @@ export function negotiation(): Middleware {
       }
       ctx.state.responseType = type;
     } else if (ctx.get('Accept') && !ACCEPTED_AS_IS.has(ctx.get('Accept'))) {
-      const accepted = ctx.accepts('application/fhir+json', 'application/json', 'application/json+fhir', 'text/json');
+      const accepted = ctx.accepts('application/fhir+json', 'application/json', 'application/json+fhir', 'text/json', ...ALTERNATIVE_TYPES);
       if (accepted === false) {
         throw notAcceptable(`Accept ${ctx.get('Accept')} is not supported; this server speaks FHIR JSON`);
       }
-      ctx.state.responseType = JSON_TYPES[accepted] ?? FHIR_JSON;
+      if (ALTERNATIVE_TYPES.includes(accepted)) ctx.state.alternativeType = accepted;
+      else ctx.state.responseType = JSON_TYPES[accepted] ?? FHIR_JSON;
     }
     const pretty = ctx.query._pretty;
     if (pretty !== undefined && pretty !== 'true' && pretty !== 'false') {

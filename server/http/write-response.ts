@@ -9,3 +9,9 @@ export function writeResource(ctx: Context, resource: Resource): void {
   ctx.type = ctx.state.responseType ?? FHIR_JSON;
   ctx.body = pretty ? JSON.stringify(resource, null, 2) : JSON.stringify(resource);
 }
+
+/** A JSON document that is not a FHIR resource (a `.smart-health-card` file), with its own media type. */
+export function writeDocument(ctx: Context, document: { contentType: string; json: unknown }): void {
+  ctx.type = document.contentType;
+  ctx.body = JSON.stringify(document.json);
+}

@@ -3,6 +3,7 @@ import * as resourceTables from './migrations/001-resource-tables';
 import * as customSearchParameters from './migrations/002-custom-search-parameters';
 import * as auth from './migrations/003-auth';
 import * as audit from './migrations/004-audit';
+import * as healthCardKeys from './migrations/005-health-card-keys';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -15,6 +16,7 @@ const migrations: [string, Migration][] = [
   ['002-custom-search-parameters', customSearchParameters],
   ['003-auth', auth],
   ['004-audit', audit],
+  ['005-health-card-keys', healthCardKeys],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

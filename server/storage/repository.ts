@@ -182,6 +182,10 @@ export class Repository implements ResourceStore {
    * write happens inside it (nested conditional writes become savepoints). The whole
    * of `work` runs again when PostgreSQL aborts it to resolve a deadlock.
    */
+  unconfined(): Repository {
+    return this;
+  }
+
   async inTransaction<T>(work: (repo: Repository) => Promise<T>): Promise<T> {
     return this.transaction((tx) => work(new Repository(tx, this.options)));
   }

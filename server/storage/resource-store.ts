@@ -33,4 +33,10 @@ export interface ResourceStore {
   countAcrossTypes(requests: readonly SearchRequest[]): Promise<number>;
   include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult>;
   everything(query: EverythingQuery): Promise<EverythingEntry[]>;
+  /**
+   * The same store, bound to the same transaction, without a principal's confinement:
+   * for the few operations whose own rules decide who may do what (break-the-glass,
+   * transfer). Everything still goes through the one read and write path.
+   */
+  unconfined(): ResourceStore;
 }

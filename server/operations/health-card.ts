@@ -1,0 +1,29 @@
+import { promisify } from 'node:util';
+import { constants, deflateRaw } from 'node:zlib';
+import type { Bundle } from '@medplum/fhirtypes';
+import type { HealthCardKey } from '../auth/health-card-key';
+
+const deflate = promisify(deflateRaw);
+
+/** The one credential type every card carries (https://spec.smarthealth.cards/#health-cards-are-encoded-as-compact-serialization-json-web-signatures-jws). */
+export const HEALTH_CARD_TYPE = 'https://smarthealth.cards#health-card';
+
+/**
+ * A SMART Health Card: the JWT claims `iss`, `nbf` and `vc` around `bundle` (already
+ * minified: health-card-bundle.ts), serialized without whitespace, raw-DEFLATE
+ * compressed (no zlib header, as the spec requires) and signed with the issuer key.
+ * No `exp`: a card states facts as of `nbf` and does not expire.
+ */
+export async function signHealthCard(key: HealthCardKey, issuer: string, bundle: Bundle, now: Date = new Date()): Promise<string> {
+  const payload = {
+    iss: issuer,
+    nbf: Math.floor(now.getTime() / 1000),
+    vc: {
+      type: [HEALTH_CARD_TYPE],
+      credentialSubject: { fhirVersion: '4.0.1', fhirBundle: bundle },
+    },
+  };
+  // Best compression: every byte saved is QR area (or a whole QR) saved.
+  const compressed = await deflate(Buffer.from(JSON.stringify(payload), 'utf8'), { level: constants.Z_BEST_COMPRESSION });
+  return key.sign(compressed);
+}

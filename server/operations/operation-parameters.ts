@@ -1,0 +1,103 @@
+import type { Parameters, ParametersParameter, Reference } from '@medplum/fhirtypes';
+import { badRequest } from '../core/outcome';
+
+/**
+ * The input of a custom operation: a Parameters body (https://hl7.org/fhir/R4/parameters.html),
+ * or for GET the query string. Values are looked up by name; a wrong shape is a 400 naming it.
+ */
+export class OperationInput {
+  private constructor(
+    private readonly operation: string,
+    private readonly params: readonly ParametersParameter[],
+    private readonly query: Record<string, string | string[] | undefined>
+  ) {}
+
+  static of(operation: string, body: unknown, query: Record<string, string | string[] | undefined> = {}): OperationInput {
+    if (body === undefined || body === null) return new OperationInput(operation, [], query);
+    if (typeof body !== 'object' || (body as { resourceType?: unknown }).resourceType !== 'Parameters') {
+      throw badRequest(`$${operation} takes a Parameters resource as its body`);
+    }
+    const parameter = (body as Parameters).parameter ?? [];
+    if (!Array.isArray(parameter)) throw badRequest(`$${operation}: Parameters.parameter must be an array`);
+    return new OperationInput(operation, parameter, query);
+  }
+
+  private one(name: string): ParametersParameter | undefined {
+    const found = this.params.filter((p) => p?.name === name);
+    if (found.length > 1) throw badRequest(`$${this.operation}: parameter "${name}" may appear only once`, name);
+    return found[0];
+  }
+
+  private fromQuery(name: string): string | undefined {
+    const value = this.query[name];
+    if (Array.isArray(value)) {
+      if (value.length > 1) throw badRequest(`$${this.operation}: parameter "${name}" may appear only once`, name);
+      return value[0];
+    }
+    return value;
+  }
+
+  /** A valueString (or valueCode / valueMarkdown), trimmed; empty counts as absent. */
+  string(name: string): string | undefined {
+    const p = this.one(name);
+    const value = p ? (p.valueString ?? p.valueCode ?? p.valueMarkdown) : this.fromQuery(name);
+    if (p && value === undefined) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueString`, name);
+    const trimmed = typeof value === 'string' ? value.trim() : undefined;
+    return trimmed ? trimmed : undefined;
+  }
+
+  requiredString(name: string): string {
+    const value = this.string(name);
+    if (value === undefined) throw badRequest(`$${this.operation}: parameter "${name}" is required`, name);
+    return value;
+  }
+
+  /** A valueReference of `type` (`Type/id`, relative or absolute), as its id. */
+  referenceId(name: string, type: string): string | undefined {
+    const p = this.one(name);
+    let reference: string | undefined;
+    if (p) {
+      reference = (p.valueReference as Reference | undefined)?.reference ?? p.valueString ?? p.valueUri;
+      if (reference === undefined) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueReference to a ${type}`, name);
+    } else {
+      reference = this.fromQuery(name);
+    }
+    if (reference === undefined) return undefined;
+    const match = new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference);
+    if (!match) throw badRequest(`$${this.operation}: parameter "${name}" must refer to a ${type}, got "${reference}"`, name);
+    return match[1];
+  }
+
+  /** An Identifier as a token search value `system|value` (valueIdentifier, or a `system|value` string). */
+  identifierToken(name: string): string | undefined {
+    const p = this.one(name);
+    if (p?.valueIdentifier) {
+      const { system, value } = p.valueIdentifier;
+      if (!value) throw badRequest(`$${this.operation}: parameter "${name}" needs an identifier value`, name);
+      return system ? `${system}|${value}` : value;
+    }
+    return p ? (p.valueString ?? p.valueCode) : this.fromQuery(name);
+  }
+
+  boolean(name: string): boolean | undefined {
+    const p = this.one(name);
+    if (p) {
+      if (typeof p.valueBoolean !== 'boolean') throw badRequest(`$${this.operation}: parameter "${name}" must be a valueBoolean`, name);
+      return p.valueBoolean;
+    }
+    const raw = this.fromQuery(name);
+    if (raw === undefined) return undefined;
+    if (raw !== 'true' && raw !== 'false') throw badRequest(`$${this.operation}: parameter "${name}" must be true or false`, name);
+    return raw === 'true';
+  }
+
+  /** A positive whole number (valueInteger / valuePositiveInt / valueDecimal without fraction). */
+  positiveInteger(name: string): number | undefined {
+    const p = this.one(name);
+    const raw = p ? (p.valueInteger ?? p.valuePositiveInt ?? p.valueUnsignedInt ?? p.valueDecimal) : this.fromQuery(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value <= 0) throw badRequest(`$${this.operation}: parameter "${name}" must be a positive integer`, name);
+    return value;
+  }
+}
