@@ -20,12 +20,7 @@ export class RolePolicyError extends Error {}
  * start with the entry named, instead of silently granting or denying.
  */
 export function loadRolePolicy(file: string = DEFAULT_ROLE_POLICY_FILE): RolePolicy {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new RolePolicyError(`role policy ${file}: ${(err as Error).message}`);
-  }
+  const raw = readPolicyFile(file);
   const roles = (raw as { roles?: unknown })?.roles;
   if (typeof roles !== 'object' || roles === null) throw new RolePolicyError(`role policy ${file}: no "roles" object`);
   const policy = new Map<string, Map<string, Set<Permission>>>();
@@ -50,12 +45,7 @@ export type OperationPolicy = ReadonlyMap<string, ReadonlySet<string>>;
 
 /** The file's `operations`: which roles may call the operations whose own rules decide (break-the-glass, transfer). */
 export function loadOperationPolicy(file: string = DEFAULT_ROLE_POLICY_FILE): OperationPolicy {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new RolePolicyError(`role policy ${file}: ${(err as Error).message}`);
-  }
+  const raw = readPolicyFile(file);
   const operations = (raw as { operations?: unknown })?.operations ?? {};
   if (typeof operations !== 'object' || operations === null) throw new RolePolicyError(`role policy ${file}: "operations" must map operation names to roles`);
   const policy = new Map<string, Set<string>>();
@@ -66,6 +56,14 @@ export function loadOperationPolicy(file: string = DEFAULT_ROLE_POLICY_FILE): Op
     policy.set(name, new Set(roles as string[]));
   }
   return policy;
+}
+
+function readPolicyFile(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RolePolicyError(`role policy ${file}: ${(err as Error).message}`);
+  }
 }
 
 let shipped: RolePolicy | undefined;

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadRolePolicy, roleAllows, RolePolicyError, shippedRolePolicy } from '../../server/access/role-policy';
+import { loadOperationPolicy, loadRolePolicy, roleAllows, roleMayCall, RolePolicyError, shippedOperationPolicy, shippedRolePolicy } from '../../server/access/role-policy';
 import { fhirRequest } from '../support/fhir-client';
 import { mintToken } from '../support/mint-token';
 import { startTestServer, type TestServer } from '../support/test-server';
@@ -173,5 +173,14 @@ describe('the policy file', () => {
     expect(() => loadRolePolicy(write({ roles: { nurse: { Patiant: 'r' } } }))).toThrow(/unknown resource type "Patiant"/);
     expect(() => loadRolePolicy(write({ roles: { nurse: { Patient: 'sr' } } }))).toThrow(RolePolicyError);
     expect(() => loadRolePolicy(write({}))).toThrow(/no "roles"/);
+  });
+
+  it('names the roles that may break the glass and transfer, and no operation it does not list', () => {
+    const operations = shippedOperationPolicy();
+    expect(['practitioner', 'nurse'].every((role) => roleMayCall(operations, role, 'emergency-access'))).toBe(true);
+    expect(['pharmacist', 'patient', 'insurer', 'auditor', 'receptionist'].some((role) => roleMayCall(operations, role, 'emergency-access'))).toBe(false);
+    expect(roleMayCall(operations, 'practitioner', 'unlisted-operation')).toBe(false);
+    expect(() => loadOperationPolicy(write({ roles: {}, operations: { transfer: ['wizard'] } }))).toThrow(/operation "transfer"/);
+    expect(loadOperationPolicy(write({ roles: {} })).size).toBe(0);
   });
 });
