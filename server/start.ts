@@ -49,6 +49,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const audit = config.audit
     ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`)
     : undefined;
+  // Reads' AuditEvents that a process which died left in the outbox.
+  audit?.start();
   const app = createApp({ config, repo, logger, knex, audit });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;

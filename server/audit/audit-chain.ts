@@ -52,6 +52,8 @@ export interface VerifyReport {
   streams: number;
   checked: number;
   problems: ChainProblem[];
+  /** Reads' AuditEvents committed to the outbox and not yet chained (drained within moments by a running server). */
+  pending: number;
 }
 
 const PAGE = 5000;
@@ -106,5 +108,6 @@ export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
   for (const { id } of unchained) {
     problems.push({ kind: 'inserted', auditEventId: id, detail: `AuditEvent/${id} has no chain entry` });
   }
-  return { streams: streams.length, checked, problems };
+  const [{ count }] = (await knex('audit_outbox').count({ count: '*' })) as { count: string | number }[];
+  return { streams: streams.length, checked, problems, pending: Number(count) };
 }

@@ -22,6 +22,10 @@ interface Waiting {
 const DEFAULT_GROUP_MS = 0;
 /** A batch this large is written at once, without waiting for the delay. */
 const GROUP_MAX = 200;
+/** Outbox rows turned into AuditEvents per transaction: large batches make each row cheap. */
+const DRAIN_BATCH = 500;
+/** How long `settle` waits for outbox rows that another process is turning into AuditEvents. */
+const SETTLE_TIMEOUT_MS = 10_000;
 
 /**
  * Writes AuditEvents through the repository write path (createMany: validation, search
@@ -35,8 +39,15 @@ const GROUP_MAX = 200;
  * always taken before the mutex, so waiters never hold the mutex while the pool is empty.
  *
  *  - writes: `runWrite` runs the handler and the audit append in ONE transaction;
- *  - reads: `record` queues the event; every few ms one transaction inserts the whole
- *    queue (group commit), and each request resolves once its batch committed.
+ *  - reads: `record` queues the event; one INSERT puts the whole queue into audit_outbox
+ *    (group commit, a bare table: cheap), and each request resolves once its batch is
+ *    committed there, so no read goes unaudited even if the process dies. The outbox is
+ *    then drained in the background, up to DRAIN_BATCH rows per transaction, into
+ *    AuditEvent resources on this process's chain — by whichever process gets there
+ *    first (SKIP LOCKED), so rows a dead process left are drained by the others or by
+ *    its successor at start;
+ *  - `settle` drains everything before an AuditEvent is read, so an auditor never misses
+ *    an access that was already answered.
  */
 export class AuditRecorder {
   readonly stream = randomUUID();
@@ -48,6 +59,8 @@ export class AuditRecorder {
   private timer: NodeJS.Timeout | undefined;
   private flushing = false;
   private closed = false;
+  private draining: Promise<void> | undefined;
+  private drainAgain = false;
 
   constructor(
     private readonly knex: Knex,
@@ -83,7 +96,7 @@ export class AuditRecorder {
     }
   }
 
-  /** Records events outside a write: resolves once they are committed (group commit). */
+  /** Records events outside a write: resolves once they are committed to the outbox (group commit). */
   record(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -101,6 +114,9 @@ export class AuditRecorder {
       if (!this.flushing) await this.flush();
       else await new Promise((r) => setTimeout(r, 1));
     }
+    // What this process put in the outbox becomes AuditEvents before the pool closes (a crash leaves it to the others).
+    await this.draining;
+    await this.drainAll().catch(() => undefined);
   }
 
   private schedule(): void {
@@ -125,25 +141,104 @@ export class AuditRecorder {
     this.flushing = true;
     const batch = this.queue;
     this.queue = [];
-    let release: (() => void) | undefined;
-    let next: { seq: number; head: string } | undefined;
     try {
-      await this.knex.transaction(async (trx) => {
-        // The connection first, then the mutex (see the class comment): knex runs this
-        // callback only once it holds a connection and BEGIN has completed.
-        release = await this.acquire();
-        next = await this.append(trx, batch.flatMap((w) => w.events));
-      });
-      if (next) this.advance(next);
-      release?.();
-      release = undefined;
+      // One statement, committed on its own: no transaction, no chain mutex on the request path.
+      const events = batch.flatMap((w) => w.events).map((event) => ({ event: JSON.stringify(event) }));
+      if (events.length > 0) await this.knex('audit_outbox').insert(events);
       for (const w of batch) w.resolve();
+      this.drainSoon();
     } catch (err) {
       for (const w of batch) w.reject(err);
     } finally {
-      release?.();
       this.flushing = false;
       if (this.queue.length > 0) this.schedule();
+    }
+  }
+
+  /** Starts a background drain, or asks the running one to go round again. */
+  private drainSoon(): void {
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = (async () => {
+      do {
+        this.drainAgain = false;
+        await this.drainAll();
+      } while (this.drainAgain && !this.closed);
+    })()
+      // A failed drain leaves the rows in the outbox: the next one (or another process) takes them.
+      .catch(() => undefined)
+      .finally(() => {
+        this.draining = undefined;
+      });
+  }
+
+  /** Drains the outbox at start: rows a process that died left behind. */
+  start(): void {
+    this.drainSoon();
+  }
+
+  /**
+   * Turns outbox rows into AuditEvents until none is left that no other process holds;
+   * resolves with the number this process drained.
+   */
+  private async drainAll(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const drained = await this.drainBatch();
+      total += drained;
+      if (drained < DRAIN_BATCH) return total;
+    }
+  }
+
+  private async drainBatch(): Promise<number> {
+    let release: (() => void) | undefined;
+    let next: { seq: number; head: string } | undefined;
+    let count = 0;
+    try {
+      await this.knex.transaction(async (trx) => {
+        const rows: { id: string; event: AuditEvent }[] = (
+          await trx.raw(
+            `DELETE FROM audit_outbox WHERE id IN (SELECT id FROM audit_outbox ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING id, event`,
+            [DRAIN_BATCH]
+          )
+        ).rows;
+        count = rows.length;
+        if (count === 0) return;
+        // RETURNING has no order: the chain follows the order of recording.
+        rows.sort((a, b) => Number(a.id) - Number(b.id));
+        // The connection first, then the mutex (see the class comment).
+        release = await this.acquire();
+        next = await this.append(trx, rows.map((r) => r.event));
+      });
+      if (next) this.advance(next);
+      return count;
+    } finally {
+      release?.();
+    }
+  }
+
+  /**
+   * Waits until every AuditEvent recorded so far (here, or committed to the outbox by any
+   * process) is an AuditEvent resource: before AuditEvents are read or searched.
+   */
+  async settle(): Promise<void> {
+    // Behind everything queued so far (batches commit in order); under load the queue is never empty.
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ events: [], resolve, reject });
+      this.schedule();
+    });
+    // Only what was recorded before this point: under load the outbox is never empty.
+    const newest = (await this.knex('audit_outbox').max({ id: 'id' }).first()) as { id: string | null } | undefined;
+    if (!newest?.id) return;
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+      await this.drainAll();
+      // Rows left are held by another process's drain: wait for its commit.
+      const left = await this.knex('audit_outbox').where('id', '<=', newest.id).first('id');
+      if (!left || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 

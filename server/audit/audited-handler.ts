@@ -123,6 +123,8 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     if (call.req.resourceType === 'AuditEvent' && CHANGES.has(kind.subtype)) {
       throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
     }
+    // An auditor reading the log sees every access answered before (docs/audit.md).
+    if (readsAuditEvents(kind, call.req)) await recorder.settle();
     if (isWrite(kind, call.req.method)) {
       return await recorder.runWrite(
         (repo) => call.handle(repo),
@@ -143,6 +145,18 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     await recorder.record([event(status, undefined, status >= 500 ? 'internal error' : text)]).catch(() => undefined);
     throw err;
   }
+}
+
+/** Whether the request may read AuditEvents: on the type itself, across types (system search and history), or in a Bundle's entries. */
+function readsAuditEvents(kind: InteractionKind, req: AuditedRequest): boolean {
+  if (kind.action !== 'R' && kind.subtype !== 'batch' && kind.subtype !== 'transaction') return false;
+  if (req.resourceType === 'AuditEvent' || req.queryString.includes('AuditEvent')) return true;
+  if (kind.subtype === 'search-system' || kind.subtype === 'history-system') return true;
+  if (kind.subtype === 'batch' || kind.subtype === 'transaction') {
+    const entries = (req.body as { entry?: { request?: { method?: string; url?: string } }[] } | undefined)?.entry ?? [];
+    return entries.some((e) => e.request?.method === 'GET' && /^(?:.*\/)?AuditEvent\b/.test(e.request.url ?? ''));
+  }
+  return false;
 }
 
 function createdId(kind: InteractionKind, answered: Resource | undefined): string | undefined {

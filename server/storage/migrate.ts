@@ -4,6 +4,7 @@ import * as customSearchParameters from './migrations/002-custom-search-paramete
 import * as auth from './migrations/003-auth';
 import * as audit from './migrations/004-audit';
 import * as healthCardKeys from './migrations/005-health-card-keys';
+import * as auditOutbox from './migrations/006-audit-outbox';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -17,6 +18,7 @@ const migrations: [string, Migration][] = [
   ['003-auth', auth],
   ['004-audit', audit],
   ['005-health-card-keys', healthCardKeys],
+  ['006-audit-outbox', auditOutbox],
 ];
 
 const source: Knex.MigrationSource<Migration> = {
