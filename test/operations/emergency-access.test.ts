@@ -117,12 +117,36 @@ describe('a practitioner of another hospital, denied by the patient\'s Consent',
     }
   });
 
+  it('also carries blood group, advance directives, implants and alerts, and leaves out what is entered in error or inactive', async () => {
+    const subject = { reference: `Patient/${ids.patient}` };
+    const bloodGroup = await create({ resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '882-1' }] }, subject, effectiveDateTime: '2020-01-01', valueCodeableConcept: { text: 'A+' } });
+    const directive = await create({
+      resourceType: 'Consent',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'adr' }] },
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentcategorycodes', code: 'dnr' }] }],
+      patient: subject,
+      policyRule: { text: 'do not resuscitate' },
+    });
+    const implant = await create({ resourceType: 'Device', status: 'active', type: { text: 'pacemaker' }, patient: subject });
+    const removed = await create({ resourceType: 'Device', status: 'inactive', type: { text: 'old stent' }, patient: subject });
+    const alert = await create({ resourceType: 'Flag', status: 'active', code: { text: 'MRSA carrier' }, subject });
+    const wrong = await create({ resourceType: 'AllergyIntolerance', patient: subject, code: { text: 'nothing' }, verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'entered-in-error' }] } });
+    const res = await breakGlass(drB, [reason('Bleeding, needs transfusion')]);
+    const refs = res.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
+    expect(refs).toEqual(expect.arrayContaining([`Observation/${bloodGroup}`, `Consent/${directive}`, `Device/${implant}`, `Flag/${alert}`]));
+    expect(refs).not.toContain(`Device/${removed}`);
+    expect(refs).not.toContain(`AllergyIntolerance/${wrong}`);
+    // The Consent that denies hospital B is no advance directive.
+    expect(refs).not.toContain(`Consent/${ids.denyB}`);
+  });
+
   it('leaves an AuditEvent with purpose of use BTG, the reason, the practitioner and the patient', async () => {
     const res = await call(system, 'GET', `/AuditEvent?entity=Patient/${ids.patient}&action=E&_count=100`);
     expect(res.status).toBe(200);
     const events = (res.body.entry ?? []).map((e: any) => e.resource).filter((a: any) => a.outcome === '0' && a.subtype?.some((s: any) => s.code === 'emergency-access'));
-    expect(events).toHaveLength(1);
-    const [event] = events;
+    expect(events).toHaveLength(2);
+    const event = events.find((e: any) => e.purposeOfEvent[0].text === 'Unconscious in our emergency room');
     expect(event.purposeOfEvent[0].coding).toContainEqual({ system: ACT_REASON, code: 'BTG' });
     expect(event.purposeOfEvent[0].text).toBe('Unconscious in our emergency room');
     const agent = event.agent.find((a: any) => a.who?.reference === `Practitioner/${ids.drB}`);
@@ -132,7 +156,8 @@ describe('a practitioner of another hospital, denied by the patient\'s Consent',
 
   it('tells the patient and the privacy officer of the managing organisation', async () => {
     const res = await call(system, 'GET', `/Communication?subject=Patient/${ids.patient}`);
-    const notices = (res.body.entry ?? []).map((e: any) => e.resource);
+    // Two calls so far: the first and the one for the extra facts, each telling both.
+    const notices = (res.body.entry ?? []).map((e: any) => e.resource).filter((c: any) => c.payload[0].contentString.includes('Unconscious in our emergency room'));
     const recipients = notices.map((c: any) => c.recipient.map((r: any) => r.reference).join(',')).sort();
     expect(recipients).toEqual([`Patient/${ids.patient}`, `PractitionerRole/${ids.officerRole}`].sort());
     for (const notice of notices) {
