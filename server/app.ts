@@ -9,6 +9,7 @@ import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
 import { healthCardKeyFor } from './auth/health-card-key';
 import { authRoutes } from './http/auth-routes';
+import { auditRefusals } from './http/audit-refusals';
 import { bearerAuth } from './http/bearer-auth';
 import { errorOutcome } from './http/error-outcome';
 import { compileRoutes } from './fhir/route-matcher';
@@ -44,10 +45,12 @@ export function createApp({ config, repo, knex, logger, audit }: AppDependencies
   app.use(errorOutcome());
   app.use(limits.byAddress());
   app.use(authRoutes(auth.routes, auth.context, auth.verify, audit));
+  const findRoute = refuseAuditEventChanges(compileRoutes(routes));
+  if (audit) app.use(auditRefusals(audit, findRoute));
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(limits.byClient());
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute: refuseAuditEventChanges(compileRoutes(routes)), log: logger, healthCardKey: healthCardKeyFor(knex) }, audit));
+  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute, log: logger, healthCardKey: healthCardKeyFor(knex) }, audit));
   return app;
 }
 

@@ -56,6 +56,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware
     const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse) : undefined;
     const handle = (repo: FhirContext['repo']): Promise<FhirResponse> =>
       route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
+    ctx.state.audited = audit !== undefined;
     const res = audit
       ? await runAudited(audit, { route, req, principal, description: `${ctx.method} ${ctx.path}`, repo: fhir.repo, handle })
       : await handle(fhir.repo);
