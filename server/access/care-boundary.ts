@@ -3,8 +3,10 @@ import { patientCompartmentCodes } from '../search/compartment-definitions';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
 import type { ConsentRules } from './consent-rules';
+import { insurerClaimReferences, withClaimReferences } from './insurer-claims';
 import { patientConfinement } from './patient-confinement';
 import { patientContextReach } from './patient-context-types';
+import { patientsInCareOf } from './patient-dependants';
 import type { Principal } from './principal';
 
 /**
@@ -34,10 +36,18 @@ export interface Relations {
   boundary(rules: ConsentRules): CareBoundary | undefined;
 }
 
+/** Settings of the relationships (config.ts); defaults as there. */
+export interface RelationsOptions {
+  /** PATIENT_DEPENDANTS. */
+  patientDependants?: boolean;
+}
+
 /**
  * The relationships of a user token (undefined for backend services, whose scopes decide
  * alone):
- *  - patient: their own record (the patient compartment of their fhirUser);
+ *  - patient: their own record (the patient compartment of their fhirUser) and, unless
+ *    `patientDependants` is false, those of the patients they act for as parent,
+ *    guardian or power of attorney (patient-dependants.ts);
  *  - practitioner, nurse, receptionist, pharmacist, lab technician: the patients of the
  *    organisations they hold a PractitionerRole in, and of those organisations'
  *    departments (Organization.partOf), linked by Patient.managingOrganization or by an
@@ -45,24 +55,27 @@ export interface Relations {
  *    patients whose Consent permits them; data outside the patient compartment that
  *    belongs to no patient (Practitioner, Location, Medication ...) is shared;
  *  - insurer: Coverage whose payor and Claim / ClaimResponse whose insurer is their
- *    organisation, and shared data; nothing clinical;
+ *    organisation, shared data, and what those Claims reference (patient, diagnoses,
+ *    procedures, encounters, supporting information ...: insurer-claims.ts); nothing
+ *    else clinical;
  *  - admin, auditor: no boundary of their own;
  *  - any other role, or a user whose fhirUser does not fit the role: nothing.
  * For every role but patient, a Consent that denies them a patient removes that patient.
  */
-export async function relationsOf(principal: Principal, store: ResourceStore): Promise<Relations | undefined> {
+export async function relationsOf(principal: Principal, store: ResourceStore, options: RelationsOptions = {}): Promise<Relations | undefined> {
   if (!principal.userId) return undefined;
   const role = principal.role ?? '';
   const self = principal.fhirUser ? [principal.fhirUser] : [];
   if (role === 'admin' || role === 'auditor') return { actors: self, boundary: (rules) => excluding(undefined, rules.denied) };
   if (role === 'patient') {
-    const patient = idOf(principal.fhirUser, 'Patient');
-    const own: CareBoundary = patient ? { filters: (type) => patientConfinement(type, [patient]) } : NOTHING;
+    const patients = await patientsInCareOf(principal.fhirUser, store, options.patientDependants ?? true);
+    const own: CareBoundary = patients.length > 0 ? { filters: (type) => patientConfinement(type, patients) } : NOTHING;
     return { actors: [], boundary: () => own };
   }
   if (role === 'insurer') {
     const organizations = await organizationsOf(principal, store);
-    return { actors: [...self, ...organizations], boundary: (rules) => excluding(insurerBoundary(organizations), rules.denied) };
+    const insured = withClaimReferences(insurerBoundary(organizations), await insurerClaimReferences(store, organizations));
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(insured, rules.denied) };
   }
   if (HOSPITAL_ROLES.has(role)) {
     const organizations = await organizationsOf(principal, store);

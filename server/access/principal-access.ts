@@ -1,5 +1,5 @@
 import type { ResourceStore } from '../storage/resource-store';
-import { type Relations, relationsOf } from './care-boundary';
+import { type Relations, type RelationsOptions, relationsOf } from './care-boundary';
 import { consentRules, NO_CONSENT_RULES } from './consent-rules';
 import type { Principal } from './principal';
 import { ScopeAccess } from './scope-access';
@@ -20,10 +20,10 @@ interface CachedAccess {
 
 const cache = new WeakMap<Principal, CachedAccess>();
 
-function cached(principal: Principal, store: ResourceStore, now: number): CachedAccess {
+function cached(principal: Principal, store: ResourceStore, options: RelationsOptions, now: number): CachedAccess {
   const hit = cache.get(principal);
   if (hit && hit.until > now) return hit;
-  const entry: CachedAccess = { relations: relationsOf(principal, store), until: now + RELATIONS_REUSE_MS };
+  const entry: CachedAccess = { relations: relationsOf(principal, store, options), until: now + RELATIONS_REUSE_MS };
   cache.set(principal, entry);
   // A failed lookup is not kept: the next request tries again.
   entry.relations.catch(() => cache.delete(principal));
@@ -33,10 +33,17 @@ function cached(principal: Principal, store: ResourceStore, now: number): Cached
 /**
  * The access rules of one request by a verified token's principal: its scopes, its
  * role's policy, its relationships and the Consents that name it or the request's
- * purposes of use (`purposes`, from X-Purpose-Of-Use).
+ * purposes of use (`purposes`, from X-Purpose-Of-Use). `options` are the server's settings
+ * of relationships (config.ts), the same for every request of a process.
  */
-export async function accessFor(principal: Principal, store: ResourceStore, purposes: readonly string[] = [], now: number = Date.now()): Promise<ScopeAccess> {
-  const entry = cached(principal, store, now);
+export async function accessFor(
+  principal: Principal,
+  store: ResourceStore,
+  purposes: readonly string[] = [],
+  options: RelationsOptions = {},
+  now: number = Date.now()
+): Promise<ScopeAccess> {
+  const entry = cached(principal, store, options, now);
   const relations = await entry.relations;
   // No actors: a backend service, or a patient's own record, which no Consent narrows (and nothing to look up).
   const rules = relations && relations.actors.length > 0 ? await consentRules(store, relations.actors, purposes) : NO_CONSENT_RULES;

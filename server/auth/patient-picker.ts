@@ -153,7 +153,7 @@ async function pickerStore(ctx: AuthContext, pending: PendingAuthorization): Pro
     scope: 'user/Patient.rs',
     expiresAt: Math.floor(Date.now() / 1000) + 60,
   };
-  return new GuardedStore(ctx.repo, await accessFor(principal, ctx.repo));
+  return new GuardedStore(ctx.repo, await accessFor(principal, ctx.repo, [], { patientDependants: ctx.config.patientDependants }));
 }
 
 function patientById(id: string): SearchRequest {

@@ -53,7 +53,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware
       alternativeType: ctx.state.alternativeType,
     };
     const principal: Principal | undefined = ctx.state.principal;
-    const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse) : undefined;
+    const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse, { patientDependants: fhir.config.patientDependants }) : undefined;
     const handle = (repo: FhirContext['repo']): Promise<FhirResponse> =>
       route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
     ctx.state.audited = audit !== undefined;

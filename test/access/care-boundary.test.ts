@@ -115,12 +115,12 @@ describe('a patient user', () => {
 });
 
 describe('an insurer', () => {
-  it('sees the Claims where it is the insurer, and nothing clinical', async () => {
+  it('sees the Claims where it is the insurer, and nothing clinical they do not reference', async () => {
     const token = await user(`Practitioner/${ids.agent}`, 'insurer');
     expect(entryIds((await call(token, 'GET', '/Claim')).body)).toEqual([ids.claim]);
     expect((await call(token, 'GET', `/Claim/${ids.otherClaim}`)).status).toBe(403);
     expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
-    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Patient/${ids.p2}`)).status).toBe(403);
   });
 });
 
@@ -184,5 +184,97 @@ describe('Consent', () => {
     expect(entryIds((await call(token, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([ids.obsp1]);
     await call(admin, 'DELETE', `/Consent/${id}`);
     expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+  });
+});
+
+describe('an insurer and the clinical data its Claims reference', () => {
+  /**
+   * p5's Claim (insurer: Insurer) references a Condition (diagnosis), a Procedure, an
+   * Encounter (item.encounter) and an Observation (supportingInfo); p5 has one more of
+   * each that only a Claim entered in error references. p6's Claim goes to the other
+   * insurer.
+   */
+  const ref = (type: string, key: string) => ({ reference: `${type}/${ids[key]}` });
+  const clinical = async (p: string, suffix: string) => {
+    const subject = { reference: `Patient/${ids[p]}` };
+    ids[`cond${p}${suffix}`] = await create({ resourceType: 'Condition', subject, code: { text: `diagnosis ${suffix}` } });
+    ids[`proc${p}${suffix}`] = await create({ resourceType: 'Procedure', status: 'completed', subject, code: { text: `procedure ${suffix}` } });
+    ids[`enc${p}${suffix}`] = await create({ resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject });
+    ids[`obs${p}${suffix}`] = await create(observation(ids[p]));
+  };
+  const claimOf = (p: string, insurer: string, suffix = '', status = 'active') => ({
+    resourceType: 'Claim', status, use: 'claim', type: { text: 'x' }, created: '2026-02-01', priority: { text: 'normal' },
+    patient: ref('Patient', p), provider: ref('Organization', 'A'), insurer: ref('Organization', insurer),
+    insurance: [{ sequence: 1, focal: true, coverage: { display: 'x' } }],
+    diagnosis: [{ sequence: 1, diagnosisReference: ref('Condition', `cond${p}${suffix}`) }],
+    procedure: [{ sequence: 1, procedureReference: ref('Procedure', `proc${p}${suffix}`) }],
+    supportingInfo: [{ sequence: 1, category: { text: 'lab' }, valueReference: ref('Observation', `obs${p}${suffix}`) }],
+    item: [{ sequence: 1, productOrService: { text: 'visit' }, encounter: [ref('Encounter', `enc${p}${suffix}`)] }],
+  });
+  const insurerToken = () => user(`Practitioner/${ids.agent}`, 'insurer');
+
+  beforeAll(async () => {
+    ids.p5 = await create({ resourceType: 'Patient', name: [{ family: 'Five' }] });
+    ids.p6 = await create({ resourceType: 'Patient', name: [{ family: 'Six' }] });
+    await clinical('p5', '');
+    await clinical('p5', 'Unclaimed');
+    await clinical('p6', '');
+    ids.claimp5 = await create(claimOf('p5', 'insurer'));
+    ids.claimp6 = await create(claimOf('p6', 'otherInsurer'));
+    await create(claimOf('p5', 'insurer', 'Unclaimed', 'entered-in-error'));
+  }, 60000);
+
+  it('reads the patient, diagnosis, procedure, encounter and supporting Observation of its Claim', async () => {
+    const token = await insurerToken();
+    expect((await call(token, 'GET', `/Patient/${ids.p5}`)).status).toBe(200);
+    for (const [type, key] of [['Condition', 'condp5'], ['Procedure', 'procp5'], ['Encounter', 'encp5'], ['Observation', 'obsp5']]) {
+      expect((await call(token, 'GET', `/${type}/${ids[key]}`)).status).toBe(200);
+    }
+  });
+
+  it('finds them by search, and nothing else of that patient', async () => {
+    const token = await insurerToken();
+    expect(entryIds((await call(token, 'GET', `/Condition?_id=${ids.condp5}`)).body)).toEqual([ids.condp5]);
+    expect(entryIds((await call(token, 'GET', `/Condition?patient=Patient/${ids.p5}`)).body)).toEqual([ids.condp5]);
+    expect(entryIds((await call(token, 'GET', `/Procedure?subject=Patient/${ids.p5}`)).body)).toEqual([ids.procp5]);
+    expect(entryIds((await call(token, 'GET', '/Observation')).body)).toEqual([ids.obsp5]);
+    expect(entryIds((await call(token, 'GET', `/Encounter?patient=Patient/${ids.p5}`)).body)).toEqual([ids.encp5]);
+    const included = await call(token, 'GET', `/Claim?_id=${ids.claimp5}&_include=Claim:patient`);
+    expect(entryIds(included.body)).toEqual([ids.claimp5, ids.p5].sort());
+  });
+
+  it('is refused the same types where no Claim of its own references them, but one entered in error', async () => {
+    const token = await insurerToken();
+    for (const [type, key] of [['Condition', 'condp5Unclaimed'], ['Procedure', 'procp5Unclaimed'], ['Encounter', 'encp5Unclaimed'], ['Observation', 'obsp5Unclaimed']]) {
+      expect((await call(token, 'GET', `/${type}/${ids[key]}`)).status).toBe(403);
+    }
+    expect(entryIds((await call(token, 'GET', `/Condition?_id=${ids.condp5Unclaimed}`)).body)).toEqual([]);
+  });
+
+  it('is refused what the other insurer\'s Claim references', async () => {
+    const token = await insurerToken();
+    expect((await call(token, 'GET', `/Condition/${ids.condp6}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Patient/${ids.p6}`)).status).toBe(403);
+    expect(entryIds((await call(token, 'GET', `/Condition?patient=Patient/${ids.p6}`)).body)).toEqual([]);
+    expect(entryIds((await call(token, 'GET', '/Patient')).body)).not.toContain(ids.p6);
+  });
+
+  it('loses them while a Consent denies its organisation that patient', async () => {
+    const token = await insurerToken();
+    const id = await create({
+      resourceType: 'Consent',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: `Patient/${ids.p5}` },
+      policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+      provision: { type: 'deny', actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: ref('Organization', 'insurer') }] },
+    });
+    expect((await call(token, 'GET', `/Patient/${ids.p5}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Condition/${ids.condp5}`)).status).toBe(403);
+    expect(entryIds((await call(token, 'GET', `/Condition?_id=${ids.condp5}`)).body)).toEqual([]);
+    expect(entryIds((await call(token, 'GET', '/Observation')).body)).toEqual([]);
+    await call(admin, 'DELETE', `/Consent/${id}`);
+    expect((await call(token, 'GET', `/Condition/${ids.condp5}`)).status).toBe(200);
   });
 });

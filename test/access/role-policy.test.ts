@@ -80,8 +80,9 @@ const ROWS: [string, Interaction, string, boolean][] = [
   ['lab-technician', 'create', 'DiagnosticReport', true],
   ['lab-technician', 'read', 'Claim', false],
   ['insurer', 'read', 'Claim', true],
-  ['insurer', 'read', 'Observation', false],
-  ['insurer', 'search', 'Patient', false],
+  // Clinical types are read-only for an insurer (its care boundary keeps them to what its Claims reference).
+  ['insurer', 'create', 'Observation', false],
+  ['insurer', 'search', 'MedicationDispense', false],
   ['auditor', 'search', 'AuditEvent', true],
   ['auditor', 'read', 'AuditEvent', true],
   ['auditor', 'read', 'Patient', false],
@@ -122,9 +123,9 @@ describe('a role is not widened through other paths', () => {
     expect((res.body.entry ?? []).filter((e: any) => !['AuditEvent', 'Organization', 'Practitioner', 'PractitionerRole'].includes(e.resource.resourceType))).toEqual([]);
   });
 
-  it('an insurer cannot search Claims by a chain into Patient', async () => {
+  it('an insurer cannot search Claims by a chain into a type its role refuses', async () => {
     const token = await userToken('insurer');
-    expect((await call(token, 'GET', '/Claim?patient.family=New')).status).toBe(403);
+    expect((await call(token, 'GET', '/Claim?facility:Location.name=Ward')).status).toBe(403);
   });
 
   it('a receptionist\'s transaction with an Observation is refused whole', async () => {
