@@ -7,6 +7,7 @@ import type { Repository } from './storage/repository';
 import type { AuditRecorder } from './audit/audit-recorder';
 import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
+import type { ConsentWatch } from './access/consent-watch';
 import { healthCardKeyFor } from './auth/health-card-key';
 import { authRoutes } from './http/auth-routes';
 import { auditRefusals } from './http/audit-refusals';
@@ -28,10 +29,12 @@ export interface AppDependencies {
   logger: Logger;
   /** Records an AuditEvent per FHIR interaction and auth event (docs/audit.md); none without it. */
   audit?: AuditRecorder;
+  /** Lets Consent rules be reused until a Consent changes; without it they are read per request. */
+  consentWatch?: ConsentWatch;
 }
 
 /** Composes the middleware and routes; no I/O happens here. */
-export function createApp({ config, repo, knex, logger, audit }: AppDependencies): Koa {
+export function createApp({ config, repo, knex, logger, audit, consentWatch }: AppDependencies): Koa {
   const app = new Koa();
   app.proxy = true;
   app.silent = true;
@@ -50,7 +53,7 @@ export function createApp({ config, repo, knex, logger, audit }: AppDependencies
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(limits.byClient());
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute, log: logger, healthCardKey: healthCardKeyFor(knex) }, audit));
+  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute, log: logger, healthCardKey: healthCardKeyFor(knex) }, audit, consentWatch));
   return app;
 }
 

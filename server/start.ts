@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { shippedOperationPolicy, shippedRolePolicy } from './access/role-policy';
+import { ConsentWatch } from './access/consent-watch';
 import { createApp } from './app';
 import { publishOperationDefinitions } from './operations/operation-definitions';
 import { AuditRecorder } from './audit/audit-recorder';
@@ -51,7 +52,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     : undefined;
   // Reads' AuditEvents that a process which died left in the outbox.
   audit?.start();
-  const app = createApp({ config, repo, logger, knex, audit });
+  const consentWatch = ConsentWatch.forKnex(knex, logger);
+  await consentWatch.start();
+  const app = createApp({ config, repo, logger, knex, audit, consentWatch });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {
@@ -76,6 +79,7 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
       );
       await Promise.race([closed, timeout]);
       await jobs.stop();
+      await consentWatch.stop();
       await audit?.close().catch((err) => logger.error({ err }, 'audit flush at shutdown failed'));
       await knex.destroy();
       await embedded?.stop();

@@ -6,6 +6,8 @@ import type { ResourceStore } from '../storage/resource-store';
 export interface ConsentRules {
   denied: string[];
   permitted: string[];
+  /** When a provision of these Consents starts or ends next (epoch ms): the rules hold until then at most. */
+  changesAt?: number;
 }
 
 export const NO_CONSENT_RULES: ConsentRules = { denied: [], permitted: [] };
@@ -37,6 +39,7 @@ export async function consentRules(store: ResourceStore, actors: readonly string
   const denied = new Set<string>();
   const permitted = new Set<string>();
   const emergency = new Set<string>();
+  const changesAt = nextBoundary(consents.map((c) => c.provision), now.getTime());
   for (const consent of consents) {
     const patient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(consent.patient?.reference ?? '')?.[1];
     if (!patient) continue;
@@ -50,11 +53,29 @@ export async function consentRules(store: ResourceStore, actors: readonly string
       }
     }
   }
-  if (denied.size === 0 && permitted.size === 0 && emergency.size === 0) return NO_CONSENT_RULES;
+  if (denied.size === 0 && permitted.size === 0 && emergency.size === 0) {
+    return changesAt === undefined ? NO_CONSENT_RULES : { ...NO_CONSENT_RULES, changesAt };
+  }
   return {
     denied: [...denied].filter((p) => !emergency.has(p)),
     permitted: [...new Set([...[...permitted].filter((p) => !denied.has(p)), ...emergency])],
+    ...(changesAt === undefined ? {} : { changesAt }),
   };
+}
+
+/** The first period start or end after `now` among the provisions (nested ones included), if any. */
+function nextBoundary(roots: readonly (ConsentProvision | undefined)[], now: number): number | undefined {
+  let next: number | undefined;
+  const visit = (provision: ConsentProvision | undefined): void => {
+    if (!provision) return;
+    for (const bound of [provision.period?.start, provision.period?.end]) {
+      const at = bound ? Date.parse(bound) : NaN;
+      if (at > now && (next === undefined || at < next)) next = at;
+    }
+    (provision.provision ?? []).forEach(visit);
+  };
+  roots.forEach(visit);
+  return next;
 }
 
 /** The provision and its nested provisions in force at `now`, each as a rule of its own. */

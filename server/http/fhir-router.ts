@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import { GuardedStore } from '../access/guarded-store';
 import type { Principal } from '../access/principal';
+import type { ConsentWatch } from '../access/consent-watch';
 import { accessFor } from '../access/principal-access';
 import type { AuditRecorder } from '../audit/audit-recorder';
 import { runAudited } from '../audit/audited-handler';
@@ -17,7 +18,8 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  * Mounts the FHIR route table under /fhir: the only place where Koa meets FHIR handlers.
  * With `audit`, every routed interaction is recorded as an AuditEvent (audit/audited-handler.ts).
  */
-export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware {
+export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatch?: ConsentWatch): Middleware {
+  const accessOptions = { patientDependants: fhir.config.patientDependants, consentWatch };
   return async (ctx, next) => {
     if (ctx.path !== '/fhir' && !ctx.path.startsWith('/fhir/')) {
       return next();
@@ -53,7 +55,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder): Middleware
       alternativeType: ctx.state.alternativeType,
     };
     const principal: Principal | undefined = ctx.state.principal;
-    const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse, { patientDependants: fhir.config.patientDependants }) : undefined;
+    const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse, accessOptions) : undefined;
     const handle = (repo: FhirContext['repo']): Promise<FhirResponse> =>
       route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
     ctx.state.audited = audit !== undefined;

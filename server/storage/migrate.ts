@@ -5,6 +5,7 @@ import * as auth from './migrations/003-auth';
 import * as audit from './migrations/004-audit';
 import * as healthCardKeys from './migrations/005-health-card-keys';
 import * as auditOutbox from './migrations/006-audit-outbox';
+import * as consentNotify from './migrations/007-consent-notify';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -19,6 +20,7 @@ const migrations: [string, Migration][] = [
   ['004-audit', audit],
   ['005-health-card-keys', healthCardKeys],
   ['006-audit-outbox', auditOutbox],
+  ['007-consent-notify', consentNotify],
 ];
 
 const source: Knex.MigrationSource<Migration> = {
