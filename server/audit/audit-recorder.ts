@@ -61,6 +61,8 @@ export class AuditRecorder {
   private closed = false;
   private draining: Promise<void> | undefined;
   private drainAgain = false;
+  /** The batch being drained by this process: concurrent callers join it instead of racing for rows. */
+  private batchInFlight: Promise<number> | undefined;
 
   constructor(
     private readonly knex: Knex,
@@ -186,10 +188,16 @@ export class AuditRecorder {
   private async drainAll(): Promise<number> {
     let total = 0;
     for (;;) {
-      const drained = await this.drainBatch();
+      const drained = await this.sharedBatch();
       total += drained;
       if (drained < DRAIN_BATCH) return total;
     }
+  }
+
+  private sharedBatch(): Promise<number> {
+    return (this.batchInFlight ??= this.drainBatch().finally(() => {
+      this.batchInFlight = undefined;
+    }));
   }
 
   private async drainBatch(): Promise<number> {
@@ -234,11 +242,12 @@ export class AuditRecorder {
     if (!newest?.id) return;
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     for (;;) {
-      await this.drainAll();
-      // Rows left are held by another process's drain: wait for its commit.
+      // A batch already in flight may have started before our rows: it is joined, then one more taken.
+      const drained = await this.drainAll();
       const left = await this.knex('audit_outbox').where('id', '<=', newest.id).first('id');
       if (!left || Date.now() > deadline) return;
-      await new Promise((r) => setTimeout(r, 5));
+      // Nothing left for us to take: the rows are held by another process's drain; wait for its commit.
+      if (drained === 0) await new Promise((r) => setTimeout(r, 2));
     }
   }
 
