@@ -7,6 +7,12 @@ import { Repository, type RepositoryOptions } from '../storage/repository';
 import { type ChainRow, chainHash, GENESIS } from './audit-chain';
 import type { Observer } from './audit-event';
 
+/** What a write appends to the chain: the server's AuditEvents, and those the client wrote in it (already stored). */
+export interface AuditAppend {
+  events: AuditEvent[];
+  written?: Resource[];
+}
+
 interface Waiting {
   events: AuditEvent[];
   resolve: () => void;
@@ -78,14 +84,19 @@ export class AuditRecorder {
    * AuditEvents from its result, appended in that same transaction before COMMIT. If
    * `work` throws, nothing of it is committed and the error propagates.
    */
-  async runWrite<T>(work: (repo: Repository) => Promise<T>, eventsFor: (result: T) => { events: AuditEvent[]; written?: Resource[] }): Promise<T> {
+  async runWrite<T>(
+    work: (repo: Repository) => Promise<T>,
+    eventsFor: (result: T, repo: Repository) => AuditAppend | Promise<AuditAppend>
+  ): Promise<T> {
     let release: (() => void) | undefined;
     let next: { seq: number; head: string } | undefined;
     try {
       const result = await this.knex.transaction(async (trx) => {
-        const value = await work(new Repository(trx, this.repoOptions));
+        const repo = new Repository(trx, this.repoOptions);
+        const value = await work(repo);
+        // Read before the mutex: the AuditEvents a client wrote in this transaction, as stored.
+        const { events, written } = await eventsFor(value, repo);
         release = await this.acquire();
-        const { events, written } = eventsFor(value);
         next = await this.append(trx, events, written);
         return value;
       });

@@ -1,5 +1,5 @@
 import { APPEND_ONLY_TYPES } from '../core/append-only';
-import type { AuditEvent, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 import { isOperationOutcomeError, methodNotAllowed } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
@@ -128,10 +128,10 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     if (isWrite(kind, call.req.method)) {
       return await recorder.runWrite(
         (repo) => call.handle(repo),
-        (res) => ({
+        async (res, repo) => ({
           events: [event(res.status, res.resource, undefined, res.audit)],
-          // A client's own AuditEvent (scope c on AuditEvent): chained like the server's.
-          written: kind.subtype === 'create' && res.status === 201 && res.resource?.resourceType === 'AuditEvent' ? [res.resource] : [],
+          // A client's own AuditEvents (scope c on AuditEvent), directly or in a transaction: chained like the server's.
+          written: await clientAuditEvents(kind, res, repo),
         })
       );
     }
@@ -157,6 +157,22 @@ function readsAuditEvents(kind: InteractionKind, req: AuditedRequest): boolean {
     return entries.some((e) => e.request?.method === 'GET' && /^(?:.*\/)?AuditEvent\b/.test(e.request.url ?? ''));
   }
   return false;
+}
+
+/** The AuditEvents a create or a transaction stored for the client, as stored (read in the write's transaction). */
+async function clientAuditEvents(kind: InteractionKind, res: AuditedResponse, repo: ResourceStore): Promise<Resource[]> {
+  if (kind.subtype === 'create') return res.status === 201 && res.resource?.resourceType === 'AuditEvent' ? [res.resource] : [];
+  if (kind.subtype !== 'transaction' || res.status >= 300 || res.resource?.resourceType !== 'Bundle') return [];
+  const ids = ((res.resource as Bundle).entry ?? [])
+    .filter((e) => e.response?.status?.startsWith('201'))
+    .map((e) => /(?:^|\/)AuditEvent\/([A-Za-z0-9\-.]{1,64})\/_history\//.exec(e.response?.location ?? '')?.[1])
+    .filter((id): id is string => id !== undefined);
+  const stored: Resource[] = [];
+  for (const id of ids) {
+    const version = await repo.read('AuditEvent', id);
+    if (version.resource) stored.push(version.resource);
+  }
+  return stored;
 }
 
 function createdId(kind: InteractionKind, answered: Resource | undefined): string | undefined {

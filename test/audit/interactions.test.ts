@@ -174,6 +174,29 @@ describe('AuditEvents are append-only', () => {
     expect(res.status).toBe(201);
     expect(await server.server.knex('audit_chain').where({ audit_event_id: res.body.id }).first()).toBeDefined();
   });
+
+  it('chains the AuditEvents a client creates inside a transaction Bundle too', async () => {
+    const clientEvent = {
+      resourceType: 'AuditEvent',
+      type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110100' },
+      recorded: new Date().toISOString(),
+      agent: [{ who: { display: 'app' }, requestor: true }],
+      source: { observer: { display: 'app' } },
+    };
+    const all = await mintToken(server, { scope: 'system/*.cruds' });
+    const res = await call('POST', '', all, {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { request: { method: 'POST', url: 'AuditEvent' }, resource: clientEvent },
+        { request: { method: 'POST', url: 'Patient' }, resource: { resourceType: 'Patient' } },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const id = /AuditEvent\/([^/]+)\/_history/.exec(res.body.entry[0].response.location)?.[1];
+    expect(id).toBeDefined();
+    expect(await server.server.knex('audit_chain').where({ audit_event_id: id }).first()).toBeDefined();
+  });
 });
 
 describe('AuditEvents of the authorization server', () => {
