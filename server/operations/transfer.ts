@@ -60,15 +60,15 @@ export const transfer: FhirHandler = async (req, ctx) => {
   return ctx.repo.unconfined().inTransaction(async (tx) => {
     const patient = (await tx.read('Patient', req.id as string)).resource as WithId<Patient>;
     const destination = await readOrganization(tx, destinationId, 'destination');
-    const current = await currentEncounter(tx, patient.id, encounterId);
-    const originId = originParameter ?? organizationId(current?.serviceProvider?.reference) ?? organizationId(patient.managingOrganization?.reference);
-    if (!originId) throw conflict(`Patient/${patient.id} is at no hospital: no current Encounter and no managingOrganization`);
+    const currents = await currentEncounters(tx, patient.id, encounterId);
+    const primary = currents[0];
+    const originId = originParameter ?? organizationId(primary?.serviceProvider?.reference) ?? organizationId(patient.managingOrganization?.reference);
     if (originId === destinationId) throw badRequest(`$${OPERATION}: the destination is the origin (Organization/${originId})`, 'destination');
-    const originTree = await organizationWithDepartments(tx, originId);
-    if (!isAtOrigin(patient, current, originTree)) {
+    const originTree = originId ? await organizationWithDepartments(tx, await hospitalOf(tx, originId)) : undefined;
+    if (originTree && !isAtOrigin(patient, primary, originTree)) {
       throw conflict(`Patient/${patient.id} is not at Organization/${originId}: no current Encounter there and not managed by it`);
     }
-    await callerBelongsTo(ctx.principal, tx, originTree, originId);
+    await callerBelongsTo(ctx.principal, tx, originTree, originId, patient.id);
 
     const bed = await chooseBed(tx, destinationId, bedId, wantedKind);
     const written: string[] = [];
@@ -76,11 +76,14 @@ export const transfer: FhirHandler = async (req, ctx) => {
       written.push(`${type}/${id}`);
       return id;
     };
-    let finished: Encounter | undefined;
-    if (current) {
-      finished = finishEncounter(current, destination, now);
-      await writeIfUnchanged(tx, finished, current, `Encounter/${current.id} changed meanwhile (another transfer or discharge?)`);
+    // Every current stay at the origin ends (the one named, when one is): afterwards the destination's is the only one.
+    const ending = encounterId ? currents : currents.filter((e) => atOrigin(e, originTree));
+    const finished: WithId<Encounter>[] = [];
+    for (const current of ending) {
+      const done = finishEncounter(current, destination, now);
+      await writeIfUnchanged(tx, done, current, `Encounter/${current.id} changed meanwhile (another transfer or discharge?)`);
       track('Encounter', current.id);
+      finished.push(done);
       for (const freed of await bedsHeldBy(tx, current)) {
         await tx.update({ ...freed, operationalStatus: UNOCCUPIED });
         track('Location', freed.id);
@@ -90,9 +93,9 @@ export const transfer: FhirHandler = async (req, ctx) => {
       await writeIfUnchanged(tx, { ...bed.location, operationalStatus: OCCUPIED }, bed.location, `Location/${bed.location.id} was taken meanwhile: no free bed`);
       track('Location', bed.location.id);
     }
-    const started = startEncounter(patient, current, originId, destinationId, bed, reason, now);
+    const started = startEncounter(patient, primary, originId, destinationId, bed, reason, now);
     const startedId = track('Encounter', (await tx.create(started)).version.id);
-    const task = transferTask(patient, ctx.principal, originId, destinationId, current?.id, startedId, bed, reason, now);
+    const task = transferTask(patient, ctx.principal, originId, destinationId, ending[0]?.id, startedId, bed, reason, now);
     const taskId = track('Task', (await tx.create(task)).version.id);
 
     const result: Bundle = {
@@ -102,7 +105,7 @@ export const transfer: FhirHandler = async (req, ctx) => {
       entry: [
         { fullUrl: `${ctx.baseUrl}/Task/${taskId}`, resource: { ...task, id: taskId } },
         { fullUrl: `${ctx.baseUrl}/Encounter/${startedId}`, resource: { ...started, id: startedId } },
-        ...(finished && current ? [{ fullUrl: `${ctx.baseUrl}/Encounter/${current.id}`, resource: finished }] : []),
+        ...finished.map((done) => ({ fullUrl: `${ctx.baseUrl}/Encounter/${done.id}`, resource: done })),
       ],
     };
     return { status: 200, resource: result, audit: { reason, entities: written } };
@@ -118,9 +121,21 @@ function mayTransfer(principal: Principal | undefined): void {
   if (!new ScopeAccess(principal).allows('Encounter', 'u')) throw forbidden('A transfer needs a token whose scopes update Encounters');
 }
 
-/** Staff must work for the origin hospital (or a department of it); admins and backend services act for any. */
-async function callerBelongsTo(principal: Principal | undefined, store: ResourceStore, originTree: ReadonlySet<string>, originId: string): Promise<void> {
+/**
+ * Staff must work for the origin hospital (or a department of it: the whole hospital the
+ * origin belongs to counts); admins and backend
+ * services act for any, also for a patient whose hospital nothing says (no current
+ * Encounter with a serviceProvider, no managingOrganization), which staff cannot move.
+ */
+async function callerBelongsTo(
+  principal: Principal | undefined,
+  store: ResourceStore,
+  originTree: ReadonlySet<string> | undefined,
+  originId: string | undefined,
+  patientId: string
+): Promise<void> {
   if (!principal?.userId || principal.role === 'admin') return;
+  if (!originTree) throw conflict(`Patient/${patientId} is at no hospital: no current Encounter with a serviceProvider and no managingOrganization`);
   const relations = await relationsOf(principal, store);
   const theirs = (relations?.actors ?? []).filter((a) => a.startsWith('Organization/'));
   if (!theirs.some((org) => originTree.has(org))) throw forbidden(`Only staff of the origin hospital (Organization/${originId}) may transfer its patients`);
@@ -137,24 +152,50 @@ async function readOrganization(store: ResourceStore, id: string, parameter: str
   }
 }
 
-/** The Encounter named, which must be the patient's and current; or the patient's most recent current one, if any. */
-async function currentEncounter(store: ResourceStore, patientId: string, encounterId: string | undefined): Promise<WithId<Encounter> | undefined> {
+/** The Encounter named, which must be the patient's and current; or the patient's current ones, most recent first. */
+async function currentEncounters(store: ResourceStore, patientId: string, encounterId: string | undefined): Promise<WithId<Encounter>[]> {
   if (encounterId) {
     const encounter = (await store.read('Encounter', encounterId)).resource as WithId<Encounter>;
     if (encounter.subject?.reference !== `Patient/${patientId}`) throw conflict(`Encounter/${encounterId} is not an Encounter of Patient/${patientId}`);
     if (!CURRENT_STATUSES.includes(encounter.status)) throw conflict(`Encounter/${encounterId} is ${encounter.status}: the patient is not there now`);
-    return encounter;
+    return [encounter];
   }
   const request = parseSearchRequest(
     'Encounter',
-    { patient: `Patient/${patientId}`, status: CURRENT_STATUSES.join(','), _sort: '-date', _count: '1' },
-    { strict: true, defaultCount: 1, maxCount: 1 }
+    { patient: `Patient/${patientId}`, status: CURRENT_STATUSES.join(','), _sort: '-date', _count: String(MAX_CURRENT) },
+    { strict: true, defaultCount: MAX_CURRENT, maxCount: MAX_CURRENT }
   );
-  return (await store.search(request)).resources[0] as WithId<Encounter> | undefined;
+  return (await store.search(request)).resources as WithId<Encounter>[];
+}
+
+/** Current Encounters of one patient considered at most: far more than one stay can have. */
+const MAX_CURRENT = 50;
+
+/** The hospital an organisation belongs to: up Organization.partOf to the top (a few levels at most; a cycle stops the walk). */
+async function hospitalOf(store: ResourceStore, start: string): Promise<string> {
+  let current = start;
+  const seen = new Set([current]);
+  for (let depth = 0; depth < MAX_HOSPITAL_DEPTH; depth++) {
+    const organization = (await store.read('Organization', current).catch(() => undefined))?.resource as Organization | undefined;
+    const parent = organizationId(organization?.partOf?.reference);
+    if (!parent || seen.has(parent)) return current;
+    seen.add(parent);
+    current = parent;
+  }
+  return current;
+}
+
+const MAX_HOSPITAL_DEPTH = 6;
+
+/** Whether a current Encounter is a stay at the origin: there, or with no serviceProvider at all (then it is the stay being left). */
+function atOrigin(encounter: Encounter, originTree: ReadonlySet<string> | undefined): boolean {
+  const provider = encounter.serviceProvider?.reference;
+  if (!provider) return true;
+  return originTree?.has(provider) ?? false;
 }
 
 function isAtOrigin(patient: Patient, current: Encounter | undefined, originTree: ReadonlySet<string>): boolean {
-  if (current) return originTree.has(current.serviceProvider?.reference ?? '');
+  if (current?.serviceProvider?.reference) return originTree.has(current.serviceProvider.reference);
   return originTree.has(patient.managingOrganization?.reference ?? '');
 }
 
@@ -211,14 +252,16 @@ function finishEncounter(current: WithId<Encounter>, destination: WithId<Organiz
       destination: { reference: `Organization/${destination.id}`, display: destination.name },
       dischargeDisposition: { ...DISCHARGE_TO_OTHER_FACILITY, text: `Transferred to ${destination.name ?? `Organization/${destination.id}`}` },
     },
-    location: current.location?.map((l) => (l.status === undefined || l.status === 'active' ? { ...l, status: 'completed', period: { ...l.period, end } } : l)),
+    ...(current.location
+      ? { location: current.location.map((l) => (l.status === undefined || l.status === 'active' ? { ...l, status: 'completed' as const, period: { ...l.period, end } } : l)) }
+      : {}),
   };
 }
 
 function startEncounter(
   patient: WithId<Patient>,
   previous: Encounter | undefined,
-  originId: string,
+  originId: string | undefined,
   destinationId: string,
   bed: Bed | undefined,
   reason: string,
@@ -234,7 +277,7 @@ function startEncounter(
     serviceProvider: { reference: `Organization/${destinationId}` },
     period: { start },
     reasonCode: [{ text: reason }],
-    hospitalization: { origin: { reference: `Organization/${originId}` }, admitSource: ADMITTED_FROM_OTHER_HOSPITAL },
+    hospitalization: { ...(originId ? { origin: { reference: `Organization/${originId}` } } : {}), admitSource: ADMITTED_FROM_OTHER_HOSPITAL },
     ...(bed ? { location: [{ location: { reference: `Location/${bed.location.id}` }, status: 'active', period: { start } }] } : {}),
   };
 }
@@ -242,7 +285,7 @@ function startEncounter(
 function transferTask(
   patient: WithId<Patient>,
   principal: Principal | undefined,
-  originId: string,
+  originId: string | undefined,
   destinationId: string,
   previousId: string | undefined,
   startedId: string,
@@ -267,15 +310,20 @@ function transferTask(
     ...requester,
     owner: { reference: `Organization/${destinationId}` },
     reasonCode: { text: reason },
-    input: [
-      { type: { text: 'origin' }, valueReference: { reference: `Organization/${originId}` } },
+    ...inputs([
+      ...(originId ? [{ type: { text: 'origin' }, valueReference: { reference: `Organization/${originId}` } }] : []),
       ...(previousId ? [{ type: { text: 'origin encounter' }, valueReference: { reference: `Encounter/${previousId}` } }] : []),
-    ],
+    ]),
     output: [
       { type: { text: 'encounter' }, valueReference: { reference: `Encounter/${startedId}` } },
       ...(bed ? [{ type: { text: 'bed' }, valueReference: { reference: `Location/${bed.location.id}` } }] : []),
     ],
   };
+}
+
+/** Task.input only when there is one: FHIR JSON has no empty arrays. */
+function inputs(input: NonNullable<Task['input']>): Pick<Task, 'input'> {
+  return input.length > 0 ? { input } : {};
 }
 
 function organizationId(reference: string | undefined): string | undefined {

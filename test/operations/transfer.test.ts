@@ -217,6 +217,39 @@ describe('the contract: only destination and reason', () => {
   });
 });
 
+describe('what the patient\'s data does not say', () => {
+  const bare = (patient: string, extra: Record<string, unknown> = {}) =>
+    create({ resourceType: 'Encounter', status: 'in-progress', class: { code: 'IMP' }, subject: { reference: `Patient/${patient}` }, ...extra });
+
+  it('a backend service moves a patient whose current Encounter names no hospital; it ends, and the one at the destination is the only current one', async () => {
+    const patient = await create({ resourceType: 'Patient', name: [{ family: 'Nowhere' }] });
+    const encounter = await bare(patient);
+    const res = await transferOf(system, patient, [to(ids.B), because('ambulance')]);
+    expect(res.status).toBe(200);
+    expect((await read(`Encounter/${encounter}`)).status).toBe('finished');
+    const current = (await encountersOf(patient)).filter((e) => e.status === 'in-progress');
+    expect(current.map((e) => e.serviceProvider.reference)).toEqual([`Organization/${ids.B}`]);
+    expect(current[0].hospitalization.origin).toBeUndefined();
+  });
+
+  it('staff cannot move such a patient: they must belong to the origin, and nothing names it', async () => {
+    const patient = await create({ resourceType: 'Patient', name: [{ family: 'Nowhere either' }] });
+    await bare(patient);
+    expect((await transferOf(drA, patient, [to(ids.B), because('x')])).status).toBe(409);
+  });
+
+  it('every current stay at the origin hospital ends (its departments included), not only the latest', async () => {
+    const { patient, encounter } = await admittedAtA('Two stays');
+    const second = await bare(patient, { serviceProvider: { reference: `Organization/${ids.A}` }, period: { start: '2026-12-02T08:00:00Z' } });
+    const res = await transferOf(drA, patient, [to(ids.C), because('x')]);
+    expect(res.status).toBe(200);
+    expect((await read(`Encounter/${encounter}`)).status).toBe('finished');
+    expect((await read(`Encounter/${second}`)).status).toBe('finished');
+    const current = (await encountersOf(patient)).filter((e) => e.status === 'in-progress');
+    expect(current.map((e) => e.serviceProvider.reference)).toEqual([`Organization/${ids.C}`]);
+  });
+});
+
 describe('races', () => {
   it('two transfers racing for the last free bed: exactly one wins, the other leaves nothing', async () => {
     for (let round = 0; round < 4; round++) {
