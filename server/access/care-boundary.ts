@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import { referenceIdAnywhere } from '../core/references';
 import { patientCompartmentCodes } from '../search/compartment-definitions';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
@@ -164,7 +165,7 @@ function insurerBoundary(organizations: string[]): CareBoundary {
 
 /** `Organization/…` references of the user's PractitionerRoles and, recursively, their departments. */
 async function organizationsOf(principal: Principal, store: ResourceStore): Promise<string[]> {
-  const practitioner = idOf(principal.fhirUser, 'Practitioner');
+  const practitioner = referenceIdAnywhere(principal.fhirUser, 'Practitioner');
   if (!practitioner) return [];
   const roles = await search(store, 'PractitionerRole', { kind: 'reference', code: 'practitioner', entries: [`Practitioner/${practitioner}`] });
   const found = new Set<string>();
@@ -186,7 +187,3 @@ async function search(store: ResourceStore, resourceType: string, filter: Search
   return (await store.search(request)).resources;
 }
 
-function idOf(reference: string | undefined, type: string): string | undefined {
-  const match = reference ? new RegExp(`^(?:.*/)?${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference) : null;
-  return match?.[1];
-}

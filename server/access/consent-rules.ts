@@ -1,4 +1,5 @@
 import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
+import { relativeReferenceId } from '../core/references';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { ResourceStore } from '../storage/resource-store';
 
@@ -41,7 +42,7 @@ export async function consentRules(store: ResourceStore, actors: readonly string
   const emergency = new Set<string>();
   const changesAt = nextBoundary(consents.map((c) => c.provision), now.getTime());
   for (const consent of consents) {
-    const patient = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(consent.patient?.reference ?? '')?.[1];
+    const patient = relativeReferenceId(consent.patient?.reference, 'Patient');
     if (!patient) continue;
     for (const provision of provisions(consent.provision, now.getTime())) {
       const names = (provision.actor ?? []).some((a) => actors.includes(a.reference?.reference ?? ''));

@@ -1,4 +1,5 @@
 import type { Person, RelatedPerson } from '@medplum/fhirtypes';
+import { referenceIdAnywhere, relativeReferenceId } from '../core/references';
 import { parseDateRange } from '../core/date-range';
 import type { SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
@@ -21,14 +22,14 @@ import type { ResourceStore } from '../storage/resource-store';
  * URL may name another server's resource with the same id.
  */
 export async function patientsInCareOf(fhirUser: string | undefined, store: ResourceStore, withDependants: boolean, now: Date = new Date()): Promise<string[]> {
-  const own = idOf(fhirUser, 'Patient');
+  const own = referenceIdAnywhere(fhirUser, 'Patient');
   if (own) {
     if (!withDependants) return [own];
     const linked = await relatedPersonsOf(store, own);
     const dependants = await patientsActedFor(store, linked, now);
     return [...new Set([own, ...dependants])];
   }
-  const relatedPerson = idOf(fhirUser, 'RelatedPerson');
+  const relatedPerson = referenceIdAnywhere(fhirUser, 'RelatedPerson');
   return relatedPerson && withDependants ? patientsActedFor(store, [relatedPerson], now) : [];
 }
 
@@ -56,7 +57,7 @@ const MAX_LINKS = 100;
 /** The `patient` ids of those RelatedPersons that currently act for their patient. */
 async function patientsActedFor(store: ResourceStore, relatedPersonIds: string[], now: Date): Promise<string[]> {
   const people = (await byIds(store, 'RelatedPerson', relatedPersonIds.slice(0, MAX_LINKS))) as RelatedPerson[];
-  return people.filter((r) => actsFor(r, now)).map((r) => relativeId(r.patient?.reference, 'Patient')).filter((id): id is string => id !== undefined);
+  return people.filter((r) => actsFor(r, now)).map((r) => relativeReferenceId(r.patient?.reference, 'Patient')).filter((id): id is string => id !== undefined);
 }
 
 function actsFor(person: RelatedPerson, now: Date): boolean {
@@ -86,7 +87,7 @@ async function relatedPersonsOf(store: ResourceStore, patientId: string): Promis
   const people = (await store.search(request)).resources as Person[];
   const ids = people
     .filter((p) => p.active !== false)
-    .flatMap((p) => (p.link ?? []).map((l) => relativeId(l.target?.reference, 'RelatedPerson')))
+    .flatMap((p) => (p.link ?? []).map((l) => relativeReferenceId(l.target?.reference, 'RelatedPerson')))
     .filter((id): id is string => id !== undefined);
   return [...new Set(ids)].slice(0, MAX_LINKS);
 }
@@ -96,13 +97,4 @@ async function byIds(store: ResourceStore, resourceType: string, ids: string[]):
   if (ids.length === 0) return [];
   const request: SearchRequest = { resourceType, filters: [{ kind: 'id', not: false, ids }], sort: [], count: ids.length, offset: 0, total: 'none', warnings: [] };
   return (await store.search(request)).resources;
-}
-
-/** The id in a fhirUser (`Patient/1` or a full URL ending so: the server issued it). */
-function idOf(fhirUser: string | undefined, type: string): string | undefined {
-  return fhirUser ? new RegExp(`^(?:.*/)?${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(fhirUser)?.[1] : undefined;
-}
-
-function relativeId(reference: string | undefined, type: string): string | undefined {
-  return reference ? new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference)?.[1] : undefined;
 }

@@ -1,4 +1,5 @@
 import type { Bundle, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import { relativeReferenceId } from '../core/references';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
 import type { ResourceStore } from '../storage/resource-store';
 
@@ -113,7 +114,7 @@ async function referencedMedications(store: ResourceStore, orders: readonly Reso
   const ids = new Set<string>();
   for (const order of orders) {
     const reference = (order as { medicationReference?: Reference }).medicationReference?.reference;
-    const id = reference && /^Medication\/([A-Za-z0-9\-.]{1,64})$/.exec(reference)?.[1];
+    const id = relativeReferenceId(reference, 'Medication');
     if (id) ids.add(id);
   }
   if (ids.size === 0) return [];

@@ -1,4 +1,5 @@
 import type { Communication, Consent, Patient, PractitionerRole } from '@medplum/fhirtypes';
+import { relativeReferenceId } from '../core/references';
 import type { Principal } from '../access/principal';
 import { roleMayCall, shippedOperationPolicy } from '../access/role-policy';
 import { ScopeAccess } from '../access/scope-access';
@@ -67,7 +68,7 @@ function mayBreakTheGlass(principal: Principal | undefined): void {
 }
 
 function practitionerOf(principal: Principal | undefined): string | undefined {
-  return principal?.fhirUser && /^Practitioner\/[A-Za-z0-9\-.]{1,64}$/.test(principal.fhirUser) ? principal.fhirUser : undefined;
+  return relativeReferenceId(principal?.fhirUser, 'Practitioner') ? principal?.fhirUser : undefined;
 }
 
 async function readPatient(store: ResourceStore, id: string): Promise<Patient & { id: string }> {
@@ -86,7 +87,7 @@ async function patientByIdentifier(store: ResourceStore, token: string | undefin
 /** The privacy officers of the patient's managing organisation (PractitionerRoles), or the organisation itself when it names none. */
 async function privacyOfficers(store: ResourceStore, patient: Patient): Promise<Recipient[]> {
   const organization = patient.managingOrganization?.reference;
-  if (!organization || !/^Organization\/[A-Za-z0-9\-.]{1,64}$/.test(organization)) return [];
+  if (!organization || !relativeReferenceId(organization, 'Organization')) return [];
   const request = parseSearchRequest('PractitionerRole', { organization, _count: '1000' }, { strict: true, defaultCount: 1000, maxCount: 1000 });
   const officers = ((await store.search(request)).resources as PractitionerRole[]).filter(
     (role) =>

@@ -1,4 +1,5 @@
 import type { Parameters, ParametersParameter, Reference } from '@medplum/fhirtypes';
+import { referenceIdAnywhere } from '../core/references';
 import { badRequest } from '../core/outcome';
 
 /**
@@ -63,9 +64,9 @@ export class OperationInput {
       reference = this.fromQuery(name);
     }
     if (reference === undefined) return undefined;
-    const match = new RegExp(`(?:^|/)${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference);
-    if (!match) throw badRequest(`$${this.operation}: parameter "${name}" must refer to a ${type}, got "${reference}"`, name);
-    return match[1];
+    const id = referenceIdAnywhere(reference, type);
+    if (!id) throw badRequest(`$${this.operation}: parameter "${name}" must refer to a ${type}, got "${reference}"`, name);
+    return id;
   }
 
   /** An Identifier as a token search value `system|value` (valueIdentifier, or a `system|value` string). */

@@ -1,4 +1,5 @@
 import type { Bundle, Encounter, Location, Organization, Patient, Task } from '@medplum/fhirtypes';
+import { referenceIdAnywhere } from '../core/references';
 import { relationsOf } from '../access/care-boundary';
 import type { Principal } from '../access/principal';
 import { roleMayCall, shippedOperationPolicy } from '../access/role-policy';
@@ -230,7 +231,7 @@ async function writeIfUnchanged(store: ResourceStore, next: Encounter | Location
 async function bedsHeldBy(store: ResourceStore, encounter: Encounter): Promise<WithId<Location>[]> {
   const ids = (encounter.location ?? [])
     .filter((l) => l.status === undefined || l.status === 'active')
-    .map((l) => organizationLike(l.location?.reference, 'Location'))
+    .map((l) => referenceIdAnywhere(l.location?.reference, 'Location'))
     .filter((id): id is string => id !== undefined);
   const held: WithId<Location>[] = [];
   for (const id of ids) {
@@ -327,10 +328,5 @@ function inputs(input: NonNullable<Task['input']>): Pick<Task, 'input'> {
 }
 
 function organizationId(reference: string | undefined): string | undefined {
-  return organizationLike(reference, 'Organization');
-}
-
-function organizationLike(reference: string | undefined, type: string): string | undefined {
-  const match = reference ? new RegExp(`^(?:.*/)?${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(reference) : null;
-  return match?.[1];
+  return referenceIdAnywhere(reference, 'Organization');
 }
