@@ -14,8 +14,11 @@ const RECONNECT_MS = 1000;
  * (storage/migrations/007-consent-notify.ts). Each notification, and each loss of that
  * connection, starts a new epoch; while it is not listening, nothing may be reused
  * (`live` false), so a missed notification can never leave stale rules in use.
- * PostgreSQL sends the notification at COMMIT: a request that follows the write by a
- * network round trip finds the epoch changed.
+ * PostgreSQL sends the notification at COMMIT, but it reaches this process
+ * asynchronously: a request that follows a Consent write through this process must not
+ * race it, so the FHIR router also calls `changed()` once such a write has committed,
+ * before it answers. A write through another process (WORKERS, replicas) counts once its
+ * notification arrives here, typically within a millisecond.
  */
 export class ConsentWatch {
   private epochValue = 0;
@@ -40,6 +43,11 @@ export class ConsentWatch {
 
   get live(): boolean {
     return this.listening;
+  }
+
+  /** A Consent may have changed (a write through this process committed): rules computed before are not reused. */
+  changed(): void {
+    this.epochValue++;
   }
 
   async start(): Promise<void> {

@@ -62,8 +62,16 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     const res = audit
       ? await runAudited(audit, { route, req, principal, description: `${ctx.method} ${ctx.path}`, repo: fhir.repo, handle })
       : await handle(fhir.repo);
+    // Before answering: the next request must see a Consent this one wrote (consent-watch.ts).
+    if (consentWatch && mayWriteConsents(route, req)) consentWatch.changed();
     respond(ctx, req, res);
   };
+}
+
+/** Whether a request may have written a Consent: on the type itself, in a Bundle, or by an operation (break-the-glass writes one). */
+function mayWriteConsents(route: { operation?: string; systemInteraction?: unknown }, req: FhirRequest): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return false;
+  return req.resourceType === 'Consent' || route.systemInteraction !== undefined || route.operation !== undefined;
 }
 
 /** `X-Purpose-Of-Use: TREAT` or `ETREAT, BTG`: v3-ActReason codes (docs/audit.md). */
