@@ -9,6 +9,8 @@ export interface ConsentRules {
   permitted: string[];
   /** When a provision of these Consents starts or ends next (epoch ms): the rules hold until then at most. */
   changesAt?: number;
+  /** Of `permitted`, the patients a break-the-glass grant opens: what is read of them is audited with purpose BTG. */
+  emergency?: string[];
 }
 
 export const NO_CONSENT_RULES: ConsentRules = { denied: [], permitted: [] };
@@ -60,6 +62,7 @@ export async function consentRules(store: ResourceStore, actors: readonly string
   return {
     denied: [...denied].filter((p) => !emergency.has(p)),
     permitted: [...new Set([...[...permitted].filter((p) => !denied.has(p)), ...emergency])],
+    ...(emergency.size > 0 ? { emergency: [...emergency] } : {}),
     ...(changesAt === undefined ? {} : { changesAt }),
   };
 }

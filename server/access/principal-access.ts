@@ -68,7 +68,7 @@ export async function accessFor(
   const access =
     rules === NO_CONSENT_RULES
       ? (entry.plain ??= new ScopeAccess(principal, undefined, relations.boundary(rules)))
-      : new ScopeAccess(principal, undefined, relations.boundary(rules));
+      : new ScopeAccess(principal, undefined, relations.boundary(rules), rules.emergency);
   if (watch?.live && epoch !== undefined) (entry.byConsents ??= new Map()).set(key, { epoch, validUntil: rules.changesAt ?? Infinity, access });
   return access;
 }

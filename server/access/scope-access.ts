@@ -29,7 +29,9 @@ export class ScopeAccess {
   constructor(
     readonly principal: Principal,
     private readonly policy: RolePolicy = shippedRolePolicy(),
-    private readonly boundary?: CareBoundary
+    private readonly boundary?: CareBoundary,
+    /** Patients reached only through a break-the-glass grant (consent-rules.ts). */
+    readonly emergencyPatients: readonly string[] = []
   ) {
     this.scopes = splitScopes(principal.scope)
       .map(parseScope)

@@ -96,9 +96,9 @@ function isWrite(kind: InteractionKind, method: string): boolean {
  */
 export async function runAudited<R extends AuditedResponse>(recorder: AuditRecorder, call: AuditedCall<R>): Promise<R> {
   const kind = interactionKind(call.route, call.req);
-  const purposeOfUse = call.route.auditPurposeOfUse
-    ? [...new Set([...call.route.auditPurposeOfUse, ...(call.req.purposeOfUse ?? [])])]
-    : call.req.purposeOfUse;
+  // Read when the event is built: the handler may add one (a read under a break-the-glass grant adds BTG).
+  const purposeOfUse = (): string[] | undefined =>
+    call.route.auditPurposeOfUse ? [...new Set([...call.route.auditPurposeOfUse, ...(call.req.purposeOfUse ?? [])])] : call.req.purposeOfUse;
   const event = (status: number, answered?: Resource, outcomeText?: string, detail?: AuditedResponse['audit']): AuditEvent =>
     interactionAuditEvent(
       {
@@ -113,7 +113,7 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
         answered,
         principal: call.principal,
         sourceAddress: call.req.sourceAddress,
-        purposeOfUse,
+        purposeOfUse: purposeOfUse(),
         reason: detail?.reason,
         entities: detail?.entities,
       },

@@ -1,3 +1,4 @@
+import type { Resource } from '@medplum/fhirtypes';
 import type { Context, Middleware } from 'koa';
 import { GuardedStore } from '../access/guarded-store';
 import type { Principal } from '../access/principal';
@@ -5,6 +6,7 @@ import type { ConsentWatch } from '../access/consent-watch';
 import { accessFor } from '../access/principal-access';
 import type { AuditRecorder } from '../audit/audit-recorder';
 import { runAudited } from '../audit/audited-handler';
+import { patientsIn } from '../audit/audit-event';
 import { methodNotAllowed, notFound } from '../core/outcome';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fhir/fhir-request';
 import { preferredAnswer } from '../fhir/prefer-return';
@@ -56,8 +58,14 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     };
     const principal: Principal | undefined = ctx.state.principal;
     const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse, accessOptions) : undefined;
-    const handle = (repo: FhirContext['repo']): Promise<FhirResponse> =>
-      route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
+    const handle = async (repo: FhirContext['repo']): Promise<FhirResponse> => {
+      const res = await route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
+      // What a break-the-glass grant alone let them see is recorded as such (purpose of use BTG).
+      if (access && access.emergencyPatients.length > 0 && res.resource && touches(res.resource, access.emergencyPatients)) {
+        req.purposeOfUse = [...new Set([...(req.purposeOfUse ?? []), 'BTG'])];
+      }
+      return res;
+    };
     ctx.state.audited = audit !== undefined;
     const res = audit
       ? await runAudited(audit, { route, req, principal, description: `${ctx.method} ${ctx.path}`, repo: fhir.repo, handle })
@@ -66,6 +74,11 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     if (consentWatch && mayWriteConsents(route, req)) consentWatch.changed();
     respond(ctx, req, res);
   };
+}
+
+function touches(resource: Resource, patients: readonly string[]): boolean {
+  const answered = patientsIn(resource);
+  return patients.some((id) => answered.has(`Patient/${id}`));
 }
 
 /** Whether a request may have written a Consent: on the type itself, in a Bundle, or by an operation (break-the-glass writes one). */

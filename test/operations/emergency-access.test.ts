@@ -229,6 +229,11 @@ describe('time-limited access to the full record', () => {
     // The grant is named in the AuditEvent of the call.
     const audit = await call(system, 'GET', `/AuditEvent?entity=Consent/${grants.body.entry[0].resource.id}`);
     expect(audit.body.entry).toHaveLength(1);
+    // What the grant alone let them read is recorded with purpose of use BTG.
+    const reads = await call(system, 'GET', `/AuditEvent?entity=Patient/${ids.patient}&subtype=read&outcome=0`);
+    const drBReads = reads.body.entry.map((e: any) => e.resource).filter((a: any) => a.agent.some((g: any) => g.who?.reference === `Practitioner/${ids.drB}`));
+    expect(drBReads.length).toBeGreaterThan(0);
+    for (const read of drBReads) expect(read.purposeOfEvent[0].coding).toContainEqual({ system: ACT_REASON, code: 'BTG' });
   });
 
   it('an emergency grant whose period has ended gives nothing', async () => {
