@@ -1,4 +1,5 @@
 import type { Person, RelatedPerson } from '@medplum/fhirtypes';
+import { searchByValues } from '../storage/search-every-page';
 import { referenceIdAnywhere, relativeReferenceId } from '../core/references';
 import { parseDateRange } from '../core/date-range';
 import type { SearchRequest } from '../search/search-request';
@@ -56,7 +57,7 @@ const MAX_LINKS = 100;
 
 /** The `patient` ids of those RelatedPersons that currently act for their patient. */
 async function patientsActedFor(store: ResourceStore, relatedPersonIds: string[], now: Date): Promise<string[]> {
-  const people = (await byIds(store, 'RelatedPerson', relatedPersonIds.slice(0, MAX_LINKS))) as RelatedPerson[];
+  const people = await searchByValues<RelatedPerson>(store, 'RelatedPerson', '_id', relatedPersonIds.slice(0, MAX_LINKS));
   return people.filter((r) => actsFor(r, now)).map((r) => relativeReferenceId(r.patient?.reference, 'Patient')).filter((id): id is string => id !== undefined);
 }
 
@@ -92,9 +93,3 @@ async function relatedPersonsOf(store: ResourceStore, patientId: string): Promis
   return [...new Set(ids)].slice(0, MAX_LINKS);
 }
 
-/** Current versions only; deleted or missing ids are simply absent (no 404 to handle). */
-async function byIds(store: ResourceStore, resourceType: string, ids: string[]): Promise<unknown[]> {
-  if (ids.length === 0) return [];
-  const request: SearchRequest = { resourceType, filters: [{ kind: 'id', not: false, ids }], sort: [], count: ids.length, offset: 0, total: 'none', warnings: [] };
-  return (await store.search(request)).resources;
-}

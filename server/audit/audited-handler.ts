@@ -1,4 +1,5 @@
 import { APPEND_ONLY_TYPES } from '../core/append-only';
+import { referenceIdAnywhere } from '../core/references';
 import type { AuditEvent, Bundle, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 import { isOperationOutcomeError, methodNotAllowed } from '../core/outcome';
@@ -165,7 +166,7 @@ async function clientAuditEvents(kind: InteractionKind, res: AuditedResponse, re
   if (kind.subtype !== 'transaction' || res.status >= 300 || res.resource?.resourceType !== 'Bundle') return [];
   const ids = ((res.resource as Bundle).entry ?? [])
     .filter((e) => e.response?.status?.startsWith('201'))
-    .map((e) => /(?:^|\/)AuditEvent\/([A-Za-z0-9\-.]{1,64})\/_history\//.exec(e.response?.location ?? '')?.[1])
+    .map((e) => referenceIdAnywhere(e.response?.location?.replace(/\/_history\/[^/]*$/, ''), 'AuditEvent'))
     .filter((id): id is string => id !== undefined);
   const stored: Resource[] = [];
   for (const id of ids) {

@@ -3,7 +3,7 @@ import { OperationOutcomeError, issue, outcome } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
 import { ancestorsOf, membershipOf, referencedId, type LocationById } from './location-ancestry';
 import { organizationWithDepartments } from './organization-tree';
-import { MAX_MATCHES, searchByValues } from './search-every-page';
+import { MAX_MATCHES, searchByValues } from '../storage/search-every-page';
 
 /**
  * The bed model: a bed is a Location with physicalType `bd`

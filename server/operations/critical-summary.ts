@@ -1,4 +1,5 @@
 import type { Bundle, Patient, Reference, Resource } from '@medplum/fhirtypes';
+import { searchByValues } from '../storage/search-every-page';
 import { relativeReferenceId } from '../core/references';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
 import type { ResourceStore } from '../storage/resource-store';
@@ -117,7 +118,5 @@ async function referencedMedications(store: ResourceStore, orders: readonly Reso
     const id = relativeReferenceId(reference, 'Medication');
     if (id) ids.add(id);
   }
-  if (ids.size === 0) return [];
-  const request = parseSearchRequest('Medication', { _id: [...ids].join(','), _count: String(ids.size) }, { strict: true, defaultCount: ids.size, maxCount: Math.max(ids.size, 1) });
-  return (await store.search(request)).resources;
+  return searchByValues(store, 'Medication', '_id', ids);
 }

@@ -3,7 +3,7 @@ import type { ResourceStore } from '../storage/resource-store';
 import { groupLocations, type Bed } from './beds';
 import { referencedId } from './location-ancestry';
 import { organizationHierarchy } from './organization-tree';
-import { searchEveryPage } from './search-every-page';
+import { searchEveryPage } from '../storage/search-every-page';
 
 export interface HospitalBeds {
   organization: Organization & { id: string };

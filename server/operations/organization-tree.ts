@@ -1,7 +1,7 @@
 import type { Organization } from '@medplum/fhirtypes';
 import type { ResourceStore } from '../storage/resource-store';
 import { referencedId } from './location-ancestry';
-import { searchByValues } from './search-every-page';
+import { searchByValues } from '../storage/search-every-page';
 
 /** `Organization/id` of the organisation and of its departments (Organization.partOf, any depth; cycles end the walk). */
 export async function organizationWithDepartments(store: ResourceStore, organizationId: string): Promise<Set<string>> {

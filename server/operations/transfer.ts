@@ -1,4 +1,5 @@
 import type { Bundle, Encounter, Location, Organization, Patient, Task } from '@medplum/fhirtypes';
+import { searchByValues } from '../storage/search-every-page';
 import { referenceIdAnywhere } from '../core/references';
 import { relationsOf } from '../access/care-boundary';
 import type { Principal } from '../access/principal';
@@ -233,12 +234,8 @@ async function bedsHeldBy(store: ResourceStore, encounter: Encounter): Promise<W
     .filter((l) => l.status === undefined || l.status === 'active')
     .map((l) => referenceIdAnywhere(l.location?.reference, 'Location'))
     .filter((id): id is string => id !== undefined);
-  const held: WithId<Location>[] = [];
-  for (const id of ids) {
-    const location = (await store.read('Location', id).catch(() => undefined))?.resource as WithId<Location> | undefined;
-    if (location && isBed(location)) held.push(location);
-  }
-  return held;
+  // One query for them all; a Location deleted since is simply not there.
+  return (await searchByValues<Location>(store, 'Location', '_id', ids)).filter(isBed);
 }
 
 function finishEncounter(current: WithId<Encounter>, destination: WithId<Organization>, now: Date): WithId<Encounter> {

@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { issue, OperationOutcomeError, outcome } from '../core/outcome';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
-import type { ResourceStore } from '../storage/resource-store';
+import type { ResourceStore } from './resource-store';
 
 /** Rows per round trip: large enough that a hospital of a few thousand beds takes a handful of pages. */
 const PAGE_SIZE = 1000;
