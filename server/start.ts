@@ -19,6 +19,8 @@ export interface RunningServer {
   url: string;
   knex: Knex;
   logger: Logger;
+  /** The audit trail's writer (undefined with AUDIT=false). */
+  audit?: AuditRecorder;
   /** Stops accepting, lets in-flight requests finish, closes the database. */
   stop(): Promise<void>;
 }
@@ -50,8 +52,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
   const audit = config.audit
     ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`)
     : undefined;
-  // Reads' AuditEvents that a process which died left in the outbox.
-  audit?.start();
+  // AuditEvents that a process which died left unlinked to the chain.
+  await audit?.start();
   const consentWatch = ConsentWatch.forKnex(knex, logger);
   await consentWatch.start();
   const app = createApp({ config, repo, logger, knex, audit, consentWatch });
@@ -86,5 +88,5 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     })();
     return stopping;
   };
-  return { url, knex, logger, stop };
+  return { url, knex, logger, audit, stop };
 }

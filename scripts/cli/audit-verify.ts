@@ -12,6 +12,6 @@ export async function auditVerify(knex: Knex): Promise<{ ok: boolean; lines: str
       ? `audit trail intact: ${report.checked} AuditEvents in ${report.streams} streams`
       : `audit trail NOT intact: ${report.problems.length} problems in ${report.checked} chain entries of ${report.streams} streams`
   );
-  if (report.pending > 0) lines.push(`${report.pending} AuditEvents of reads are in the outbox, not chained yet (a running server drains them within moments)`);
+  if (report.pending > 0) lines.push(`${report.pending} AuditEvents are stored and queued for the chain, not linked yet (a running server links them within moments)`);
   return { ok: report.problems.length === 0, lines };
 }

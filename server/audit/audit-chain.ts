@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { digestSql } from '../storage/sealing-queue';
 
 /** The first prev_hash of every stream. */
 export const GENESIS = '0'.repeat(64);
 
 /**
- * What the chain hashes: the stored content of the AuditEvent without meta.versionId and
+ * Scheme 1 (chain rows written before migration 008). What the chain hashes: the stored content of the AuditEvent without meta.versionId and
  * meta.lastUpdated (the version is always 1, and lastUpdated is also in its own column).
  * Everything else the server wrote, id included, is covered. Verify reads the same
  * content back from the database, so the hash is recomputable from the table alone.
@@ -27,7 +28,7 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-/** hash = SHA-256(prev_hash ‖ canonical JSON of the hashed content), hex. */
+/** Scheme 1: hash = SHA-256(prev_hash ‖ canonical JSON of the hashed content), hex. */
 export function chainHash(prevHash: string, content: Record<string, unknown>): string {
   return createHash('sha256').update(prevHash).update(canonicalJson(hashedContent(content))).digest('hex');
 }
@@ -38,6 +39,11 @@ export interface ChainRow {
   audit_event_id: string;
   hash: string;
   prev_hash: string;
+}
+
+/** Scheme 2 (migration 008): `hash = SHA-256(prev_hash ‖ digest)`, digest = SHA-256 hex of the stored jsonb's text. */
+export function linkHash(prevHash: string, digest: string): string {
+  return createHash('sha256').update(prevHash).update(digest).digest('hex');
 }
 
 export interface ChainProblem {
@@ -52,17 +58,20 @@ export interface VerifyReport {
   streams: number;
   checked: number;
   problems: ChainProblem[];
-  /** Reads' AuditEvents committed to the outbox and not yet chained (drained within moments by a running server). */
+  /** AuditEvents stored and queued, not linked yet (a running server links them within moments). */
   pending: number;
 }
 
 const PAGE = 5000;
 
+type VerifiedRow = ChainRow & { scheme: number; content: Record<string, unknown> | null; digest: string | null; deleted: boolean | null };
+
 /**
  * Walks every stream in seq order and recomputes each hash from the AuditEvent's stored
  * content: a changed content is `modified`, a chain row without its AuditEvent `removed`,
- * a link whose prev_hash is not the previous row's hash (or a gap in seq) `broken-link`;
- * then AuditEvents that no chain row names are `inserted`.
+ * a link whose prev_hash is not the previous row's hash (or a gap in seq) `broken-link`.
+ * Queued (not yet linked) AuditEvents are checked against the digest taken when they were
+ * stored. AuditEvents that neither a chain row nor the queue names are `inserted`.
  */
 export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
   const problems: ChainProblem[] = [];
@@ -72,9 +81,12 @@ export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
     let prev = GENESIS;
     let expectedSeq = 1;
     for (let after = 0; ; ) {
-      const rows: (ChainRow & { content: Record<string, unknown> | null; deleted: boolean | null })[] = await knex('audit_chain as c')
+      const rows: VerifiedRow[] = await knex('audit_chain as c')
         .leftJoin('AuditEvent as a', 'a.id', 'c.audit_event_id')
-        .select('c.stream', 'c.seq', 'c.audit_event_id', 'c.hash', 'c.prev_hash', 'a.content', 'a.deleted')
+        .select('c.stream', 'c.seq', 'c.audit_event_id', 'c.hash', 'c.prev_hash', 'c.scheme', 'a.deleted')
+        // Scheme 1 hashes the content in this process; scheme 2 the digest PostgreSQL computes, as when it was stored.
+        .select(knex.raw(`CASE WHEN c.scheme = 1 THEN a.content END AS content`))
+        .select(knex.raw(`CASE WHEN c.scheme = 2 AND a.content IS NOT NULL THEN ${digestSql('a.content')} END AS digest`))
         .where('c.stream', stream)
         .andWhere('c.seq', '>', after)
         .orderBy('c.seq')
@@ -89,9 +101,10 @@ export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
         if (row.prev_hash !== prev) {
           problems.push({ ...at, kind: 'broken-link', detail: 'prev_hash is not the hash of the previous row' });
         }
-        if (!row.content || row.deleted) {
+        const present = row.deleted === false && (row.content !== null || row.digest !== null);
+        if (!present) {
           problems.push({ ...at, kind: 'removed', detail: `AuditEvent/${row.audit_event_id} is gone` });
-        } else if (chainHash(row.prev_hash, row.content) !== row.hash) {
+        } else if (recomputed(row) !== row.hash) {
           problems.push({ ...at, kind: 'modified', detail: `AuditEvent/${row.audit_event_id} does not match its hash` });
         }
         prev = row.hash;
@@ -101,13 +114,28 @@ export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
       if (rows.length < PAGE) break;
     }
   }
+  const queued: { audit_event_id: string; digest: string; now: string | null; deleted: boolean | null }[] = await knex('audit_unsealed as u')
+    .leftJoin('AuditEvent as a', 'a.id', 'u.audit_event_id')
+    .select('u.audit_event_id', 'u.digest', 'a.deleted', knex.raw(`${digestSql('a.content')} AS now`))
+    .orderBy('u.seq');
+  for (const q of queued) {
+    if (q.now === null || q.deleted) {
+      problems.push({ kind: 'removed', auditEventId: q.audit_event_id, detail: `AuditEvent/${q.audit_event_id} (queued for the chain) is gone` });
+    } else if (q.now !== q.digest) {
+      problems.push({ kind: 'modified', auditEventId: q.audit_event_id, detail: `AuditEvent/${q.audit_event_id} (queued for the chain) changed since it was stored` });
+    }
+  }
   const unchained: { id: string }[] = await knex('AuditEvent as a')
     .select('a.id')
     .whereNotExists(knex('audit_chain as c').select(knex.raw('1')).whereRaw('c.audit_event_id = a.id'))
+    .whereNotExists(knex('audit_unsealed as u').select(knex.raw('1')).whereRaw('u.audit_event_id = a.id'))
     .orderBy('a.id');
   for (const { id } of unchained) {
     problems.push({ kind: 'inserted', auditEventId: id, detail: `AuditEvent/${id} has no chain entry` });
   }
-  const [{ count }] = (await knex('audit_outbox').count({ count: '*' })) as { count: string | number }[];
-  return { streams: streams.length, checked, problems, pending: Number(count) };
+  return { streams: streams.length, checked, problems, pending: queued.length };
+}
+
+function recomputed(row: VerifiedRow): string {
+  return row.scheme === 1 ? chainHash(row.prev_hash, row.content as Record<string, unknown>) : linkHash(row.prev_hash, row.digest as string);
 }

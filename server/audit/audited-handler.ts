@@ -1,6 +1,5 @@
 import { APPEND_ONLY_TYPES } from '../core/append-only';
-import { referenceIdAnywhere } from '../core/references';
-import type { AuditEvent, Bundle, Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 import { isOperationOutcomeError, methodNotAllowed } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
@@ -124,16 +123,10 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     if (call.req.resourceType === 'AuditEvent' && CHANGES.has(kind.subtype)) {
       throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
     }
-    // An auditor reading the log sees every access answered before (docs/audit.md).
-    if (readsAuditEvents(kind, call.req)) await recorder.settle();
     if (isWrite(kind, call.req.method)) {
       return await recorder.runWrite(
         (repo) => call.handle(repo),
-        async (res, repo) => ({
-          events: [event(res.status, res.resource, undefined, res.audit)],
-          // A client's own AuditEvents (scope c on AuditEvent), directly or in a transaction: chained like the server's.
-          written: await clientAuditEvents(kind, res, repo),
-        })
+        (res) => [event(res.status, res.resource, undefined, res.audit)]
       );
     }
     const res = await call.handle(call.repo);
@@ -146,34 +139,6 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     await recorder.record([event(status, undefined, status >= 500 ? 'internal error' : text)]).catch(() => undefined);
     throw err;
   }
-}
-
-/** Whether the request may read AuditEvents: on the type itself, across types (system search and history), or in a Bundle's entries. */
-function readsAuditEvents(kind: InteractionKind, req: AuditedRequest): boolean {
-  if (kind.action !== 'R' && kind.subtype !== 'batch' && kind.subtype !== 'transaction') return false;
-  if (req.resourceType === 'AuditEvent' || req.queryString.includes('AuditEvent')) return true;
-  if (kind.subtype === 'search-system' || kind.subtype === 'history-system') return true;
-  if (kind.subtype === 'batch' || kind.subtype === 'transaction') {
-    const entries = (req.body as { entry?: { request?: { method?: string; url?: string } }[] } | undefined)?.entry ?? [];
-    return entries.some((e) => e.request?.method === 'GET' && /^(?:.*\/)?AuditEvent\b/.test(e.request.url ?? ''));
-  }
-  return false;
-}
-
-/** The AuditEvents a create or a transaction stored for the client, as stored (read in the write's transaction). */
-async function clientAuditEvents(kind: InteractionKind, res: AuditedResponse, repo: ResourceStore): Promise<Resource[]> {
-  if (kind.subtype === 'create') return res.status === 201 && res.resource?.resourceType === 'AuditEvent' ? [res.resource] : [];
-  if (kind.subtype !== 'transaction' || res.status >= 300 || res.resource?.resourceType !== 'Bundle') return [];
-  const ids = ((res.resource as Bundle).entry ?? [])
-    .filter((e) => e.response?.status?.startsWith('201'))
-    .map((e) => referenceIdAnywhere(e.response?.location?.replace(/\/_history\/[^/]*$/, ''), 'AuditEvent'))
-    .filter((id): id is string => id !== undefined);
-  const stored: Resource[] = [];
-  for (const id of ids) {
-    const version = await repo.read('AuditEvent', id);
-    if (version.resource) stored.push(version.resource);
-  }
-  return stored;
 }
 
 function createdId(kind: InteractionKind, answered: Resource | undefined): string | undefined {

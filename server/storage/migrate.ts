@@ -6,6 +6,7 @@ import * as audit from './migrations/004-audit';
 import * as healthCardKeys from './migrations/005-health-card-keys';
 import * as auditOutbox from './migrations/006-audit-outbox';
 import * as consentNotify from './migrations/007-consent-notify';
+import * as auditSealing from './migrations/008-audit-sealing';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -21,6 +22,7 @@ const migrations: [string, Migration][] = [
   ['005-health-card-keys', healthCardKeys],
   ['006-audit-outbox', auditOutbox],
   ['007-consent-notify', consentNotify],
+  ['008-audit-sealing', auditSealing],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

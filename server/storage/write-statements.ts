@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexColumns } from '../search/index-columns';
+import { withSealingQueue } from './sealing-queue';
 
 /**
  * The SQL of the write path, fixed per resource type and built once. Each statement
@@ -59,7 +60,7 @@ function build(resourceType: string): WriteStatements {
     `${HISTORY} SELECT ${type}, id, $2::integer, $3::timestamptz, true, 'DELETE', NULL FROM w`;
 
   return {
-    insert,
+    insert: withSealingQueue(resourceType, insert),
     update,
     delete: del,
     selectCurrent: `SELECT version_id, last_updated, deleted FROM ${table} WHERE id = $1`,
@@ -80,11 +81,12 @@ export function insertManyStatement(resourceType: string): string {
   const { columns, columnTypes } = writeStatements(resourceType);
   const quoted = columns.map((c) => `, "${c}"`).join('');
   const typed = columns.map((c, i) => `, "${c}" ${columnTypes[i]}`).join('');
-  return (
+  return withSealingQueue(
+    resourceType,
     `WITH v AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, content jsonb${typed})), ` +
-    `w AS (INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${quoted}) ` +
-    `SELECT id, 1, $1::timestamptz, false, content${quoted} FROM v ON CONFLICT (id) DO NOTHING RETURNING id) ` +
-    `${HISTORY} SELECT '${resourceType}', v.id, 1, $1::timestamptz, false, 'POST', v.content FROM v JOIN w ON w.id = v.id`
+      `w AS (INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${quoted}) ` +
+      `SELECT id, 1, $1::timestamptz, false, content${quoted} FROM v ON CONFLICT (id) DO NOTHING RETURNING id) ` +
+      `${HISTORY} SELECT '${resourceType}', v.id, 1, $1::timestamptz, false, 'POST', v.content FROM v JOIN w ON w.id = v.id`
   );
 }
 

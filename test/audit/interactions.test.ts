@@ -172,6 +172,7 @@ describe('AuditEvents are append-only', () => {
       source: { observer: { display: 'app' } },
     });
     expect(res.status).toBe(201);
+    await server.server.audit!.sealed();
     expect(await server.server.knex('audit_chain').where({ audit_event_id: res.body.id }).first()).toBeDefined();
   });
 
@@ -195,6 +196,32 @@ describe('AuditEvents are append-only', () => {
     expect(res.status).toBe(200);
     const id = /AuditEvent\/([^/]+)\/_history/.exec(res.body.entry[0].response.location)?.[1];
     expect(id).toBeDefined();
+    await server.server.audit!.sealed();
+    expect(await server.server.knex('audit_chain').where({ audit_event_id: id }).first()).toBeDefined();
+  });
+
+  it('chains the AuditEvents a client creates in a batch Bundle, whose entries commit one by one', async () => {
+    const all = await mintToken(server, { scope: 'system/*.cruds' });
+    const res = await call('POST', '', all, {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        {
+          request: { method: 'POST', url: 'AuditEvent' },
+          resource: {
+            resourceType: 'AuditEvent',
+            type: { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110100' },
+            recorded: new Date().toISOString(),
+            agent: [{ who: { display: 'app' }, requestor: true }],
+            source: { observer: { display: 'app' } },
+          },
+        },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const id = /AuditEvent\/([^/]+)\/_history/.exec(res.body.entry[0].response.location)?.[1];
+    expect(id).toBeDefined();
+    await server.server.audit!.sealed();
     expect(await server.server.knex('audit_chain').where({ audit_event_id: id }).first()).toBeDefined();
   });
 });

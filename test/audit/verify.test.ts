@@ -17,8 +17,9 @@ beforeAll(async () => {
     // Concurrent reads share a group commit.
     await Promise.all([1, 2, 3].map(() => fetch(`${server.base}/Patient?_count=1`).then((r) => r.text())));
   }
-  // Reads' AuditEvents reach the chain from the outbox in the background; reading AuditEvents waits for that.
   expect((await fetch(`${server.base}/AuditEvent?_count=1`)).status).toBe(200);
+  // AuditEvents are linked into the chain in the background, moments after they are stored.
+  await server.server.audit!.sealed();
 }, 60000);
 
 afterAll(async () => {

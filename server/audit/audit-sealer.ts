@@ -1,0 +1,139 @@
+import type { Knex } from 'knex';
+import { GENESIS, linkHash } from './audit-chain';
+
+/** Queued AuditEvents linked per transaction: large batches make each link cheap. */
+const BATCH = 1000;
+/**
+ * How often the queue is linked. Not after every write: each pass is a transaction of its
+ * own (four round trips), and under load one pass every few hundred ms links hundreds.
+ */
+const INTERVAL_MS = 250;
+
+/**
+ * Links the AuditEvents queued in audit_unsealed (every AuditEvent the repository writes
+ * is queued by the statement that writes it, with the digest of its stored content) into
+ * this process's hash chain: `hash = SHA-256(prev_hash ‖ digest)`, scheme 2.
+ *
+ * One stream per process (a random id at start), so processes never wait for each
+ * other; whichever process gets to a queued row first links it (SKIP LOCKED), so the rows
+ * of a process that died are linked by the others or by its successor. Within the process
+ * one batch runs at a time, and the in-memory head moves only after its COMMIT: seq has no
+ * gaps and prev_hash always names a committed row. Requests never wait for this.
+ */
+export class AuditSealer {
+  private seq = 0;
+  private head = GENESIS;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly knex: Knex,
+    readonly stream: string,
+    private readonly batch = BATCH
+  ) {}
+
+  /** Links what is queued now and then every INTERVAL_MS. */
+  start(intervalMs = INTERVAL_MS): void {
+    this.timer = setInterval(() => this.soon(), intervalMs);
+    this.timer.unref();
+    this.soon();
+  }
+
+  /** Starts linking, or asks the running pass to go round once more. */
+  soon(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.sealQueued();
+      } while (this.again && !this.closed);
+    })()
+      // A failed batch leaves its rows queued: the next pass (or another process) takes them.
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+      });
+  }
+
+  /**
+   * Resolves once everything queued before the call is linked (by this process, or by
+   * another one that held the rows): for tests and shutdown.
+   */
+  async sealed(timeoutMs = 10_000): Promise<void> {
+    const newest = (await this.knex('audit_unsealed').max({ seq: 'seq' }).first()) as { seq: string | null } | undefined;
+    if (!newest?.seq) return;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.running;
+      const linked = await this.sealQueued();
+      const left = await this.knex('audit_unsealed').where('seq', '<=', newest.seq).first('seq');
+      if (!left || Date.now() > deadline) return;
+      // Held by another process's batch: wait for its commit.
+      if (linked === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Stops the timer and links what is queued (a crash leaves it to the other processes). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    await this.sealQueued().catch(() => undefined);
+  }
+
+  private inFlight: Promise<number> | undefined;
+
+  /** Batches until the queue holds nothing this process can take; the number linked. */
+  private async sealQueued(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      // A batch already running is joined, not raced: the chain advances one batch at a time.
+      const linked = await (this.inFlight ??= this.sealBatch().finally(() => (this.inFlight = undefined)));
+      total += linked;
+      if (linked < this.batch) return total;
+    }
+  }
+
+  private async sealBatch(): Promise<number> {
+    let next: { seq: number; head: string } | undefined;
+    let count = 0;
+    await this.knex.transaction(async (trx) => {
+      const rows: { seq: string; audit_event_id: string; digest: string }[] = (
+        await trx.raw(
+          `DELETE FROM audit_unsealed WHERE seq IN (SELECT seq FROM audit_unsealed ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED)
+           RETURNING seq, audit_event_id, digest`,
+          [this.batch]
+        )
+      ).rows;
+      count = rows.length;
+      if (count === 0) return;
+      // RETURNING has no order: the chain follows the order of queueing.
+      rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+      let prev = this.head;
+      let seq = this.seq;
+      const links = rows.map((r) => {
+        const hash = linkHash(prev, r.digest);
+        const link = { stream: this.stream, seq: ++seq, audit_event_id: r.audit_event_id, hash, prev_hash: prev, scheme: 2 };
+        prev = hash;
+        return link;
+      });
+      await trx.raw(
+        `INSERT INTO audit_chain (stream, seq, audit_event_id, hash, prev_hash, scheme)
+         SELECT ?, s, e, h, p, 2 FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[]) AS t(s, e, h, p)`,
+        [this.stream, links.map((l) => l.seq), links.map((l) => l.audit_event_id), links.map((l) => l.hash), links.map((l) => l.prev_hash)]
+      );
+      next = { seq, head: prev };
+    });
+    if (next) {
+      this.seq = next.seq;
+      this.head = next.head;
+    }
+    return count;
+  }
+}

@@ -1,0 +1,144 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
+import type { Knex } from 'knex';
+import { chainHash, GENESIS, verifyAuditChain } from '../../server/audit/audit-chain';
+import { AuditRecorder } from '../../server/audit/audit-recorder';
+import { AuditSealer } from '../../server/audit/audit-sealer';
+import { newId } from '../../server/core/ids';
+import { Repository } from '../../server/storage/repository';
+import { startTestServer, type TestServer } from '../support/test-server';
+
+/**
+ * AuditEvents are stored at once and queued for the chain by the statement that stores
+ * them; sealers link the queue in the background (docs/audit.md). The server here runs
+ * with AUDIT=false so that the test alone decides what is written and when it is linked.
+ */
+let server: TestServer;
+let knex: Knex;
+const options = { searchDefaultCount: 20, searchMaxCount: 1000 };
+
+beforeAll(async () => {
+  server = await startTestServer({ AUDIT: 'false' });
+  knex = server.server.knex;
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  // Each test starts from an empty trail (the triggers forbid this to anyone but the test).
+  await knex.transaction(async (trx) => {
+    await trx.raw('SET LOCAL session_replication_role = replica');
+    await trx.raw(`DELETE FROM "AuditEvent"; DELETE FROM resource_history WHERE resource_type = 'AuditEvent'; DELETE FROM audit_chain; DELETE FROM audit_unsealed; DELETE FROM audit_outbox`);
+  });
+});
+
+function auditEvent(outcome = '0'): AuditEvent & { id: string } {
+  return {
+    resourceType: 'AuditEvent',
+    id: newId(),
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
+    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: 'read' }],
+    action: 'R',
+    recorded: new Date().toISOString(),
+    outcome: outcome as AuditEvent['outcome'],
+    agent: [{ who: { display: 'test' }, requestor: true }],
+    source: { observer: { display: 'test' } },
+  };
+}
+
+async function store(count: number): Promise<string[]> {
+  const events = Array.from({ length: count }, () => auditEvent());
+  await new Repository(knex, options).createMany(events);
+  return events.map((e) => e.id);
+}
+
+async function linkedIds(): Promise<string[]> {
+  return (await knex('audit_chain').select('audit_event_id')).map((r: { audit_event_id: string }) => r.audit_event_id);
+}
+
+test('an AuditEvent written through the repository is queued with the digest of its stored content, and verify counts it as pending, not inserted', async () => {
+  const [id] = await store(1);
+  const queued = await knex('audit_unsealed').where({ audit_event_id: id }).first();
+  const { digest } = (await knex.raw(`SELECT encode(sha256(convert_to(content::text, 'UTF8')), 'hex') AS digest FROM "AuditEvent" WHERE id = ?`, [id])).rows[0];
+  expect(queued.digest).toBe(digest);
+  const report = await verifyAuditChain(knex);
+  expect(report.problems).toEqual([]);
+  expect(report.pending).toBe(1);
+});
+
+test('a sealer links the queue in order into its stream, and verify then finds the trail intact with nothing pending', async () => {
+  const ids = await store(25);
+  const sealer = new AuditSealer(knex, 'stream-a', 10);
+  await sealer.sealed();
+  const rows = await knex('audit_chain').where({ stream: 'stream-a' }).orderBy('seq');
+  expect(rows.map((r: { seq: string }) => Number(r.seq))).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  expect(rows.map((r: { audit_event_id: string }) => r.audit_event_id)).toEqual(ids);
+  expect(rows[0].prev_hash).toBe(GENESIS);
+  const report = await verifyAuditChain(knex);
+  expect(report).toMatchObject({ problems: [], pending: 0, checked: 25, streams: 1 });
+});
+
+test('an AuditEvent changed with SQL while it waits in the queue is reported as modified, before and after it is linked', async () => {
+  const [first, second] = await store(2);
+  await knex.transaction(async (trx) => {
+    await trx.raw('SET LOCAL session_replication_role = replica');
+    await trx.raw(`UPDATE "AuditEvent" SET content = jsonb_set(content, '{outcome}', '"8"') WHERE id = ?`, [first]);
+  });
+  let report = await verifyAuditChain(knex);
+  expect(report.problems.map((p) => [p.kind, p.auditEventId])).toEqual([['modified', first]]);
+  await new AuditSealer(knex, 'stream-b').sealed();
+  report = await verifyAuditChain(knex);
+  expect(report.problems.map((p) => [p.kind, p.auditEventId])).toEqual([['modified', first]]);
+  expect(await linkedIds()).toContain(second);
+});
+
+test('an AuditEvent inserted with plain SQL, triggers on, is never queued and is reported as inserted', async () => {
+  await store(1);
+  await knex.raw(`INSERT INTO "AuditEvent" (id, version_id, last_updated, content) SELECT 'forged', 1, now(), content || '{"id":"forged"}' FROM "AuditEvent" LIMIT 1`);
+  await new AuditSealer(knex, 'stream-c').sealed();
+  const report = await verifyAuditChain(knex);
+  expect(report.problems.map((p) => [p.kind, p.auditEventId])).toEqual([['inserted', 'forged']]);
+});
+
+test('two processes sealing one queue at once link every AuditEvent exactly once, each stream without gaps', async () => {
+  const ids = await store(600);
+  const a = new AuditSealer(knex, 'stream-d', 50);
+  const b = new AuditSealer(knex, 'stream-e', 50);
+  await Promise.all([a.sealed(), b.sealed(), a.sealed(), b.sealed()]);
+  const linked = await linkedIds();
+  expect(linked.length).toBe(600);
+  expect(new Set(linked)).toEqual(new Set(ids));
+  const report = await verifyAuditChain(knex);
+  expect(report).toMatchObject({ problems: [], pending: 0, checked: 600 });
+});
+
+test('a chain written before sealing existed (scheme 1) still verifies, and a change to one of its AuditEvents is still found', async () => {
+  const [id] = await store(1);
+  // Take it out of the queue and link it as the server did before migration 008.
+  await knex('audit_unsealed').delete();
+  const { content } = await knex('AuditEvent').where({ id }).first();
+  await knex('audit_chain').insert({ stream: 'old', seq: 1, audit_event_id: id, hash: chainHash(GENESIS, content), prev_hash: GENESIS, scheme: 1 });
+  expect((await verifyAuditChain(knex)).problems).toEqual([]);
+  await knex.transaction(async (trx) => {
+    await trx.raw('SET LOCAL session_replication_role = replica');
+    await trx.raw(`UPDATE "AuditEvent" SET content = jsonb_set(content, '{action}', '"D"') WHERE id = ?`, [id]);
+  });
+  expect((await verifyAuditChain(knex)).problems.map((p) => [p.kind, p.auditEventId])).toEqual([['modified', id]]);
+});
+
+test('reads’ AuditEvents left in the outbox by a server from before sealing become AuditEvents, linked, when a server starts', async () => {
+  const left = auditEvent('4');
+  delete (left as Partial<AuditEvent>).id;
+  await knex('audit_outbox').insert({ event: JSON.stringify(left) });
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir');
+  await recorder.start();
+  await recorder.sealed();
+  await recorder.close();
+  expect(Number((await knex('audit_outbox').count({ n: '*' }))[0].n)).toBe(0);
+  const stored = await knex('AuditEvent').select('id', 'content');
+  expect(stored).toHaveLength(1);
+  expect(stored[0].content).toMatchObject({ outcome: '4', recorded: left.recorded });
+  expect(await linkedIds()).toEqual([stored[0].id]);
+  expect((await verifyAuditChain(knex)).problems).toEqual([]);
+});
