@@ -119,6 +119,7 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
       },
       recorder.observer
     );
+  let arrived: (() => void) | undefined;
   try {
     if (call.req.resourceType === 'AuditEvent' && CHANGES.has(kind.subtype)) {
       throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
@@ -129,14 +130,15 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
         (res) => [event(res.status, res.resource, undefined, res.audit)]
       );
     }
+    arrived = recorder.expect();
     const res = await call.handle(call.repo);
-    await recorder.record([event(res.status, res.resource, undefined, res.audit)]);
+    await recorder.record([event(res.status, res.resource, undefined, res.audit)], arrived);
     return res;
   } catch (err) {
     const status = isOperationOutcomeError(err) ? err.status : 500;
     const text = err instanceof Error ? err.message : String(err);
     // The failure's own record; if even that fails, the original error is what the client sees.
-    await recorder.record([event(status, undefined, status >= 500 ? 'internal error' : text)]).catch(() => undefined);
+    await recorder.record([event(status, undefined, status >= 500 ? 'internal error' : text)], arrived).catch(() => undefined);
     throw err;
   }
 }
