@@ -140,6 +140,8 @@ async function mintTokens(server: ServerProcess, databaseUrl: string, patientId:
     clientId: 'bench-app',
     userId: randomUUID(),
     fhirUser: `Patient/${patientId}`,
+    // A user's token carries the role the role policy reads; without it the user may do nothing.
+    role: 'patient',
     scope: 'launch/patient patient/*.rs openid fhirUser',
     patient: patientId,
   });
