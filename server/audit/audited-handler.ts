@@ -140,6 +140,9 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     // The failure's own record; if even that fails, the original error is what the client sees.
     await recorder.record([event(status, undefined, status >= 500 ? 'internal error' : text)], arrived).catch(() => undefined);
     throw err;
+  } finally {
+    // Whatever happened, this read no longer holds up other reads' batch (idempotent).
+    arrived?.();
   }
 }
 

@@ -142,3 +142,38 @@ test('reads’ AuditEvents left in the outbox by a server from before sealing be
   expect(await linkedIds()).toEqual([stored[0].id]);
   expect((await verifyAuditChain(knex)).problems).toEqual([]);
 });
+
+test('reads still being answered join the batch of the first one to finish: one statement, one lastUpdated for all three', async () => {
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir');
+  const arrivals = [recorder.expect(), recorder.expect(), recorder.expect()];
+  const events = [auditEvent(), auditEvent(), auditEvent()].map(({ id: _id, ...rest }) => rest as AuditEvent);
+  const first = recorder.record([events[0]], arrivals[0]);
+  // The others finish their handlers a moment later (well within the 2 ms the batch waits).
+  await new Promise((r) => setImmediate(r));
+  const rest = [recorder.record([events[1]], arrivals[1]), recorder.record([events[2]], arrivals[2])];
+  await Promise.all([first, ...rest]);
+  await recorder.close();
+  const stamps = await knex('AuditEvent').select('last_updated');
+  expect(stamps).toHaveLength(3);
+  expect(new Set(stamps.map((r: { last_updated: Date }) => r.last_updated.toISOString())).size).toBe(1);
+});
+
+test('finishing a read twice (a failure after its record) counts once: the next reads still share a batch', async () => {
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir');
+  const failed = recorder.expect();
+  failed();
+  failed();
+  const [a, b] = [recorder.expect(), recorder.expect()];
+  const first = recorder.record([withoutId(auditEvent())], a);
+  await new Promise((r) => setImmediate(r));
+  await Promise.all([first, recorder.record([withoutId(auditEvent())], b)]);
+  await recorder.close();
+  const stamps = await knex('AuditEvent').select('last_updated');
+  expect(stamps).toHaveLength(2);
+  expect(new Set(stamps.map((r: { last_updated: Date }) => r.last_updated.toISOString())).size).toBe(1);
+});
+
+function withoutId(event: AuditEvent): AuditEvent {
+  const { id: _id, ...rest } = event;
+  return rest as AuditEvent;
+}
