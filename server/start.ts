@@ -50,7 +50,9 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
     reindexBatchSize: config.reindexBatchSize,
   });
   const audit = config.audit
-    ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`)
+    ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`, (err) =>
+        logger.warn({ err }, 'linking AuditEvents into the hash chain failed; they stay queued and are retried')
+      )
     : undefined;
   // AuditEvents that a process which died left unlinked to the chain.
   await audit?.start();

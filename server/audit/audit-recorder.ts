@@ -54,10 +54,11 @@ export class AuditRecorder {
   constructor(
     private readonly knex: Knex,
     private readonly repoOptions: RepositoryOptions,
-    baseUrl: string
+    baseUrl: string,
+    onSealError?: (err: unknown) => void
   ) {
     this.observer = { baseUrl, stream: this.stream };
-    this.sealer = new AuditSealer(knex, this.stream);
+    this.sealer = new AuditSealer(knex, this.stream, undefined, onSealError);
   }
 
   /**

@@ -31,7 +31,9 @@ export class AuditSealer {
   constructor(
     private readonly knex: Knex,
     readonly stream: string,
-    private readonly batch = BATCH
+    private readonly batch = BATCH,
+    /** Told when a pass fails (its rows stay queued for the next one): an operator should know the chain lags. */
+    private readonly onError: (err: unknown) => void = () => undefined
   ) {}
 
   /** Links what is queued now and then every INTERVAL_MS. */
@@ -55,7 +57,7 @@ export class AuditSealer {
       } while (this.again && !this.closed);
     })()
       // A failed batch leaves its rows queued: the next pass (or another process) takes them.
-      .catch(() => undefined)
+      .catch((err: unknown) => this.onError(err))
       .finally(() => {
         this.running = undefined;
       });

@@ -177,3 +177,17 @@ function withoutId(event: AuditEvent): AuditEvent {
   const { id: _id, ...rest } = event;
   return rest as AuditEvent;
 }
+
+test('a pass that fails is reported and leaves its rows queued for the next one', async () => {
+  const [id] = await store(1);
+  // Someone already holds seq 1 of this stream: the pass's chain insert fails.
+  await knex('audit_chain').insert({ stream: 'taken', seq: 1, audit_event_id: 'other', hash: 'x', prev_hash: GENESIS, scheme: 2 });
+  const errors: unknown[] = [];
+  const sealer = new AuditSealer(knex, 'taken', 1000, (err) => errors.push(err));
+  sealer.soon();
+  await sealer.close();
+  expect(errors.length).toBeGreaterThan(0);
+  expect(await knex('audit_unsealed').where({ audit_event_id: id }).first()).toBeDefined();
+  await new AuditSealer(knex, 'free').sealed();
+  expect(await linkedIds()).toContain(id);
+});
