@@ -137,25 +137,22 @@ export class AuditRecorder {
     const waited = Date.now() - this.oldest;
     if (this.expected > 0 && waited < GROUP_WAIT_MS) {
       // Reads still being answered join this batch (the deadline counts from its oldest event).
-      if (this.timer && 'timeout' in this.timer) return;
-      this.cancelTimer();
-      this.timer = {
-        timeout: setTimeout(() => {
-          this.timer = undefined;
-          void this.flush();
-        }, GROUP_WAIT_MS - waited),
-      };
-      return;
+      this.arm('timeout', GROUP_WAIT_MS - waited);
+    } else {
+      // Nobody else to wait for: the requests of this turn of the event loop still join the batch.
+      this.arm('immediate');
     }
-    if (this.timer && 'immediate' in this.timer) return;
-    // Nobody else to wait for: the requests of this turn of the event loop still join the batch.
+  }
+
+  /** Flushes on a timer of this kind, unless one of that kind is already set. */
+  private arm(kind: 'timeout' | 'immediate', ms = 0): void {
+    if (this.timer && kind in this.timer) return;
     this.cancelTimer();
-    this.timer = {
-      immediate: setImmediate(() => {
-        this.timer = undefined;
-        void this.flush();
-      }),
+    const fire = (): void => {
+      this.timer = undefined;
+      void this.flush();
     };
+    this.timer = kind === 'timeout' ? { timeout: setTimeout(fire, ms) } : { immediate: setImmediate(fire) };
   }
 
   private cancelTimer(): void {
