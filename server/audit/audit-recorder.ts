@@ -55,7 +55,9 @@ export class AuditRecorder {
     private readonly knex: Knex,
     private readonly repoOptions: RepositoryOptions,
     baseUrl: string,
-    onSealError?: (err: unknown) => void
+    onSealError?: (err: unknown) => void,
+    /** GROUP_WAIT_MS unless a test needs the batching independent of the machine's speed. */
+    private readonly groupWaitMs = GROUP_WAIT_MS
   ) {
     this.observer = { baseUrl, stream: this.stream };
     this.sealer = new AuditSealer(knex, this.stream, undefined, onSealError);
@@ -135,9 +137,9 @@ export class AuditRecorder {
       return;
     }
     const waited = Date.now() - this.oldest;
-    if (this.expected > 0 && waited < GROUP_WAIT_MS) {
+    if (this.expected > 0 && waited < this.groupWaitMs) {
       // Reads still being answered join this batch (the deadline counts from its oldest event).
-      this.arm('timeout', GROUP_WAIT_MS - waited);
+      this.arm('timeout', this.groupWaitMs - waited);
     } else {
       // Nobody else to wait for: the requests of this turn of the event loop still join the batch.
       this.arm('immediate');
