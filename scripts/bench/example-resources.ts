@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { SHARED_DATA_DIR } from '../shared-data-dir';
 
 export type FhirResource = { resourceType: string; id?: string; meta?: unknown; [key: string]: unknown };
 
-export const DATA_DIR = path.join(__dirname, '..', '..', '..', 'shared', 'data');
+export const DATA_DIR = SHARED_DATA_DIR;
 
 /** The official R4 examples of one type (`Patient-*.json`), as published. */
 export function hl7Examples(resourceType: string): FhirResource[] {

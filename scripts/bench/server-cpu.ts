@@ -5,6 +5,7 @@ import { freePort } from '../../server/core/free-port';
 import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
+import { SHARED_DATA_DIR } from '../shared-data-dir';
 
 /**
  * `npm run bench:cpu`: CPU time the server process spends per request (user + kernel,
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   const knex = createKnex(db.url, 2);
   await prepareSchema(knex);
   await knex.destroy();
-  const example = JSON.parse(readFileSync(`${__dirname}/../../../shared/data/hl7-r4-examples/Patient-example.json`, 'utf8'));
+  const example = JSON.parse(readFileSync(`${SHARED_DATA_DIR}/hl7-r4-examples/Patient-example.json`, 'utf8'));
   delete example.id;
   delete example.meta;
   const body = JSON.stringify(example);

@@ -7,8 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { isBlocking, validateResource, warmUpValidation } from '../../server/validation/validate-resource';
+import { SHARED_DATA_DIR } from '../shared-data-dir';
 
-const DATA = join(__dirname, '../../../shared/data');
+const DATA = SHARED_DATA_DIR;
 const args = process.argv.slice(2);
 const limitIndex = args.indexOf('--limit-bundles');
 const bundleLimit = limitIndex >= 0 ? Number(args[limitIndex + 1]) : Infinity;

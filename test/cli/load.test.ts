@@ -5,9 +5,10 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { freePort } from '../../server/core/free-port';
 import { startTestServer, type TestServer } from '../support/test-server';
+import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
 const ROOT = path.join(__dirname, '../..');
-const SYNTHEA = path.join(ROOT, '..', 'shared', 'data', 'synthea');
+const SYNTHEA = path.join(SHARED_DATA_DIR, 'synthea');
 
 interface Run {
   status: number | null;

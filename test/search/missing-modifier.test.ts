@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { evalFhirPathTyped, toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
@@ -8,6 +9,7 @@ import { officialParameter, officialValues, parameterValues, type TypedValue } f
 import { oracleQuantity } from './numeric-oracle';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
 import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search-test-database';
+import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
 /**
  * `:missing` (R4 search.html#missing) on every indexed parameter of every resource type
@@ -15,7 +17,7 @@ import { searchIds, type SearchTestDatabase, storeSearchFixture } from './search
  * must split the live resources exactly by whether the official expression (evaluated
  * by @medplum/core's FHIRPath interpreter) yields a value the parameter can search.
  */
-const DATA = `${__dirname}/../../../shared/data/hl7-r4-examples`;
+const DATA = join(SHARED_DATA_DIR, 'hl7-r4-examples');
 const options = { strict: true, defaultCount: 20, maxCount: 100000 };
 
 type Json = Record<string, any>;

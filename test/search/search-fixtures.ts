@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
-const DATA = `${__dirname}/../../../shared/data`;
+const DATA = SHARED_DATA_DIR;
 
 /** HL7 R4 examples of the given types (one resource per file, named `<Type>-<id>.json`). */
 export function loadHl7Examples(types: readonly string[]): Resource[] {

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
 /** HL7's official R4 examples, read at run time from ../shared/data. */
-export const HL7_EXAMPLES_DIR = join(__dirname, '../../../shared/data/hl7-r4-examples');
+export const HL7_EXAMPLES_DIR = join(SHARED_DATA_DIR, 'hl7-r4-examples');
 
 /** Examples the validator rightly rejects, with the reason; every other example must pass. */
 export const INVALID_HL7_EXAMPLES: Record<string, string> = {

@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
 /** Synthea's transaction and batch Bundles, read at run time from ../shared/data (see its README). */
-export const SYNTHEA_DIR = join(__dirname, '../../../shared/data/synthea');
+export const SYNTHEA_DIR = join(SHARED_DATA_DIR, 'synthea');
 
 export interface SyntheaEntry {
   fullUrl?: string;

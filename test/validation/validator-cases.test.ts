@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isBlocking, validateResource } from '../../server/validation/validate-resource';
 import type { ValidationOptions } from '../../server/validation/validate-resource';
+import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
 /**
  * The HL7 Java validator's own R4 test cases (../shared/data/validator-cases): how often
  * our verdict (valid / invalid) matches the reference validator's.
  */
 
-const DIR = join(__dirname, '../../../shared/data/validator-cases');
+const DIR = join(SHARED_DATA_DIR, 'validator-cases');
 
 interface ValidatorCase {
   name: string;
