@@ -17,7 +17,12 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel });
   const server = config.workers > 1 && cluster.isPrimary ? await startWorkers(config, logger) : await startServer(config, logger);
+  let shuttingDown = false;
   const shutdown = (signal: string): void => {
+    // A signal to the process group reaches a WORKERS=n worker twice (from the group and
+    // from its primary): the second must not end the drain (stop() is bounded by SHUTDOWN_TIMEOUT_MS).
+    if (shuttingDown) return;
+    shuttingDown = true;
     logger.info({ signal }, 'shutting down');
     server.stop().then(
       () => process.exit(0),
@@ -27,8 +32,8 @@ async function main(): Promise<void> {
       }
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 main().catch((err) => {

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../server/core/free-port';
+
+/**
+ * `npm start` with no DATABASE_URL runs its own PostgreSQL. Ctrl-C (SIGINT) and process
+ * supervisors (SIGTERM) signal the whole process group: the database must outlive the
+ * requests being drained, and stop only after them.
+ */
+const ROOT = path.join(__dirname, '../..');
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-embedded-'));
+// As root the cluster runs as the postgres user, which must be able to reach its folder.
+fs.chmodSync(dataDir, 0o777);
+const postmasterPid = path.join(dataDir, 'postgres', 'postmaster.pid');
+
+interface Started {
+  child: ChildProcess;
+  base: string;
+  exited: Promise<number | null>;
+}
+
+async function startEmbeddedServer(workers = '1'): Promise<Started> {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), AUTH_REQUIRED: 'false', LOG_LEVEL: 'warn', WORKERS: workers };
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  // A process group of its own, as a terminal or a supervisor would start it.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}/fhir`;
+  for (let i = 0; i < 1200; i++) {
+    if (await fetch(`${base}/metadata`).then((r) => r.ok, () => false)) return { child, base, exited };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the server with an embedded PostgreSQL did not start');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function databasePid(): number | undefined {
+  try {
+    return Number(fs.readFileSync(postmasterPid, 'utf8').split('\n')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
+function transactionOfPatients(n: number): string {
+  const entry = Array.from({ length: n }, (_, i) => ({
+    request: { method: 'POST', url: 'Patient' },
+    resource: { resourceType: 'Patient', name: [{ family: `Drain${i}` }] },
+  }));
+  return JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry });
+}
+
+let running: Started | undefined;
+
+afterAll(async () => {
+  if (running?.child.pid) {
+    try {
+      process.kill(-running.child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  const pid = databasePid();
+  if (pid && alive(pid)) process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && pid && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}, 60000);
+
+test('a server killed outright leaves its database running, and the next start uses that database', async () => {
+  running = await startEmbeddedServer();
+  const created = await fetch(`${running.base}/Patient`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Survivor' }] }),
+  });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  const pid = databasePid() as number;
+
+  running.child.kill('SIGKILL');
+  await running.exited;
+  expect(alive(pid)).toBe(true);
+
+  running = await startEmbeddedServer();
+  expect(databasePid()).toBe(pid);
+  expect((await fetch(`${running.base}/Patient/${id}`)).status).toBe(200);
+}, 180000);
+
+// With WORKERS=2 each worker gets the signal twice: from the group and from its primary.
+test.each([
+  ['SIGINT', '1'],
+  ['SIGTERM', '2'],
+] as const)(
+  '%s to the whole process group (WORKERS=%s): requests in flight are answered, then the server and its database exit cleanly',
+  async (signal, workers) => {
+    if (running) {
+      process.kill(-(running.child.pid as number), 'SIGTERM');
+      await running.exited;
+    }
+    running = await startEmbeddedServer(workers);
+    const { child, base, exited } = running;
+    const pid = databasePid() as number;
+    const body = transactionOfPatients(300);
+    const inFlight = Array.from({ length: 4 }, () =>
+      fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body }).then((r) => r.status)
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(-(child.pid as number), signal);
+    expect(await Promise.all(inFlight)).toEqual([200, 200, 200, 200]);
+    expect(await exited).toBe(0);
+    running = undefined;
+    expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(postmasterPid)).toBe(false);
+  },
+  180000
+);
