@@ -11,7 +11,9 @@
  * Env: DATABASE_URL (admin connection; default postgres://postgres@127.0.0.1:5432/postgres),
  *      BENCH_SCALE (default 10; 1 = only the original size), BENCH_SECONDS (per cell, default 5),
  *      BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,8"),
- *      BENCH_LOAD_CONCURRENCY (writes in flight while loading, default 8), BENCH_KEEP_DB=1.
+ *      BENCH_LOAD_CONCURRENCY (writes in flight while loading, default 8), BENCH_KEEP_DB=1,
+ *      BENCH_IDS (`server`, the default: the patient bundles' resources get new time-ordered
+ *      ids, as a transaction load gives them; `bundle`: Synthea's own random uuids).
  */
 import type { Knex } from 'knex';
 import type pg from 'pg';
@@ -36,6 +38,7 @@ const WARMUP = Number(env.BENCH_WARMUP_SECONDS ?? 1);
 const CONCURRENCY = (env.BENCH_CONCURRENCY || '1,8').split(',').map(Number);
 const LOAD_CONCURRENCY = Number(env.BENCH_LOAD_CONCURRENCY || 8);
 const KEEP_DB = env.BENCH_KEEP_DB === '1';
+const IDS = env.BENCH_IDS === 'bundle' ? 'bundle' : 'server';
 const SIZE_TYPES = ['Patient', 'Observation', 'Encounter', 'Condition', 'MedicationRequest'];
 
 const cleanup = new BenchCleanup(`stopping the server, ${KEEP_DB ? 'keeping' : 'dropping'} the benchmark database`);
@@ -64,8 +67,8 @@ async function main(): Promise<void> {
   ];
   let values: QueryValues | undefined;
   for (const step of steps) {
-    console.log(`\nloading ${step.label}: ${step.copies.length} × ${loader.patientBundleCount} patient bundles${step.information ? ' + hospital/practitioner bundles' : ''}, ${LOAD_CONCURRENCY} writes in flight (Repository.update, in-process)`);
-    const load = await loader.load({ ...step, concurrency: LOAD_CONCURRENCY, log: (line) => console.log(line), shouldStop: () => cleanup.interrupted });
+    console.log(`\nloading ${step.label}: ${step.copies.length} × ${loader.patientBundleCount} patient bundles${step.information ? ' + hospital/practitioner bundles' : ''}, ${LOAD_CONCURRENCY} writes in flight (Repository.update, in-process; ${IDS === 'server' ? 'new time-ordered ids, as a transaction load gives them' : "Synthea's own ids"})`);
+    const load = await loader.load({ ...step, ids: IDS, concurrency: LOAD_CONCURRENCY, log: (line) => console.log(line), shouldStop: () => cleanup.interrupted });
     if (cleanup.interrupted) {
       return;
     }

@@ -26,9 +26,26 @@ export function copyBundleText(text: string, copy: number): string {
   if (copy === 0) {
     return text;
   }
-  const own = new Set<string>();
+  return replaceOwnIds(text, (uuid) => copiedId(uuid, copy));
+}
+
+/**
+ * The bundle's JSON text with each of its own entries' uuids replaced by `idFor(uuid)`
+ * wherever it occurs (called once per uuid, in order of first appearance), as
+ * copyBundleText does.
+ */
+export function replaceOwnIds(text: string, idFor: (uuid: string) => string): string {
+  const own = new Map<string, string | undefined>();
   for (const match of text.matchAll(FULL_URL)) {
-    own.add(match[1]);
+    own.set(match[1], undefined);
   }
-  return text.replace(UUID, (uuid) => (own.has(uuid) ? copiedId(uuid, copy) : uuid));
+  return text.replace(UUID, (uuid) => {
+    if (!own.has(uuid)) return uuid;
+    let id = own.get(uuid);
+    if (id === undefined) {
+      id = idFor(uuid);
+      own.set(uuid, id);
+    }
+    return id;
+  });
 }

@@ -1,7 +1,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Repository } from '../../server/storage/repository';
 import type { FhirResource } from './example-resources';
-import { copyBundleText } from './synthea-copy';
+import { newId } from '../../server/core/ids';
+import { copyBundleText, replaceOwnIds } from './synthea-copy';
 import {
   type BundleJson,
   conditionalReferenceTargets,
@@ -28,6 +29,12 @@ export interface LoadOptions {
   information: boolean;
   /** Writes in flight. */
   concurrency: number;
+  /**
+   * `server`: each patient bundle's resources get new time-ordered ids as they are read,
+   * as a transaction load stores them (`npm run load`: the server names POST entries);
+   * `bundle`: the ids Synthea wrote (random uuids, as a client doing PUT would keep them).
+   */
+  ids: 'server' | 'bundle';
   log: (line: string) => void;
   shouldStop: () => boolean;
 }
@@ -36,7 +43,7 @@ const PROGRESS_EVERY_MS = 15000;
 
 /**
  * Writes Synthea resources through the server's one write path, in-process:
- * `Repository.update` (PUT with the bundle's ids, i.e. update-as-create), which
+ * `Repository.update` (PUT with the given ids, i.e. update-as-create; see LoadOptions.ids), which
  * validates, versions and indexes each resource exactly as `PUT /fhir/Type/id` does.
  * Resources go out `concurrency` at a time, in bundle order.
  */
@@ -98,7 +105,8 @@ export class SyntheaLoader {
     }
     for (const copy of options.copies) {
       for (const file of this.files.patients) {
-        const bundle = JSON.parse(copyBundleText(readBundleText(file), copy)) as BundleJson;
+        const text = copyBundleText(readBundleText(file), copy);
+        const bundle = JSON.parse(options.ids === 'server' ? replaceOwnIds(text, () => newId()) : text) as BundleJson;
         yield* resolveBundle(bundle, this.conditional, counts);
       }
     }
