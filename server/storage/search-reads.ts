@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
-import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
+import { cursorCondition, orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
 import type { SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
 
@@ -29,6 +29,12 @@ interface KeyedRow {
 
 /** How many candidates per wanted row `_has` probes before it collects instead. */
 const HAS_PROBE_WINDOW = 4;
+
+/**
+ * A search narrowed by a reference (`patient=`, a resolved chain) collects at most this
+ * many matches before ordering them; beyond it, the usual plan runs (see findNarrow).
+ */
+const NARROW_MATCHES = 10000;
 
 /** `_total=estimate` counts exactly when PostgreSQL expects at most this many matches. */
 const EXACT_COUNT_BELOW = 10000;
@@ -101,11 +107,49 @@ async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, 
     const probed = await findByProbingHas(knex, request, limit);
     if (probed) return probed;
   }
+  if (request.sort.length === 0 && request.filters.some((f) => f.kind === 'reference')) {
+    const ids = await findNarrow(knex, request, offset, limit);
+    if (ids) {
+      return ids.length === 0 ? [] : findOrdered(knex, { ...request, filters: [...request.filters, { kind: 'id', not: false, ids }] }, 0, limit);
+    }
+  }
+  return findOrdered(knex, request, offset, limit);
+}
+
+async function findOrdered(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
   const keys = searchSortKeys(request);
   const query = knex(request.resourceType).select('content');
   selectKeys(knex, query, keys);
   applySearch(query, request);
   return keyedRows(await query.offset(offset).limit(limit), keys.length);
+}
+
+/**
+ * The ids of the page, when the matches are few: `patient=X` or a chain resolved to a
+ * few targets. PostgreSQL's plan for "first rows in id order" walks the primary key and
+ * tests each row, expecting the matches spread evenly; but a patient's resources are
+ * stored together and their ids (time-ordered, given at creation) are adjacent, so a
+ * patient written late made the walk read nearly the whole table (27 ms at 43k
+ * Observations, growing with it). Here the matches are collected through their own
+ * index with no order (at most NARROW_MATCHES ids), then ordered; undefined when there
+ * are more, and the usual query runs.
+ */
+async function findNarrow(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<string[] | undefined> {
+  const matches = knex(request.resourceType).select('id');
+  applySearchFilters(matches, request);
+  const keys = searchSortKeys(request);
+  if (request.cursor) {
+    const { sql, bindings } = cursorCondition(keys, request.cursor);
+    matches.whereRaw(sql, bindings as Knex.RawBinding[]);
+  }
+  matches.limit(NARROW_MATCHES + 1);
+  const order = orderByTerm(keys[0], request.cursor?.direction === 'previous');
+  const result = await knex.raw(
+    `WITH m AS MATERIALIZED (?) SELECT (SELECT count(*) FROM m)::int AS n, ARRAY(SELECT id FROM m ORDER BY ${order} OFFSET ? LIMIT ?) AS ids`,
+    [matches, offset, limit]
+  );
+  const row = (result as { rows: { n: number; ids: string[] }[] }).rows[0];
+  return row.n > NARROW_MATCHES ? undefined : row.ids;
 }
 
 /**

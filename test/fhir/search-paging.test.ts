@@ -144,3 +144,33 @@ test('_total=estimate gives the exact count when the result is small', async () 
   expect((await searchset(`${server.base}/Patient?gender=female&_total=estimate&_count=1`)).total).toBe(females.total);
   expect((await searchset(`${server.base}/Patient?_count=1`)).total).toBeUndefined();
 });
+
+test('a search narrowed to one patient pages forward and back in id order, without gaps, beside another patient’s interleaved resources', async () => {
+  const subjects: string[] = [];
+  for (const family of ['NarrowA', 'NarrowB']) {
+    const res = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', name: [{ family }] } });
+    subjects.push(`Patient/${res.body.id}`);
+  }
+  const mine: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const subject = subjects[i % 3 === 0 ? 1 : 0];
+    const res = await fhirRequest('POST', `${server.base}/Observation`, {
+      body: { resourceType: 'Observation', status: 'final', code: { text: `narrow ${i}` }, subject: { reference: subject } },
+    });
+    expect(res.status).toBe(201);
+    if (subject === subjects[0]) mine.push(res.body.id);
+  }
+  // The order the server gives the same resources when asked by id (the usual query).
+  const expected = ids(await searchset(`${server.base}/Observation?_id=${mine.join(',')}&_count=100`));
+  expect(new Set(expected)).toEqual(new Set(mine));
+
+  const { seen, pages } = await pageToEnd(`${server.base}/Observation?subject=${subjects[0]}&_count=6`);
+  expect(seen).toEqual(expected);
+  expect(pages.length).toBe(Math.ceil(mine.length / 6));
+  let bundle = pages[pages.length - 1];
+  for (let i = pages.length - 2; i >= 0; i--) {
+    bundle = await searchset(link(bundle, 'previous') as string);
+    expect(ids(bundle)).toEqual(ids(pages[i]));
+  }
+  expect(link(bundle, 'previous')).toBeUndefined();
+});
