@@ -26,6 +26,10 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Runn
   try {
     const added = await prepareSchema(knex);
     if (added > 0) logger.info({ added }, 'search index columns created');
+  } catch (err) {
+    // The embedded PostgreSQL runs in a process group of its own: a failed start must not leave it running.
+    await embedded?.stop().catch(() => undefined);
+    throw err;
   } finally {
     await knex.destroy();
   }
