@@ -124,8 +124,8 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
 }
 
 /**
- * The ids of the page, when the matches are few: `patient=X` or a chain resolved to a
- * few targets. PostgreSQL's plan for "first rows in id order" walks the primary key and
+ * The page, when the matches are few: `patient=X` or a chain resolved to a few
+ * targets. PostgreSQL's plan for "first rows in id order" walks the primary key and
  * tests each row, expecting the matches spread evenly; but a patient's resources are
  * stored together and their ids (time-ordered, given at creation) are adjacent, so a
  * patient written late made the walk read nearly the whole table (27 ms at 43k
@@ -155,10 +155,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   );
   const rows = (result as { rows: { n: number; content: unknown; __k0: string | null }[] }).rows;
   if (rows[0].n > NARROW_MATCHES) return undefined;
-  return keyedRows(
-    rows.filter((r) => r.content !== null),
-    1
-  );
+  return keyedRows(rows.filter((r) => r.content !== null), 1);
 }
 
 /**
