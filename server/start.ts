@@ -9,7 +9,7 @@ import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
 import { createKnex } from './storage/database';
-import { locateDatabase } from './storage/database-location';
+import { startOnDatabase } from './storage/database-location';
 import type { EmbeddedDatabase } from './storage/embedded-postgres';
 import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
@@ -28,14 +28,7 @@ export interface RunningServer {
 
 /** Database (embedded when no DATABASE_URL), migrations, then the HTTP listener. */
 export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
-  const { url: databaseUrl, embedded } = await locateDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m));
-  try {
-    return await startOn(databaseUrl, embedded, config, logger);
-  } catch (err) {
-    // The embedded PostgreSQL runs in a process group of its own: a failed start must not leave it running.
-    await embedded?.stop().catch(() => undefined);
-    throw err;
-  }
+  return startOnDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m), (databaseUrl, embedded) => startOn(databaseUrl, embedded, config, logger));
 }
 
 async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefined, config: Config, logger: Logger): Promise<RunningServer> {

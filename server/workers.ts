@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { createKnex } from './storage/database';
-import { locateDatabase } from './storage/database-location';
+import { startOnDatabase } from './storage/database-location';
 import { prepareSchema } from './storage/prepare-schema';
 
 export interface RunningWorkers {
@@ -20,19 +20,17 @@ const MIN_UPTIME_MS = 5000;
  * server and one Node event loop per core does the JSON, validation and indexing work.
  */
 export async function startWorkers(config: Config, logger: Logger): Promise<RunningWorkers> {
-  const { url: databaseUrl, embedded } = await locateDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m));
-  // prepareSchema holds one connection for its lock and migrates on another.
-  const knex = createKnex(databaseUrl, 2);
-  try {
-    const added = await prepareSchema(knex);
-    if (added > 0) logger.info({ added }, 'search index columns created');
-  } catch (err) {
-    // The embedded PostgreSQL runs in a process group of its own: a failed start must not leave it running.
-    await embedded?.stop().catch(() => undefined);
-    throw err;
-  } finally {
-    await knex.destroy();
-  }
+  const { databaseUrl, embedded } = await startOnDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m), async (databaseUrl, embedded) => {
+    // prepareSchema holds one connection for its lock and migrates on another.
+    const knex = createKnex(databaseUrl, 2);
+    try {
+      const added = await prepareSchema(knex);
+      if (added > 0) logger.info({ added }, 'search index columns created');
+    } finally {
+      await knex.destroy();
+    }
+    return { databaseUrl, embedded };
+  });
 
   let stopping = false;
   const started = new Map<Worker, number>();

@@ -17,3 +17,22 @@ export async function locateDatabase(
   log('embedded PostgreSQL started');
   return { url: embedded.url, embedded };
 }
+
+/**
+ * Runs `start` on the located database. The embedded PostgreSQL runs in a process group
+ * of its own, so when `start` fails nothing else would stop it: this does.
+ */
+export async function startOnDatabase<T>(
+  databaseUrl: string | undefined,
+  dataDir: string,
+  log: (message: string) => void,
+  start: (url: string, embedded: EmbeddedDatabase | undefined) => Promise<T>
+): Promise<T> {
+  const { url, embedded } = await locateDatabase(databaseUrl, dataDir, log);
+  try {
+    return await start(url, embedded);
+  } catch (err) {
+    await embedded?.stop().catch(() => undefined);
+    throw err;
+  }
+}

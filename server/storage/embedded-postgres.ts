@@ -145,8 +145,13 @@ function idOf(flag: '-u' | '-g'): number {
   return Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
 }
 
+/** A connection to the cluster's `postgres` database, as its superuser. */
+function adminClient(port: number): pg.Client {
+  return new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+}
+
 async function accepts(port: number): Promise<boolean> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+  const client = adminClient(port);
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -158,7 +163,7 @@ async function accepts(port: number): Promise<boolean> {
 }
 
 async function createDatabaseIfMissing(port: number, database: string): Promise<void> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+  const client = adminClient(port);
   await client.connect();
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
 import { quoteIdentifier } from '../search/column-names';
-import { cursorCondition, orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
+import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
 import type { SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
 
@@ -134,14 +134,9 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
  * are more, and the usual query runs. Only for the default order (`id`, one key).
  */
 async function findNarrow(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[] | undefined> {
-  const matches = knex(request.resourceType).select('id');
-  applySearchFilters(matches, request);
+  // The search's filters and cursor, but no order: PostgreSQL then reads the matches through their index.
+  const matches = applySearch(knex(request.resourceType).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
   const keys = searchSortKeys(request);
-  if (request.cursor) {
-    const { sql, bindings } = cursorCondition(keys, request.cursor);
-    matches.whereRaw(sql, bindings as Knex.RawBinding[]);
-  }
-  matches.limit(NARROW_MATCHES + 1);
   const reverse = request.cursor?.direction === 'previous';
   const order = orderByTerm(keys[0], reverse);
   // One statement, so the page is exactly the matches of one snapshot; the page's rows are

@@ -22,13 +22,17 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function startEmbeddedServer(workers = '1'): Promise<Started> {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), AUTH_REQUIRED: 'false', LOG_LEVEL: 'warn', WORKERS: workers };
+/** `node --import tsx server/main.ts` with no DATABASE_URL, in a process group of its own, as a terminal or a supervisor starts it. */
+function spawnEmbeddedServer(port: number, workers = '1'): ChildProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', LOG_LEVEL: 'warn', WORKERS: workers };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  // A process group of its own, as a terminal or a supervisor would start it.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: 'ignore' });
+  return spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: 'ignore' });
+}
+
+async function startEmbeddedServer(workers = '1'): Promise<Started> {
+  const port = await freePort();
+  const child = spawnEmbeddedServer(port, workers);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}/fhir`;
   for (let i = 0; i < 1200; i++) {
@@ -152,10 +156,7 @@ test('a start that fails after the database is up (its port is taken) stops the 
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', () => resolve()));
   const port = (taken.address() as net.AddressInfo).port;
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', LOG_LEVEL: 'warn' };
-    delete env.DATABASE_URL;
-    delete env.REDIS_URL;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: 'ignore' });
+    const child = spawnEmbeddedServer(port);
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(code).not.toBe(0);
     const pid = databasePid();
