@@ -12,6 +12,7 @@ import { SHARED_DATA_DIR } from '../shared-data-dir';
  * from /proc), for read by id and create of a Patient at 8 clients — a figure that other
  * load on the machine barely moves, unlike requests/s. Beside it, the same for a bare
  * node:http + pg server doing the same SELECT / JSON echo: the floor FHIR logic adds to.
+ * The server runs with its defaults (audit on) and again with AUDIT=false.
  */
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 8;
@@ -25,7 +26,8 @@ function cpuMs(pid: number): { total: number; kernel: number } {
 async function startServer(main: string, env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
-    env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'warn' },
+    // Without a token and rate limits, as the other benchmarks measure the server.
+    env: { ...process.env, AUTH_REQUIRED: 'false', RATE_LIMIT: 'false', ...env, PORT: String(port), LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}/fhir`;
@@ -82,8 +84,13 @@ async function main(): Promise<void> {
   const body = JSON.stringify(example);
   const rows: string[] = [];
   try {
-    for (const [label, main] of [['fhir server', 'server/main.ts'], ['bare http + pg', 'scripts/bench/bare-http-pg-server.ts']]) {
-      const { child, base } = await startServer(main, { DATABASE_URL: db.url });
+    const servers: [string, string, Record<string, string>][] = [
+      ['fhir server', 'server/main.ts', {}],
+      ['  AUDIT=false', 'server/main.ts', { AUDIT: 'false' }],
+      ['bare http + pg', 'scripts/bench/bare-http-pg-server.ts', {}],
+    ];
+    for (const [label, main, env] of servers) {
+      const { child, base } = await startServer(main, { DATABASE_URL: db.url, ...env });
       try {
         const request = client(base);
         const id = (JSON.parse(await request('POST', '/Patient', body)) as { id: string }).id;
