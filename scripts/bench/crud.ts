@@ -16,7 +16,10 @@
  *      BENCH_SYNTHEA_BUNDLES (bundles for the validation figures, default 6),
  *      BENCH_AUTH_CONCURRENCY (the authorization-overhead table, default "1,8"),
  *      BENCH_AUTH_ROUNDS (rounds per cell of that table, median kept, default 3),
- *      DATABASE_POOL_MAX (passed to the server).
+ *      DATABASE_POOL_MAX (passed to the server),
+ *      BENCH_CEILING=0 skips the last table: a bare node:http + pg server
+ *      (bare-http-pg-server.ts) doing the same create and read, i.e. what any HTTP server in
+ *      Node reaches here before doing FHIR work, as a ratio to the same raw cells.
  */
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
 import { runClosedLoop, type Operation } from './closed-loop-load';
@@ -93,6 +96,46 @@ async function main(): Promise<void> {
   }
   printSummary(rows, validation);
   await authOverhead(server, database.url, raw, { seconds: SECONDS, warmup: WARMUP, concurrency: AUTH_CONCURRENCY, stop: stop(server) });
+  if (env.BENCH_CEILING !== '0' && !cleanup.interrupted) {
+    // One server at a time on the two cores.
+    await server.stop();
+    await httpCeiling(database.url, rows);
+  }
+}
+
+/**
+ * The same create and read cells against bare-http-pg-server.ts, each beside the raw
+ * figure of its row above: the share of raw PostgreSQL that HTTP and JSON alone leave.
+ */
+async function httpCeiling(databaseUrl: string, rows: Row[]): Promise<void> {
+  const bare = await startServerProcess(databaseUrl, {}, 'scripts/bench/bare-http-pg-server.ts');
+  cleanup.add(() => bare.stop());
+  console.log('\nCeiling: a bare node:http + pg server (one prepared statement per request, nothing else) on the same cells');
+  const header = `${'op'.padEnd(7)}${'type'.padEnd(12)}${'c'.padStart(3)} ${'bare/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'raw/s'.padStart(9)} ${'bare/raw'.padStart(9)} ${'server/bare'.padStart(12)}`;
+  console.log(`${header}\n${'-'.repeat(header.length)}`);
+  const worst: Record<string, number> = {};
+  for (const type of TYPES) {
+    const bodies = await acceptedExamples(bare, type);
+    const ids: string[] = [];
+    for (const op of ['create', 'read'] as const) {
+      for (const concurrency of CONCURRENCY) {
+        const row = rows.find((r) => r.op === op && r.type === type && r.concurrency === concurrency);
+        if (!row) continue;
+        const cell = await serverCell(bare, type, op, concurrency, bodies, ids);
+        if (cleanup.interrupted) return;
+        const ratio = cell.perSecond / row.raw.perSecond;
+        worst[op] = Math.max(worst[op] ?? 0, ratio);
+        console.log(
+          `${op.padEnd(7)}${type.padEnd(12)}${String(concurrency).padStart(3)} ${fmt(cell.perSecond, 9)} ${fmt(cell.p50)} ${fmt(row.raw.perSecond, 9)}` +
+            ` ${(ratio * 100).toFixed(0).padStart(8)}% ${((row.server.perSecond / cell.perSecond) * 100).toFixed(0).padStart(11)}%`
+        );
+      }
+    }
+  }
+  for (const [op, ratio] of Object.entries(worst)) {
+    console.log(`  bare HTTP ${op} reaches at most ${(ratio * 100).toFixed(0)}% of the raw ${op === 'read' ? 'select' : 'insert'} rate here`);
+  }
+  await bare.stop();
 }
 
 function validationFigures(): ValidationFigures[] {

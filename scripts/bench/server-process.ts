@@ -20,7 +20,12 @@ const ROOT = path.join(__dirname, '..', '..');
  * generator's request building and response parsing would run on the server's thread
  * and the figures would measure both together.
  */
-export async function startServerProcess(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(
+  databaseUrl: string,
+  extraEnv: Record<string, string> = {},
+  /** Another server to run in the same way (bench:crud's bare node:http + pg ceiling). */
+  main = path.join('scripts', 'bench', 'bench-server-main.ts')
+): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
@@ -36,7 +41,7 @@ export async function startServerProcess(databaseUrl: string, extraEnv: Record<s
     ...extraEnv,
   };
   delete env.PUBLIC_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'bench', 'bench-server-main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', main], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

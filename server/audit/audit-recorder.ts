@@ -200,7 +200,20 @@ export class AuditRecorder {
   }
 }
 
-/** A new id; through JSON, so that optional fields the builders left undefined are dropped, as they are when stored. */
+/** A new id; optional fields the builders left undefined are dropped, as they are when stored. */
 function withId(event: AuditEvent): Resource & { id: string } {
-  return JSON.parse(JSON.stringify({ ...event, id: newId() })) as Resource & { id: string };
+  return withoutUndefined({ ...event, id: newId() }) as Resource & { id: string };
+}
+
+/** A copy of plain JSON data without undefined members (what a JSON round trip gives, at a fraction of its cost). */
+function withoutUndefined(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUndefined);
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return value.toJSON();
+  const copy: Record<string, unknown> = {};
+  for (const key in value) {
+    const member = (value as Record<string, unknown>)[key];
+    if (member !== undefined) copy[key] = withoutUndefined(member);
+  }
+  return copy;
 }

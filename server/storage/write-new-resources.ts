@@ -5,7 +5,7 @@ import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, toVersion, withVersionMeta } from './resource-row';
 import { type Db, runSql } from './sql';
 import { type WriteResult, writeResource } from './write-resource';
-import { insertManyStatement, writeStatements } from './write-statements';
+import { writeStatements } from './write-statements';
 
 /**
  * The rows as one jsonb parameter in PostgreSQL's binary format (a version byte, 1, then
@@ -16,7 +16,7 @@ function binaryJsonb(rows: string[]): Buffer {
   return Buffer.from(`\u0001[${rows.join(',')}]`, 'utf8');
 }
 
-/** One row of insertManyStatement's JSON: jsonb columns already hold JSON text. */
+/** One row of the insertMany statement's JSON: jsonb columns already hold JSON text. */
 function rowJson(id: string, content: Resource, index: Record<string, unknown>, columns: readonly string[], types: readonly string[]): string {
   let json = `{"id":${JSON.stringify(id)},"content":${JSON.stringify(content)}`;
   for (let c = 0; c < columns.length; c++) {
@@ -74,8 +74,7 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
         }
         continue;
       }
-      const { columns, columnTypes, key } = writeStatements(resourceType);
-      const statement = insertManyStatement(resourceType);
+      const { columns, columnTypes, key, insertMany: statement } = writeStatements(resourceType);
       for (let start = 0; start < positions.length; start += CHUNK) {
         const part = positions.slice(start, start + CHUNK);
         const rows: string[] = [];

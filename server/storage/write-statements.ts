@@ -17,6 +17,13 @@ import { withSealingQueue } from './sealing-queue';
  */
 export interface WriteStatements {
   insert: string;
+  /**
+   * Creates many new resources in one statement (version 1, method POST), with their
+   * history rows. $1 last_updated; $2 a JSON array of rows `{ id, content, <column>: value }`
+   * (absent columns are NULL), which PostgreSQL parses once: far cheaper than tens of
+   * thousands of bind parameters. Rows whose id is taken are skipped: compare rowCount.
+   */
+  insertMany: string;
   update: string;
   delete: string;
   selectCurrent: string;
@@ -59,8 +66,16 @@ function build(resourceType: string): WriteStatements {
     `${list(quoted.map((c) => `${c} = NULL`))} WHERE id = $1 AND version_id = $4 RETURNING id) ` +
     `${HISTORY} SELECT ${type}, id, $2::integer, $3::timestamptz, true, 'DELETE', NULL FROM w`;
 
+  const typed = columns.map((c, i) => `, "${c}" ${indexed[i].sqlType}`).join('');
+  const insertMany =
+    `WITH v AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, content jsonb${typed})), ` +
+    `w AS (INSERT INTO ${table} (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
+    `SELECT id, 1, $1::timestamptz, false, content${list(quoted)} FROM v ON CONFLICT (id) DO NOTHING RETURNING id) ` +
+    `${HISTORY} SELECT ${type}, v.id, 1, $1::timestamptz, false, 'POST', v.content FROM v JOIN w ON w.id = v.id`;
+
   return {
     insert: withSealingQueue(resourceType, insert),
+    insertMany: withSealingQueue(resourceType, insertMany),
     update,
     delete: del,
     selectCurrent: `SELECT version_id, last_updated, deleted FROM ${table} WHERE id = $1`,
@@ -69,25 +84,6 @@ function build(resourceType: string): WriteStatements {
     columnTypes: indexed.map((c) => c.sqlType),
     key: `${resourceType}:${createHash('sha1').update(columns.join(',')).digest('hex').slice(0, 10)}`,
   };
-}
-
-/**
- * Creates many new resources in one statement (version 1, method POST), with their
- * history rows. $1 last_updated; $2 a JSON array of rows `{ id, content, <column>: value }`
- * (absent columns are NULL), which PostgreSQL parses once: far cheaper than tens of
- * thousands of bind parameters. Rows whose id is taken are skipped: compare rowCount.
- */
-export function insertManyStatement(resourceType: string): string {
-  const { columns, columnTypes } = writeStatements(resourceType);
-  const quoted = columns.map((c) => `, "${c}"`).join('');
-  const typed = columns.map((c, i) => `, "${c}" ${columnTypes[i]}`).join('');
-  return withSealingQueue(
-    resourceType,
-    `WITH v AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, content jsonb${typed})), ` +
-      `w AS (INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${quoted}) ` +
-      `SELECT id, 1, $1::timestamptz, false, content${quoted} FROM v ON CONFLICT (id) DO NOTHING RETURNING id) ` +
-      `${HISTORY} SELECT '${resourceType}', v.id, 1, $1::timestamptz, false, 'POST', v.content FROM v JOIN w ON w.id = v.id`
-  );
 }
 
 const cache = new Map<string, WriteStatements>();

@@ -174,3 +174,45 @@ test('a search narrowed to one patient pages forward and back in id order, witho
   }
   expect(link(bundle, 'previous')).toBeUndefined();
 });
+
+test('a patient’s search with further filters finds exactly the matches the filters select, paging both ways, for one patient, two patients and a practitioner', async () => {
+  const made = async (type: string, body: Record<string, unknown>): Promise<string> => {
+    const res = await fhirRequest('POST', `${server.base}/${type}`, { body: { resourceType: type, ...body } });
+    expect(res.status).toBe(201);
+    return res.body.id as string;
+  };
+  const patientsHere = [await made('Patient', { name: [{ family: 'Driven0' }] }), await made('Patient', { name: [{ family: 'Driven1' }] })];
+  const practitioner = await made('Practitioner', { name: [{ family: 'Drives' }] });
+  const created: { id: string; patient: number; code: string; year: number; byPractitioner: boolean }[] = [];
+  for (let i = 0; i < 48; i++) {
+    const fact = { patient: i % 3 === 0 ? 1 : 0, code: i % 2 === 0 ? 'driven-a' : 'driven-b', year: 2010 + (i % 12), byPractitioner: i % 4 !== 1 };
+    const id = await made('Observation', {
+      status: 'final',
+      code: { coding: [{ system: 'http://example.org/driven', code: fact.code }] },
+      subject: { reference: `Patient/${patientsHere[fact.patient]}` },
+      effectiveDateTime: `${fact.year}-06-01`,
+      performer: fact.byPractitioner ? [{ reference: `Practitioner/${practitioner}` }] : undefined,
+    });
+    created.push({ id, ...fact });
+  }
+  const filters = 'code=http://example.org/driven|driven-a&date=ge2015';
+  const cases: [string, (c: (typeof created)[number]) => boolean][] = [
+    [`subject=Patient/${patientsHere[0]}`, (c) => c.patient === 0],
+    [`patient=Patient/${patientsHere[0]},Patient/${patientsHere[1]}`, () => true],
+    [`performer=Practitioner/${practitioner}`, (c) => c.byPractitioner],
+  ];
+  for (const [reference, chosen] of cases) {
+    const wanted = created.filter((c) => chosen(c) && c.code === 'driven-a' && c.year >= 2015).map((c) => c.id);
+    expect(wanted.length).toBeGreaterThan(4);
+    // The order the server gives the same resources when asked by id (the usual query).
+    const expected = ids(await searchset(`${server.base}/Observation?_id=${wanted.join(',')}&_count=100`));
+    expect(new Set(expected)).toEqual(new Set(wanted));
+    const { seen, pages } = await pageToEnd(`${server.base}/Observation?${reference}&${filters}&_count=4`);
+    expect(seen).toEqual(expected);
+    let bundle = pages[pages.length - 1];
+    for (let i = pages.length - 2; i >= 0; i--) {
+      bundle = await searchset(link(bundle, 'previous') as string);
+      expect(ids(bundle)).toEqual(ids(pages[i]));
+    }
+  }
+});
