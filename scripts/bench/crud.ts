@@ -113,7 +113,7 @@ async function httpCeiling(databaseUrl: string, rows: Row[]): Promise<void> {
   console.log('\nCeiling: a bare node:http + pg server (one prepared statement per request, nothing else) on the same cells');
   const header = `${'op'.padEnd(7)}${'type'.padEnd(12)}${'c'.padStart(3)} ${'bare/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'raw/s'.padStart(9)} ${'bare/raw'.padStart(9)} ${'server/bare'.padStart(12)}`;
   console.log(`${header}\n${'-'.repeat(header.length)}`);
-  const worst: Record<string, number> = {};
+  const ratios: { op: string; concurrency: number; ratio: number }[] = [];
   for (const type of TYPES) {
     const bodies = await acceptedExamples(bare, type);
     const ids: string[] = [];
@@ -124,7 +124,7 @@ async function httpCeiling(databaseUrl: string, rows: Row[]): Promise<void> {
         const cell = await serverCell(bare, type, op, concurrency, bodies, ids);
         if (cleanup.interrupted) return;
         const ratio = cell.perSecond / row.raw.perSecond;
-        worst[op] = Math.max(worst[op] ?? 0, ratio);
+        ratios.push({ op, concurrency, ratio });
         console.log(
           `${op.padEnd(7)}${type.padEnd(12)}${String(concurrency).padStart(3)} ${fmt(cell.perSecond, 9)} ${fmt(cell.p50)} ${fmt(row.raw.perSecond, 9)}` +
             ` ${(ratio * 100).toFixed(0).padStart(8)}% ${((row.server.perSecond / cell.perSecond) * 100).toFixed(0).padStart(11)}%`
@@ -132,8 +132,12 @@ async function httpCeiling(databaseUrl: string, rows: Row[]): Promise<void> {
       }
     }
   }
-  for (const [op, ratio] of Object.entries(worst)) {
-    console.log(`  bare HTTP ${op} reaches at most ${(ratio * 100).toFixed(0)}% of the raw ${op === 'read' ? 'select' : 'insert'} rate here`);
+  for (const op of ['create', 'read']) {
+    const perConcurrency = CONCURRENCY.map((concurrency) => {
+      const values = ratios.filter((r) => r.op === op && r.concurrency === concurrency).map((r) => Math.round(r.ratio * 100));
+      return `${Math.min(...values)}–${Math.max(...values)}% at c=${concurrency}`;
+    });
+    console.log(`  bare HTTP ${op} / raw ${op === 'read' ? 'select' : 'insert'}: ${perConcurrency.join(', ')}`);
   }
   await bare.stop();
 }

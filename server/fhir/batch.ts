@@ -56,7 +56,7 @@ export async function processBatch(bundleEntries: BundleEntry[], req: FhirReques
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, queue.length) }, worker));
   }
-  return { resourceType: 'Bundle', type: 'batch-response', entry: results };
+  return { resourceType: 'Bundle', type: 'batch-response', ...(results.length > 0 ? { entry: results } : {}) };
 }
 
 /** An error that is not an OperationOutcome (a fault of the server) fails its entry as 500, not the batch. */

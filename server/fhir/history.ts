@@ -89,7 +89,8 @@ export const history: FhirHandler = async (req, ctx) => {
     resourceType: 'Bundle',
     type: 'history',
     link,
-    entry: page.versions.map((v) => entry(ctx.baseUrl, v)),
   };
+  // FHIR JSON has no empty arrays: a page without versions has no `entry`.
+  if (page.versions.length > 0) bundle.entry = page.versions.map((v) => entry(ctx.baseUrl, v));
   return { status: 200, resource: bundle };
 };

@@ -131,6 +131,7 @@ function bundle(
     type: 'searchset',
     ...(total !== undefined ? { total } : {}),
     link: [{ relation: 'self', url: text ? `${path}?${text}` : path }],
-    entry,
+    // FHIR JSON has no empty arrays: no matches (or `_summary=count`) means no `entry`.
+    ...(entry.length > 0 ? { entry } : {}),
   };
 }

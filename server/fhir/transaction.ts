@@ -68,7 +68,7 @@ export async function processTransaction(entries: BundleEntry[], req: FhirReques
       throw err;
     }
   });
-  return { resourceType: 'Bundle', type: 'transaction-response', entry: responses };
+  return { resourceType: 'Bundle', type: 'transaction-response', ...(responses.length > 0 ? { entry: responses } : {}) };
 }
 
 /** A create without conditions: written together with the others (Repository.createMany). */

@@ -45,7 +45,7 @@ export const everything: FhirHandler = async (req, ctx) => {
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, entry };
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...(entry.length > 0 ? { entry } : {}) };
   return { status: 200, resource: bundle };
 };
 
