@@ -209,7 +209,6 @@ function withId(event: AuditEvent): Resource & { id: string } {
 function withoutUndefined(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutUndefined);
   if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Date) return value.toJSON();
   const copy: Record<string, unknown> = {};
   for (const key in value) {
     const member = (value as Record<string, unknown>)[key];

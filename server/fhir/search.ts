@@ -8,6 +8,7 @@ import type { SearchRequest } from '../search/search-request';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from './fhir-request';
 import { paramsRecord } from './query-value';
 import { applySummary, parseElements, parseSummary } from './summary';
+import { entryMember } from './entry-member';
 
 /**
  * https://hl7.org/fhir/R4/http.html#search — GET [type]?… and POST [type]/_search, and
@@ -131,7 +132,6 @@ function bundle(
     type: 'searchset',
     ...(total !== undefined ? { total } : {}),
     link: [{ relation: 'self', url: text ? `${path}?${text}` : path }],
-    // FHIR JSON has no empty arrays: no matches (or `_summary=count`) means no `entry`.
-    ...(entry.length > 0 ? { entry } : {}),
+    ...entryMember(entry),
   };
 }

@@ -2,6 +2,7 @@ import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtyp
 import { outcome } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { encodeEverythingCursor, parseEverythingParameters } from './everything-parameters';
+import { entryMember } from '../fhir/entry-member';
 
 /**
  * https://hl7.org/fhir/R4/patient-operation-everything.html — `GET|POST
@@ -45,7 +46,7 @@ export const everything: FhirHandler = async (req, ctx) => {
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...(entry.length > 0 ? { entry } : {}) };
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...entryMember(entry) };
   return { status: 200, resource: bundle };
 };
 

@@ -4,23 +4,16 @@ import { issue } from '../core/outcome';
 import type { IssueCode } from '../core/outcome';
 import { bundleProblems } from './bundle-rules';
 import { containedProblems } from './contained-rules';
-import {
-  evaluateInvariant,
-  extensionHasValueOrExtensions,
-  localReferenceResolves,
-  periodIsOrdered,
-} from './invariants';
+import { evaluateInvariant } from './invariants';
 import type { InvariantContext } from './invariants';
-import { narrativeProblems } from './narrative-xhtml';
-import { primitiveFormatError } from './primitive-formats';
 import { ReferenceResolver } from './reference-resolution';
-import { expandValueSet } from './required-bindings';
 import { isResourceType } from './structure-definitions';
-import { attachmentSizeProblem, codingSystemProblem } from './datatype-rules';
 import { describeJson as describe, isJsonObject } from './json-shape';
 import type { JsonObject } from './json-shape';
 import { getTypeSchema } from './type-schemas';
 import type { Invariant, PropertySchema, TypeSchema } from './type-schemas';
+import { codedBindingProblem, datatypeProblems, primitiveProblems } from './value-rules';
+import type { ValueProblem } from './value-rules';
 
 /**
  * Walks a parsed JSON value against the compiled R4 schemas and collects issues.
@@ -51,8 +44,6 @@ export interface ValidationOptions {
   /** Java: validateReference (IGNORE, CHECK_EXISTS, CHECK_EXISTS_AND_TYPE, ...); see reference-resolution.ts. */
   validateReference?: string;
 }
-
-const htmlTag = /<\/?[A-Za-z][^>]*>/;
 
 export class ResourceWalker {
   readonly issues: OperationOutcomeIssue[] = [];
@@ -245,7 +236,7 @@ export class ResourceWalker {
 
   private walkValue(value: unknown, property: PropertySchema, path: string, depth: number, scope: ResourceScope): void {
     if (property.kind === 'primitive') {
-      this.walkPrimitive(value, property, path);
+      this.reportAll(primitiveProblems(value, property, path, this.options));
       if (property.invariants.length > 0) {
         this.checkInvariants(property.invariants, value, property.typeCode, path, scope);
       }
@@ -265,9 +256,16 @@ export class ResourceWalker {
     }
     const schema = (property.schema as () => TypeSchema)();
     this.walkObject(value, schema, path, depth + 1, scope);
-    this.checkNativeInvariants(value, property, path, scope);
+    if (property.typeCode === 'Reference') {
+      const problem = this.references.check(value, property.targetTypes, scope.rootResource.value);
+      if (problem) {
+        this.report('error', 'structure', problem, path);
+      }
+    }
+    this.reportAll(datatypeProblems(value, property.typeCode, path, scope.containedIds));
     if (property.requiredValueSet) {
-      this.checkCodedBinding(value, property, path);
+      const problem = codedBindingProblem(value, property, path);
+      if (problem) this.reportAll([problem]);
     }
     if (property.invariants.length > 0) {
       const own = property.invariants.filter((inv) => !schema.invariants.some((t) => t.key === inv.key));
@@ -275,98 +273,9 @@ export class ResourceWalker {
     }
   }
 
-  private walkPrimitive(value: unknown, property: PropertySchema, path: string): void {
-    const problem = primitiveFormatError(property.typeCode, value);
-    if (problem) {
-      this.report('error', 'value', problem, path);
-      return;
-    }
-    if (
-      (this.options.securityChecks && property.typeCode === 'string') ||
-      (this.options.noHtmlInMarkdown && property.typeCode === 'markdown')
-    ) {
-      if (htmlTag.test(value as string)) {
-        this.report('error', 'security', `The ${property.typeCode} contains what looks like an HTML tag`, path);
-      }
-    }
-    if (property.typeCode === 'xhtml') {
-      for (const problem of narrativeProblems(value as string)) {
-        this.report(problem.severity, 'invariant', problem.text, path);
-      }
-    }
-    if (property.requiredValueSet && typeof value === 'string') {
-      const expansion = expandValueSet(property.requiredValueSet);
-      if (expansion && !expansion.codes.has(value)) {
-        this.report(
-          'error',
-          'code-invalid',
-          `The code '${value}' is not in the required value set ${property.requiredValueSet}`,
-          path
-        );
-      }
-    }
-  }
-
-  private checkNativeInvariants(value: JsonObject, property: PropertySchema, path: string, scope: ResourceScope): void {
-    const typeCode = property.typeCode;
-    if (typeCode === 'Reference') {
-      const problem = this.references.check(value, property.targetTypes, scope.rootResource.value);
-      if (problem) {
-        this.report('error', 'structure', problem, path);
-      }
-      if (!localReferenceResolves(value, scope.containedIds)) {
-        this.report(
-          'error',
-          'invariant',
-          `ref-1: the local reference '${String(value.reference)}' does not match any contained resource`,
-          path
-        );
-      }
-    } else if (typeCode === 'Extension') {
-      if (!extensionHasValueOrExtensions(value)) {
-        this.report('error', 'invariant', 'ext-1: an extension must have either extensions or a value[x], not both', path);
-      }
-    } else if (typeCode === 'Period') {
-      if (!periodIsOrdered(value)) {
-        this.report('error', 'invariant', 'per-1: the period start must be before its end', path);
-      }
-    } else if (typeCode === 'Coding') {
-      const problem = codingSystemProblem(value);
-      if (problem) {
-        this.report('error', 'value', problem, path + '.system');
-      }
-    } else if (typeCode === 'Attachment') {
-      const problem = attachmentSizeProblem(value);
-      if (problem) {
-        this.report('error', 'value', problem, path + '.size');
-      }
-    }
-  }
-
-  private checkCodedBinding(value: JsonObject, property: PropertySchema, path: string): void {
-    const expansion = expandValueSet(property.requiredValueSet as string);
-    if (!expansion) {
-      return;
-    }
-    const codings = property.typeCode === 'Coding' ? [value] : Array.isArray(value.coding) ? value.coding : [];
-    let checked = 0;
-    for (const coding of codings) {
-      if (!isJsonObject(coding) || typeof coding.code !== 'string') {
-        continue;
-      }
-      checked++;
-      const system = coding.system;
-      if (typeof system === 'string' ? expansion.pairs.has(system + '|' + coding.code) : expansion.codes.has(coding.code)) {
-        return;
-      }
-    }
-    if (checked > 0) {
-      this.report(
-        'error',
-        'code-invalid',
-        `No coding is in the required value set ${property.requiredValueSet as string}`,
-        path
-      );
+  private reportAll(problems: ValueProblem[]): void {
+    for (const p of problems) {
+      this.report(p.severity, p.code, p.text, p.path);
     }
   }
 
