@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { readBundleFile } from '../load/bundle-files';
+import { processCpuMs } from './process-cpu';
 
 /** The resources of some Bundle files, as rows of PostgreSQL's COPY text format. */
 export interface CopyRows {
@@ -44,19 +45,22 @@ export async function copyRowsOf(files: string[]): Promise<CopyRows> {
  * `(id text PRIMARY KEY, content jsonb)` table (the JSON is parsed into JSONB and the
  * key indexed, nothing else), on one connection, committed. Seconds.
  */
-export async function copyIntoBareTable(databaseUrl: string, rows: CopyRows): Promise<number> {
+export async function copyIntoBareTable(databaseUrl: string, rows: CopyRows): Promise<{ seconds: number; postgresCpuMs?: number }> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     await client.query('CREATE TABLE raw_ingest (id text PRIMARY KEY, content jsonb NOT NULL)');
+    const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const cpuBefore = processCpuMs(backend);
     const started = performance.now();
     await pipeline(Readable.from(rows.chunks), client.query(copyFrom('COPY raw_ingest (id, content) FROM STDIN')));
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = processCpuMs(backend);
     const { rows: counted } = await client.query<{ n: string }>('SELECT count(*) AS n FROM raw_ingest');
     if (Number(counted[0].n) !== rows.resources) {
       throw new Error(`raw COPY stored ${counted[0].n} rows of ${rows.resources}`);
     }
-    return seconds;
+    return { seconds, postgresCpuMs: cpuBefore && cpuAfter ? cpuAfter.total - cpuBefore.total : undefined };
   } finally {
     await client.end();
   }

@@ -27,6 +27,7 @@ import { BenchCleanup } from './bench-cleanup';
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
 import { copyIntoBareTable, copyRowsOf } from './ingest-raw-copy';
 import { ServerMemory } from './ingest-server-memory';
+import { postgresCpuByPid, postgresCpuSince, processCpuMs } from './process-cpu';
 import { startServerProcess } from './server-process';
 import { SYNTHEA_DIR, syntheaFiles } from './synthea-bundles';
 
@@ -41,6 +42,9 @@ interface Row {
   summary: LoadSummary;
   /** Bytes; undefined where /proc cannot tell. */
   peakRss?: number;
+  /** CPU µs per resource stored: the server process, PostgreSQL's processes (undefined where /proc cannot tell). */
+  serverCpuUs?: number;
+  postgresCpuUs?: number;
 }
 
 const cleanup = new BenchCleanup('stopping the server, dropping the benchmark database');
@@ -66,12 +70,18 @@ async function main(): Promise<void> {
 
   console.log('\nraw baseline: preparing COPY rows…');
   const rows = await copyRowsOf(files.map((f) => f.path));
-  const copySeconds = await withDatabase((url) => copyIntoBareTable(url, rows));
+  let copyPostgresMs: number | undefined;
+  const copySeconds = await withDatabase(async (url) => {
+    const copy = await copyIntoBareTable(url, rows);
+    copyPostgresMs = copy.postgresCpuMs;
+    return copy.seconds;
+  });
   if (copySeconds === undefined) return;
   const copyPerSecond = rows.resources / copySeconds;
   console.log(
     `raw COPY: ${rows.resources.toLocaleString('en-US')} resources (${(rows.bytes / 1e6).toFixed(0)} MB of JSON) in ${copySeconds.toFixed(1)} s` +
-      ` = ${Math.round(copyPerSecond).toLocaleString('en-US')} resources/s`
+      ` = ${Math.round(copyPerSecond).toLocaleString('en-US')} resources/s` +
+      (copyPostgresMs === undefined ? '' : `; its backend's CPU ${((copyPostgresMs * 1000) / rows.resources).toFixed(0)} µs/resource`)
   );
 
   const results: Row[] = [];
@@ -83,16 +93,22 @@ async function main(): Promise<void> {
       cleanup.add(stopServer);
       try {
         const memory = ServerMemory.watch();
+        const serverBefore = processCpuMs(server.pid);
+        const postgresBefore = postgresCpuByPid();
         const summary = await loadBundles(plan, {
           target: endpoint(`${server.url}/fhir`),
           concurrency,
           progress: progressOn(process.stderr, 15000),
         });
         const peakRss = memory?.stop();
+        const serverAfter = processCpuMs(server.pid);
+        const postgresMs = postgresCpuSince(postgresBefore);
         if (server.exitStatus()) {
           throw new Error(`the server process ended during the load (${server.exitStatus()})`);
         }
-        return { concurrency, summary, peakRss };
+        const perResource = (ms: number | undefined): number | undefined => (ms === undefined || summary.resources === 0 ? undefined : (ms * 1000) / summary.resources);
+        const serverCpuUs = perResource(serverBefore && serverAfter ? serverAfter.total - serverBefore.total : undefined);
+        return { concurrency, summary, peakRss, serverCpuUs, postgresCpuUs: perResource(postgresMs) };
       } finally {
         cleanup.remove(stopServer);
         await server.stop();
@@ -135,6 +151,11 @@ function printRow(row: Row, copyPerSecond: number): void {
       `${int(perSecond(row))} resources/s, ${(summary.ok / summary.seconds).toFixed(2)} bundles/s, ` +
       `${((100 * perSecond(row)) / copyPerSecond).toFixed(1)} % of raw COPY; server peak RSS ${mb(row.peakRss)}`
   );
+  if (row.serverCpuUs !== undefined) {
+    const postgres = row.postgresCpuUs === undefined ? '' : `, PostgreSQL ${row.postgresCpuUs.toFixed(0)} µs`;
+    // With WORKERS > 1 the workers' CPU is not in the primary's figure.
+    console.log(`  CPU per resource: server process ${row.serverCpuUs.toFixed(0)} µs${postgres} (steadier than resources/s on a shared machine)`);
+  }
   for (const failure of summary.failures.slice(0, 5)) {
     console.log(`  FAILED ${failure.name}: ${failure.reasons.join(' | ')}`);
   }

@@ -41,7 +41,9 @@ export async function startServerProcess(
     ...extraEnv,
   };
   delete env.PUBLIC_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', main], {
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p", profiles the server itself.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS || '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', main], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,15 +4,27 @@
  * prefix keeps them apart from the fixed columns (id, content, ...).
  */
 const columnNames = new Map<string, string>();
+const suffixedNames = new Map<string, Map<string, string>>();
 
-/** Called for every parameter of every write: names are built once. */
+/** Called for every parameter of every write: names are built once, and looked up without building a key. */
 export function paramColumn(code: string, suffix?: string): string {
-  const key = suffix ? `${code} ${suffix}` : code;
-  let name = columnNames.get(key);
+  if (suffix === undefined) {
+    let name = columnNames.get(code);
+    if (name === undefined) {
+      name = `__${code.toLowerCase()}`;
+      columnNames.set(code, name);
+    }
+    return name;
+  }
+  let bySuffix = suffixedNames.get(code);
+  if (bySuffix === undefined) {
+    bySuffix = new Map();
+    suffixedNames.set(code, bySuffix);
+  }
+  let name = bySuffix.get(suffix);
   if (name === undefined) {
-    const base = `__${code.toLowerCase()}`;
-    name = suffix ? `${base}_${suffix}` : base;
-    columnNames.set(key, name);
+    name = `__${code.toLowerCase()}_${suffix}`;
+    bySuffix.set(suffix, name);
   }
   return name;
 }

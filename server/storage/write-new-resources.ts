@@ -10,10 +10,27 @@ import { writeStatements } from './write-statements';
 /**
  * The rows as one jsonb parameter in PostgreSQL's binary format (a version byte, 1, then
  * the JSON text): pg sends a Buffer as it is, where a string would be measured and
- * encoded once more inside the driver — for ~1 MB per chunk.
+ * encoded once more inside the driver — for ~1 MB per chunk. Each row is encoded into
+ * the buffer on its own: joining them into one string first was 5× slower (the join
+ * flattens every row's rope of concatenations into a new string, which is then encoded).
  */
 function binaryJsonb(rows: string[]): Buffer {
-  return Buffer.from(`\u0001[${rows.join(',')}]`, 'utf8');
+  let length = 3 + Math.max(0, rows.length - 1); // version byte, '[' and ']', and a ',' between rows
+  const lengths = new Array<number>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    lengths[i] = Buffer.byteLength(rows[i], 'utf8');
+    length += lengths[i];
+  }
+  const buffer = Buffer.allocUnsafe(length);
+  let at = 0;
+  buffer[at++] = 1;
+  buffer[at++] = 0x5b; // [
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0) buffer[at++] = 0x2c; // ,
+    at += buffer.write(rows[i], at, lengths[i], 'utf8');
+  }
+  buffer[at++] = 0x5d; // ]
+  return buffer;
 }
 
 /** One row of the insertMany statement's JSON: jsonb columns already hold JSON text. */

@@ -97,6 +97,25 @@ describe('the transaction-response', () => {
       expect(entry.response.location).toMatch(/\/_history\/1$/);
     }
   });
+
+  test('stores text outside ASCII byte for byte, in every entry of a multi-row insert', async () => {
+    // Two- to four-byte UTF-8 (é, ß, 王, 🩺) in several entries of one type, which go in one multi-row statement.
+    const names = ['Zoë Müller-Łukasiewicz', 'Straße 王小明', '🩺 Dr. Ñúñez', 'plain ascii'];
+    const res = await post(
+      transaction(
+        names.map((text, i) => ({
+          fullUrl: `urn:uuid:0b5e2d3c-1c1f-4a6e-9d43-3f1b7d8a01${String(i).padStart(2, '0')}`,
+          resource: patient(`utf8-${i}`, { name: [{ text }] }),
+          request: { method: 'POST', url: 'Patient' },
+        }))
+      )
+    );
+    expect(res.status).toBe(200);
+    for (const [i, entry] of (res.body.entry as { resource: { id: string } }[]).entries()) {
+      const back = await read(`Patient/${entry.resource.id}`);
+      expect(back.body.name[0].text).toBe(names[i]);
+    }
+  });
 });
 
 describe('processing order: DELETE, then POST, then PUT and PATCH, then GET and HEAD', () => {
