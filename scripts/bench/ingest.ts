@@ -27,7 +27,7 @@ import { BenchCleanup } from './bench-cleanup';
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
 import { copyIntoBareTable, copyRowsOf } from './ingest-raw-copy';
 import { ServerMemory } from './ingest-server-memory';
-import { postgresCpuByPid, postgresCpuSince, processCpuMs } from './process-cpu';
+import { postgresCpuByPid, postgresCpuSince, processTreeCpuMs } from './process-cpu';
 import { startServerProcess } from './server-process';
 import { SYNTHEA_DIR, syntheaFiles } from './synthea-bundles';
 
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       cleanup.add(stopServer);
       try {
         const memory = ServerMemory.watch();
-        const serverBefore = processCpuMs(server.pid);
+        const serverBefore = processTreeCpuMs(server.pid);
         const postgresBefore = postgresCpuByPid();
         const summary = await loadBundles(plan, {
           target: endpoint(`${server.url}/fhir`),
@@ -101,13 +101,13 @@ async function main(): Promise<void> {
           progress: progressOn(process.stderr, 15000),
         });
         const peakRss = memory?.stop();
-        const serverAfter = processCpuMs(server.pid);
+        const serverAfter = processTreeCpuMs(server.pid);
         const postgresMs = postgresCpuSince(postgresBefore);
         if (server.exitStatus()) {
           throw new Error(`the server process ended during the load (${server.exitStatus()})`);
         }
         const perResource = (ms: number | undefined): number | undefined => (ms === undefined || summary.resources === 0 ? undefined : (ms * 1000) / summary.resources);
-        const serverCpuUs = perResource(serverBefore && serverAfter ? serverAfter.total - serverBefore.total : undefined);
+        const serverCpuUs = perResource(serverBefore !== undefined && serverAfter !== undefined ? serverAfter - serverBefore : undefined);
         return { concurrency, summary, peakRss, serverCpuUs, postgresCpuUs: perResource(postgresMs) };
       } finally {
         cleanup.remove(stopServer);
@@ -153,8 +153,7 @@ function printRow(row: Row, copyPerSecond: number): void {
   );
   if (row.serverCpuUs !== undefined) {
     const postgres = row.postgresCpuUs === undefined ? '' : `, PostgreSQL ${row.postgresCpuUs.toFixed(0)} µs`;
-    // With WORKERS > 1 the workers' CPU is not in the primary's figure.
-    console.log(`  CPU per resource: server process ${row.serverCpuUs.toFixed(0)} µs${postgres} (steadier than resources/s on a shared machine)`);
+    console.log(`  CPU per resource: server (with its workers) ${row.serverCpuUs.toFixed(0)} µs${postgres} (steadier than resources/s on a shared machine)`);
   }
   for (const failure of summary.failures.slice(0, 5)) {
     console.log(`  FAILED ${failure.name}: ${failure.reasons.join(' | ')}`);

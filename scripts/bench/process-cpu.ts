@@ -18,6 +18,36 @@ export function processCpuMs(pid: number | string): { total: number; kernel: num
   }
 }
 
+/** CPU of a process and of its live descendants (node:cluster workers), in ms. */
+export function processTreeCpuMs(pid: number): number | undefined {
+  const root = processCpuMs(pid);
+  if (!root) return undefined;
+  let total = root.total;
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return total;
+  }
+  const parentOf = new Map<string, string>();
+  for (const p of pids) {
+    try {
+      parentOf.set(p, readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const p of pids) {
+    for (let up = parentOf.get(p); up !== undefined && up !== '0' && up !== '1'; up = parentOf.get(up)) {
+      if (up === String(pid)) {
+        total += processCpuMs(p)?.total ?? 0;
+        break;
+      }
+    }
+  }
+  return total;
+}
+
 /**
  * CPU of every PostgreSQL process (backends, WAL writer, checkpointer, autovacuum) so far,
  * by pid: subtract two readings with `postgresCpuSince`. A backend that ended between
