@@ -6,7 +6,7 @@ import { resolveConditionalReferences } from './conditional-references';
 import type { FhirContext, FhirRequest } from './fhir-request';
 import { failedEntry, responseEntry, runEntry } from './run-entry';
 import { PROCESSING_ORDER } from './transaction';
-import { entryMember } from './entry-member';
+import { nonEmpty } from '../core/non-empty';
 
 const NO_ENTRIES: ReadonlyMap<string, string> = new Map();
 
@@ -57,7 +57,7 @@ export async function processBatch(bundleEntries: BundleEntry[], req: FhirReques
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, queue.length) }, worker));
   }
-  return { resourceType: 'Bundle', type: 'batch-response', ...entryMember(results) };
+  return { resourceType: 'Bundle', type: 'batch-response', ...nonEmpty('entry', results) };
 }
 
 /** An error that is not an OperationOutcome (a fault of the server) fails its entry as 500, not the batch. */

@@ -7,6 +7,7 @@ import { isResourceType, resourceTypes } from '../validation/structure-definitio
 import type { Route } from './routes';
 import { oauthEndpoints } from '../auth/oauth-endpoints';
 import { operationDefinitionUrl } from '../operations/operation-definitions';
+import { nonEmpty } from '../core/non-empty';
 
 const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -44,18 +45,25 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       conditionalRead: 'full-support',
       conditionalUpdate: !appendOnly && conditional.has('update'),
       conditionalDelete: !appendOnly && conditional.has('delete') ? 'single' : 'not-supported',
-      searchInclude: searchIncludeValues(type),
-      searchRevInclude: searchRevIncludeValues(type),
-      searchParam: searchParamsForCapability(type).map((p) => ({
-        name: p.name,
-        ...(p.definition ? { definition: p.definition } : {}),
-        type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
-        ...(p.documentation ? { documentation: p.documentation } : {}),
-      })),
-      operation: unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
-        name,
-        definition: OPERATION_DEFINITIONS[name] ?? operationDefinitionUrl(baseUrl, name as string),
-      })),
+      // FHIR JSON has no empty arrays: a type without any of these leaves the property out.
+      ...nonEmpty('searchInclude', searchIncludeValues(type)),
+      ...nonEmpty('searchRevInclude', searchRevIncludeValues(type)),
+      ...nonEmpty(
+        'searchParam',
+        searchParamsForCapability(type).map((p) => ({
+          name: p.name,
+          ...(p.definition ? { definition: p.definition } : {}),
+          type: p.type as NonNullable<CapabilityStatementRestResource['searchParam']>[number]['type'],
+          ...(p.documentation ? { documentation: p.documentation } : {}),
+        }))
+      ),
+      ...nonEmpty(
+        'operation',
+        unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
+          name,
+          definition: OPERATION_DEFINITIONS[name] ?? operationDefinitionUrl(baseUrl, name as string),
+        }))
+      ),
     };
   });
 
@@ -129,3 +137,4 @@ function routeAppliesTo(route: Route, type: string): boolean {
 function unique<T>(values: (T | undefined)[]): T[] {
   return [...new Set(values.filter((v): v is T => v !== undefined))];
 }
+

@@ -5,7 +5,7 @@ import type { ResourceVersion } from '../storage/resource-row';
 import type { FhirHandler, FhirRequest } from './fhir-request';
 import { etag } from './version-headers';
 import { singleValue as single } from './query-value';
-import { entryMember } from './entry-member';
+import { nonEmpty } from '../core/non-empty';
 
 
 function parseCount(req: FhirRequest, fallback: number, max: number): number {
@@ -90,7 +90,7 @@ export const history: FhirHandler = async (req, ctx) => {
     resourceType: 'Bundle',
     type: 'history',
     link,
-    ...entryMember(page.versions.map((v) => entry(ctx.baseUrl, v))),
+    ...nonEmpty('entry', page.versions.map((v) => entry(ctx.baseUrl, v))),
   };
   return { status: 200, resource: bundle };
 };

@@ -8,7 +8,7 @@ import type { SearchRequest } from '../search/search-request';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from './fhir-request';
 import { paramsRecord } from './query-value';
 import { applySummary, parseElements, parseSummary } from './summary';
-import { entryMember } from './entry-member';
+import { nonEmpty } from '../core/non-empty';
 
 /**
  * https://hl7.org/fhir/R4/http.html#search — GET [type]?… and POST [type]/_search, and
@@ -132,6 +132,6 @@ function bundle(
     type: 'searchset',
     ...(total !== undefined ? { total } : {}),
     link: [{ relation: 'self', url: text ? `${path}?${text}` : path }],
-    ...entryMember(entry),
+    ...nonEmpty('entry', entry),
   };
 }

@@ -12,7 +12,7 @@ import { createdResponse } from './create';
 import type { FhirContext, FhirRequest } from './fhir-request';
 import { resourceFromBody } from './read-body';
 import { responseEntry, runEntry } from './run-entry';
-import { entryMember } from './entry-member';
+import { nonEmpty } from '../core/non-empty';
 
 /** http.html#trules: deletes, then creates, then updates and patches, then reads. */
 export const PROCESSING_ORDER: Record<EntryMethod, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -69,7 +69,7 @@ export async function processTransaction(entries: BundleEntry[], req: FhirReques
       throw err;
     }
   });
-  return { resourceType: 'Bundle', type: 'transaction-response', ...entryMember(responses) };
+  return { resourceType: 'Bundle', type: 'transaction-response', ...nonEmpty('entry', responses) };
 }
 
 /** A create without conditions: written together with the others (Repository.createMany). */

@@ -2,7 +2,7 @@ import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtyp
 import { outcome } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { encodeEverythingCursor, parseEverythingParameters } from './everything-parameters';
-import { entryMember } from '../fhir/entry-member';
+import { nonEmpty } from '../core/non-empty';
 
 /**
  * https://hl7.org/fhir/R4/patient-operation-everything.html — `GET|POST
@@ -46,7 +46,7 @@ export const everything: FhirHandler = async (req, ctx) => {
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...entryMember(entry) };
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...nonEmpty('entry', entry) };
   return { status: 200, resource: bundle };
 };
 

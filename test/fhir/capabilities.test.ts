@@ -68,3 +68,13 @@ test('every search parameter the CapabilityStatement lists for a type is accepte
     }
   }
 });
+
+test('the CapabilityStatement is valid FHIR by our own $validate: no empty arrays for types without includes, parameters or operations', async () => {
+  const res = await fhirRequest('GET', `${server.base}/metadata`);
+  const validated = await fhirRequest('POST', `${server.base}/CapabilityStatement/$validate`, { body: res.body });
+  const errors = (validated.body.issue ?? []).filter((i: { severity: string }) => i.severity === 'error' || i.severity === 'fatal');
+  expect(errors).toEqual([]);
+  // Several R4 types have no reference parameter to include by (e.g. Binary, Parameters).
+  const withoutIncludes = res.body.rest[0].resource.filter((r: { searchInclude?: unknown[] }) => r.searchInclude === undefined);
+  expect(withoutIncludes.length).toBeGreaterThan(0);
+});
