@@ -64,3 +64,12 @@ function zoneOffsetMinutes(zone: string): number {
   const sign = zone[0] === '-' ? -1 : 1;
   return sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
 }
+
+/**
+ * A '+' that a client left unencoded in a query string arrives as a space (form
+ * encoding), so `2021-05-01T10:00:00+02:00` reads as `…T10:00:00 02:00`. A space is
+ * never valid in a date, so a time zone after one is read back as '+' (as HAPI does).
+ */
+export function restoreTimeZonePlus(value: string): string {
+  return /T[0-9:.]+ [0-9]{2}:[0-9]{2}$/.test(value) ? `${value.slice(0, -6)}+${value.slice(-5)}` : value;
+}

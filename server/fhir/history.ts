@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { badRequest } from '../core/outcome';
-import { parseDateRange } from '../core/date-range';
+import { parseDateRange, restoreTimeZonePlus } from '../core/date-range';
 import type { ResourceVersion } from '../storage/resource-row';
 import type { FhirHandler, FhirRequest } from './fhir-request';
 import { etag } from './version-headers';
@@ -23,7 +23,7 @@ function parseSince(raw: string | undefined): Date | undefined {
   if (raw === undefined || raw === '') {
     return undefined;
   }
-  const range = parseDateRange(raw);
+  const range = parseDateRange(restoreTimeZonePlus(raw));
   if (!range) {
     throw badRequest(`_since must be an instant, got "${raw}"`);
   }
@@ -52,7 +52,7 @@ function entry(baseUrl: string, v: ResourceVersion): BundleEntry {
 export const history: FhirHandler = async (req, ctx) => {
   const count = parseCount(req, ctx.config.historyDefaultCount, ctx.config.searchMaxCount);
   const atRaw = single(req.query._at);
-  const at = atRaw ? parseDateRange(atRaw) : undefined;
+  const at = atRaw ? parseDateRange(restoreTimeZonePlus(atRaw)) : undefined;
   if (atRaw && !at) {
     throw badRequest(`_at must be a date, dateTime or instant, got "${atRaw}"`);
   }

@@ -1,5 +1,6 @@
 import { badRequest } from '../core/outcome';
 import type { DatePrefix, DateSearchValue } from './search-request';
+import { restoreTimeZonePlus } from '../core/date-range';
 
 /**
  * Parses a date search value (`ge2020-03`, `2020-03-01T10:00:00+02:00`) into the range it
@@ -83,7 +84,7 @@ export function parseDateSearchValue(code: string, raw: string): DateSearchValue
     prefix = candidate as DatePrefix;
     text = raw.slice(2);
   }
-  const range = dateRange(text);
+  const range = dateRange(restoreTimeZonePlus(text));
   if (!range) throw badRequest(`Invalid date '${text}' in ${code}=${raw}`, code);
   return { prefix, start: toPgInstant(range.start), end: toPgInstant(range.end) };
 }
