@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import accepts from 'accepts';
 import type { Middleware } from 'koa';
 import { badRequest, notAcceptable } from '../core/outcome';
 import { FHIR_JSON } from './write-response';
@@ -25,8 +27,28 @@ const JSON_TYPES: Record<string, string> = {
  */
 const ALTERNATIVE_TYPES = ['application/smart-health-card'];
 
+const OFFERED = ['application/fhir+json', 'application/json', 'application/json+fhir', 'text/json', ...ALTERNATIVE_TYPES];
+
 /** The Accept values clients send most, answered without running the negotiator. */
 const ACCEPTED_AS_IS = new Set(['*/*', 'application/fhir+json']);
+
+/**
+ * The Accept header without FHIR's version parameter (http.html#version-parameter,
+ * `application/fhir+json; fhirVersion=4.0`), which the negotiator would otherwise demand
+ * of every offered type: entries for another FHIR version are dropped, the others keep
+ * their type and remaining parameters. Undefined when no entry is left.
+ */
+export function acceptForR4(accept: string): string | undefined {
+  if (!/fhirversion/i.test(accept)) return accept;
+  const kept: string[] = [];
+  for (const entry of accept.split(',')) {
+    const [type, ...params] = entry.split(';').map((part) => part.trim());
+    const version = params.find((p) => /^fhirversion\s*=/i.test(p));
+    if (version && !/^fhirversion\s*=\s*"?4\.0(\.\d+)?"?$/i.test(version)) continue;
+    kept.push([type, ...params.filter((p) => p !== version)].join(';'));
+  }
+  return kept.length > 0 ? kept.join(', ') : undefined;
+}
 
 /**
  * `_format` overrides Accept (https://hl7.org/fhir/R4/http.html#mime-type). Only JSON
@@ -43,7 +65,10 @@ export function negotiation(): Middleware {
       }
       ctx.state.responseType = type;
     } else if (ctx.get('Accept') && !ACCEPTED_AS_IS.has(ctx.get('Accept'))) {
-      const accepted = ctx.accepts('application/fhir+json', 'application/json', 'application/json+fhir', 'text/json', ...ALTERNATIVE_TYPES);
+      const accept = acceptForR4(ctx.get('Accept'));
+      const best = accept === undefined ? false : accepts({ headers: { accept } } as IncomingMessage).type(OFFERED);
+      // Given several types, accepts answers the best one (or false), never a list.
+      const accepted = typeof best === 'string' ? best : false;
       if (accepted === false) {
         throw notAcceptable(`Accept ${ctx.get('Accept')} is not supported; this server speaks FHIR JSON`);
       }

@@ -192,6 +192,20 @@ describe('Prefer, _format, _pretty, _summary and _elements', () => {
     expect(xml.body.resourceType).toBe('OperationOutcome');
   });
 
+  test("Accept with R4's fhirVersion parameter is served; another FHIR version, or only XML, is 406", async () => {
+    const created = await fhirRequest('POST', `${server.base}/Patient`, { body: patient });
+    const url = `${server.base}/Patient/${created.body.id}`;
+    const accept = async (value: string): Promise<number> => (await fhirRequest('GET', url, { headers: { Accept: value } })).status;
+    // http.html#version-parameter
+    expect(await accept('application/fhir+json; fhirVersion=4.0')).toBe(200);
+    expect(await accept('application/fhir+json;fhirVersion=4.0.1;q=0.9')).toBe(200);
+    expect(await accept('application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0; q=0.5')).toBe(200);
+    // HAPI's client offers XML and JSON alike.
+    expect(await accept('application/fhir+xml;q=1.0, application/fhir+json;q=1.0, application/xml+fhir;q=0.9, application/json+fhir;q=0.9')).toBe(200);
+    expect(await accept('application/fhir+json; fhirVersion=3.0')).toBe(406);
+    expect(await accept('application/fhir+xml')).toBe(406);
+  });
+
   test('_pretty=true indents the JSON', async () => {
     const created = await fhirRequest('POST', `${server.base}/Patient`, { body: patient });
     const res = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}?_pretty=true`);
