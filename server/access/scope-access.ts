@@ -1,5 +1,5 @@
 import { parseSearchRequest } from '../search/parse-search-request';
-import type { SearchFilter } from '../search/search-request';
+import { reachesOtherResources, type SearchFilter } from '../search/search-request';
 import { patientConfinement } from './patient-confinement';
 import type { CareBoundary } from './care-boundary';
 import type { Principal } from './principal';
@@ -133,6 +133,6 @@ function queryFilters(resourceType: string, query: string): SearchFilter[] | und
     request.count === 1 &&
     !('_count' in params) &&
     request.filters.length > 0 &&
-    request.filters.every((f) => f.kind !== 'chain' && f.kind !== 'has');
+    !request.filters.some(reachesOtherResources);
   return onlyFilters ? request.filters : undefined;
 }

@@ -28,11 +28,21 @@ function referenceParam(resourceType: string, code: string, key: string, ignore:
   return true;
 }
 
+/** The types a chain without a type modifier walks to: the parameter's targets that have the next parameter. */
+function chainTargets(resourceType: string, code: string, rest: string): { targets: string[]; candidates: string[] } {
+  const targets = (indexedParam(resourceType, code)?.def.targets ?? []).filter((t) => t !== 'Any');
+  const next = /^[^.:]+/.exec(rest)?.[0] ?? rest;
+  // Every type has these; any other must be a search parameter of the target.
+  const everywhere = next === '_id' || next === '_lastUpdated' || next === '_has';
+  return { targets, candidates: targets.filter((t) => everywhere || indexedParam(t, next) !== undefined) };
+}
+
 /**
- * `subject:Patient.name=peter`, `subject.name=peter` (one possible target type only),
- * `subject:Patient.organization.name=x`. https://hl7.org/fhir/R4/search.html#chaining
+ * `subject:Patient.name=peter`, `subject:Patient.organization.name=x`, and without the
+ * type, `subject.name=peter`: every target type of `subject` that has a `name` parameter
+ * (Patient, Group, Location…), any of them matching. https://hl7.org/fhir/R4/search.html#chaining
  */
-export function parseChain(resourceType: string, key: string, value: string, ignore: Ignore, parseFilter: ParseFilter): ChainFilter | undefined {
+export function parseChain(resourceType: string, key: string, value: string, ignore: Ignore, parseFilter: ParseFilter): SearchFilter | undefined {
   if (depthOf(key) > MAX_DEPTH) throw badRequest(`${key} chains more than ${MAX_DEPTH} levels`, key);
   const dot = key.indexOf('.');
   const head = key.slice(0, dot);
@@ -42,20 +52,27 @@ export function parseChain(resourceType: string, key: string, value: string, ign
   const modifier = colon < 0 ? undefined : head.slice(colon + 1);
   if (code === '' || rest === '') throw badRequest(`Malformed chained parameter '${key}'`, key);
   if (!referenceParam(resourceType, code, key, ignore)) return undefined;
-  let targetType: string;
   if (modifier !== undefined) {
     // Any type is accepted, as for `subject:Type=id`: real data points outside the official targets.
     if (!isResourceType(modifier)) throw badRequest(`Modifier :${modifier} of ${code} is not a resource type`, key);
-    targetType = modifier;
-  } else {
-    const targets = (indexedParam(resourceType, code)?.def.targets ?? []).filter((t) => t !== 'Any');
-    if (targets.length !== 1) {
-      throw badRequest(`${resourceType}.${code} can refer to several types; name one, e.g. ${code}:${targets[0] ?? 'Patient'}.${rest}`, key);
-    }
-    targetType = targets[0];
+    const filter = parseFilter(modifier, rest, value);
+    return filter && { kind: 'chain', code, targetType: modifier, filter };
   }
-  const filter = parseFilter(targetType, rest, value);
-  return filter && { kind: 'chain', code, targetType, filter };
+  const { targets, candidates } = chainTargets(resourceType, code, rest);
+  if (targets.length === 0) {
+    throw badRequest(`${resourceType}.${code} can refer to any type; name one, e.g. ${code}:Patient.${rest}`, key);
+  }
+  if (candidates.length === 0) {
+    // Parsed against the first target for the usual warning (or 400 when strict).
+    return parseFilter(targets[0], rest, value) && undefined;
+  }
+  const chains: ChainFilter[] = [];
+  for (const targetType of candidates) {
+    const filter = parseFilter(targetType, rest, value);
+    if (filter) chains.push({ kind: 'chain', code, targetType, filter });
+  }
+  if (chains.length <= 1) return chains[0];
+  return { kind: 'any', filters: chains };
 }
 
 /**

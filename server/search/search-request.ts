@@ -201,3 +201,19 @@ export interface SortRule {
   code: string;
   descending: boolean;
 }
+
+/** Whether a filter reaches other resources: a chain or `_has`, at any depth of AND / OR / NOT. */
+export function reachesOtherResources(filter: SearchFilter): boolean {
+  switch (filter.kind) {
+    case 'chain':
+    case 'has':
+      return true;
+    case 'any':
+    case 'all':
+      return filter.filters.some(reachesOtherResources);
+    case 'not':
+      return reachesOtherResources(filter.filter);
+    default:
+      return false;
+  }
+}

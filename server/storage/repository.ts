@@ -4,7 +4,7 @@ import { applyPatch, type Operation } from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
 import { applySearchFilters } from '../search/build-search-sql';
-import type { SearchFilter, SearchRequest } from '../search/search-request';
+import { reachesOtherResources, type SearchFilter, type SearchRequest } from '../search/search-request';
 import { type IncludeResult, resolveIncludes } from './include-resolution';
 import { resolveChainFilter } from './chain-resolution';
 import { findMatches, lockAndMatch } from './conditional-match';
@@ -306,7 +306,7 @@ export class Repository implements ResourceStore {
 
   /** Chained parameters become reference filters on their targets' ids, found through this read path. */
   private async resolveChains(request: SearchRequest): Promise<SearchRequest> {
-    if (!request.filters.some((f) => f.kind === 'chain' || f.kind === 'has')) return request;
+    if (!request.filters.some(reachesOtherResources)) return request;
     const findIds = async (resourceType: string, filter: SearchFilter, limit: number): Promise<string[]> => {
       const query = this.knex(resourceType).select('id');
       applySearchFilters(query, liveRequest(resourceType, [filter], limit));
