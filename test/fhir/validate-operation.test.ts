@@ -53,3 +53,27 @@ test('instance-level $validate checks the stored resource or the given one again
   expect(mismatch.status).toBe(400);
   expect((await fhirRequest('GET', `${server.base}/Patient/nobody/$validate`)).status).toBe(404);
 });
+
+test('a profile the server does not know is an error when asked for by the profile parameter, and a warning when only claimed in meta.profile', async () => {
+  const usCore = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient';
+  const patient = { resourceType: 'Patient', name: [{ family: 'Profiled' }] };
+  const bySeverity = (body: { issue: { severity: string; diagnostics?: string }[] }, severity: string): string[] =>
+    body.issue.filter((i) => i.severity === severity).map((i) => i.diagnostics ?? '');
+
+  const asked = await fhirRequest('POST', `${server.base}/Patient/$validate?profile=${encodeURIComponent(usCore)}`, { body: patient });
+  expect(bySeverity(asked.body, 'error')).toEqual([expect.stringContaining(usCore)]);
+  const askedInParameters = await fhirRequest('POST', `${server.base}/Patient/$validate`, {
+    body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient }, { name: 'profile', valueUri: usCore }] },
+  });
+  expect(bySeverity(askedInParameters.body, 'error')).toEqual([expect.stringContaining(usCore)]);
+
+  const claimed = await fhirRequest('POST', `${server.base}/Patient/$validate`, { body: { ...patient, meta: { profile: [usCore] } } });
+  expect(bySeverity(claimed.body, 'error')).toEqual([]);
+  expect(bySeverity(claimed.body, 'warning')).toEqual([expect.stringContaining(usCore)]);
+
+  // The base definition is known: nothing to report.
+  const base = await fhirRequest('POST', `${server.base}/Patient/$validate?profile=http://hl7.org/fhir/StructureDefinition/Patient`, {
+    body: { ...patient, meta: { profile: ['http://hl7.org/fhir/StructureDefinition/Patient'] } },
+  });
+  expect(base.body.issue.map((i: { severity: string }) => i.severity)).toEqual(['information']);
+});
