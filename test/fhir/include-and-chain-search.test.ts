@@ -220,11 +220,22 @@ describe('chains and _has over HTTP', () => {
     expect(sorted(page.matches)).toEqual(sorted(expected));
   });
 
-  test('a chain through a reference with several target types and no type modifier is a 400 OperationOutcome', async () => {
-    const res = await fhirRequest('GET', `${server.base}/Observation?subject.name=x`);
-    expect(res.status).toBe(400);
-    expect(res.body.resourceType).toBe('OperationOutcome');
-    expect(JSON.stringify(res.body)).toContain('subject:');
+  test('a chain through a reference with several target types and no type modifier searches each type that has the parameter', async () => {
+    const post = async (resource: Record<string, unknown>): Promise<string> => (await fhirRequest('POST', `${server.base}/${resource.resourceType}`, { body: resource })).body.id;
+    // A Patient and a Location share a name; Observation.subject can point to either.
+    const patient = await post({ resourceType: 'Patient', name: [{ family: 'Chainville' }] });
+    const location = await post({ resourceType: 'Location', name: 'Chainville Clinic' });
+    const observation = (subject: string): Record<string, unknown> => ({ resourceType: 'Observation', status: 'final', code: { text: 'chain' }, subject: { reference: subject } });
+    const aboutPatient = await post(observation(`Patient/${patient}`));
+    const aboutLocation = await post(observation(`Location/${location}`));
+    const matches = async (query: string): Promise<string[]> => (await get(`${server.base}/Observation?${query}`, { Prefer: 'handling=strict' })).matches.sort();
+    expect(await matches('subject.name=Chainville')).toEqual([`Observation/${aboutPatient}`, `Observation/${aboutLocation}`].sort());
+    expect(await matches('subject:Patient.name=Chainville')).toEqual([`Observation/${aboutPatient}`]);
+    expect(await matches('subject:Location.name=Chainville')).toEqual([`Observation/${aboutLocation}`]);
+    // No target type of subject has this parameter: strict handling says so.
+    const unknown = await fhirRequest('GET', `${server.base}/Observation?subject.nonsense=x`, { headers: { Prefer: 'handling=strict' } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.resourceType).toBe('OperationOutcome');
   });
 });
 
