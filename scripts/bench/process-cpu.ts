@@ -8,39 +8,48 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const MS_PER_TICK = 10; // USER_HZ is 100 on Linux
 
-/** User and kernel CPU of one process so far, in ms; undefined once it is gone. */
-export function processCpuMs(pid: number | string): { total: number; kernel: number } | undefined {
+/** The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1], utime [11], stime [12]); undefined once gone. */
+function statFields(pid: number | string): string[] | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return { total: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK, kernel: Number(fields[12]) * MS_PER_TICK };
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   } catch {
     return undefined;
   }
 }
 
+/** Every process id in /proc (empty where there is no /proc). */
+function processIds(): string[] {
+  try {
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+}
+
+function cpuOf(fields: string[]): { total: number; kernel: number } {
+  return { total: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK, kernel: Number(fields[12]) * MS_PER_TICK };
+}
+
+/** User and kernel CPU of one process so far, in ms; undefined once it is gone. */
+export function processCpuMs(pid: number | string): { total: number; kernel: number } | undefined {
+  const fields = statFields(pid);
+  return fields && cpuOf(fields);
+}
+
 /** CPU of a process and of its live descendants (node:cluster workers), in ms. */
 export function processTreeCpuMs(pid: number): number | undefined {
-  const root = processCpuMs(pid);
+  const stats = new Map<string, string[]>();
+  for (const p of processIds()) {
+    const fields = statFields(p);
+    if (fields) stats.set(p, fields);
+  }
+  const root = stats.get(String(pid)) ?? statFields(pid);
   if (!root) return undefined;
-  let total = root.total;
-  let pids: string[] = [];
-  try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return total;
-  }
-  const parentOf = new Map<string, string>();
-  for (const p of pids) {
-    try {
-      parentOf.set(p, readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  for (const p of pids) {
-    for (let up = parentOf.get(p); up !== undefined && up !== '0' && up !== '1'; up = parentOf.get(up)) {
+  let total = cpuOf(root).total;
+  for (const [p, fields] of stats) {
+    for (let up = fields[1]; up !== undefined && up !== '0' && up !== '1'; up = stats.get(up)?.[1] as string) {
       if (up === String(pid)) {
-        total += processCpuMs(p)?.total ?? 0;
+        total += cpuOf(fields).total;
         break;
       }
     }
@@ -54,12 +63,8 @@ export function processTreeCpuMs(pid: number): number | undefined {
  * the two readings is lost, so measure over connections that stay open.
  */
 export function postgresCpuByPid(): Map<string, number> | undefined {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return undefined;
-  }
+  const pids = processIds();
+  if (pids.length === 0) return undefined;
   const byPid = new Map<string, number>();
   for (const pid of pids) {
     try {

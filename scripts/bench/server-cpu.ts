@@ -6,6 +6,7 @@ import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
 import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
 import { SHARED_DATA_DIR } from '../shared-data-dir';
+import { processCpuMs } from './process-cpu';
 
 /**
  * `npm run bench:cpu`: CPU time the server process spends per request (user + kernel,
@@ -18,9 +19,9 @@ const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 8;
 
 function cpuMs(pid: number): { total: number; kernel: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = 1000 / 100;
-  return { total: (Number(fields[11]) + Number(fields[12])) * ticks, kernel: Number(fields[12]) * ticks };
+  const cpu = processCpuMs(pid);
+  if (!cpu) throw new Error(`no CPU reading for process ${pid} (it ended, or there is no /proc)`);
+  return cpu;
 }
 
 async function startServer(main: string, env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {

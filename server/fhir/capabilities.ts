@@ -137,4 +137,3 @@ function routeAppliesTo(route: Route, type: string): boolean {
 function unique<T>(values: (T | undefined)[]): T[] {
   return [...new Set(values.filter((v): v is T => v !== undefined))];
 }
-

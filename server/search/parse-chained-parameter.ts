@@ -63,8 +63,9 @@ export function parseChain(resourceType: string, key: string, value: string, ign
     throw badRequest(`${resourceType}.${code} can refer to any type; name one, e.g. ${code}:Patient.${rest}`, key);
   }
   if (candidates.length === 0) {
-    // Parsed against the first target for the usual warning (or 400 when strict).
-    return parseFilter(targets[0], rest, value) && undefined;
+    // No target has the parameter: parsing it against the first gives the usual warning (or 400 when strict).
+    parseFilter(targets[0], rest, value);
+    return undefined;
   }
   const chains: ChainFilter[] = [];
   for (const targetType of candidates) {
