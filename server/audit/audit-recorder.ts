@@ -5,6 +5,7 @@ import { refreshIfChanged } from '../storage/custom-search-parameter-store';
 import { newId } from '../core/ids';
 import { Repository, type RepositoryOptions } from '../storage/repository';
 import { writeNewResources } from '../storage/write-new-resources';
+import type { WriteCompanion, WriteResult } from '../storage/write-resource';
 import { AuditSealer } from './audit-sealer';
 import type { Observer } from './audit-event';
 
@@ -78,6 +79,26 @@ export class AuditRecorder {
     // A SearchParameter written in it counts from the next request on (as Repository.transaction does).
     await refreshIfChanged(this.knex).catch(() => undefined);
     return result;
+  }
+
+  /**
+   * A single-resource write (create, update, patch, delete) whose AuditEvent rides on the
+   * write's own statement (WriteCompanion): resource, history and AuditEvent commit
+   * together, one round trip, no BEGIN/COMMIT — or together inside the transaction a
+   * conditional write opens. `eventsFor` builds the events of the answer a write
+   * returning `result` gives. When nothing was written (a conditional create that
+   * matched, a delete of nothing), the events of the actual answer are recorded as a
+   * read's are, before the answer.
+   */
+  async runFusedWrite<T>(
+    work: (repo: Repository) => Promise<T>,
+    eventsFor: (result: WriteResult) => AuditEvent[],
+    eventsForAnswer: (value: T) => AuditEvent[]
+  ): Promise<T> {
+    const companion: WriteCompanion = { resourceType: 'AuditEvent', rowsFor: (result) => eventsFor(result).map(withId), written: 0 };
+    const value = await work(new Repository(this.knex, this.repoOptions, companion));
+    if (companion.written === 0) await this.record(eventsForAnswer(value));
+    return value;
   }
 
   /**

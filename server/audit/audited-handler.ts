@@ -3,6 +3,7 @@ import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 import { isOperationOutcomeError, methodNotAllowed } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
+import type { WriteResult } from '../storage/write-resource';
 import { type InteractionKind, interactionAuditEvent } from './audit-event';
 import type { AuditRecorder } from './audit-recorder';
 
@@ -26,6 +27,7 @@ export interface AuditedRequest {
   body?: unknown;
   sourceAddress?: string;
   purposeOfUse?: string[];
+  preferReturn?: string;
 }
 
 export interface AuditedResponse {
@@ -47,6 +49,19 @@ export interface AuditedCall<R extends AuditedResponse> {
 }
 
 const CHANGES = new Set(['update', 'patch', 'delete']);
+
+/**
+ * Interactions that write one resource (or none): their AuditEvent rides on the write's
+ * statement (AuditRecorder.runFusedWrite). A SearchParameter's write changes the schema
+ * in a transaction of its own and goes through runWrite.
+ */
+const FUSED = new Set(['create', 'update', 'patch', 'delete']);
+
+/** The status the handlers of FUSED interactions (fhir/create, update, patch, delete) answer a written `result` with. */
+function fusedStatus(subtype: string, req: AuditedRequest, result: WriteResult): number {
+  if (subtype === 'delete') return req.preferReturn === 'OperationOutcome' ? 200 : 204;
+  return result.created ? 201 : 200;
+}
 
 /** The BALP subtype (restful-interaction code) and action of a routed request. */
 export function interactionKind(route: AuditedRoute, req: AuditedRequest): InteractionKind {
@@ -123,6 +138,13 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
   try {
     if (call.req.resourceType === 'AuditEvent' && CHANGES.has(kind.subtype)) {
       throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
+    }
+    if (isWrite(kind, call.req.method) && FUSED.has(kind.subtype) && call.req.resourceType !== 'SearchParameter') {
+      return await recorder.runFusedWrite(
+        (repo) => call.handle(repo),
+        (result) => [event(fusedStatus(kind.subtype, call.req, result), result.version.resource)],
+        (res) => [event(res.status, res.resource, undefined, res.audit)]
+      );
     }
     if (isWrite(kind, call.req.method)) {
       return await recorder.runWrite(

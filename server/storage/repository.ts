@@ -13,7 +13,7 @@ import { type HistoryPage, type HistoryQuery, readHistory } from './history';
 import { countMatches, estimateMatches, findResources, readPage, type SearchPage } from './search-reads';
 import { type EverythingEntry, type EverythingQuery, readEverything } from './everything-reads';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
-import { StaleBaseError, type WriteOperation, type WriteResult, writeResource } from './write-resource';
+import { StaleBaseError, type WriteCompanion, type WriteOperation, type WriteResult, writeResource } from './write-resource';
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
@@ -50,7 +50,12 @@ const RETRYABLE = new Set([PG_UNIQUE_VIOLATION, PG_SERIALIZATION_FAILURE, PG_DEA
 export class Repository implements ResourceStore {
   constructor(
     private readonly knex: Knex,
-    private readonly options: RepositoryOptions
+    private readonly options: RepositoryOptions,
+    /**
+     * Rides on every resource write of create, update, patch and delete (and their
+     * conditional forms), in the write's own statement: see WriteCompanion.
+     */
+    private readonly companion?: WriteCompanion
   ) {}
 
   // ---- write path ----------------------------------------------------------
@@ -78,12 +83,11 @@ export class Repository implements ResourceStore {
 
   private async insertNew(db: Db, resource: Resource, assignedId?: string): Promise<ConditionalCreateResult> {
     const id = assignedId ?? newId();
-    const result = await writeResource(db, {
-      method: 'POST',
-      resourceType: resource.resourceType,
-      id,
-      resource: { ...resource, id } as Resource,
-    });
+    const result = await writeResource(
+      db,
+      { method: 'POST', resourceType: resource.resourceType, id, resource: { ...resource, id } as Resource },
+      this.companion
+    );
     return { ...result, matched: false };
   }
 
@@ -98,13 +102,7 @@ export class Repository implements ResourceStore {
 
   /** Update, or create with the client's id when absent (update-as-create). */
   async update(resource: Resource & { id: string }, ifMatch?: number): Promise<WriteResult> {
-    return writeResource(this.knex, {
-      method: 'PUT',
-      resourceType: resource.resourceType,
-      id: resource.id,
-      resource,
-      ifMatch,
-    });
+    return writeResource(this.knex, { method: 'PUT', resourceType: resource.resourceType, id: resource.id, resource, ifMatch }, this.companion);
   }
 
   async conditionalUpdate(resource: Resource, criteria: string, ifMatch?: number): Promise<WriteResult> {
@@ -117,13 +115,11 @@ export class Repository implements ResourceStore {
       if (resource.id && resource.id !== target) {
         throw badRequest(`Resource id ${resource.id} does not match ${resource.resourceType}/${target} found by the criteria`, `${resource.resourceType}.id`);
       }
-      return writeResource(tx, {
-        method: 'PUT',
-        resourceType: resource.resourceType,
-        id: target,
-        resource: { ...resource, id: target } as Resource,
-        ifMatch,
-      });
+      return writeResource(
+        tx,
+        { method: 'PUT', resourceType: resource.resourceType, id: target, resource: { ...resource, id: target } as Resource, ifMatch },
+        this.companion
+      );
     });
   }
 
@@ -138,14 +134,11 @@ export class Repository implements ResourceStore {
         throw unprocessable('A patch must not change resourceType or id');
       }
       try {
-        return await writeResource(this.knex, {
-          method: 'PATCH',
-          resourceType,
-          id,
-          resource: patched,
-          ifMatch,
-          basedOnVersion: current.versionId,
-        });
+        return await writeResource(
+          this.knex,
+          { method: 'PATCH', resourceType, id, resource: patched, ifMatch, basedOnVersion: current.versionId },
+          this.companion
+        );
       } catch (err) {
         // Someone wrote in between: apply the patch again to what is current now.
         if (!(err instanceof StaleBaseError)) {
@@ -156,7 +149,7 @@ export class Repository implements ResourceStore {
   }
 
   async delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult> {
-    return writeResource(this.knex, { method: 'DELETE', resourceType, id, ifMatch });
+    return writeResource(this.knex, { method: 'DELETE', resourceType, id, ifMatch }, this.companion);
   }
 
   async conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined> {
@@ -168,7 +161,7 @@ export class Repository implements ResourceStore {
       if (matches.length === 0) {
         return undefined;
       }
-      return writeResource(tx, { method: 'DELETE', resourceType, id: matches[0].id });
+      return writeResource(tx, { method: 'DELETE', resourceType, id: matches[0].id }, this.companion);
     });
   }
 
@@ -187,7 +180,7 @@ export class Repository implements ResourceStore {
   }
 
   async inTransaction<T>(work: (repo: Repository) => Promise<T>): Promise<T> {
-    return this.transaction((tx) => work(new Repository(tx, this.options)));
+    return this.transaction((tx) => work(new Repository(tx, this.options, this.companion)));
   }
 
   /**
@@ -336,12 +329,15 @@ export class Repository implements ResourceStore {
   /** Retries the whole transaction when PostgreSQL reports a race it resolved for us. */
   private async transaction<T>(work: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      // Companions written by an attempt that rolls back were not written.
+      const companionsBefore = this.companion?.written ?? 0;
       try {
         const result = await this.knex.transaction(work);
         // The write committed: a failed reload is caught up by the background refresh, not reported as a failed write.
         if (!(this.knex as Knex.Transaction).isTransaction) await refreshIfChanged(this.knex).catch(() => undefined);
         return result;
       } catch (err) {
+        if (this.companion) this.companion.written = companionsBefore;
         if (attempt >= 3 || !RETRYABLE.has(pgErrorCode(err) ?? '')) {
           throw err;
         }

@@ -5,7 +5,8 @@ import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, type ResourceVersion, toVersion, withVersionMeta } from './resource-row';
 import { type Db, runSql } from './sql';
 import { writeSearchParameter } from './write-search-parameter';
-import { writeStatements } from './write-statements';
+import { newRowsParameter } from './new-rows-parameter';
+import { companionStatements, writeStatements } from './write-statements';
 
 /**
  * One change to one resource. Every mutation of the server — REST, bundle entries,
@@ -37,6 +38,22 @@ export interface WriteResult {
   reindexTask?: string;
 }
 
+/**
+ * New resources stored by the same statement as a write, if and only if that statement
+ * writes its row: the interaction's AuditEvent (audit/audit-recorder.ts), atomic with
+ * the write without a transaction around it. Offered to every write statement that the
+ * write path sends for this interaction (a retried attempt builds its rows again, with
+ * new ids).
+ */
+export interface WriteCompanion {
+  /** The type of every resource rowsFor returns. */
+  resourceType: string;
+  /** The new resources (ids chosen) to store with the write that will return `result`. */
+  rowsFor(result: WriteResult): (Resource & { id: string })[];
+  /** How many statements carrying companions wrote their row (counted here). */
+  written: number;
+}
+
 /** The content a patch was computed from is no longer current. */
 export class StaleBaseError extends Error {}
 
@@ -62,12 +79,39 @@ function nextTimestamp(previous: Date | undefined): Date {
  * rowCount 0, reads again, and either applies on top (plain update) or fails with 412
  * (If-Match). Works the same inside a caller's transaction.
  */
-export async function writeResource(db: Db, op: WriteOperation): Promise<WriteResult> {
+export async function writeResource(db: Db, op: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
   // A SearchParameter also changes what is indexed: see write-search-parameter.ts.
-  return op.resourceType === 'SearchParameter' ? writeSearchParameter(db, op, writeOneResource) : writeOneResource(db, op);
+  if (op.resourceType === 'SearchParameter') {
+    // Its schema changes run in a transaction of their own making: nothing may ride on its statement.
+    if (companion) throw new Error('writeResource: a SearchParameter write carries no companion resources');
+    return writeSearchParameter(db, op, writeOneResource);
+  }
+  return writeOneResource(db, op, companion);
 }
 
-async function writeOneResource(db: Db, op: WriteOperation): Promise<WriteResult> {
+/** Sends a write statement, with the companions of its result when there are any. */
+async function send(
+  db: Db,
+  op: WriteOperation,
+  kind: 'insert' | 'update' | 'delete',
+  params: unknown[],
+  result: WriteResult,
+  companion: WriteCompanion | undefined
+): Promise<boolean> {
+  const sql = writeStatements(op.resourceType);
+  const rows = companion?.rowsFor(result) ?? [];
+  if (!companion || rows.length === 0) {
+    return (await runSql(db, `${kind}:${sql.key}`, sql[kind], params)).rowCount === 1;
+  }
+  const lastUpdated = result.version.lastUpdated;
+  const { parameter } = newRowsParameter(companion.resourceType, rows, lastUpdated);
+  const withCompanions = companionStatements(op.resourceType, companion.resourceType);
+  const written = (await runSql(db, `${kind}+:${withCompanions.key}`, withCompanions[kind], [...params, parameter])).rowCount === 1;
+  if (written) companion.written++;
+  return written;
+}
+
+async function writeOneResource(db: Db, op: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
   if (op.resource) {
     assertValidResource(op.resource);
   }
@@ -98,11 +142,9 @@ async function writeOneResource(db: Db, op: WriteOperation): Promise<WriteResult
         const row = { id: op.id, version_id: version, last_updated: current?.last_updated ?? lastUpdated, deleted: true, content: null };
         return { version: toVersion(op.resourceType, { ...row, method: 'DELETE' }), created: false, noop: true };
       }
-      const written = await runSql(db, `delete:${sql.key}`, sql.delete, [op.id, versionId, lastUpdated, current.version_id]);
-      if (written.rowCount === 1) {
-        const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null, method: 'DELETE' };
-        return { version: toVersion(op.resourceType, row), created: false, noop: false };
-      }
+      const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null, method: 'DELETE' };
+      const result: WriteResult = { version: toVersion(op.resourceType, row), created: false, noop: false };
+      if (await send(db, op, 'delete', [op.id, versionId, lastUpdated, current.version_id], result, companion)) return result;
       continue;
     }
 
@@ -110,15 +152,12 @@ async function writeOneResource(db: Db, op: WriteOperation): Promise<WriteResult
     const content = withVersionMeta(source, versionId, lastUpdated);
     const json = JSON.stringify(content);
     const columns = sql.columns.map((c) => indexValues?.[c] ?? null);
+    const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false, content, method: op.method };
+    const result: WriteResult = { version: toVersion(op.resourceType, row), created: !exists, noop: false };
     const written = current
-      ? await runSql(db, `update:${sql.key}`, sql.update, [
-          op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns,
-        ])
-      : await runSql(db, `insert:${sql.key}`, sql.insert, [op.id, versionId, lastUpdated, json, op.method, ...columns]);
-    if (written.rowCount === 1) {
-      const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false, content, method: op.method };
-      return { version: toVersion(op.resourceType, row), created: !exists, noop: false };
-    }
+      ? await send(db, op, 'update', [op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns], result, companion)
+      : await send(db, op, 'insert', [op.id, versionId, lastUpdated, json, op.method, ...columns], result, companion);
+    if (written) return result;
     if (op.method === 'POST') {
       throw conflict(`${op.resourceType}/${op.id} already exists`);
     }

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexColumns } from '../search/index-columns';
-import { withSealingQueue } from './sealing-queue';
+import { digestSql, SEALED_TYPES } from './sealing-queue';
 
 /**
  * The SQL of the write path, fixed per resource type and built once. Each statement
- * writes the current row and its history row together (a data-modifying CTE), so a
+ * writes the current row and its history row together (data-modifying CTEs), so a
  * write is one round trip and atomic without an explicit transaction. The history row
  * is inserted from the current row's RETURNING: when the current row is not written
  * (id already taken, or the version moved on), no history is written and rowCount is 0.
@@ -41,43 +41,94 @@ export interface WriteStatements {
 
 const HISTORY = 'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)';
 
-function build(resourceType: string): WriteStatements {
+function list(items: string[]): string {
+  return items.map((item) => `, ${item}`).join('');
+}
+
+/**
+ * CTEs `${p}w` (the write, returning the ids it wrote) and `${p}h` (their history rows,
+ * selected from `${p}w`); with `queue`, a sealed type's rows are also queued for the
+ * hash chain (`${p}q`, storage/sealing-queue.ts).
+ */
+function writeChain(p: string, resourceType: string, write: string, history: string, queue: boolean): string {
+  const sealed = queue && SEALED_TYPES.has(resourceType);
+  return (
+    `${p}w AS (${write} RETURNING id${sealed ? ', content' : ''}), ${p}h AS (${HISTORY} ${history})` +
+    (sealed ? `, ${p}q AS (INSERT INTO audit_unsealed (audit_event_id, digest) SELECT id, ${digestSql('content')} FROM ${p}w)` : '')
+  );
+}
+
+/**
+ * CTEs inserting new resources of a type (version 1, method POST) from `rows`, a JSON
+ * array of `{ id, content, <column>: value }` (absent columns are NULL) that PostgreSQL
+ * parses once, with their history rows. Ids already taken are skipped (the caller
+ * compares the count). With `gatedBy` (a CTE), the rows are inserted only if that CTE
+ * wrote a row, and an id already taken fails the whole statement.
+ */
+function newRows(p: string, resourceType: string, rows: string, lastUpdated: string, gatedBy?: string): string {
+  const indexed = indexColumns(resourceType);
+  const quoted = indexed.map((c) => `"${c.name}"`);
+  const typed = indexed.map((c) => `, "${c.name}" ${c.sqlType}`).join('');
+  return (
+    `${p}v AS (SELECT * FROM jsonb_to_recordset(${rows}::jsonb) AS x(id text, content jsonb${typed})${gatedBy ? ` WHERE EXISTS (SELECT 1 FROM ${gatedBy})` : ''}), ` +
+    writeChain(
+      p,
+      resourceType,
+      `INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
+        `SELECT id, 1, ${lastUpdated}::timestamptz, false, content${list(quoted)} FROM ${p}v${gatedBy ? '' : ' ON CONFLICT (id) DO NOTHING'}`,
+      `SELECT '${resourceType}', ${p}v.id, 1, ${lastUpdated}::timestamptz, false, 'POST', ${p}v.content FROM ${p}v JOIN ${p}w ON ${p}w.id = ${p}v.id`,
+      true
+    )
+  );
+}
+
+/** The CTEs of the insert, update and delete of one row (parameters as in WriteStatements). */
+function rowWrites(resourceType: string): { insert: string; update: string; delete: string; columns: number } {
   const table = `"${resourceType}"`;
   const type = `'${resourceType}'`;
+  const quoted = indexColumns(resourceType).map((c) => `"${c.name}"`);
+  const insertParams = quoted.map((_, i) => `$${i + 6}`);
+  const updateParams = quoted.map((_, i) => `$${i + 7}`);
+  return {
+    insert: writeChain(
+      '',
+      resourceType,
+      `INSERT INTO ${table} (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
+        `VALUES ($1, $2, $3, false, $4::jsonb${list(insertParams)}) ON CONFLICT (id) DO NOTHING`,
+      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, $4::jsonb FROM w`,
+      true
+    ),
+    update: writeChain(
+      '',
+      resourceType,
+      `UPDATE ${table} SET version_id = $2, last_updated = $3, deleted = false, content = $4::jsonb` +
+        `${list(quoted.map((c, i) => `${c} = ${updateParams[i]}`))} WHERE id = $1 AND version_id = $6`,
+      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, $4::jsonb FROM w`,
+      false
+    ),
+    delete: writeChain(
+      '',
+      resourceType,
+      `UPDATE ${table} SET version_id = $2, last_updated = $3, deleted = true, content = NULL` +
+        `${list(quoted.map((c) => `${c} = NULL`))} WHERE id = $1 AND version_id = $4`,
+      `SELECT ${type}, id, $2::integer, $3::timestamptz, true, 'DELETE', NULL FROM w`,
+      false
+    ),
+    columns: quoted.length,
+  };
+}
+
+/** Each statement returns the ids it wrote: rowCount is 1 when the row was written, 0 when not. */
+function build(resourceType: string): WriteStatements {
+  const table = `"${resourceType}"`;
   const indexed = indexColumns(resourceType);
   const columns = indexed.map((c) => c.name);
-  const quoted = columns.map((c) => `"${c}"`);
-  const list = (items: string[]): string => items.map((item) => `, ${item}`).join('');
-
-  const insertParams = columns.map((_, i) => `$${i + 6}`);
-  const insert =
-    `WITH w AS (INSERT INTO ${table} (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
-    `VALUES ($1, $2, $3, false, $4::jsonb${list(insertParams)}) ON CONFLICT (id) DO NOTHING RETURNING id) ` +
-    `${HISTORY} SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, $4::jsonb FROM w`;
-
-  const updateParams = columns.map((_, i) => `$${i + 7}`);
-  const update =
-    `WITH w AS (UPDATE ${table} SET version_id = $2, last_updated = $3, deleted = false, content = $4::jsonb` +
-    `${list(quoted.map((c, i) => `${c} = ${updateParams[i]}`))} WHERE id = $1 AND version_id = $6 RETURNING id) ` +
-    `${HISTORY} SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, $4::jsonb FROM w`;
-
-  const del =
-    `WITH w AS (UPDATE ${table} SET version_id = $2, last_updated = $3, deleted = true, content = NULL` +
-    `${list(quoted.map((c) => `${c} = NULL`))} WHERE id = $1 AND version_id = $4 RETURNING id) ` +
-    `${HISTORY} SELECT ${type}, id, $2::integer, $3::timestamptz, true, 'DELETE', NULL FROM w`;
-
-  const typed = columns.map((c, i) => `, "${c}" ${indexed[i].sqlType}`).join('');
-  const insertMany =
-    `WITH v AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(id text, content jsonb${typed})), ` +
-    `w AS (INSERT INTO ${table} (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
-    `SELECT id, 1, $1::timestamptz, false, content${list(quoted)} FROM v ON CONFLICT (id) DO NOTHING RETURNING id) ` +
-    `${HISTORY} SELECT ${type}, v.id, 1, $1::timestamptz, false, 'POST', v.content FROM v JOIN w ON w.id = v.id`;
-
+  const writes = rowWrites(resourceType);
   return {
-    insert: withSealingQueue(resourceType, insert),
-    insertMany: withSealingQueue(resourceType, insertMany),
-    update,
-    delete: del,
+    insert: `WITH ${writes.insert} SELECT id FROM w`,
+    insertMany: `WITH ${newRows('', resourceType, '$2', '$1')} SELECT id FROM w`,
+    update: `WITH ${writes.update} SELECT id FROM w`,
+    delete: `WITH ${writes.delete} SELECT id FROM w`,
     selectCurrent: `SELECT version_id, last_updated, deleted FROM ${table} WHERE id = $1`,
     read: `SELECT id, version_id, last_updated, deleted, content FROM ${table} WHERE id = $1`,
     columns,
@@ -86,19 +137,58 @@ function build(resourceType: string): WriteStatements {
   };
 }
 
+/**
+ * The insert, update and delete of a row of `resourceType` that also insert new
+ * resources of `companionType` (the write's AuditEvent), in the same statement and only
+ * if the row is written: atomic without a transaction, one round trip. The companions are
+ * one more parameter after the write's own (the JSON array of insertMany's $2) and share
+ * its last_updated ($3).
+ */
+export interface CompanionStatements {
+  insert: string;
+  update: string;
+  delete: string;
+  key: string;
+}
+
+function buildWithCompanions(resourceType: string, companionType: string): CompanionStatements {
+  const writes = rowWrites(resourceType);
+  const companions = (param: number): string => newRows('c', companionType, `$${param}`, '$3', 'w');
+  return {
+    insert: `WITH ${writes.insert}, ${companions(writes.columns + 6)} SELECT id FROM w`,
+    update: `WITH ${writes.update}, ${companions(writes.columns + 7)} SELECT id FROM w`,
+    delete: `WITH ${writes.delete}, ${companions(5)} SELECT id FROM w`,
+    key: `${writeStatements(resourceType).key}+${writeStatements(companionType).key}`,
+  };
+}
+
 const cache = new Map<string, WriteStatements>();
+const companionCache = new Map<string, CompanionStatements>();
 let cachedGeneration = searchParameterGeneration();
 
 /** Rebuilt when the search parameter registry changes (custom parameters add columns). */
 export function writeStatements(resourceType: string): WriteStatements {
   if (cachedGeneration !== searchParameterGeneration()) {
     cache.clear();
+    companionCache.clear();
     cachedGeneration = searchParameterGeneration();
   }
   let statements = cache.get(resourceType);
   if (!statements) {
     statements = build(resourceType);
     cache.set(resourceType, statements);
+  }
+  return statements;
+}
+
+
+/** As writeStatements, for a write that carries new resources of `companionType` (see CompanionStatements). */
+export function companionStatements(resourceType: string, companionType: string): CompanionStatements {
+  const key = `${writeStatements(resourceType).key}|${writeStatements(companionType).key}`;
+  let statements = companionCache.get(key);
+  if (!statements) {
+    statements = buildWithCompanions(resourceType, companionType);
+    companionCache.set(key, statements);
   }
   return statements;
 }

@@ -205,10 +205,14 @@ describe('each scope letter on its own', () => {
     const token = await alice('patient/Observation.c');
     const own = await call(token, 'POST', '/Observation', { body: observation(ids.alice, 'exam', 'c-own') });
     expect(own.status).toBe(201);
+    const creates = async (outcome: string) => (await call(admin, 'GET', `/AuditEvent?subtype=create&outcome=${outcome}&_summary=count`)).body.total;
+    const [succeeded, failed] = [await creates('0'), await creates('4')];
     const other = await call(token, 'POST', '/Observation', { body: observation(ids.bob, 'exam', 'c-other') });
     expect(other.status).toBe(403);
     const count = await call(admin, 'GET', '/Observation?code=c-other&_summary=count');
     expect(count.body.total).toBe(0);
+    // The refused create was written, then rolled back with the AuditEvent that rode on it: only the refusal is recorded.
+    expect([await creates('0'), await creates('4')]).toEqual([succeeded, failed + 1]);
     expect((await call(token, 'GET', `/Observation/${own.body.id}`)).status).toBe(403);
     expect((await call(token, 'PUT', `/Observation/${own.body.id}`, { body: { ...own.body } })).status).toBe(403);
     expect((await call(token, 'DELETE', `/Observation/${own.body.id}`)).status).toBe(403);

@@ -84,6 +84,26 @@ describe('AuditEvents of FHIR interactions', () => {
     expect(entityRefs(vread)).toContain(`Patient/${id}/_history/1`);
   });
 
+  it('records each write once, with the status it answered: 201/200 creates and updates, 204 or 200 deletes, a conditional create that matched', async () => {
+    const identifier = `urn:uuid:${crypto.randomUUID()}`;
+    const body = { resourceType: 'Patient', identifier: [{ system: 'urn:test', value: identifier }] };
+    const created = await call('POST', '/Patient', writer, body, { 'If-None-Exist': `identifier=urn:test|${identifier}` });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    expect((await call('POST', '/Patient', writer, body, { 'If-None-Exist': `identifier=urn:test|${identifier}` })).status).toBe(200);
+    expect((await call('PUT', `/Patient/${id}`, writer, { ...body, id, active: true })).status).toBe(200);
+    const other = crypto.randomUUID();
+    expect((await call('PUT', `/Patient/${other}`, writer, { resourceType: 'Patient', id: other })).status).toBe(201);
+    expect((await call('DELETE', `/Patient/${id}`, writer)).status).toBe(204);
+    expect((await call('DELETE', `/Patient/${other}`, writer, undefined, { Prefer: 'return=OperationOutcome' })).status).toBe(200);
+    expect((await call('DELETE', `/Patient/${other}`, writer)).status).toBe(204);
+
+    const outcomes = async (target: string) =>
+      (await audits(`entity=Patient/${target}`)).map((e) => `${subtypeOf(e)} ${e.outcomeDesc?.split(' ')[0]}`).sort();
+    expect(await outcomes(id)).toEqual(['create 200', 'create 201', 'delete 204', 'update 200']);
+    expect(await outcomes(other)).toEqual(['delete 200', 'delete 204', 'update 201']);
+  });
+
   it('records a search with its query (base64) and one patient entity per Patient whose data it returned', async () => {
     const id = await createPatient();
     const obs = await call('POST', '/Observation', writer, { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${id}` } });
