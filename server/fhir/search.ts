@@ -50,9 +50,10 @@ export async function searchsetResponse(ctx: FhirContext, path: string, query: S
   const elements = parseElements(query._elements);
   const warnings = request.warnings;
   for (const typeRequest of requests) warnings.push(...reindexWarnings(typeRequest));
-  if (summary === 'count') {
+  // _count=0 asks for no entries: what it is for is the total (as _summary=count), unless _total=none.
+  if (summary === 'count' || (request.count === 0 && query._total === undefined)) {
     const total = await ctx.repo.countAcrossTypes(requests);
-    return { status: 200, resource: bundle(path, queryOf(query), [], total, warnings) };
+    return { status: 200, resource: bundle(path, queryOf(query, requests), [], total, warnings) };
   }
 
   const result = await ctx.repo.searchAcross(requests);
@@ -75,8 +76,10 @@ export async function searchsetResponse(ctx: FhirContext, path: string, query: S
       );
     }
   }
-  const params = queryOf(query);
-  const searchset = bundle(path, params, entries, result.total, warnings);
+  const params = queryOf(query, requests);
+  // Without _total, the total is given when it costs nothing: every match is on this first page.
+  const whole = query._total === undefined && !request.cursor && request.offset === 0 && !result.next;
+  const searchset = bundle(path, params, entries, result.total ?? (whole ? result.resources.length : undefined), warnings);
   const links = searchset.link ?? [];
   if (result.next) {
     links.push({ relation: 'next', url: pageUrl(path, params, request.count, result.next) });
@@ -95,11 +98,18 @@ function formParams(body: unknown): Record<string, string | string[]> {
   return body instanceof URLSearchParams ? paramsRecord(body) : {};
 }
 
-function queryOf(query: SearchQuery): URLSearchParams {
+/**
+ * The query as the links give it: without the pairs every request ignored, so that the
+ * self link says which parameters the search used (search.html#errors).
+ */
+function queryOf(query: SearchQuery, requests: readonly SearchRequest[]): URLSearchParams {
+  const ignoredBy = (request: SearchRequest): Set<string> => new Set((request.ignored ?? []).map(([k, v]) => `${k}=${v}`));
+  const [first, ...others] = requests.map(ignoredBy);
+  const ignored = [...first].filter((pair) => others.every((set) => set.has(pair)));
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
-      params.append(key, v);
+      if (!ignored.includes(`${key}=${v}`)) params.append(key, v);
     }
   }
   return params;

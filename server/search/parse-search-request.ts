@@ -51,10 +51,13 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
     total: 'none',
     warnings: [],
   };
+  // The query pair being parsed: an ignored one is left out of the self link (search.html#errors).
+  let parsing: [string, string] | undefined;
   const ignore = (name: string, reason: string): void => {
     const text = `${reason}: ${name}`;
     if (options.strict) throw badRequest(text, name);
     request.warnings.push(warning(text, name));
+    if (parsing) (request.ignored ??= []).push(parsing);
   };
 
   let cursor: string | undefined;
@@ -62,8 +65,10 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
     if (raw === undefined) continue;
     const values = Array.isArray(raw) ? raw : [raw];
     if (values.length === 0) continue;
+    parsing = undefined;
     if (isIncludeKey(key)) {
       for (const value of values) {
+        parsing = [key, value];
         const rule = parseIncludeRule(resourceType, key, value, ignore);
         if (rule) (key.startsWith('_revinclude') ? (request.revinclude ??= []) : (request.include ??= [])).push(rule);
       }
@@ -110,6 +115,7 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
         continue;
     }
     for (const value of values) {
+      parsing = [key, value];
       const filter = parseFilter(resourceType, key, value, ignore);
       if (filter) request.filters.push(filter);
     }

@@ -29,6 +29,8 @@ export interface SearchRequest {
   pretty?: string;
   /** One issue per ignored parameter (lenient mode) or adjusted value (`_count` above the maximum). */
   warnings: OperationOutcomeIssue[];
+  /** The `[name, value]` pairs of the query that were ignored (lenient mode): the self link leaves them out. */
+  ignored?: [string, string][];
   /** `_include` rules, in the order given (see parse-include-parameter.ts). */
   include?: IncludeRule[];
   /** `_revinclude` rules. */

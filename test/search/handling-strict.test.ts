@@ -1,4 +1,4 @@
-import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { startTestServer, type TestServer } from '../support/test-server';
 import { getSearch, postSearch, queryString, resourceKey, sortedKeys, storeOverHttp, type SearchPage } from './http-search';
 import { parameterValues } from './independent-evaluation';
@@ -71,6 +71,30 @@ describe('unknown and unsupported parameters', () => {
     const key = name.split('.')[0].replace(/^_has:.*/, '_has');
     expectBadRequestNaming(await getSearch(server, `Patient?${queryString(params)}`, strict), key, `GET ${name}`);
     expectBadRequestNaming(await postSearch(server, 'Patient', params, strict), key, `POST ${name}`);
+  });
+
+  test.each(IGNORABLE.filter(([name]) => name !== '_sort'))(
+    '%s=%s, ignored, is left out of the self and next links, which keep the parameters the search used',
+    async (name, value) => {
+      const params: [string, string][] = [[name, value], ['gender', 'female'], ['_count', '1']];
+      const page = await getSearch(server, `Patient?${queryString(params)}`);
+      const links = new Map(((page.body as Bundle).link ?? []).map((l) => [l.relation, new URL(l.url).searchParams]));
+      for (const relation of ['self', 'next']) {
+        const used = links.get(relation) as URLSearchParams;
+        expect({ relation, ignored: used.getAll(name), gender: used.get('gender') }).toEqual({ relation, ignored: [], gender: 'female' });
+      }
+      // What the self link names finds the same first page, now without a warning.
+      const self = links.get('self') as URLSearchParams;
+      const again = await getSearch(server, `Patient?${self}`);
+      expect({ matches: sortedKeys(again.matches), outcomes: again.outcomes.length }).toEqual({ matches: sortedKeys(page.matches), outcomes: 0 });
+    }
+  );
+
+  test('a repeated parameter loses only the values that were ignored: _include keeps the ones it used', async () => {
+    const page = await getSearch(server, 'RiskAssessment?_include=RiskAssessment:subject&_include=RiskAssessment:nonsense');
+    expect(page.outcomes).toHaveLength(1);
+    const self = new URL(((page.body as Bundle).link ?? []).find((l) => l.relation === 'self')?.url as string).searchParams;
+    expect(self.getAll('_include')).toEqual(['RiskAssessment:subject']);
   });
 
   test('Prefer: handling=lenient is the default, and every ignored parameter gets its own warning', async () => {

@@ -102,6 +102,29 @@ describe('_count and _total', () => {
     }
   });
 
+  test('without _total, the total is given when every match is on the first page, and not when more pages follow', async () => {
+    const { patient, observations } = busyPatient();
+    const all = await getSearch(server, `Observation?subject=Patient/${patient.id}&_count=${observations.length}`);
+    expect({ total: all.total, next: (all.body as Bundle).link?.some((l) => l.relation === 'next') }).toEqual({ total: observations.length, next: false });
+    const first = await getSearch(server, `Observation?subject=Patient/${patient.id}&_count=2`);
+    expect(first.total).toBeUndefined();
+    // The last page of several holds every remaining match, not all of them: no total there either.
+    let page = first;
+    for (let next = (page.body as Bundle).link?.find((l) => l.relation === 'next')?.url; next; next = (page.body as Bundle).link?.find((l) => l.relation === 'next')?.url) {
+      page = await getSearch(server, next.slice(next.indexOf('/fhir/') + '/fhir/'.length));
+    }
+    expect(page.matches.length).toBeGreaterThan(0);
+    expect(page.total).toBeUndefined();
+    expect((await getSearch(server, `Observation?subject=Patient/${patient.id}&_count=${observations.length}&_total=none`)).total).toBeUndefined();
+  });
+
+  test('_count=0 gives the total and no entries (unless _total=none)', async () => {
+    const { patient, observations } = busyPatient();
+    const page = await getSearch(server, `Observation?subject=Patient/${patient.id}&_count=0`);
+    expect({ total: page.total, entries: page.matches.length }).toEqual({ total: observations.length, entries: 0 });
+    expect((await getSearch(server, `Observation?subject=Patient/${patient.id}&_count=0&_total=none`)).total).toBeUndefined();
+  });
+
   test('_summary=count gives the total and no entries, even with _total=none', async () => {
     const { patient, observations } = busyPatient();
     for (const extra of ['', '&_total=none', '&_count=1']) {
