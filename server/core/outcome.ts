@@ -46,7 +46,7 @@ export const badRequest = (text: string, expression?: string): OperationOutcomeE
 export const unauthorized = (text: string, wwwAuthenticate: string): OperationOutcomeError =>
   Object.assign(fail(401, 'login', text), { headers: { 'WWW-Authenticate': wwwAuthenticate } });
 export const forbidden = (text: string): OperationOutcomeError => fail(403, 'forbidden', text);
-export const notFound = (text: string): OperationOutcomeError => fail(404, 'not-found', text);
+export const notFound = (text: string, code: IssueCode = 'not-found'): OperationOutcomeError => fail(404, code, text);
 export const gone = (text: string): OperationOutcomeError => fail(410, 'deleted', text);
 export const methodNotAllowed = (text: string): OperationOutcomeError => fail(405, 'not-supported', text);
 export const conflict = (text: string): OperationOutcomeError => fail(409, 'conflict', text);

@@ -1,11 +1,11 @@
-import { badRequest } from '../core/outcome';
+import { badRequest, notFound, type OperationOutcomeError } from '../core/outcome';
 import type { Route } from './routes';
 import type { FhirRequest } from './fhir-request';
 import { isResourceType } from '../validation/structure-definitions';
 
 export type RouteMatch =
   | { route: Route; params: Record<string, string> }
-  | { route?: undefined; allowed: string[]; unknownType?: string };
+  | { route?: undefined; allowed: string[]; unknownType?: string; unknownOperation?: string };
 
 interface CompiledRoute {
   route: Route;
@@ -16,7 +16,8 @@ interface CompiledRoute {
 /**
  * Matches a path below /fhir against the route table: segments are compared literally
  * or captured, and a `:resourceType` capture must be an R4 type (so `metadata` or
- * `_history` fall through to their literal routes). The first route in table order wins;
+ * `_history` fall through to their literal routes), and no capture starts with `$` (ids
+ * and types never do: `$name` is an operation, matched only literally). The first route in table order wins;
  * when none matches the method, the methods of routes matching the path are returned
  * for a 405.
  */
@@ -46,8 +47,16 @@ export function compileRoutes(routes: readonly Route[]): (method: string, path: 
       allowed.add(candidate.route.method);
       if (candidate.route.method === 'GET') allowed.add('HEAD');
     }
-    return { allowed: [...allowed], unknownType };
+    const operation = allowed.size === 0 ? parts.find((p) => p.startsWith('$')) : undefined;
+    return { allowed: [...allowed], unknownType, ...(operation ? { unknownOperation: decode(operation) } : {}) };
   };
+}
+
+/** The 404 for a path no route matches (405s are the caller's: they need the Allow header). */
+export function noRoute(found: Exclude<RouteMatch, { route: Route }>, method: string, path: string): OperationOutcomeError {
+  if (found.unknownOperation) return notFound(`The operation ${found.unknownOperation} is not supported at ${method} ${path}`, 'not-supported');
+  if (found.unknownType) return notFound(`Unknown resource type "${found.unknownType}"`);
+  return notFound(`No FHIR endpoint at ${method} ${path}`);
 }
 
 function captures(segments: string[], parts: string[]): Record<string, string> | undefined {
@@ -55,6 +64,7 @@ function captures(segments: string[], parts: string[]): Record<string, string> |
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i];
     if (segment.startsWith(':')) {
+      if (parts[i].startsWith('$')) return undefined;
       params[segment.slice(1)] = decode(parts[i]);
     } else if (segment !== parts[i]) {
       return undefined;

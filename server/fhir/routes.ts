@@ -8,7 +8,7 @@ import { history } from './history';
 import { patch } from './patch';
 import { read } from './read';
 import { search } from './search';
-import { systemSearch } from './system-search';
+import { compartmentSearchAll, systemSearch } from './system-search';
 import { PATIENT_COMPARTMENT_URL } from '../search/compartment-definitions';
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
@@ -81,6 +81,7 @@ export const routes: Route[] = [
   { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
   { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
   // After the literal `_history`, `$validate` and `$everything` routes of the same length.
+  { method: 'GET', path: '/Patient/:compartmentId/*', handler: compartmentSearchAll, compartment: PATIENT_COMPARTMENT_URL },
   { method: 'GET', path: '/Patient/:compartmentId/:resourceType', handler: search, compartment: PATIENT_COMPARTMENT_URL },
   { method: 'PUT', path: '/:resourceType/:id', handler: update, interaction: 'update' },
   { method: 'PATCH', path: '/:resourceType/:id', handler: patch, interaction: 'patch' },

@@ -1,11 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { Binary, BundleEntry, BundleEntryResponse } from '@medplum/fhirtypes';
-import { badRequest, methodNotAllowed, notFound, type OperationOutcomeError } from '../core/outcome';
+import { badRequest, methodNotAllowed, type OperationOutcomeError } from '../core/outcome';
 import type { EntryRequest } from './bundle-entries';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from './fhir-request';
 import { preferredAnswer } from './prefer-return';
 import { paramsRecord } from './query-value';
-import { pathFields } from './route-matcher';
+import { noRoute, pathFields } from './route-matcher';
 
 const JSON_PATCH = 'application/json-patch+json';
 
@@ -25,7 +25,7 @@ export async function runEntry(
     if (found.allowed.length > 0) {
       throw methodNotAllowed(`${entry.method} is not allowed on ${entry.path}; allowed: ${found.allowed.join(', ')}`);
     }
-    throw notFound(found.unknownType ? `Unknown resource type "${found.unknownType}"` : `No FHIR endpoint at ${entry.method} ${entry.path}`);
+    throw noRoute(found, entry.method, entry.path);
   }
   if (found.route.path === '/' && entry.method === 'POST') {
     throw badRequest('A Bundle entry cannot itself be a transaction or batch');

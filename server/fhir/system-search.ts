@@ -1,13 +1,14 @@
-import { badRequest, issue } from '../core/outcome';
+import { badRequest, issue, notFound } from '../core/outcome';
+import { isCompartmentType, patientCompartmentFilter } from '../search/compartment-definitions';
 import { searchSortKeys } from '../search/build-search-sql';
 import { isHasKey } from '../search/parse-chained-parameter';
 import { isIncludeKey } from '../search/parse-include-parameter';
 import { decodeCursor } from '../search/page-cursor';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
 import { searchParamDef } from '../search/search-parameter-definitions';
-import type { SearchRequest } from '../search/search-request';
+import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { isResourceType, resourceTypes } from '../validation/structure-definitions';
-import type { FhirHandler } from './fhir-request';
+import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from './fhir-request';
 import { searchOptions, searchQuery, searchsetResponse } from './search';
 
 /** Result parameters: they apply to the whole search, not to one type's rows. */
@@ -24,10 +25,36 @@ const RESULT_PARAMETERS: ReadonlySet<string> = new Set([
  * Without `_type`, every type is searched.
  */
 export const systemSearch: FhirHandler = async (req, ctx) => {
+  return searchTypes(req, ctx, requestedTypes(searchQuery(req)._type), ctx.baseUrl);
+};
+
+/**
+ * GET Patient/[id]/* (https://hl7.org/fhir/R4/http.html#search): every type of the
+ * Patient compartment (or those of `_type`), each confined to the compartment by the
+ * official CompartmentDefinition, paged together as a system search is.
+ */
+export const compartmentSearchAll: FhirHandler = async (req, ctx) => {
+  const { type, id } = req.compartment as { type: string; id: string };
+  if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: only the Patient compartment is supported`);
+  const raw = searchQuery(req)._type;
+  const types = raw === undefined ? resourceTypes.filter((t) => patientCompartmentFilter(t, id)) : requestedTypes(raw);
+  const outside = types.filter((t) => !patientCompartmentFilter(t, id));
+  if (outside.length > 0) throw badRequest(`_type: not in the ${type} compartment: ${outside.join(', ')}`, '_type');
+  const path = `${ctx.baseUrl}/${type}/${encodeURIComponent(id)}/*`;
+  return searchTypes(req, ctx, types, path, (t) => patientCompartmentFilter(t, id) as SearchFilter);
+};
+
+async function searchTypes(
+  req: FhirRequest,
+  ctx: FhirContext,
+  types: string[],
+  path: string,
+  confine?: (type: string) => SearchFilter
+): Promise<FhirResponse> {
   const query = searchQuery(req);
   const options = searchOptions(req, ctx);
-  const types = requestedTypes(query._type);
   const ignored: ReturnType<typeof issue>[] = [];
+  const ignoredPairs: [string, string][] = [];
   const shared: SearchQuery = {};
   for (const [key, value] of Object.entries(query)) {
     if (value === undefined || key === '_cursor' || key === '_type') continue;
@@ -37,11 +64,16 @@ export const systemSearch: FhirHandler = async (req, ctx) => {
       const text = `Search parameter not defined on every type searched (${types.length > 5 ? `${types.length} types` : types.join(', ')}): ${key}`;
       if (options.strict) throw badRequest(text, key);
       ignored.push(issue('warning', 'not-supported', text, key));
+      for (const v of Array.isArray(value) ? value : [value]) ignoredPairs.push([key, v]);
       continue;
     }
     shared[key] = value;
   }
   const requests = types.map((type) => parseSearchRequest(type, { ...shared, ...includesFor(type, query) }, options));
+  for (const request of requests) {
+    if (confine) request.filters.push(confine(request.resourceType));
+    if (ignoredPairs.length > 0) request.ignored = [...(request.ignored ?? []), ...ignoredPairs];
+  }
   const [first] = requests;
   const cursor = lastValue(query._cursor);
   if (cursor !== undefined) {
@@ -50,8 +82,8 @@ export const systemSearch: FhirHandler = async (req, ctx) => {
     for (const request of requests) request.cursor = decoded;
   }
   first.warnings = dedupe([...ignored, ...requests.flatMap((r) => r.warnings)]);
-  return searchsetResponse(ctx, ctx.baseUrl, query, requests);
-};
+  return searchsetResponse(ctx, path, query, requests);
+}
 
 function requestedTypes(raw: string | string[] | undefined): string[] {
   if (raw === undefined) return [...resourceTypes];

@@ -7,10 +7,10 @@ import { accessFor } from '../access/principal-access';
 import type { AuditRecorder } from '../audit/audit-recorder';
 import { runAudited } from '../audit/audited-handler';
 import { patientsIn } from '../audit/audit-event';
-import { methodNotAllowed, notFound } from '../core/outcome';
+import { methodNotAllowed } from '../core/outcome';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fhir/fhir-request';
 import { preferredAnswer } from '../fhir/prefer-return';
-import { pathFields } from '../fhir/route-matcher';
+import { noRoute, pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
 import { writeDocument, writeResource } from './write-response';
 
@@ -32,9 +32,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
         ctx.set('Allow', found.allowed.join(', '));
         throw methodNotAllowed(`${ctx.method} is not allowed on ${ctx.path}; allowed: ${found.allowed.join(', ')}`);
       }
-      throw notFound(
-        found.unknownType ? `Unknown resource type "${found.unknownType}"` : `No FHIR endpoint at ${ctx.method} ${ctx.path}`
-      );
+      throw noRoute(found, ctx.method, ctx.path);
     }
     const { route, params } = found;
     const parsed = BODY_METHODS.has(ctx.method)

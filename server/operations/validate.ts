@@ -25,8 +25,9 @@ export const validate: FhirHandler = async (req, ctx) => {
     throw badRequest(`mode must be create, update or delete, got "${mode}"`);
   }
   if (mode === 'delete') {
+    if (!req.id) throw badRequest(`mode=delete validates the deletion of one resource: POST ${resourceType}/[id]/$validate`);
     // Nothing stops a delete here but existence; referential checks are not enforced.
-    await ctx.repo.read(resourceType, req.id as string);
+    await ctx.repo.read(resourceType, req.id);
     return { status: 200, resource: informational('The resource may be deleted') };
   }
   if (candidate === undefined && req.id) {

@@ -82,6 +82,30 @@ test('compartment search combines with the type search parameters and keeps its 
   expect(first.link?.find((l) => l.relation === 'self')?.url).toContain(`/Patient/${patientId}/Observation?`);
 });
 
+test('GET Patient/[id]/* returns every resource in the patient compartment, of every type, each once', async () => {
+  for (const patientId of patientIds) {
+    const expected = stored.filter((r) => inPatientCompartment(r, patientId)).map((r) => `${r.resourceType}/${r.id}`);
+    const { ids, first } = await allPages(`${server.base}/Patient/${patientId}/*?_count=40`);
+    expect(new Set(ids).size).toBe(ids.length);
+    // The server's own AuditEvents name the patient too (R4 puts AuditEvent in the compartment); the rest is the fixtures'.
+    expect(ids.filter((id) => !id.startsWith('AuditEvent/')).sort()).toEqual(expected.sort());
+    expect(first.link?.find((l) => l.relation === 'self')?.url).toBe(`${server.base}/Patient/${patientId}/*?_count=40`);
+  }
+});
+
+test('GET Patient/[id]/* takes _type and the criteria every type shares, and refuses a type outside the compartment', async () => {
+  const [patientId] = patientIds;
+  const types = ['Condition', 'Immunization'];
+  const expected = stored.filter((r) => types.includes(r.resourceType) && inPatientCompartment(r, patientId)).map((r) => `${r.resourceType}/${r.id}`);
+  expect(expected.length).toBeGreaterThan(0);
+  const { ids } = await allPages(`${server.base}/Patient/${patientId}/*?_type=${types.join(',')}&_count=7`);
+  expect(ids.sort()).toEqual(expected.sort());
+  const one = expected[0].split('/');
+  const byId = await allPages(`${server.base}/Patient/${patientId}/*?_type=${types.join(',')}&_id=${one[1]}`);
+  expect(byId.ids).toEqual([expected[0]]);
+  expect((await fhirRequest('GET', `${server.base}/Patient/${patientId}/*?_type=Organization`)).status).toBe(400);
+});
+
 test('a type outside the patient compartment, or another compartment type, is refused', async () => {
   const [patientId] = patientIds;
   expect((await fhirRequest('GET', `${server.base}/Patient/${patientId}/Organization`)).status).toBe(400);
@@ -142,6 +166,8 @@ test('a criterion not defined on every searched type is ignored with a warning, 
   expect(lenient.status).toBe(200);
   const outcome = lenient.body.entry?.find((e) => e.search?.mode === 'outcome')?.resource as { issue?: { diagnostics?: string }[] };
   expect(outcome?.issue?.[0]?.diagnostics).toContain('clinical-status');
+  // The self link names what the search used: _type, not the ignored criterion.
+  expect(lenient.body.link?.find((l) => l.relation === 'self')?.url).toBe(`${server.base}?_type=Condition%2CImmunization`);
   const strict = await fhirRequest('GET', `${server.base}?_type=Condition,Immunization&clinical-status=active`, { headers: { Prefer: 'handling=strict' } });
   expect(strict.status).toBe(400);
   expect((await fhirRequest('GET', `${server.base}?_type=Condition,Nope`)).status).toBe(400);

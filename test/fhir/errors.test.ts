@@ -47,6 +47,26 @@ test('an unknown resource type or id is 404', async () => {
   await expectOutcome(fhirRequest('POST', `${server.base}/Nonsense`, { body: { resourceType: 'Nonsense' } }), 404);
 });
 
+test('an operation the server does not have is a 404 not-supported naming it, at system, type and instance level and in a batch', async () => {
+  const parameters = { resourceType: 'Parameters' };
+  for (const [method, path] of [
+    ['GET', '/$nonsense'],
+    ['POST', '/$nonsense'],
+    ['GET', '/Patient/$nonsense'],
+    ['POST', '/Patient/$nonsense'],
+    ['GET', '/Patient/123/$nonsense'],
+    ['POST', '/Patient/123/$nonsense'],
+  ]) {
+    const body = await expectOutcome(fhirRequest(method, `${server.base}${path}`, method === 'POST' ? { body: parameters } : {}), 404);
+    expect({ path, code: body.issue[0].code, named: body.issue[0].diagnostics.includes('$nonsense') }).toEqual({ path, code: 'not-supported', named: true });
+  }
+  const batch = await fhirRequest('POST', server.base, {
+    body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: 'Patient/$nonsense' } }] },
+  });
+  expect(batch.body.entry[0].response.status).toMatch(/^404/);
+  expect(batch.body.entry[0].response.outcome.issue[0].code).toBe('not-supported');
+});
+
 test('an invalid id in the URL is 400', async () => {
   await expectOutcome(
     fhirRequest('PUT', `${server.base}/Patient/${'x'.repeat(65)}`, { body: { resourceType: 'Patient', id: 'x'.repeat(65) } }),

@@ -77,3 +77,15 @@ test('a profile the server does not know is an error when asked for by the profi
   });
   expect(base.body.issue.map((i: { severity: string }) => i.severity)).toEqual(['information']);
 });
+
+test('mode=delete checks that the resource named by the URL exists; without an id it is a 400 saying where to ask', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', active: true } });
+  const deleteMode = { resourceType: 'Parameters', parameter: [{ name: 'mode', valueCode: 'delete' }] };
+  const ok = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$validate`, { body: deleteMode });
+  expect(ok.status).toBe(200);
+  expect(ok.body.issue.filter((i: any) => i.severity === 'error')).toHaveLength(0);
+  expect((await fhirRequest('POST', `${server.base}/Patient/nobody/$validate`, { body: deleteMode })).status).toBe(404);
+  const typeLevel = await fhirRequest('POST', `${server.base}/Patient/$validate?mode=delete`, { body: deleteMode });
+  expect(typeLevel.status).toBe(400);
+  expect(typeLevel.body.issue[0].diagnostics).toContain('Patient/[id]/$validate');
+});
