@@ -47,7 +47,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       conditionalDelete: !appendOnly && conditional.has('delete') ? 'single' : 'not-supported',
       // FHIR JSON has no empty arrays: a type without any of these leaves the property out.
       ...nonEmpty('searchInclude', searchIncludeValues(type)),
-      ...nonEmpty('searchRevInclude', searchRevIncludeValues(type)),
+      ...nonEmpty('searchRevInclude', revincludeCapability(type)),
       ...nonEmpty(
         'searchParam',
         searchParamsForCapability(type).map((p) => ({
@@ -136,4 +136,10 @@ function routeAppliesTo(route: Route, type: string): boolean {
 
 function unique<T>(values: (T | undefined)[]): T[] {
   return [...new Set(values.filter((v): v is T => v !== undefined))];
+}
+
+/** `_revinclude=*` reads every `Source:param` that can point to the type. */
+function revincludeCapability(type: string): string[] {
+  const values = searchRevIncludeValues(type);
+  return values.length === 0 ? [] : ['*', ...values];
 }

@@ -13,7 +13,7 @@ let revincludes: Map<string, string[]> | undefined;
 
 /**
  * `searchRevInclude` of a type: every `Source:param` whose reference parameter can point
- * to it (its official targets name the type, or any type).
+ * to it (its official targets name the type, or any type). `_revinclude=*` reads them all.
  */
 export function searchRevIncludeValues(resourceType: string): string[] {
   if (!revincludes) {

@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { paramColumn } from './column-names';
+import { searchRevIncludeValues } from './include-capability';
 import { referenceParamCodes } from './parse-include-parameter';
 import type { IncludeRule } from './search-request';
 import { indexedParam } from './supported-parameters';
@@ -39,6 +40,15 @@ export function includedReferences(resource: Resource, rule: IncludeRule): Resou
 }
 
 /** For `_revinclude`: whether a rule can include resources referring to a resource of `targetType`. */
+/**
+ * The `[sourceType, code]` pairs a `_revinclude` rule reads for resources of `targetType`:
+ * for `*`, every reference parameter of every type that can point to that type.
+ */
+export function revincludeSources(rule: IncludeRule, targetType: string): [string, string][] {
+  if (rule.sourceType === '*') return searchRevIncludeValues(targetType).map((value) => value.split(':') as [string, string]);
+  return ruleCodes(rule, rule.sourceType).map((code) => [rule.sourceType, code]);
+}
+
 export function revincludeApplies(rule: IncludeRule, targetType: string): boolean {
   return rule.targetType === undefined || rule.targetType === targetType;
 }

@@ -18,7 +18,7 @@ export function referenceParamCodes(resourceType: string): string[] {
 
 /**
  * `_include=Observation:subject[:Patient]`, `_include=Observation:*`, `_include=*`,
- * `_revinclude=Provenance:target`. https://hl7.org/fhir/R4/search.html#include
+ * `_revinclude=Provenance:target`, `_revinclude=Provenance:*`, `_revinclude=*`. https://hl7.org/fhir/R4/search.html#include
  * A malformed value is a 400; a parameter this server does not index, or a rule that
  * can include nothing here, is ignored like an unknown parameter (warning, or 400 when strict).
  */
@@ -32,13 +32,7 @@ export function parseIncludeRule(
   if (!keyMatch) throw badRequest(`Unknown modifier in '${key}': only :iterate (or :recurse) is allowed`, key);
   const reverse = keyMatch[1] !== undefined;
   const iterate = keyMatch[2] !== undefined;
-  if (value === '*') {
-    if (reverse) {
-      ignore(key, '_revinclude=* is not supported; name the type, e.g. Provenance:*');
-      return undefined;
-    }
-    return { sourceType: '*', code: '*', iterate };
-  }
+  if (value === '*') return { sourceType: '*', code: '*', iterate };
   const parts = value.split(':');
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
     throw badRequest(`${key} must be Type:parameter[:TargetType] or *, got '${value}'`, key);

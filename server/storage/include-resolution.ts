@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { includedReferences, revincludeApplies, ruleCodes } from '../search/include-references';
+import { includedReferences, revincludeApplies, revincludeSources } from '../search/include-references';
 import type { IncludeRule, SearchRequest } from '../search/search-request';
 
 /** How include resolution reads: the repository's read path, so later access filters apply here too. */
@@ -94,13 +94,13 @@ export async function resolveIncludes(
     for (const [targetType, references] of byType) {
       for (const rule of revincludeRules) {
         if (!revincludeApplies(rule, targetType)) continue;
-        for (const code of ruleCodes(rule, rule.sourceType)) {
+        for (const [sourceType, code] of revincludeSources(rule, targetType)) {
           const asked = room();
           if (asked <= 0) {
             truncated = true;
             break;
           }
-          take(await reader.readReferring(rule.sourceType, code, references, asked + 1), asked);
+          take(await reader.readReferring(sourceType, code, references, asked + 1), asked);
         }
       }
     }

@@ -170,6 +170,19 @@ describe('_include and _revinclude', () => {
     expect(sorted(page.includes)).toEqual(sorted(provenance.map(key)));
   });
 
+  test('_revinclude=* includes every stored resource that refers to a match, through any reference parameter', async () => {
+    const encounter = ofType('Encounter').find((e) => [...stored.values()].filter((r) => allLocalReferences(r).includes(key(e))).length > 1) as Resource;
+    // Worked out from the JSON: every resource with a reference to the Encounter (the loaded types' reference parameters cover these fields).
+    const referring = [...stored.values()].filter((r) => r !== encounter && allLocalReferences(r).includes(key(encounter))).map(key);
+    expect(referring.length).toBeGreaterThan(1);
+    const page = await get(`Encounter?_id=${encounter.id}&_revinclude=*`, { Prefer: 'handling=strict' });
+    expect(page.status).toBe(200);
+    expect(page.matches).toEqual([key(encounter)]);
+    // The server's own AuditEvents of the Encounter's writes refer to it too (entity); the rest is the fixtures'.
+    expect(sorted(page.includes.filter((k) => !k.startsWith('AuditEvent/')))).toEqual(sorted(referring));
+    expect(page.includes.some((k) => k.startsWith('AuditEvent/'))).toBe(true);
+  });
+
   test('malformed _include values are a 400; unknown parameters a warning, or a 400 when strict', async () => {
     for (const bad of ['_include=Observation', '_include=NotAType:subject', '_include=Observation:code', '_include:deep=Observation:subject', '_include=Observation:subject:NotAType']) {
       const res = await fhirRequest('GET', `${server.base}/Observation?${bad}`);
@@ -246,6 +259,7 @@ describe('the CapabilityStatement', () => {
     expect(byType('Observation').searchInclude).toEqual(expect.arrayContaining(['*', 'Observation:*', 'Observation:subject', 'Observation:encounter']));
     expect(byType('Patient').searchRevInclude).toEqual(expect.arrayContaining(['Observation:subject', 'Observation:patient', 'Provenance:target', 'Encounter:patient']));
     expect(byType('Patient').searchRevInclude).not.toContain('Observation:code');
+    expect(byType('Patient').searchRevInclude[0]).toBe('*');
     for (const type of ['Patient', 'Encounter']) {
       for (const [name, values] of [['_include', byType(type).searchInclude], ['_revinclude', byType(type).searchRevInclude.slice(0, 25)]] as const) {
         for (const value of values) {
