@@ -46,7 +46,10 @@ export const everything: FhirHandler = async (req, ctx) => {
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...nonEmpty('entry', entry) };
+  // The number of matches, given when it costs nothing: the whole record is on this first page.
+  const whole = !params.after && entries.length <= params.count;
+  const total = whole ? { total: page.filter((e) => e.mode === 'match').length } : {};
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', ...total, link, ...nonEmpty('entry', entry) };
   return { status: 200, resource: bundle };
 };
 

@@ -82,6 +82,8 @@ test('a record: the patient, patients linked to it and what refers to it (match)
   expect(keys(entries, 'include')).toEqual([ref(organization), ref(practitioner)].sort());
   expect(ref(entries[0].resource as Resource)).toBe(ref(patient));
   expect(pages[0].link).toEqual([{ relation: 'self', url: `${server.base}/Patient/${patient.id}/$everything` }]);
+  // The whole record on one page: Bundle.total counts its matches.
+  expect(pages[0].total).toBe(4);
 });
 
 test('_since: what changed at or after the instant, and the supporting resources a changed resource refers to', async () => {
@@ -139,6 +141,8 @@ test('paging while others write: no entry twice, none of those present throughou
   for (let i = 0; i < 25; i++) observations.push(ref(await create(observation(patient, { valueString: `#${i}` }))));
   const res = await fhirRequest<Bundle>('GET', `${server.base}/Patient/${patient.id}/$everything?_count=10`);
   const seen = keys(res.body.entry ?? []);
+  // More pages follow: no total (it would cost a count of the whole record).
+  expect(res.body.total).toBeUndefined();
   // Delete one already seen and one not yet seen; create one.
   const [seenId, unseenId] = [observations[3], observations[20]];
   expect(seen).toContain(seenId);
