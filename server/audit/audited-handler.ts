@@ -139,14 +139,14 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     if (call.req.resourceType === 'AuditEvent' && CHANGES.has(kind.subtype)) {
       throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
     }
-    if (isWrite(kind, call.req.method) && FUSED.has(kind.subtype) && call.req.resourceType !== 'SearchParameter') {
-      return await recorder.runFusedWrite(
-        (repo) => call.handle(repo),
-        (result) => [event(fusedStatus(kind.subtype, call.req, result), result.version.resource)],
-        (res) => [event(res.status, res.resource, undefined, res.audit)]
-      );
-    }
     if (isWrite(kind, call.req.method)) {
+      if (FUSED.has(kind.subtype) && call.req.resourceType !== 'SearchParameter') {
+        return await recorder.runFusedWrite(
+          (repo) => call.handle(repo),
+          (result) => [event(fusedStatus(kind.subtype, call.req, result), result.version.resource)],
+          (res) => [event(res.status, res.resource, undefined, res.audit)]
+        );
+      }
       return await recorder.runWrite(
         (repo) => call.handle(repo),
         (res) => [event(res.status, res.resource, undefined, res.audit)]

@@ -105,11 +105,11 @@ function formParams(body: unknown): Record<string, string | string[]> {
 function queryOf(query: SearchQuery, requests: readonly SearchRequest[]): URLSearchParams {
   const ignoredBy = (request: SearchRequest): Set<string> => new Set((request.ignored ?? []).map(([k, v]) => `${k}=${v}`));
   const [first, ...others] = requests.map(ignoredBy);
-  const ignored = [...first].filter((pair) => others.every((set) => set.has(pair)));
+  const ignored = new Set([...first].filter((pair) => others.every((set) => set.has(pair))));
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
-      if (!ignored.includes(`${key}=${v}`)) params.append(key, v);
+      if (!ignored.has(`${key}=${v}`)) params.append(key, v);
     }
   }
   return params;

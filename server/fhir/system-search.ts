@@ -37,11 +37,16 @@ export const compartmentSearchAll: FhirHandler = async (req, ctx) => {
   const { type, id } = req.compartment as { type: string; id: string };
   if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: only the Patient compartment is supported`);
   const raw = searchQuery(req)._type;
-  const types = raw === undefined ? resourceTypes.filter((t) => patientCompartmentFilter(t, id)) : requestedTypes(raw);
-  const outside = types.filter((t) => !patientCompartmentFilter(t, id));
+  const filters = new Map<string, SearchFilter>();
+  const outside: string[] = [];
+  for (const t of raw === undefined ? resourceTypes : requestedTypes(raw)) {
+    const filter = patientCompartmentFilter(t, id);
+    if (filter) filters.set(t, filter);
+    else if (raw !== undefined) outside.push(t);
+  }
   if (outside.length > 0) throw badRequest(`_type: not in the ${type} compartment: ${outside.join(', ')}`, '_type');
   const path = `${ctx.baseUrl}/${type}/${encodeURIComponent(id)}/*`;
-  return searchTypes(req, ctx, types, path, (t) => patientCompartmentFilter(t, id) as SearchFilter);
+  return searchTypes(req, ctx, [...filters.keys()], path, (t) => filters.get(t) as SearchFilter);
 };
 
 async function searchTypes(

@@ -36,9 +36,7 @@ export function isCompartmentType(type: string): boolean {
  * Patient itself, the patient). Undefined when the type has no place in the compartment.
  */
 export function patientCompartmentFilter(resourceType: string, patientId: string): SearchFilter | undefined {
-  const codes = (patientCompartmentParams().get(resourceType) ?? []).filter(
-    (code) => indexedParam(resourceType, code)?.def.type === 'reference'
-  );
+  const codes = patientCompartmentCodes(resourceType);
   const reference = `Patient/${patientId}`;
   const filters: SearchFilter[] = codes.map((code) => ({ kind: 'reference', code, entries: [reference] }));
   if (resourceType === 'Patient') filters.push({ kind: 'id', not: false, ids: [patientId] });

@@ -39,7 +39,6 @@ export function includedReferences(resource: Resource, rule: IncludeRule): Resou
   return keys;
 }
 
-/** For `_revinclude`: whether a rule can include resources referring to a resource of `targetType`. */
 /**
  * The `[sourceType, code]` pairs a `_revinclude` rule reads for resources of `targetType`:
  * for `*`, every reference parameter of every type that can point to that type.
@@ -49,6 +48,7 @@ export function revincludeSources(rule: IncludeRule, targetType: string): [strin
   return ruleCodes(rule, rule.sourceType).map((code) => [rule.sourceType, code]);
 }
 
+/** For `_revinclude`: whether a rule can include resources referring to a resource of `targetType`. */
 export function revincludeApplies(rule: IncludeRule, targetType: string): boolean {
   return rule.targetType === undefined || rule.targetType === targetType;
 }

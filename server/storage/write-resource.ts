@@ -103,8 +103,7 @@ async function send(
   if (!companion || rows.length === 0) {
     return (await runSql(db, `${kind}:${sql.key}`, sql[kind], params)).rowCount === 1;
   }
-  const lastUpdated = result.version.lastUpdated;
-  const { parameter } = newRowsParameter(companion.resourceType, rows, lastUpdated);
+  const { parameter } = newRowsParameter(companion.resourceType, rows, result.version.lastUpdated);
   const withCompanions = companionStatements(op.resourceType, companion.resourceType);
   const written = (await runSql(db, `${kind}+:${withCompanions.key}`, withCompanions[kind], [...params, parameter])).rowCount === 1;
   if (written) companion.written++;

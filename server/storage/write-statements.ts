@@ -181,7 +181,6 @@ export function writeStatements(resourceType: string): WriteStatements {
   return statements;
 }
 
-
 /** As writeStatements, for a write that carries new resources of `companionType` (see CompanionStatements). */
 export function companionStatements(resourceType: string, companionType: string): CompanionStatements {
   const key = `${writeStatements(resourceType).key}|${writeStatements(companionType).key}`;
