@@ -71,8 +71,8 @@ function corsForBrowserApps(origins: string[], authCorsPaths: ReadonlySet<string
       if (ctx.path.startsWith('/auth/') && !authCorsPaths.has(ctx.path)) return '';
       return any || origins.includes(origin) ? origin : '';
     },
-    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Prefer', 'If-Match', 'If-None-Match', 'If-None-Exist', 'If-Modified-Since', 'X-Request-Id'],
-    exposeHeaders: ['Location', 'ETag', 'Last-Modified', 'Content-Location', 'X-Request-Id', 'WWW-Authenticate', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Prefer', 'If-Match', 'If-None-Match', 'If-None-Exist', 'If-Modified-Since', 'X-Request-Id', 'X-Purpose-Of-Use', 'X-Security-Context'],
+    exposeHeaders: ['Location', 'ETag', 'Last-Modified', 'Content-Location', 'X-Security-Context', 'X-Request-Id', 'WWW-Authenticate', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
     allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     maxAge: 600,
   });

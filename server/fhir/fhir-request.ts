@@ -4,6 +4,7 @@ import type { Principal } from '../access/principal';
 import type { HealthCardKey } from '../auth/health-card-key';
 import type { Config } from '../config';
 import type { ResourceStore } from '../storage/resource-store';
+import type { NativeContent } from './binary-content';
 import type { RouteMatch } from './route-matcher';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
@@ -39,6 +40,12 @@ export interface FhirRequest {
    * the others ignore it and answer FHIR JSON.
    */
   alternativeType?: string;
+  /**
+   * A read or vread of Binary whose client did not ask for FHIR JSON (http/negotiation.ts):
+   * the Accept header (empty when there was none) that the Binary's own content, which is
+   * then the answer, must satisfy (binary.html#rest).
+   */
+  binaryAccept?: string;
 }
 
 /** What a handler answers; `http/` turns it into the HTTP response. */
@@ -50,6 +57,8 @@ export interface FhirResponse {
   honoursPreferReturn?: boolean;
   /** An answer in the request's `alternativeType` instead of a resource: a JSON document with its media type. */
   document?: { contentType: string; json: unknown };
+  /** A Binary's content answered as itself (`binaryAccept`); `resource` still names the Binary for the AuditEvent. */
+  content?: NativeContent;
   /** What the AuditEvent of this call records beyond the request: the reason given, the resources the operation wrote. */
   audit?: AuditDetail;
 }

@@ -1,4 +1,5 @@
 import { parseElements, parseSummary, applySummary } from './summary';
+import { nativeContent } from './binary-content';
 import type { FhirHandler } from './fhir-request';
 import { etag, versionHeaders } from './version-headers';
 
@@ -9,12 +10,11 @@ export const read: FhirHandler = async (req, ctx) => {
   if (notModified(req.ifNoneMatch, req.ifModifiedSince, version.versionId, version.lastUpdated)) {
     return { status: 304, headers };
   }
+  const stored = version.resource as NonNullable<typeof version.resource>;
+  const content = req.binaryAccept !== undefined ? nativeContent(stored, req.binaryAccept) : undefined;
+  if (content) return { status: 200, resource: stored, content, headers };
   const summary = parseSummary(req.query._summary);
-  const resource = applySummary(
-    version.resource as NonNullable<typeof version.resource>,
-    summary === 'count' ? undefined : summary,
-    parseElements(req.query._elements)
-  );
+  const resource = applySummary(stored, summary === 'count' ? undefined : summary, parseElements(req.query._elements));
   return { status: 200, resource, headers };
 };
 

@@ -1,4 +1,5 @@
 import { badRequest } from '../core/outcome';
+import { nativeContent } from './binary-content';
 import type { FhirHandler } from './fhir-request';
 import { applySummary, parseElements, parseSummary } from './summary';
 import { versionHeaders } from './version-headers';
@@ -10,11 +11,11 @@ export const vread: FhirHandler = async (req, ctx) => {
     throw badRequest(`Version id "${vid}" is not a version of this server`);
   }
   const version = await ctx.repo.vread(req.resourceType as string, req.id as string, Number(vid));
+  const headers = versionHeaders(ctx.baseUrl, version);
+  const stored = version.resource as NonNullable<typeof version.resource>;
+  const content = req.binaryAccept !== undefined ? nativeContent(stored, req.binaryAccept) : undefined;
+  if (content) return { status: 200, resource: stored, content, headers };
   const summary = parseSummary(req.query._summary);
-  const resource = applySummary(
-    version.resource as NonNullable<typeof version.resource>,
-    summary === 'count' ? undefined : summary,
-    parseElements(req.query._elements)
-  );
-  return { status: 200, resource, headers: versionHeaders(ctx.baseUrl, version) };
+  const resource = applySummary(stored, summary === 'count' ? undefined : summary, parseElements(req.query._elements));
+  return { status: 200, resource, headers };
 };

@@ -12,7 +12,8 @@ import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from '../fh
 import { preferredAnswer } from '../fhir/prefer-return';
 import { noRoute, pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
-import { writeDocument, writeResource } from './write-response';
+import { writeContent, writeDocument, writeResource } from './write-response';
+import { binaryFromUpload } from '../fhir/binary-content';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -35,12 +36,18 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
       throw noRoute(found, ctx.method, ctx.path);
     }
     const { route, params } = found;
+    const fields = pathFields(route, params);
+    // binary.html#rest: a Binary created or updated with a body that is not FHIR JSON stores that body.
+    const binaryUpload = fields.resourceType === 'Binary' && (route.interaction === 'create' || route.interaction === 'update');
     const parsed = BODY_METHODS.has(ctx.method)
-      ? await readBody(ctx, fhir.config.maxBodyBytes, { form: route.path.endsWith('/_search') })
+      ? await readBody(ctx, fhir.config.maxBodyBytes, { form: route.path.endsWith('/_search'), raw: binaryUpload })
       : {};
+    if (parsed.raw) {
+      parsed.body = binaryFromUpload(parsed.raw, ctx.get('Content-Type'), ctx.get('X-Security-Context') || undefined, fields.id);
+    }
     const req: FhirRequest = {
       method: ctx.method,
-      ...pathFields(route, params),
+      ...fields,
       query: ctx.query,
       queryString: ctx.querystring,
       body: parsed.body,
@@ -53,6 +60,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
       sourceAddress: ctx.ip,
       purposeOfUse: purposeOfUse(ctx.get('X-Purpose-Of-Use')),
       alternativeType: ctx.state.alternativeType,
+      binaryAccept: ctx.state.binaryAccept,
     };
     const principal: Principal | undefined = ctx.state.principal;
     const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse, accessOptions) : undefined;
@@ -114,6 +122,10 @@ function respond(ctx: Context, req: FhirRequest, res: FhirResponse): void {
   }
   if (res.document) {
     writeDocument(ctx, res.document);
+    return;
+  }
+  if (res.content) {
+    writeContent(ctx, res.content);
     return;
   }
   const answer = preferredAnswer(res, req.method, req.preferReturn);

@@ -10,6 +10,8 @@ declare module 'koa' {
     responseType?: string;
     /** A non-FHIR media type the client prefers, for handlers that can answer in it (FhirRequest.alternativeType). */
     alternativeType?: string;
+    /** A Binary read that did not ask for FHIR JSON: its Accept header (FhirRequest.binaryAccept). */
+    binaryAccept?: string;
   }
 }
 
@@ -50,6 +52,17 @@ export function acceptForR4(accept: string): string | undefined {
   return kept.length > 0 ? kept.join(', ') : undefined;
 }
 
+/** Read and vread of one Binary: the requests that may be answered with its own content. */
+const BINARY_READ = /^\/fhir\/Binary\/[A-Za-z0-9.-]{1,64}(\/_history\/[^/]+)?$/;
+
+/** Whether an Accept header names a JSON type FHIR is served as (q > 0), not just a wildcard. */
+function namesFhirJson(accept: string): boolean {
+  return (acceptForR4(accept) ?? '').split(',').some((entry) => {
+    const [type, ...params] = entry.split(';').map((part) => part.trim().toLowerCase());
+    return type in JSON_TYPES && !params.some((p) => /^q\s*=\s*0(\.0*)?$/.test(p));
+  });
+}
+
 /**
  * `_format` overrides Accept (https://hl7.org/fhir/R4/http.html#mime-type). Only JSON
  * is served: a client that accepts nothing else gets 406.
@@ -64,6 +77,9 @@ export function negotiation(): Middleware {
         throw notAcceptable(`_format ${value} is not supported; this server speaks FHIR JSON`);
       }
       ctx.state.responseType = type;
+    } else if ((ctx.method === 'GET' || ctx.method === 'HEAD') && BINARY_READ.test(ctx.path) && !namesFhirJson(ctx.get('Accept'))) {
+      // binary.html#rest: without an explicit FHIR type, a Binary is read as its own content.
+      ctx.state.binaryAccept = ctx.get('Accept');
     } else if (ctx.get('Accept') && !ACCEPTED_AS_IS.has(ctx.get('Accept'))) {
       const accept = acceptForR4(ctx.get('Accept'));
       const best = accept === undefined ? false : accepts({ headers: { accept } } as IncomingMessage).type(OFFERED);

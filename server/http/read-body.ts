@@ -14,13 +14,16 @@ const FORM_MEDIA_TYPE = 'application/x-www-form-urlencoded';
 export interface ParsedBody {
   body?: unknown;
   mediaType?: string;
+  /** A body in another media type, where `raw` allowed it (a Binary's content): the bytes as sent. */
+  raw?: Buffer;
 }
 
 /**
  * Reads and parses the request body within `limit` bytes (raw-body answers 413 beyond).
- * Accepted: FHIR JSON everywhere, JSON Patch for PATCH, a form for POST _search.
+ * Accepted: FHIR JSON everywhere, JSON Patch for PATCH, a form for POST _search, and any
+ * other media type where `raw` is set (a Binary's content, returned as bytes).
  */
-export async function readBody(ctx: Context, limit: number, options: { form: boolean }): Promise<ParsedBody> {
+export async function readBody(ctx: Context, limit: number, options: { form: boolean; raw?: boolean }): Promise<ParsedBody> {
   const header = ctx.get('Content-Type');
   const length = ctx.get('Content-Length');
   const hasBody = (length !== '' && length !== '0') || ctx.get('Transfer-Encoding') !== '';
@@ -36,11 +39,14 @@ export async function readBody(ctx: Context, limit: number, options: { form: boo
   } catch {
     throw unsupportedMediaType(`Content-Type "${header}" is not supported; send application/fhir+json`);
   }
+  const isJson = JSON_MEDIA_TYPES.has(mediaType) || (mediaType === PATCH_MEDIA_TYPE && ctx.method === 'PATCH');
+  const isForm = mediaType === FORM_MEDIA_TYPE && options.form;
+  if (!isJson && !isForm && options.raw) {
+    return { raw: await getRawBody(ctx.req, { limit, length: length || undefined }), mediaType };
+  }
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
     throw unsupportedMediaType(`charset ${charset} is not supported; send UTF-8`);
   }
-  const isJson = JSON_MEDIA_TYPES.has(mediaType) || (mediaType === PATCH_MEDIA_TYPE && ctx.method === 'PATCH');
-  const isForm = mediaType === FORM_MEDIA_TYPE && options.form;
   if (!isJson && !isForm) {
     throw unsupportedMediaType(`Content-Type ${mediaType} is not supported here; send application/fhir+json`);
   }

@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Context } from 'koa';
+import type { NativeContent } from '../fhir/binary-content';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -14,4 +15,12 @@ export function writeResource(ctx: Context, resource: Resource): void {
 export function writeDocument(ctx: Context, document: { contentType: string; json: unknown }): void {
   ctx.type = document.contentType;
   ctx.body = JSON.stringify(document.json);
+}
+
+/** A Binary's own content, in its own media type (binary.html#rest). */
+export function writeContent(ctx: Context, content: NativeContent): void {
+  // Set before the body, which would otherwise default it to application/octet-stream.
+  ctx.set('Content-Type', content.contentType);
+  if (content.securityContext) ctx.set('X-Security-Context', content.securityContext);
+  ctx.body = content.data;
 }

@@ -63,6 +63,19 @@ describe('security headers', () => {
     expect(res.headers.get('Cross-Origin-Resource-Policy')).toBe('cross-origin');
   });
 
+  it('let a browser app send the FHIR headers it needs (preflight) and read the ones it is answered with', async () => {
+    const sent = ['Authorization', 'Prefer', 'If-Match', 'If-None-Exist', 'X-Purpose-Of-Use', 'X-Security-Context'];
+    const preflight = await fetch(`${server.base}/Binary`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': sent.join(',') },
+    });
+    const allowed = (preflight.headers.get('Access-Control-Allow-Headers') ?? '').toLowerCase().split(/\s*,\s*/);
+    for (const header of sent) expect(allowed).toContain(header.toLowerCase());
+    const read = await fetch(`${server.base}/metadata`, { headers: { Origin: 'https://app.example' } });
+    const exposed = (read.headers.get('Access-Control-Expose-Headers') ?? '').toLowerCase().split(/\s*,\s*/);
+    for (const header of ['Location', 'ETag', 'Last-Modified', 'X-Security-Context']) expect(exposed).toContain(header.toLowerCase());
+  });
+
   it('include HSTS only when the public URL is https', async () => {
     const hsts = async (publicUrl: string): Promise<string | null> => {
       const app = new Koa();
