@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Operation } from 'fast-json-patch';
+import type { PatchDocument } from '../storage/patch-document';
 import { forbidden, isOperationOutcomeError } from '../core/outcome';
 import { matchesInMemory } from '../search/match-filter-in-memory';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
@@ -194,7 +194,7 @@ export class GuardedStore implements ResourceStore {
     });
   }
 
-  async patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult> {
+  async patch(resourceType: string, id: string, patch: PatchDocument, ifMatch?: number): Promise<WriteResult> {
     const grant = this.need(resourceType, 'u');
     if (!grant.filter) return this.inner.patch(resourceType, id, patch, ifMatch);
     return this.inner.inTransaction(async (tx) => {

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { isOperationOutcomeError, OperationOutcomeError, outcome, issue } from '../core/outcome';
-import { entryError, entryLabel, type EntryRequest, parseEntryRequest } from './bundle-entries';
+import { carriesReferences, entryError, entryLabel, type EntryRequest, parseEntryRequest } from './bundle-entries';
 import { conditionalReferences, rewriteReferences } from './bundle-references';
 import { resolveConditionalReferences } from './conditional-references';
 import type { FhirContext, FhirRequest } from './fhir-request';
@@ -35,7 +35,7 @@ export async function processBatch(bundleEntries: BundleEntry[], req: FhirReques
   const runOne = async (entry: EntryRequest): Promise<void> => {
     const at = `Bundle.entry[${entry.index}]`;
     try {
-      if (entry.resource && entry.method !== 'PATCH') {
+      if (entry.resource && carriesReferences(entry)) {
         const references = conditionalReferences(entry.resource);
         const conditional = references.size === 0 ? NO_ENTRIES : await resolveConditionalReferences(references, ctx.repo, NO_ENTRIES, () => at);
         rewriteReferences(entry.resource, NO_ENTRIES, conditional, at);

@@ -139,3 +139,8 @@ function rebase(expression: string, at: string): string {
 export function entryLabel(entry: Pick<EntryRequest, 'method' | 'path' | 'queryString'>): string {
   return `${entry.method} ${entry.path}${entry.queryString ? `?${entry.queryString}` : ''}`;
 }
+
+/** A resource whose references the Bundle rewrites: any but a PATCH's Binary (JSON Patch); a FHIRPath Patch's Parameters values can refer to entries. */
+export function carriesReferences(entry: { method: string; resource?: { resourceType: string } }): boolean {
+  return entry.method !== 'PATCH' || entry.resource?.resourceType === 'Parameters';
+}

@@ -77,7 +77,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     implementation: { description: 'FHIR R4 server on PostgreSQL', url: baseUrl },
     fhirVersion: '4.0.1',
     format: ['json', 'application/fhir+json', 'application/json'],
-    patchFormat: ['application/json-patch+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [
       {
         mode: 'server',

@@ -1,19 +1,19 @@
 import type { Operation } from 'fast-json-patch';
-import { unsupportedMediaType } from '../core/outcome';
+import { badRequest, unsupportedMediaType } from '../core/outcome';
+import { isFhirPathPatch } from '../storage/fhirpath-patch';
+import type { PatchDocument } from '../storage/patch-document';
 import type { FhirHandler } from './fhir-request';
 import { parseIfMatch, versionHeaders } from './version-headers';
 
-/** https://hl7.org/fhir/R4/http.html#patch — JSON Patch only (FHIRPath Patch is not offered). */
+const JSON_PATCH = 'application/json-patch+json';
+const FHIR_JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
+
+/**
+ * https://hl7.org/fhir/R4/http.html#patch: JSON Patch (`application/json-patch+json`), or
+ * FHIRPath Patch (a Parameters resource sent as FHIR JSON, fhirpatch.html).
+ */
 export const patch: FhirHandler = async (req, ctx) => {
-  if (req.contentType !== 'application/json-patch+json') {
-    throw unsupportedMediaType('PATCH needs Content-Type application/json-patch+json');
-  }
-  const result = await ctx.repo.patch(
-    req.resourceType as string,
-    req.id as string,
-    req.body as Operation[],
-    parseIfMatch(req.ifMatch)
-  );
+  const result = await ctx.repo.patch(req.resourceType as string, req.id as string, patchDocument(req.contentType, req.body), parseIfMatch(req.ifMatch));
   return {
     status: 200,
     resource: result.version.resource,
@@ -21,3 +21,12 @@ export const patch: FhirHandler = async (req, ctx) => {
     honoursPreferReturn: true,
   };
 };
+
+function patchDocument(contentType: string | undefined, body: unknown): PatchDocument {
+  if (contentType === JSON_PATCH) return body as Operation[];
+  if (contentType !== undefined && FHIR_JSON_TYPES.has(contentType)) {
+    if (!isFhirPathPatch(body)) throw badRequest('A PATCH in FHIR JSON must be a FHIRPath Patch: a Parameters resource');
+    return body;
+  }
+  throw unsupportedMediaType(`PATCH needs Content-Type ${JSON_PATCH} (JSON Patch) or application/fhir+json (FHIRPath Patch)`);
+}

@@ -51,15 +51,15 @@ export async function runEntry(
 
 /**
  * A PATCH entry carries its JSON Patch as a Binary (http.html#transaction: "the body
- * of a patch is a Binary"); FHIRPath Patch (a Parameters resource) is not offered.
+ * of a patch is a Binary"), or a FHIRPath Patch as the Parameters resource itself.
  */
 function entryBody(entry: EntryRequest): { body?: unknown; contentType?: string } {
-  if (entry.method !== 'PATCH') {
+  if (entry.method !== 'PATCH' || entry.resource?.resourceType === 'Parameters') {
     return { body: entry.resource, contentType: entry.resource ? 'application/fhir+json' : undefined };
   }
   const binary = entry.resource as Binary | undefined;
   if (binary?.resourceType !== 'Binary' || binary.contentType !== JSON_PATCH || typeof binary.data !== 'string') {
-    throw badRequest(`A PATCH entry needs a Binary resource with contentType ${JSON_PATCH} and the patch as base64 data`, 'resource');
+    throw badRequest(`A PATCH entry needs a Parameters resource (FHIRPath Patch) or a Binary with contentType ${JSON_PATCH} and the patch as base64 data`, 'resource');
   }
   try {
     return { body: JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8')), contentType: JSON_PATCH };

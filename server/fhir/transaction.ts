@@ -5,7 +5,7 @@ import type { ResourceStore } from '../storage/resource-store';
 import { NewResourceError } from '../storage/write-new-resources';
 import type { WriteResult } from '../storage/write-resource';
 import { isResourceType } from '../validation/structure-definitions';
-import { entryError, entryLabel, type EntryMethod, type EntryRequest, parseEntryRequest } from './bundle-entries';
+import { carriesReferences, entryError, entryLabel, type EntryMethod, type EntryRequest, parseEntryRequest } from './bundle-entries';
 import { conditionalReferences, rewriteReferences } from './bundle-references';
 import { criteriaKey, resolveConditionalReferences, stripType } from './conditional-references';
 import { createdResponse } from './create';
@@ -202,7 +202,7 @@ async function rewriteAll(planned: PlannedEntry[], repo: ResourceStore): Promise
   }
   const firstUse = new Map<string, number>();
   for (const { entry } of planned) {
-    if (entry.resource && entry.method !== 'PATCH') {
+    if (entry.resource && carriesReferences(entry)) {
       for (const reference of conditionalReferences(entry.resource)) {
         if (!firstUse.has(reference)) firstUse.set(reference, entry.index);
       }
@@ -212,7 +212,7 @@ async function rewriteAll(planned: PlannedEntry[], repo: ResourceStore): Promise
   const undos: (() => void)[] = [];
   try {
     for (const { entry } of planned) {
-      if (entry.resource && entry.method !== 'PATCH') {
+      if (entry.resource && carriesReferences(entry)) {
         undos.push(rewriteReferences(entry.resource, byFullUrl, conditional, `Bundle.entry[${entry.index}]`, entry.fullUrl));
       }
     }

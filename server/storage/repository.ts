@@ -1,6 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
-import { applyPatch, type Operation } from 'fast-json-patch';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
 import { applySearchFilters } from '../search/build-search-sql';
@@ -19,6 +18,7 @@ import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
 import { refreshIfChanged } from './custom-search-parameter-store';
 import type { ResourceStore } from './resource-store';
+import { applyPatchDocument, type PatchDocument } from './patch-document';
 
 /**
  * Extra filters that confine reads of a type (access rules), [] for none, or undefined
@@ -123,13 +123,13 @@ export class Repository implements ResourceStore {
     });
   }
 
-  async patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult> {
+  async patch(resourceType: string, id: string, patch: PatchDocument, ifMatch?: number): Promise<WriteResult> {
     for (;;) {
       const current = await this.read(resourceType, id);
       if (ifMatch !== undefined && current.versionId !== ifMatch) {
         throw preconditionFailed(`Version ${ifMatch} of ${resourceType}/${id} is not current (current is ${current.versionId})`);
       }
-      const patched = applyJsonPatch(current.resource as Resource, patch);
+      const patched = applyPatchDocument(current.resource as Resource, patch);
       if (patched.resourceType !== resourceType || patched.id !== id) {
         throw unprocessable('A patch must not change resourceType or id');
       }
@@ -351,17 +351,3 @@ function liveRequest(resourceType: string, filters: SearchFilter[], count: numbe
   return { resourceType, filters, sort: [], count, offset: 0, total: 'none', warnings: [] };
 }
 
-function applyJsonPatch(resource: Resource, patch: Operation[]): Resource {
-  if (!Array.isArray(patch)) {
-    throw badRequest('A JSON Patch document must be an array of operations');
-  }
-  try {
-    return applyPatch(structuredClone(resource), patch, true, true, true).newDocument;
-  } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    if (message.includes('Test operation failed')) {
-      throw unprocessable(`JSON Patch test failed: ${message}`);
-    }
-    throw badRequest(`Invalid JSON Patch: ${message}`);
-  }
-}

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Operation } from 'fast-json-patch';
+import type { PatchDocument } from './patch-document';
 import type { SearchRequest } from '../search/search-request';
 import type { EverythingEntry, EverythingQuery } from './everything-reads';
 import type { HistoryPage, HistoryQuery } from './history';
@@ -18,7 +18,7 @@ export interface ResourceStore {
   createMany(resources: readonly (Resource & { id: string })[]): Promise<WriteResult[]>;
   update(resource: Resource & { id: string }, ifMatch?: number): Promise<WriteResult>;
   conditionalUpdate(resource: Resource, criteria: string, ifMatch?: number): Promise<WriteResult>;
-  patch(resourceType: string, id: string, patch: Operation[], ifMatch?: number): Promise<WriteResult>;
+  patch(resourceType: string, id: string, patch: PatchDocument, ifMatch?: number): Promise<WriteResult>;
   delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult>;
   conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined>;
   inTransaction<T>(work: (repo: ResourceStore) => Promise<T>): Promise<T>;

@@ -84,16 +84,94 @@ test('a patch with a stale If-Match is 412', async () => {
   expect(res.status).toBe(412);
 });
 
-test('PATCH with a FHIR JSON content type is 415, on a missing resource 404', async () => {
+test('PATCH in another media type is 415, a JSON Patch sent as FHIR JSON 400, on a missing resource 404', async () => {
   const p = await createPatient();
   const wrongType = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, {
     rawBody: JSON.stringify([{ op: 'replace', path: '/active', value: false }]),
-    headers: { 'Content-Type': 'application/fhir+json' },
+    headers: { 'Content-Type': 'text/plain' },
   });
   expect(wrongType.status).toBe(415);
+  const notParameters = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, {
+    rawBody: JSON.stringify([{ op: 'replace', path: '/active', value: false }]),
+    headers: { 'Content-Type': 'application/fhir+json' },
+  });
+  expect(notParameters.status).toBe(400);
+  expect(notParameters.body.issue[0].diagnostics).toMatch(/FHIRPath Patch/);
   const missing = await fhirRequest('PATCH', `${server.base}/Patient/does-not-exist`, {
     rawBody: JSON.stringify([{ op: 'replace', path: '/active', value: false }]),
     headers: PATCH,
   });
   expect(missing.status).toBe(404);
+});
+
+describe('FHIRPath Patch (fhirpatch.html) over HTTP', () => {
+  const FHIR = { 'Content-Type': 'application/fhir+json' };
+  const operation = (...part: object[]): object => ({ name: 'operation', part });
+
+  test('a Parameters document is applied as a new version, and the CapabilityStatement offers it', async () => {
+    const p = await createPatient();
+    const res = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          operation({ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.active' }, { name: 'value', valueBoolean: false }),
+          operation({ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient' }, { name: 'name', valueString: 'birthDate' }, { name: 'value', valueDate: '1980-02-03' }),
+          operation({ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient.name[0]' }, { name: 'name', valueString: 'given' }, { name: 'value', valueString: 'Pat' }),
+        ],
+      },
+      headers: FHIR,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBe('W/"2"');
+    expect(res.body).toMatchObject({ active: false, birthDate: '1980-02-03', name: [{ family: 'Patchy', given: ['Pat'] }] });
+    const metadata = await fhirRequest('GET', `${server.base}/metadata`);
+    expect(metadata.body.patchFormat).toEqual(expect.arrayContaining(['application/json-patch+json', 'application/fhir+json']));
+  });
+
+  test('a result that is not valid is refused (400) and nothing changes; a path that selects nothing to replace is 422', async () => {
+    const p = await createPatient();
+    const invalid = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, {
+      body: { resourceType: 'Parameters', parameter: [operation({ name: 'type', valueCode: 'add' }, { name: 'path', valueString: 'Patient' }, { name: 'name', valueString: 'gender' }, { name: 'value', valueCode: 'robot' })] },
+      headers: FHIR,
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.issue[0].expression).toEqual(['Patient.gender']);
+    const nothing = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, {
+      body: { resourceType: 'Parameters', parameter: [operation({ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'Patient.birthDate' }, { name: 'value', valueDate: '2000-01-01' })] },
+      headers: FHIR,
+    });
+    expect(nothing.status).toBe(422);
+    expect((await fhirRequest('GET', `${server.base}/Patient/${p.id}`)).body.meta.versionId).toBe('1');
+  });
+
+  test('a transaction PATCH entry may carry a FHIRPath Patch Parameters, whose references to other entries are rewritten', async () => {
+    const p = await createPatient();
+    const res = await fhirRequest('POST', server.base, {
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:5e0c7f3a-2b6e-4c1e-9d0a-6f1b2c3d4e5f', resource: { resourceType: 'Organization', name: 'Patch Clinic' }, request: { method: 'POST', url: 'Organization' } },
+          {
+            resource: {
+              resourceType: 'Parameters',
+              parameter: [
+                operation(
+                  { name: 'type', valueCode: 'add' },
+                  { name: 'path', valueString: 'Patient' },
+                  { name: 'name', valueString: 'managingOrganization' },
+                  { name: 'value', valueReference: { reference: 'urn:uuid:5e0c7f3a-2b6e-4c1e-9d0a-6f1b2c3d4e5f' } }
+                ),
+              ],
+            },
+            request: { method: 'PATCH', url: `Patient/${p.id}` },
+          },
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    const organization = res.body.entry[0].response.location.match(/Organization\/([^/]+)/)[1];
+    const patched = await fhirRequest('GET', `${server.base}/Patient/${p.id}`);
+    expect(patched.body.managingOrganization).toEqual({ reference: `Organization/${organization}` });
+  });
 });
