@@ -11,9 +11,11 @@ import { nonEmpty } from '../core/non-empty';
 
 const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
 
-const OPERATION_DEFINITIONS: Record<string, string> = {
+/** Operations the FHIR specification itself defines: their canonical OperationDefinitions are HL7's. */
+export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
   everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
+  submit: 'http://hl7.org/fhir/OperationDefinition/Claim-submit',
 };
 
 const cache = new Map<string, CapabilityStatement>();
@@ -61,7 +63,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
         'operation',
         unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
           name,
-          definition: OPERATION_DEFINITIONS[name] ?? operationDefinitionUrl(baseUrl, name as string),
+          definition: OFFICIAL_OPERATION_DEFINITIONS[name] ?? operationDefinitionUrl(baseUrl, name as string),
         }))
       ),
     };

@@ -18,6 +18,7 @@ import { bedAvailability } from '../operations/bed-availability';
 import { emergencyAccess } from '../operations/emergency-access';
 import { transfer } from '../operations/transfer';
 import { emergencyCard } from '../operations/emergency-card';
+import { submitClaim } from '../operations/claim-submit';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
 type SystemInteraction = CapabilityStatementRestInteraction['code'];
@@ -62,6 +63,8 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/$everything', handler: everything, operation: 'everything' },
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
   { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
+  // Insurers' claims: the Claim is stored and adjudicated, the answer is the ClaimResponse.
+  { method: 'POST', path: '/Claim/$submit', handler: submitClaim, operation: 'submit' },
   // (operation routes of other modules: add here)
   { method: 'GET', path: '/Organization/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
   { method: 'GET', path: '/:resourceType', handler: search, interaction: 'search-type' },

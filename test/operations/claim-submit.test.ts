@@ -1,0 +1,139 @@
+import { fhirRequest } from '../support/fhir-client';
+import { mintToken } from '../support/mint-token';
+import { startTestServer, type TestServer } from '../support/test-server';
+
+let server: TestServer;
+let system: string;
+
+const call = (token: string, path: string, method = 'GET', body?: unknown) =>
+  fhirRequest(method, `${server.base}${path}`, { body, headers: { Authorization: `Bearer ${token}` } });
+
+const put = async (resource: { resourceType: string; id: string }): Promise<void> => {
+  const res = await call(system, `/${resource.resourceType}/${resource.id}`, 'PUT', resource);
+  expect(res.status).toBeLessThan(300);
+};
+
+const COPAY = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-copay-type', code: 'copay' }] };
+
+function claim(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    resourceType: 'Claim',
+    status: 'active',
+    type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/claim-type', code: 'professional' }] },
+    use: 'claim',
+    patient: { reference: 'Patient/claimant' },
+    created: '2026-06-01',
+    provider: { reference: 'Organization/hospital' },
+    insurer: { reference: 'Organization/insurer' },
+    priority: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/processpriority', code: 'normal' }] },
+    insurance: [{ sequence: 1, focal: true, coverage: { reference: 'Coverage/policy' } }],
+    item: [
+      { sequence: 1, productOrService: { text: 'consultation' }, unitPrice: { value: 60, currency: 'EUR' }, quantity: { value: 2 } },
+      { sequence: 2, productOrService: { text: 'blood test' }, net: { value: 35.5, currency: 'EUR' } },
+    ],
+    ...overrides,
+  };
+}
+
+const amount = (list: { category: { coding: { code: string }[] }; amount?: { value: number } }[], code: string): number | undefined =>
+  list.find((a) => a.category.coding[0].code === code)?.amount?.value;
+
+beforeAll(async () => {
+  server = await startTestServer({ AUTH_REQUIRED: 'true' });
+  system = await mintToken(server, { scope: 'system/*.*' });
+  await put({ resourceType: 'Organization', id: 'hospital', name: 'Hospital' } as never);
+  await put({ resourceType: 'Organization', id: 'insurer', name: 'Insurer' } as never);
+  await put({ resourceType: 'Organization', id: 'other-insurer', name: 'Other insurer' } as never);
+  await put({ resourceType: 'Practitioner', id: 'doctor', name: [{ family: 'Doctor' }] } as never);
+  await put({ resourceType: 'PractitionerRole', id: 'doctor-at-hospital', practitioner: { reference: 'Practitioner/doctor' }, organization: { reference: 'Organization/hospital' } } as never);
+  await put({ resourceType: 'Patient', id: 'claimant', managingOrganization: { reference: 'Organization/hospital' } } as never);
+  await put({ resourceType: 'Patient', id: 'someone-else', managingOrganization: { reference: 'Organization/hospital' } } as never);
+  const coverage = (id: string, more: Record<string, unknown>) =>
+    put({ resourceType: 'Coverage', id, status: 'active', beneficiary: { reference: 'Patient/claimant' }, payor: [{ reference: 'Organization/insurer' }], period: { start: '2026-01-01', end: '2026-12-31' }, ...more } as never);
+  await coverage('policy', { costToBeneficiary: [{ type: COPAY, valueMoney: { value: 20, currency: 'EUR' } }] });
+  await coverage('cancelled', { status: 'cancelled' });
+  await coverage('expired', { period: { start: '2020-01-01', end: '2020-12-31' } });
+  await coverage('not-theirs', { beneficiary: { reference: 'Patient/someone-else' } });
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe('Claim/$submit', () => {
+  test('a practitioner submits a Claim: it is stored, and the answer is the stored ClaimResponse, adjudicated against the coverage', async () => {
+    const doctor = await mintToken(server, { scope: 'user/*.cruds', userId: 'u-doctor', fhirUser: 'Practitioner/doctor', role: 'practitioner' });
+    const res = await call(doctor, '/Claim/$submit', 'POST', claim());
+    expect(res.status).toBe(200);
+    const response = res.body;
+    expect(response.resourceType).toBe('ClaimResponse');
+    expect(response).toMatchObject({ status: 'active', use: 'claim', outcome: 'complete', patient: { reference: 'Patient/claimant' }, insurer: { reference: 'Organization/insurer' } });
+    // 2 × 60 and 35.50 submitted; the copay of 20 comes off the first item.
+    expect(amount(response.item[0].adjudication, 'submitted')).toBe(120);
+    expect(amount(response.item[0].adjudication, 'copay')).toBe(20);
+    expect(amount(response.item[0].adjudication, 'benefit')).toBe(100);
+    expect(amount(response.item[1].adjudication, 'benefit')).toBe(35.5);
+    expect(amount(response.total, 'submitted')).toBe(155.5);
+    expect(amount(response.total, 'benefit')).toBe(135.5);
+    expect(response.payment.amount).toEqual({ value: 135.5, currency: 'EUR' });
+
+    const stored = await call(system, `/ClaimResponse/${response.id}`);
+    expect(stored.body).toEqual(response);
+    const claimId = response.request.reference.replace('Claim/', '');
+    const storedClaim = await call(system, `/Claim/${claimId}`);
+    expect(storedClaim.status).toBe(200);
+    expect(storedClaim.body.item).toHaveLength(2);
+
+    const audit = await call(system, `/AuditEvent?entity=ClaimResponse/${response.id}&action=E`);
+    expect(audit.body.entry).toHaveLength(1);
+    const entities = audit.body.entry[0].resource.entity.map((e: { what?: { reference?: string } }) => e.what?.reference);
+    expect(entities).toEqual(expect.arrayContaining([`Claim/${claimId}`, `ClaimResponse/${response.id}`]));
+  });
+
+  test('the Claim may come as Parameters with a "resource"; a pre-authorization gets a preAuthRef and no payment', async () => {
+    const res = await call(system, '/Claim/$submit', 'POST', { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: claim({ use: 'preauthorization' }) }] });
+    expect(res.status).toBe(200);
+    expect(res.body.outcome).toBe('complete');
+    expect(res.body.preAuthRef).toMatch(/^preauth-/);
+    expect(res.body.payment).toBeUndefined();
+  });
+
+  test.each([
+    ['a Coverage that does not exist', { insurance: [{ sequence: 1, focal: true, coverage: { reference: 'Coverage/nowhere' } }] }, 'coverage-not-found'],
+    ['a cancelled Coverage', { insurance: [{ sequence: 1, focal: true, coverage: { reference: 'Coverage/cancelled' } }] }, 'coverage-inactive'],
+    ['a Coverage not in force that day', { insurance: [{ sequence: 1, focal: true, coverage: { reference: 'Coverage/expired' } }] }, 'coverage-period'],
+    ["another patient's Coverage", { insurance: [{ sequence: 1, focal: true, coverage: { reference: 'Coverage/not-theirs' } }] }, 'coverage-other-patient'],
+    ['an insurer that is not a payor', { insurer: { reference: 'Organization/other-insurer' } }, 'insurer-not-payor'],
+  ])('%s is answered with outcome error naming it, and nothing paid', async (_label, overrides, code) => {
+    const res = await call(system, '/Claim/$submit', 'POST', claim(overrides));
+    expect(res.status).toBe(200);
+    expect(res.body.outcome).toBe('error');
+    expect(res.body.error.map((e: { code: { coding: { code: string }[] } }) => e.code.coding[0].code)).toContain(code);
+    expect(res.body.payment).toBeUndefined();
+    expect((await call(system, `/ClaimResponse/${res.body.id}`)).status).toBe(200);
+  });
+
+  test('an invalid Claim is 400 and nothing is stored; a body that is no Claim is 400', async () => {
+    const before = await call(system, '/Claim?_summary=count');
+    const invalid = await call(system, '/Claim/$submit', 'POST', claim({ use: 'gift' }));
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.resourceType).toBe('OperationOutcome');
+    const after = await call(system, '/Claim?_summary=count');
+    expect(after.body.total).toBe(before.body.total);
+    expect((await call(system, '/Claim/$submit', 'POST', { resourceType: 'Patient' })).status).toBe(400);
+  });
+
+  test('who may not create Claims may not submit them: an insurer and a patient are refused with 403', async () => {
+    const insurer = await mintToken(server, { scope: 'user/*.cruds', userId: 'u-insurer', fhirUser: 'Organization/insurer', role: 'insurer' });
+    const patient = await mintToken(server, { scope: 'patient/*.cruds', userId: 'u-claimant', fhirUser: 'Patient/claimant', role: 'patient', patient: 'claimant' });
+    for (const token of [insurer, patient]) {
+      const res = await call(token, '/Claim/$submit', 'POST', claim());
+      expect(res.status).toBe(403);
+    }
+  });
+
+  test('the CapabilityStatement lists $submit on Claim with the official OperationDefinition', async () => {
+    const metadata = await fhirRequest('GET', `${server.base}/metadata`);
+    const claimCapability = metadata.body.rest[0].resource.find((r: { type: string }) => r.type === 'Claim');
+    expect(claimCapability.operation).toEqual(expect.arrayContaining([{ name: 'submit', definition: 'http://hl7.org/fhir/OperationDefinition/Claim-submit' }]));
+  });
+});
