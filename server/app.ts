@@ -9,6 +9,7 @@ import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
 import type { ConsentWatch } from './access/consent-watch';
 import { healthCardKeyFor } from './auth/health-card-key';
+import { ExportJobStore } from './export/export-jobs';
 import { authRoutes } from './http/auth-routes';
 import { auditRefusals } from './http/audit-refusals';
 import { bearerAuth } from './http/bearer-auth';
@@ -53,7 +54,7 @@ export function createApp({ config, repo, knex, logger, audit, consentWatch }: A
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(limits.byClient());
   app.use(negotiation());
-  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute, log: logger, healthCardKey: healthCardKeyFor(knex) }, audit, consentWatch));
+  app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute, log: logger, healthCardKey: healthCardKeyFor(knex), exportJobs: new ExportJobStore(knex) }, audit, consentWatch));
   return app;
 }
 

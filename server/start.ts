@@ -15,6 +15,9 @@ import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';
 
+/** Resources per Bulk Data export step and file (server/export/export-runner.ts). */
+const EXPORT_PAGE_SIZE = 1000;
+
 export interface RunningServer {
   /** The address it listens on, e.g. http://127.0.0.1:8080 */
   url: string;
@@ -52,6 +55,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   const jobs = startBackgroundJobs(knex, repo, logger, {
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
+    export: { pageSize: EXPORT_PAGE_SIZE, accessOptions: { patientDependants: config.patientDependants } },
   });
   const audit = config.audit
     ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`, (err) =>

@@ -57,6 +57,8 @@ export const notAcceptable = (text: string): OperationOutcomeError => fail(406, 
 /** 429 (RFC 6585): the error middleware adds `Retry-After` (seconds) from `headers`. */
 export const tooManyRequests = (text: string, retryAfterSeconds: number): OperationOutcomeError =>
   Object.assign(fail(429, 'throttled', text), { headers: { 'Retry-After': String(retryAfterSeconds) } });
+/** A failure the server reports on purpose (a background job that failed), not an uncaught exception. */
+export const internalError = (text: string): OperationOutcomeError => fail(500, 'exception', text);
 export const unprocessable = (text: string, expression?: string): OperationOutcomeError =>
   fail(422, 'business-rule', text, expression);
 

@@ -16,6 +16,7 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
   everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
   submit: 'http://hl7.org/fhir/OperationDefinition/Claim-submit',
+  export: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
 };
 
 const cache = new Map<string, CapabilityStatement>();
@@ -61,10 +62,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
       ),
       ...nonEmpty(
         'operation',
-        unique(routes.filter((r) => routeAppliesTo(r, type)).map((r) => r.operation)).map((name) => ({
-          name,
-          definition: OFFICIAL_OPERATION_DEFINITIONS[name] ?? operationDefinitionUrl(baseUrl, name as string),
-        }))
+        operationsOf(routes.filter((r) => routeAppliesTo(r, type)), baseUrl)
       ),
     };
   });
@@ -77,6 +75,8 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     kind: 'instance',
     software: { name: 'fhir-server', version: SOFTWARE_VERSION },
     implementation: { description: 'FHIR R4 server on PostgreSQL', url: baseUrl },
+    // Bulk Data Access 2.0's server CapabilityStatement, which the $export routes implement.
+    instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     fhirVersion: '4.0.1',
     format: ['json', 'application/fhir+json', 'application/json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
@@ -87,6 +87,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
         resource,
         interaction: unique(routes.flatMap((r) => r.systemInteraction)).map((code) => ({ code })),
         ...(routes.some((r) => r.systemInteraction === 'search-system') ? { searchParam: systemSearchParams() } : {}),
+        ...nonEmpty('operation', operationsOf(routes.filter(isSystemOperation), baseUrl)),
         compartment: unique(routes.map((r) => r.compartment)),
       },
     ],
@@ -130,10 +131,25 @@ function systemSearchParams(): NonNullable<CapabilityStatementRestResource['sear
   }));
 }
 
-/** A route whose path starts with a literal type (`/Patient/$everything`) serves only that type. */
+/** A route whose path starts with a literal type (`/Patient/$everything`) serves only that type; `/$export` none. */
 function routeAppliesTo(route: Route, type: string): boolean {
   const first = route.path.split('/')[1] ?? '';
-  return !isResourceType(first) || first === type;
+  return !first.startsWith('$') && (!isResourceType(first) || first === type);
+}
+
+/** An operation on the server's base (`/$export`). */
+function isSystemOperation(route: Route): boolean {
+  return (route.path.split('/')[1] ?? '').startsWith('$');
+}
+
+/** The listed operations of these routes, each once, with its canonical definition. */
+function operationsOf(routes: readonly Route[], baseUrl: string): { name: string; definition: string }[] {
+  const byName = new Map<string, string>();
+  for (const route of routes) {
+    if (!route.operation || route.unlisted || byName.has(route.operation)) continue;
+    byName.set(route.operation, route.definition ?? OFFICIAL_OPERATION_DEFINITIONS[route.operation] ?? operationDefinitionUrl(baseUrl, route.operation));
+  }
+  return [...byName].map(([name, definition]) => ({ name, definition }));
 }
 
 function unique<T>(values: (T | undefined)[]): T[] {

@@ -5,6 +5,7 @@ import type { HealthCardKey } from '../auth/health-card-key';
 import type { Config } from '../config';
 import type { ResourceStore } from '../storage/resource-store';
 import type { NativeContent } from './binary-content';
+import type { ExportJobStore } from '../export/export-jobs';
 import type { RouteMatch } from './route-matcher';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
@@ -28,6 +29,8 @@ export interface FhirRequest {
   ifModifiedSince?: string;
   preferReturn?: PreferReturn;
   preferHandling?: 'strict' | 'lenient';
+  /** `Prefer: respond-async` (Bulk Data kick-off). */
+  preferAsync?: boolean;
   /** A transaction's POST entry: the id the transaction gave it so that other entries could refer to it. */
   assignedId?: string;
   /** The caller's IP address (X-Forwarded-For honoured), for the AuditEvent. */
@@ -84,6 +87,8 @@ export interface FhirContext {
   log?: Pick<Logger, 'error'>;
   /** Signs SMART Health Cards ($emergency-card): the server's long-lived ES256 issuer key. */
   healthCardKey?: HealthCardKey;
+  /** Bulk Data export jobs and their files ($export). */
+  exportJobs?: ExportJobStore;
 }
 
 export type FhirHandler = (req: FhirRequest, ctx: FhirContext) => Promise<FhirResponse>;

@@ -19,6 +19,7 @@ import { emergencyAccess } from '../operations/emergency-access';
 import { transfer } from '../operations/transfer';
 import { emergencyCard } from '../operations/emergency-card';
 import { submitClaim } from '../operations/claim-submit';
+import { exportCancel, exportFile, exportKickoff, exportStatus } from '../export/export-operations';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
 type SystemInteraction = CapabilityStatementRestInteraction['code'];
@@ -43,7 +44,13 @@ export interface Route {
   conditional?: 'create' | 'update' | 'delete';
   /** Purposes of use (v3-ActReason) every call of this route is recorded with, whatever the request says: BTG for break-the-glass. */
   auditPurposeOfUse?: string[];
+  /** The operation's canonical OperationDefinition, where it differs by level (Bulk Data's export, patient-export, group-export). */
+  definition?: string;
+  /** A step of another operation's flow (Bulk Data status and files): audited as `operation`, not listed in the CapabilityStatement. */
+  unlisted?: boolean;
 }
+
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
 
 export const routes: Route[] = [
   {
@@ -55,6 +62,13 @@ export const routes: Route[] = [
   { method: 'POST', path: '/', handler: transactionOrBatch, systemInteraction: ['transaction', 'batch'] },
   { method: 'POST', path: '/_search', handler: systemSearch, systemInteraction: 'search-system' },
   { method: 'GET', path: '/_history', handler: history, systemInteraction: 'history-system' },
+  // Bulk Data export (docs/bulk-export.md): kick-off at three levels, then status and files.
+  { method: 'GET', path: '/$export', handler: exportKickoff, operation: 'export', definition: `${BULK_DATA}/export` },
+  { method: 'GET', path: '/Patient/$export', handler: exportKickoff, operation: 'export', definition: `${BULK_DATA}/patient-export` },
+  { method: 'GET', path: '/Group/:id/$export', handler: exportKickoff, operation: 'export', definition: `${BULK_DATA}/group-export` },
+  { method: 'GET', path: '/$export-status/:id', handler: exportStatus, operation: 'export', unlisted: true },
+  { method: 'DELETE', path: '/$export-status/:id', handler: exportCancel, operation: 'export', unlisted: true },
+  { method: 'GET', path: '/$export-file/:id', handler: exportFile, operation: 'export', unlisted: true },
   { method: 'GET', path: '/:resourceType/_history', handler: history, interaction: 'history-type' },
   { method: 'POST', path: '/:resourceType/_search', handler: search, interaction: 'search-type' },
   { method: 'POST', path: '/:resourceType/$validate', handler: validate, operation: 'validate' },

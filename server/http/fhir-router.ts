@@ -99,14 +99,16 @@ function purposeOfUse(header: string): string[] | undefined {
   return codes.length > 0 ? codes : undefined;
 }
 
-function parsePrefer(header: string): Pick<FhirRequest, 'preferReturn' | 'preferHandling'> {
-  const result: Pick<FhirRequest, 'preferReturn' | 'preferHandling'> = {};
+function parsePrefer(header: string): Pick<FhirRequest, 'preferReturn' | 'preferHandling' | 'preferAsync'> {
+  const result: Pick<FhirRequest, 'preferReturn' | 'preferHandling' | 'preferAsync'> = {};
   for (const part of header.split(/[,;]/)) {
     const [key, value] = part.split('=').map((s) => s.trim().replace(/^"|"$/g, ''));
     if (key === 'return' && ['minimal', 'representation', 'OperationOutcome'].includes(value)) {
       result.preferReturn = value as PreferReturn;
     } else if (key === 'handling' && (value === 'strict' || value === 'lenient')) {
       result.preferHandling = value;
+    } else if (key === 'respond-async') {
+      result.preferAsync = true;
     }
   }
   return result;

@@ -55,6 +55,9 @@ export function acceptForR4(accept: string): string | undefined {
 /** Read and vread of one Binary: the requests that may be answered with its own content. */
 const BINARY_READ = /^\/fhir\/Binary\/[A-Za-z0-9.-]{1,64}(\/_history\/[^/]+)?$/;
 
+/** A Bulk Data export's output file (export/export-operations.ts). */
+const EXPORT_FILE = /^\/fhir\/\$export-file\/[^/]+$/;
+
 /** Whether an Accept header names a JSON type FHIR is served as (q > 0), not just a wildcard. */
 function namesFhirJson(accept: string): boolean {
   return (acceptForR4(accept) ?? '').split(',').some((entry) => {
@@ -77,6 +80,8 @@ export function negotiation(): Middleware {
         throw notAcceptable(`_format ${value} is not supported; this server speaks FHIR JSON`);
       }
       ctx.state.responseType = type;
+    } else if (ctx.method === 'GET' && EXPORT_FILE.test(ctx.path)) {
+      // A Bulk Data output file is NDJSON whatever else the client lists (clients send application/fhir+ndjson).
     } else if ((ctx.method === 'GET' || ctx.method === 'HEAD') && BINARY_READ.test(ctx.path) && !namesFhirJson(ctx.get('Accept'))) {
       // binary.html#rest: without an explicit FHIR type, a Binary is read as its own content.
       ctx.state.binaryAccept = ctx.get('Accept');

@@ -7,6 +7,7 @@ import * as healthCardKeys from './migrations/005-health-card-keys';
 import * as auditOutbox from './migrations/006-audit-outbox';
 import * as consentNotify from './migrations/007-consent-notify';
 import * as auditSealing from './migrations/008-audit-sealing';
+import * as bulkExport from './migrations/009-bulk-export';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -23,6 +24,7 @@ const migrations: [string, Migration][] = [
   ['006-audit-outbox', auditOutbox],
   ['007-consent-notify', consentNotify],
   ['008-audit-sealing', auditSealing],
+  ['009-bulk-export', bulkExport],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

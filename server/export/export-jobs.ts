@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Principal } from '../access/principal';
+
+export type ExportLevel = 'system' | 'patient' | 'group';
+export type ExportStatus = 'accepted' | 'in-progress' | 'completed' | 'error' | 'cancelled';
+
+/** Where a job has got to: the type being read and the last id written (system level), or the $everything position (patient, group). */
+export interface ExportCursor {
+  typeIndex?: number;
+  afterId?: string;
+  memberIndex?: number;
+  after?: unknown;
+  files?: number;
+}
+
+export interface ExportJob {
+  id: string;
+  status: ExportStatus;
+  level: ExportLevel;
+  groupId?: string;
+  /** `_type`; undefined for every type the caller may read. */
+  types?: string[];
+  since?: Date;
+  transactionTime: Date;
+  request: string;
+  principal?: Principal;
+  cursor: ExportCursor;
+  exported: number;
+  error?: string;
+}
+
+interface JobRow {
+  id: string;
+  status: ExportStatus;
+  level: ExportLevel;
+  group_id: string | null;
+  types: string[] | null;
+  since: Date | null;
+  transaction_time: Date;
+  request: string;
+  principal: Principal | null;
+  cursor: ExportCursor;
+  exported: string;
+  error: string | null;
+}
+
+function fromRow(row: JobRow): ExportJob {
+  return {
+    id: row.id,
+    status: row.status,
+    level: row.level,
+    groupId: row.group_id ?? undefined,
+    types: row.types ?? undefined,
+    since: row.since ?? undefined,
+    transactionTime: row.transaction_time,
+    request: row.request,
+    principal: row.principal ?? undefined,
+    cursor: row.cursor,
+    exported: Number(row.exported),
+    error: row.error ?? undefined,
+  };
+}
+
+export async function createExportJob(
+  knex: Knex,
+  job: Pick<ExportJob, 'level' | 'groupId' | 'types' | 'since' | 'request' | 'principal'>
+): Promise<ExportJob> {
+  const rows: JobRow[] = (
+    await knex.raw(
+      `INSERT INTO export_job (id, status, level, group_id, types, since, transaction_time, request, principal)
+       VALUES (?, 'accepted', ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
+      [randomUUID(), job.level, job.groupId ?? null, job.types ?? null, job.since ?? null, job.request, job.principal ? JSON.stringify(job.principal) : null]
+    )
+  ).rows;
+  return fromRow(rows[0]);
+}
+
+export async function readExportJob(knex: Knex | Knex.Transaction, id: string): Promise<ExportJob | undefined> {
+  if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+  const rows: JobRow[] = (await knex.raw('SELECT * FROM export_job WHERE id = ?', [id])).rows;
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+/** Locks the oldest open job no other process holds, for one step in `tx`. */
+export async function claimExportJob(tx: Knex.Transaction): Promise<ExportJob | undefined> {
+  const rows: JobRow[] = (
+    await tx.raw(`SELECT * FROM export_job WHERE status IN ('accepted', 'in-progress') ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`)
+  ).rows;
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+export async function saveExportJob(tx: Knex.Transaction, job: ExportJob): Promise<void> {
+  await tx.raw(`UPDATE export_job SET status = ?, cursor = ?, exported = ?, error = ?, updated_at = now() WHERE id = ?`, [
+    job.status,
+    JSON.stringify(job.cursor),
+    job.exported,
+    job.error ?? null,
+    job.id,
+  ]);
+}
+
+/** Cancels a job that is not finished yet, or forgets one that is (DELETE on its status URL): its files go. */
+export async function cancelExportJob(knex: Knex, id: string): Promise<void> {
+  await knex.raw(`UPDATE export_job SET status = 'cancelled', updated_at = now() WHERE id = ?`, [id]);
+  await knex.raw('DELETE FROM export_file WHERE job_id = ?', [id]);
+}
+
+export async function addExportFile(tx: Knex.Transaction, jobId: string, seq: number, resourceType: string, lines: string[]): Promise<void> {
+  await tx.raw('INSERT INTO export_file (job_id, seq, resource_type, count, ndjson) VALUES (?, ?, ?, ?, ?)', [jobId, seq, resourceType, lines.length, `${lines.join('\n')}\n`]);
+}
+
+export async function listExportFiles(knex: Knex, jobId: string): Promise<{ seq: number; resourceType: string; count: number }[]> {
+  const rows: { seq: number; resource_type: string; count: number }[] = (
+    await knex.raw('SELECT seq, resource_type, count FROM export_file WHERE job_id = ? ORDER BY seq', [jobId])
+  ).rows;
+  return rows.map((r) => ({ seq: r.seq, resourceType: r.resource_type, count: r.count }));
+}
+
+export async function readExportFile(knex: Knex, jobId: string, seq: number): Promise<string | undefined> {
+  const rows: { ndjson: string }[] = (await knex.raw('SELECT ndjson FROM export_file WHERE job_id = ? AND seq = ?', [jobId, seq])).rows;
+  return rows[0]?.ndjson;
+}
+
+/** What the HTTP handlers use: jobs and their files, on the server's pool. */
+export class ExportJobStore {
+  constructor(private readonly knex: Knex) {}
+
+  create(job: Pick<ExportJob, 'level' | 'groupId' | 'types' | 'since' | 'request' | 'principal'>): Promise<ExportJob> {
+    return createExportJob(this.knex, job);
+  }
+
+  read(id: string): Promise<ExportJob | undefined> {
+    return readExportJob(this.knex, id);
+  }
+
+  cancel(id: string): Promise<void> {
+    return cancelExportJob(this.knex, id);
+  }
+
+  files(jobId: string): Promise<{ seq: number; resourceType: string; count: number }[]> {
+    return listExportFiles(this.knex, jobId);
+  }
+
+  file(jobId: string, seq: number): Promise<string | undefined> {
+    return readExportFile(this.knex, jobId, seq);
+  }
+}

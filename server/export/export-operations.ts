@@ -1,0 +1,132 @@
+import type { Principal } from '../access/principal';
+import { badRequest, informational, internalError, notFound } from '../core/outcome';
+import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
+import { isResourceType } from '../validation/structure-definitions';
+import type { ExportJob, ExportJobStore, ExportLevel } from './export-jobs';
+
+/** `_outputFormat` values meaning NDJSON (Bulk Data 2.0 lists the abbreviations servers must accept). */
+const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
+/** Kick-off parameters of the specification this server does not apply: refused rather than ignored (unless lenient). */
+const UNSUPPORTED = ['_typeFilter', '_elements', 'patient', 'includeAssociatedData', '_until'];
+
+/**
+ * Bulk Data kick-off (https://hl7.org/fhir/uv/bulkdata/export.html): `GET [base]/$export`,
+ * `[base]/Patient/$export`, `[base]/Group/[id]/$export` with `Prefer: respond-async` →
+ * 202 and a status URL in Content-Location. The job runs in the background
+ * (export-runner.ts) with the caller's access; `_type`, `_since` and `_outputFormat`
+ * (NDJSON) are applied.
+ */
+export const exportKickoff: FhirHandler = async (req, ctx) => {
+  const jobs = exportJobs(ctx);
+  if (!req.preferAsync) throw badRequest('$export is asynchronous: send Prefer: respond-async');
+  const level: ExportLevel = req.resourceType === 'Group' ? 'group' : req.resourceType === 'Patient' ? 'patient' : 'system';
+  const format = single(req, '_outputFormat');
+  if (format !== undefined && !NDJSON_FORMATS.has(format)) throw badRequest(`_outputFormat ${format} is not supported; use application/fhir+ndjson`, '_outputFormat');
+  const sinceText = single(req, '_since');
+  const since = sinceText === undefined ? undefined : instant(sinceText);
+  const types = single(req, '_type')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  for (const type of types ?? []) if (!isResourceType(type)) throw badRequest(`_type: ${type} is not a resource type`, '_type');
+  if (req.preferHandling !== 'lenient') {
+    const unsupported = UNSUPPORTED.filter((name) => req.query[name] !== undefined);
+    if (unsupported.length > 0) throw badRequest(`$export: ${unsupported.join(', ')} not supported here (send Prefer: handling=lenient to have it ignored)`, unsupported[0]);
+  }
+  // The Group must exist and be readable by the caller now, not only when the job runs.
+  if (level === 'group') await ctx.repo.read('Group', req.id as string);
+  const path = level === 'system' ? '$export' : level === 'patient' ? 'Patient/$export' : `Group/${req.id}/$export`;
+  const job = await jobs.create({
+    level,
+    groupId: level === 'group' ? req.id : undefined,
+    types: types && types.length > 0 ? [...new Set(types)] : undefined,
+    since,
+    request: `${ctx.baseUrl}/${path}${req.queryString ? `?${req.queryString}` : ''}`,
+    principal: ctx.principal,
+  });
+  return {
+    status: 202,
+    headers: { 'Content-Location': statusUrl(ctx, job.id) },
+    resource: informational(`Export ${job.id} accepted: poll ${statusUrl(ctx, job.id)}`),
+  };
+};
+
+/** `GET` on a status URL: 202 while running (X-Progress), 200 with the manifest when done, 500 with the error. */
+export const exportStatus: FhirHandler = async (req, ctx): Promise<FhirResponse> => {
+  const job = await ownJob(req, ctx);
+  switch (job.status) {
+    case 'accepted':
+    case 'in-progress':
+      return {
+        status: 202,
+        headers: { 'X-Progress': `${job.exported} resources exported`, 'Retry-After': '2' },
+        resource: informational(`Export in progress: ${job.exported} resources so far`),
+      };
+    case 'error':
+      throw internalError(`The export failed: ${job.error ?? 'unknown error'}`);
+    default: {
+      const files = await exportJobs(ctx).files(job.id);
+      return {
+        status: 200,
+        headers: { Expires: new Date(Date.now() + 24 * 3600 * 1000).toUTCString() },
+        document: {
+          contentType: 'application/json',
+          json: {
+            transactionTime: job.transactionTime.toISOString(),
+            request: job.request,
+            requiresAccessToken: job.principal !== undefined,
+            output: files.map((f) => ({ type: f.resourceType, url: `${ctx.baseUrl}/$export-file/${job.id}.${f.seq}`, count: f.count })),
+            error: [],
+          },
+        },
+      };
+    }
+  }
+};
+
+/** `DELETE` on a status URL: the job stops (or is forgotten) and its files go; its status URL is then 404. */
+export const exportCancel: FhirHandler = async (req, ctx) => {
+  const job = await ownJob(req, ctx);
+  await exportJobs(ctx).cancel(job.id);
+  return { status: 202, resource: informational(`Export ${job.id} cancelled`) };
+};
+
+/** One output file, `[job id].[n]`, as NDJSON, to the client that asked for the export. */
+export const exportFile: FhirHandler = async (req, ctx) => {
+  const match = /^([0-9a-f-]{36})\.(\d{1,9})$/.exec(req.id ?? '');
+  if (!match) throw notFound(`No export file ${req.id}`);
+  const job = await ownJob({ ...req, id: match[1] }, ctx);
+  const ndjson = await exportJobs(ctx).file(job.id, Number(match[2]));
+  if (ndjson === undefined) throw notFound(`No export file ${req.id}`);
+  return { status: 200, content: { contentType: 'application/fhir+ndjson', data: Buffer.from(ndjson, 'utf8') } };
+};
+
+function exportJobs(ctx: FhirContext): ExportJobStore {
+  if (!ctx.exportJobs) throw internalError('Bulk export is not available in this process');
+  return ctx.exportJobs;
+}
+
+function statusUrl(ctx: FhirContext, id: string): string {
+  return `${ctx.baseUrl}/$export-status/${id}`;
+}
+
+/** The job, for the client (and user) that started it only: to anybody else it does not exist. */
+async function ownJob(req: FhirRequest, ctx: FhirContext): Promise<ExportJob> {
+  const job = await exportJobs(ctx).read(req.id ?? '');
+  if (!job || job.status === 'cancelled' || !sameCaller(job.principal, ctx.principal)) throw notFound(`No export ${req.id}`);
+  return job;
+}
+
+function sameCaller(owner: Principal | undefined, caller: Principal | undefined): boolean {
+  if (!owner) return true;
+  return caller !== undefined && caller.clientId === owner.clientId && (caller.userId ?? '') === (owner.userId ?? '');
+}
+
+function single(req: FhirRequest, name: string): string | undefined {
+  const value = req.query[name];
+  if (Array.isArray(value)) throw badRequest(`${name} may be given once`, name);
+  return value;
+}
+
+function instant(text: string): Date {
+  const parsed = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) ? new Date(text) : new Date(NaN);
+  if (Number.isNaN(parsed.getTime())) throw badRequest(`_since must be a FHIR instant (e.g. 2024-01-01T00:00:00Z), got ${text}`, '_since');
+  return parsed;
+}

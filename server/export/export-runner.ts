@@ -1,0 +1,126 @@
+import type { Group, Resource } from '@medplum/fhirtypes';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { GuardedStore } from '../access/guarded-store';
+import { accessFor, type AccessOptions } from '../access/principal-access';
+import { isOperationOutcomeError } from '../core/outcome';
+import { referenceIdAnywhere } from '../core/references';
+import { parseSearchRequest } from '../search/parse-search-request';
+import type { PageCursor } from '../search/page-cursor';
+import type { EverythingPosition } from '../storage/everything-reads';
+import type { Repository } from '../storage/repository';
+import type { ResourceStore } from '../storage/resource-store';
+import { resourceTypes } from '../validation/structure-definitions';
+import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from './export-jobs';
+
+export interface ExportRunnerOptions {
+  /** Resources read per step (and at most per file). */
+  pageSize: number;
+  accessOptions?: AccessOptions;
+}
+
+/**
+ * One step of the oldest open export that no other process holds (docs/bulk-export.md):
+ * one page of resources read through the one read path, as the job's principal may see
+ * them, written as NDJSON files, and the cursor moved, in one transaction with the job
+ * row locked. A crash loses the step in progress; any process continues from the
+ * committed cursor. Returns false when no job was open.
+ */
+export async function runExportStep(knex: Knex, repo: Repository, logger: Logger, options: ExportRunnerOptions): Promise<boolean> {
+  return knex.transaction(async (tx) => {
+    const job = await claimExportJob(tx);
+    if (!job) return false;
+    try {
+      const store = job.principal ? new GuardedStore(repo, await accessFor(job.principal, repo, [], options.accessOptions)) : repo;
+      const done = await step(job, store, tx, options.pageSize);
+      job.status = done ? 'completed' : 'in-progress';
+    } catch (err) {
+      job.status = 'error';
+      job.error = isOperationOutcomeError(err) ? err.message : 'internal error';
+      if (!isOperationOutcomeError(err)) logger.error({ err, exportJob: job.id }, 'bulk export failed');
+    }
+    await saveExportJob(tx, job);
+    return true;
+  });
+}
+
+/** Reads and writes one page of the job; true when the job has nothing more to read. */
+async function step(job: ExportJob, store: ResourceStore, tx: Knex.Transaction, pageSize: number): Promise<boolean> {
+  if (job.level === 'system') return systemStep(job, store, tx, pageSize);
+  const patients = job.level === 'group' ? await groupMembers(store, job.groupId as string) : undefined;
+  return compartmentStep(job, store, tx, pageSize, patients);
+}
+
+async function systemStep(job: ExportJob, store: ResourceStore, tx: Knex.Transaction, pageSize: number): Promise<boolean> {
+  const types = job.types ?? resourceTypes;
+  for (;;) {
+    const index = job.cursor.typeIndex ?? 0;
+    const type = types[index];
+    if (type === undefined) return true;
+    const request = parseSearchRequest(type, job.since ? { _lastUpdated: `ge${job.since.toISOString()}` } : {}, { strict: true, defaultCount: pageSize, maxCount: pageSize });
+    request.count = pageSize;
+    request.cursor = job.cursor.afterId ? (JSON.parse(job.cursor.afterId) as PageCursor) : undefined;
+    let page;
+    try {
+      page = await store.search(request);
+    } catch (err) {
+      // Without `_type`, the types the caller may not read are simply not in the export.
+      if (!job.types && isOperationOutcomeError(err) && err.status === 403) {
+        job.cursor = { ...job.cursor, typeIndex: index + 1, afterId: undefined };
+        continue;
+      }
+      throw err;
+    }
+    await writeFiles(job, tx, page.resources);
+    job.cursor = page.hasMore && page.next ? { ...job.cursor, afterId: JSON.stringify(page.next) } : { ...job.cursor, typeIndex: index + 1, afterId: undefined };
+    if (page.resources.length > 0 || page.hasMore) return false;
+  }
+}
+
+/**
+ * Patient and Group level: the Patient compartment of every patient (or of the Group's
+ * members), as `$everything` reads it without the resources it refers to.
+ */
+async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Transaction, pageSize: number, members?: string[]): Promise<boolean> {
+  const selection = { types: job.types ? new Set(job.types) : undefined, since: job.since?.toISOString() };
+  for (;;) {
+    const memberIndex = job.cursor.memberIndex ?? 0;
+    const patientId = members ? members[memberIndex] : undefined;
+    if (members && patientId === undefined) return true;
+    const entries = await store.everything({ ...selection, patientId, after: job.cursor.after as EverythingPosition | undefined, limit: pageSize + 1 });
+    const page = entries.slice(0, pageSize);
+    await writeFiles(job, tx, page.filter((e) => e.mode === 'match').map((e) => e.resource));
+    if (entries.length > pageSize) {
+      job.cursor = { ...job.cursor, after: page[page.length - 1].position };
+      return false;
+    }
+    if (!members) return true;
+    job.cursor = { ...job.cursor, memberIndex: memberIndex + 1, after: undefined };
+    if (page.length > 0) return false;
+  }
+}
+
+async function groupMembers(store: ResourceStore, groupId: string): Promise<string[]> {
+  const group = (await store.read('Group', groupId)).resource as Group;
+  const ids = (group.member ?? [])
+    .filter((m) => !m.inactive)
+    .map((m) => referenceIdAnywhere(m.entity?.reference, 'Patient'))
+    .filter((id): id is string => id !== undefined);
+  return [...new Set(ids)];
+}
+
+/** One NDJSON file per type in the page, numbered in the job's order. */
+async function writeFiles(job: ExportJob, tx: Knex.Transaction, resources: readonly Resource[]): Promise<void> {
+  const byType = new Map<string, string[]>();
+  for (const resource of resources) {
+    const lines = byType.get(resource.resourceType) ?? [];
+    lines.push(JSON.stringify(resource));
+    byType.set(resource.resourceType, lines);
+  }
+  for (const [type, lines] of byType) {
+    const seq = (job.cursor.files ?? 0) + 1;
+    await addExportFile(tx, job.id, seq, type, lines);
+    job.cursor = { ...job.cursor, files: seq };
+    job.exported += lines.length;
+  }
+}
