@@ -56,6 +56,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
     export: { pageSize: EXPORT_PAGE_SIZE, accessOptions: { patientDependants: config.patientDependants } },
+    subscriptions: { batchSize: 50, timeoutMs: 5000, maxAttempts: 5 },
   });
   const audit = config.audit
     ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`, (err) =>

@@ -140,7 +140,7 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
       throw methodNotAllowed('AuditEvents are append-only: update, patch and delete are refused');
     }
     if (isWrite(kind, call.req.method)) {
-      if (FUSED.has(kind.subtype) && call.req.resourceType !== 'SearchParameter') {
+      if (FUSED.has(kind.subtype) && !UNFUSED_TYPES.has(call.req.resourceType ?? '')) {
         return await recorder.runFusedWrite(
           (repo) => call.handle(repo),
           (result) => [event(fusedStatus(kind.subtype, call.req, result), result.version.resource)],
@@ -167,6 +167,9 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     arrived?.();
   }
 }
+
+/** Types whose writes run in a transaction of their own making (schema or trigger changes): their AuditEvent cannot ride on the statement. */
+const UNFUSED_TYPES = new Set(['SearchParameter', 'Subscription']);
 
 function createdId(kind: InteractionKind, answered: Resource | undefined): string | undefined {
   return kind.subtype === 'create' && answered?.resourceType !== 'OperationOutcome' ? answered?.id : undefined;

@@ -5,6 +5,7 @@ import { refreshCustomSearchParameters, registryVersion } from '../storage/custo
 import type { Repository } from '../storage/repository';
 import { runReindexBatch } from './reindex-job';
 import { type ExportRunnerOptions, runExportStep } from '../export/export-runner';
+import { type DeliveryOptions, runDeliveryStep } from '../subscriptions/subscription-delivery';
 
 export interface BackgroundJobsOptions {
   /** How often the registry version is checked (and open jobs looked for). */
@@ -12,6 +13,8 @@ export interface BackgroundJobsOptions {
   reindexBatchSize: number;
   /** Bulk Data exports: resources per step, and the access settings their reads are confined with. */
   export?: ExportRunnerOptions;
+  /** rest-hook Subscription notifications. */
+  subscriptions?: DeliveryOptions;
 }
 
 export interface BackgroundJobs {
@@ -21,8 +24,8 @@ export interface BackgroundJobs {
 
 /**
  * The in-process runner (no REDIS_URL): every `refreshMs`, reload the custom search
- * parameters if their version in PostgreSQL moved, then run reindex batches and Bulk Data
- * export steps for at most half an interval, so that a long reindex never delays the next registry check by much.
+ * parameters if their version in PostgreSQL moved, then run reindex batches, Subscription
+ * notifications and Bulk Data export steps for at most half an interval, so that a long reindex never delays the next registry check by much.
  *
  * Polling one row is how processes learn of a SearchParameter another process wrote: a
  * process writes without the new column for at most ~1.5 × refreshMs after the commit
@@ -44,6 +47,9 @@ export function startBackgroundJobs(knex: Knex, repo: Repository, logger: Logger
       const deadline = Date.now() + options.refreshMs / 2;
       while (!stopped && Date.now() < deadline) {
         if (!(await runReindexBatch(knex, repo, { batchSize: options.reindexBatchSize, settleMs }))) break;
+      }
+      while (options.subscriptions && !stopped && Date.now() < deadline) {
+        if (!(await runDeliveryStep(knex, repo, logger, options.subscriptions))) break;
       }
       while (options.export && !stopped && Date.now() < deadline) {
         if (!(await runExportStep(knex, repo, logger, options.export))) break;

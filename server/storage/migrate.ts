@@ -8,6 +8,7 @@ import * as auditOutbox from './migrations/006-audit-outbox';
 import * as consentNotify from './migrations/007-consent-notify';
 import * as auditSealing from './migrations/008-audit-sealing';
 import * as bulkExport from './migrations/009-bulk-export';
+import * as subscriptionQueue from './migrations/010-subscription-queue';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -25,6 +26,7 @@ const migrations: [string, Migration][] = [
   ['007-consent-notify', consentNotify],
   ['008-audit-sealing', auditSealing],
   ['009-bulk-export', bulkExport],
+  ['010-subscription-queue', subscriptionQueue],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

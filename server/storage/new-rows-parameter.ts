@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { extractIndexValues } from '../search/extract-index-values';
 import { assertValidResource } from '../validation/validate-resource';
+import { withSubscriptionRules } from '../subscriptions/subscription-rules';
 import { type ResourceRow, toVersion, withVersionMeta } from './resource-row';
 import type { WriteResult } from './write-resource';
 import { writeStatements } from './write-statements';
@@ -57,8 +58,10 @@ export function newRowsParameter(
   const { columns, columnTypes } = writeStatements(resourceType);
   const rows: string[] = [];
   const results: WriteResult[] = [];
-  resources.forEach((source, position) => {
+  resources.forEach((given, position) => {
+    let source = given;
     try {
+      source = withSubscriptionRules(given) as typeof given;
       assertValidResource(source);
     } catch (err) {
       throw invalid(position, err);

@@ -41,7 +41,8 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
   let inFlight: Promise<void> | undefined;
   try {
     for (const [resourceType, positions] of byType) {
-      if (resourceType === 'SearchParameter') {
+      // SearchParameters change the schema, Subscriptions the notification trigger: one by one, through writeResource.
+      if (resourceType === 'SearchParameter' || resourceType === 'Subscription') {
         await inFlight;
         inFlight = undefined;
         for (const i of positions) {

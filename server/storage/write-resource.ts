@@ -5,6 +5,8 @@ import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, type ResourceVersion, toVersion, withVersionMeta } from './resource-row';
 import { type Db, runSql } from './sql';
 import { writeSearchParameter } from './write-search-parameter';
+import { withSubscriptionRules } from '../subscriptions/subscription-rules';
+import { writeSubscription } from './write-subscription';
 import { newRowsParameter } from './new-rows-parameter';
 import { companionStatements, writeStatements } from './write-statements';
 
@@ -86,6 +88,11 @@ export async function writeResource(db: Db, op: WriteOperation, companion?: Writ
     if (companion) throw new Error('writeResource: a SearchParameter write carries no companion resources');
     return writeSearchParameter(db, op, writeOneResource);
   }
+  // A Subscription also switches the notification trigger: see write-subscription.ts.
+  if (op.resourceType === 'Subscription') {
+    if (companion) throw new Error('writeResource: a Subscription write carries no companion resources');
+    return writeSubscription(db, op, writeOneResource);
+  }
   return writeOneResource(db, op, companion);
 }
 
@@ -110,7 +117,8 @@ async function send(
   return written;
 }
 
-async function writeOneResource(db: Db, op: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
+async function writeOneResource(db: Db, given: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
+  const op = given.resource ? { ...given, resource: withSubscriptionRules(given.resource) } : given;
   if (op.resource) {
     assertValidResource(op.resource);
   }
