@@ -9,7 +9,7 @@ import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
 import type { ConsentWatch } from './access/consent-watch';
 import { healthCardKeyFor } from './auth/health-card-key';
-import { ExportJobStore } from './export/export-jobs';
+import { ExportJobStore } from './storage/export-jobs';
 import { authRoutes } from './http/auth-routes';
 import { auditRefusals } from './http/audit-refusals';
 import { bearerAuth } from './http/bearer-auth';

@@ -15,7 +15,7 @@ import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';
 
-/** Resources per Bulk Data export step and file (server/export/export-runner.ts). */
+/** Resources per Bulk Data export step and file (server/jobs/export-runner.ts). */
 const EXPORT_PAGE_SIZE = 1000;
 
 export interface RunningServer {

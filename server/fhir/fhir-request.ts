@@ -5,7 +5,7 @@ import type { HealthCardKey } from '../auth/health-card-key';
 import type { Config } from '../config';
 import type { ResourceStore } from '../storage/resource-store';
 import type { NativeContent } from './binary-content';
-import type { ExportJobStore } from '../export/export-jobs';
+import type { ExportJobStore } from '../storage/export-jobs';
 import type { RouteMatch } from './route-matcher';
 
 export type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';

@@ -19,7 +19,7 @@ import { emergencyAccess } from '../operations/emergency-access';
 import { transfer } from '../operations/transfer';
 import { emergencyCard } from '../operations/emergency-card';
 import { submitClaim } from '../operations/claim-submit';
-import { exportCancel, exportFile, exportKickoff, exportStatus } from '../export/export-operations';
+import { exportCancel, exportFile, exportKickoff, exportStatus } from '../operations/bulk-export';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
 type SystemInteraction = CapabilityStatementRestInteraction['code'];

@@ -55,7 +55,7 @@ export function acceptForR4(accept: string): string | undefined {
 /** Read and vread of one Binary: the requests that may be answered with its own content. */
 const BINARY_READ = /^\/fhir\/Binary\/[A-Za-z0-9.-]{1,64}(\/_history\/[^/]+)?$/;
 
-/** A Bulk Data export's output file (export/export-operations.ts). */
+/** A Bulk Data export's output file (operations/bulk-export.ts). */
 const EXPORT_FILE = /^\/fhir\/\$export-file\/[^/]+$/;
 
 /** Whether an Accept header names a JSON type FHIR is served as (q > 0), not just a wildcard. */

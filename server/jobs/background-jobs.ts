@@ -4,8 +4,8 @@ import { loadedRegistryVersion } from '../search/custom-search-parameter-registr
 import { refreshCustomSearchParameters, registryVersion } from '../storage/custom-search-parameter-store';
 import type { Repository } from '../storage/repository';
 import { runReindexBatch } from './reindex-job';
-import { type ExportRunnerOptions, runExportStep } from '../export/export-runner';
-import { type DeliveryOptions, runDeliveryStep } from '../subscriptions/subscription-delivery';
+import { type ExportRunnerOptions, runExportStep } from './export-runner';
+import { type DeliveryOptions, runDeliveryStep } from './subscription-delivery';
 
 export interface BackgroundJobsOptions {
   /** How often the registry version is checked (and open jobs looked for). */

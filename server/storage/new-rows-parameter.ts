@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { extractIndexValues } from '../search/extract-index-values';
 import { assertValidResource } from '../validation/validate-resource';
-import { withSubscriptionRules } from '../subscriptions/subscription-rules';
+import { withSubscriptionRules } from './subscription-rules';
 import { type ResourceRow, toVersion, withVersionMeta } from './resource-row';
 import type { WriteResult } from './write-resource';
 import { writeStatements } from './write-statements';

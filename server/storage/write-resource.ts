@@ -5,7 +5,7 @@ import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, type ResourceVersion, toVersion, withVersionMeta } from './resource-row';
 import { type Db, runSql } from './sql';
 import { writeSearchParameter } from './write-search-parameter';
-import { withSubscriptionRules } from '../subscriptions/subscription-rules';
+import { withSubscriptionRules } from './subscription-rules';
 import { writeSubscription } from './write-subscription';
 import { newRowsParameter } from './new-rows-parameter';
 import { companionStatements, writeStatements } from './write-statements';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import pino from 'pino';
 import { Repository } from '../../server/storage/repository';
-import { runDeliveryStep } from '../../server/subscriptions/subscription-delivery';
+import { runDeliveryStep } from '../../server/jobs/subscription-delivery';
 import { fhirRequest } from '../support/fhir-client';
 import { startTestServer, type TestServer } from '../support/test-server';
 

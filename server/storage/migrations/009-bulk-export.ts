@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Bulk Data exports (server/export/): a job per kick-off, worked on in steps by whichever
+ * Bulk Data exports (operations/bulk-export.ts, jobs/export-runner.ts): a job per kick-off, worked on in steps by whichever
  * process claims it (FOR UPDATE SKIP LOCKED), and its NDJSON files, kept in PostgreSQL so
  * that any process can serve them and a restart loses nothing.
  */

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Subscription notifications (server/subscriptions/): every version written of a type
+ * Subscription notifications (storage/subscription-rules.ts, jobs/subscription-delivery.ts): every version written of a type
  * that an active Subscription watches is queued, one row per (Subscription, version), by
  * a statement-level trigger on resource_history, in the write's own transaction: a
  * committed write is never left unnotified, even if the process dies right after. The

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { isOperationOutcomeError } from '../core/outcome';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { Repository } from '../storage/repository';
-import { subscriptionCriteria } from './subscription-rules';
+import { subscriptionCriteria } from '../storage/subscription-rules';
 
 export interface DeliveryOptions {
   /** Queue rows handled per step. */

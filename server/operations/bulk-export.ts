@@ -2,7 +2,7 @@ import type { Principal } from '../access/principal';
 import { badRequest, informational, internalError, notFound } from '../core/outcome';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
 import { isResourceType } from '../validation/structure-definitions';
-import type { ExportJob, ExportJobStore, ExportLevel } from './export-jobs';
+import type { ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
 
 /** `_outputFormat` values meaning NDJSON (Bulk Data 2.0 lists the abbreviations servers must accept). */
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -13,7 +13,7 @@ const UNSUPPORTED = ['_typeFilter', '_elements', 'patient', 'includeAssociatedDa
  * Bulk Data kick-off (https://hl7.org/fhir/uv/bulkdata/export.html): `GET [base]/$export`,
  * `[base]/Patient/$export`, `[base]/Group/[id]/$export` with `Prefer: respond-async` →
  * 202 and a status URL in Content-Location. The job runs in the background
- * (export-runner.ts) with the caller's access; `_type`, `_since` and `_outputFormat`
+ * (jobs/export-runner.ts) with the caller's access; `_type`, `_since` and `_outputFormat`
  * (NDJSON) are applied.
  */
 export const exportKickoff: FhirHandler = async (req, ctx) => {

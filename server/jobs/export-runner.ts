@@ -11,7 +11,7 @@ import type { EverythingPosition } from '../storage/everything-reads';
 import type { Repository } from '../storage/repository';
 import type { ResourceStore } from '../storage/resource-store';
 import { resourceTypes } from '../validation/structure-definitions';
-import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from './export-jobs';
+import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from '../storage/export-jobs';
 
 export interface ExportRunnerOptions {
   /** Resources read per step (and at most per file). */

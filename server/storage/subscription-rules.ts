@@ -1,6 +1,5 @@
 import type { Resource, Subscription } from '@medplum/fhirtypes';
 import { unprocessable } from '../core/outcome';
-import { paramsRecord } from '../fhir/query-value';
 import { parseSearchRequest } from '../search/parse-search-request';
 import { isResourceType } from '../validation/structure-definitions';
 
@@ -12,7 +11,7 @@ const JSON_PAYLOADS = new Set(['application/fhir+json', 'application/json']);
  * its criteria must be a search this server can run, its channel a rest-hook to an http(s)
  * endpoint with a JSON payload or none (422 otherwise); one written as `requested` is
  * stored `active`, since from then on every matching write is notified
- * (subscription-delivery.ts). Any other resource passes unchanged.
+ * (jobs/subscription-delivery.ts). Any other resource passes unchanged.
  */
 export function withSubscriptionRules(resource: Resource): Resource {
   if (resource.resourceType !== 'Subscription') return resource;
@@ -41,11 +40,21 @@ export function subscriptionCriteria(criteria: string): { resourceType: string; 
   const at = criteria.indexOf('?');
   const resourceType = at < 0 ? criteria : criteria.slice(0, at);
   if (!isResourceType(resourceType)) throw unprocessable(`Subscription.criteria must start with a resource type, not "${resourceType}"`, 'Subscription.criteria');
-  const query = paramsRecord(new URLSearchParams(at < 0 ? '' : criteria.slice(at + 1)));
+  const query = queryRecord(new URLSearchParams(at < 0 ? '' : criteria.slice(at + 1)));
   try {
     parseSearchRequest(resourceType, query, { strict: true, defaultCount: 1, maxCount: 1 });
   } catch (err) {
     throw unprocessable(`Subscription.criteria is not a search this server can run: ${(err as Error).message}`, 'Subscription.criteria');
   }
   return { resourceType, query };
+}
+
+/** A query string as the search parser takes it: one value per name, or the list of a repeated one. */
+function queryRecord(params: URLSearchParams): Record<string, string | string[]> {
+  const record: Record<string, string | string[]> = {};
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key);
+    record[key] = values.length === 1 ? values[0] : values;
+  }
+  return record;
 }
