@@ -87,7 +87,17 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
     const memberIndex = job.cursor.memberIndex ?? 0;
     const patientId = members ? members[memberIndex] : undefined;
     if (members && patientId === undefined) return true;
-    const entries = await store.everything({ ...selection, patientId, after: job.cursor.after as EverythingPosition | undefined, limit: pageSize + 1 });
+    let entries;
+    try {
+      entries = await store.everything({ ...selection, patientId, after: job.cursor.after as EverythingPosition | undefined, limit: pageSize + 1 });
+    } catch (err) {
+      // A member the caller may not read, or that is gone, is left out of a Group export, not fatal to it.
+      if (members && isOperationOutcomeError(err) && [403, 404, 410].includes(err.status)) {
+        job.cursor = { ...job.cursor, memberIndex: memberIndex + 1, after: undefined };
+        continue;
+      }
+      throw err;
+    }
     const page = entries.slice(0, pageSize);
     await writeFiles(job, tx, page.filter((e) => e.mode === 'match').map((e) => e.resource));
     if (entries.length > pageSize) {

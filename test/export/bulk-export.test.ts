@@ -66,6 +66,7 @@ describe('without authorization', () => {
     }
     await put({ resourceType: 'Organization', id: 'org', name: 'Clinic' });
     await put({ resourceType: 'Group', id: 'ann-and-bob', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/ann' } }, { entity: { reference: 'Patient/bob' } }] });
+    await put({ resourceType: 'Group', id: 'with-ghost', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/ghost' } }, { entity: { reference: 'Patient/cy' } }] });
   });
   afterAll(async () => {
     await server.stop();
@@ -105,6 +106,10 @@ describe('without authorization', () => {
     expect(ids(group.get('Patient'))).toEqual(['ann', 'bob']);
     expect(ids(group.get('Observation'))).toEqual(['o1', 'o2', 'o3']);
     expect(group.has('Organization')).toBe(false);
+    // A member that does not exist is left out; the others are exported.
+    const ghost = await exported(await manifestOf(await kickOff(server, 'Group/with-ghost/$export')));
+    expect(ids(ghost.get('Patient'))).toEqual(['cy']);
+    expect(ids(ghost.get('Observation'))).toEqual(['o4']);
   });
 
   test('kick-off errors are 400 OperationOutcomes: no Prefer: respond-async, another format, a bad _since or _type, an unsupported parameter', async () => {
