@@ -18,6 +18,7 @@ import { compileRoutes } from './fhir/route-matcher';
 import { routes } from './fhir/routes';
 import { fhirRouter } from './http/fhir-router';
 import { health } from './http/health';
+import { metrics } from './http/metrics';
 import { negotiation } from './http/negotiation';
 import { requestContext } from './http/request-context';
 import { RateLimits } from './http/rate-limit';
@@ -45,6 +46,7 @@ export function createApp({ config, repo, knex, logger, audit, consentWatch }: A
   app.use(requestContext(logger));
   app.use(securityHeaders(config.publicUrl));
   app.use(health(() => repo.isReachable()));
+  if (config.metrics) app.use(metrics(knex));
   app.use(corsForBrowserApps(config.auth.corsOrigins, new Set(auth.routes.filter((r) => r.cors).map((r) => r.path))));
   app.use(errorOutcome());
   app.use(limits.byAddress());

@@ -35,6 +35,8 @@ export interface Config {
    * to measure what auditing costs (bench:audit); never in production.
    */
   audit: boolean;
+  /** true (the default): Prometheus metrics at GET /metrics (http/metrics.ts). */
+  metrics: boolean;
   /**
    * true (the default): a user with the `patient` role also sees the records of the
    * patients they act for as parent, guardian or power of attorney (RelatedPerson;
@@ -165,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
     searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),
     reindexBatchSize: integer(env, 'REINDEX_BATCH_SIZE', 500, 1, 10000),
     audit: boolean(env, 'AUDIT', true),
+    metrics: boolean(env, 'METRICS', true),
     patientDependants: boolean(env, 'PATIENT_DEPENDANTS', true),
     auth: {
       required: boolean(env, 'AUTH_REQUIRED', true),

@@ -36,6 +36,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
       throw noRoute(found, ctx.method, ctx.path);
     }
     const { route, params } = found;
+    ctx.state.routePath = route.path;
     const fields = pathFields(route, params);
     // binary.html#rest: a Binary created or updated with a body that is not FHIR JSON stores that body.
     const binaryUpload = fields.resourceType === 'Binary' && (route.interaction === 'create' || route.interaction === 'update');
