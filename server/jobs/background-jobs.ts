@@ -25,7 +25,9 @@ export interface BackgroundJobs {
 /**
  * The in-process runner (no REDIS_URL): every `refreshMs`, reload the custom search
  * parameters if their version in PostgreSQL moved, then run reindex batches, Subscription
- * notifications and Bulk Data export steps for at most half an interval, so that a long reindex never delays the next registry check by much.
+ * notifications and Bulk Data export steps for at most half an interval, so that a long
+ * job never delays the next registry check by much; when work is left, the next round
+ * starts at once rather than an interval later.
  *
  * Polling one row is how processes learn of a SearchParameter another process wrote: a
  * process writes without the new column for at most ~1.5 × refreshMs after the commit
@@ -38,31 +40,38 @@ export function startBackgroundJobs(knex: Knex, repo: Repository, logger: Logger
   let running: Promise<void> = Promise.resolve();
   const settleMs = 2 * options.refreshMs + 1000;
 
-  const tick = async (): Promise<void> => {
+  /** One round; true when work was left when its time ran out (the next round then starts at once). */
+  const tick = async (): Promise<boolean> => {
     try {
       if ((await registryVersion(knex)) !== loadedRegistryVersion()) {
         const loaded = await refreshCustomSearchParameters(knex);
         for (const skip of loaded.skipped) logger.warn(skip, 'stored SearchParameter not applied');
       }
       const deadline = Date.now() + options.refreshMs / 2;
-      while (!stopped && Date.now() < deadline) {
-        if (!(await runReindexBatch(knex, repo, { batchSize: options.reindexBatchSize, settleMs }))) break;
+      const steps: (() => Promise<boolean>)[] = [() => runReindexBatch(knex, repo, { batchSize: options.reindexBatchSize, settleMs })];
+      const { subscriptions, export: exports } = options;
+      if (subscriptions) steps.push(() => runDeliveryStep(knex, repo, logger, subscriptions));
+      if (exports) steps.push(() => runExportStep(knex, repo, logger, exports));
+      let left = false;
+      for (const step of steps) {
+        let more = true;
+        while (more && !stopped && Date.now() < deadline) more = await step();
+        left ||= more;
       }
-      while (options.subscriptions && !stopped && Date.now() < deadline) {
-        if (!(await runDeliveryStep(knex, repo, logger, options.subscriptions))) break;
-      }
-      while (options.export && !stopped && Date.now() < deadline) {
-        if (!(await runExportStep(knex, repo, logger, options.export))) break;
-      }
+      return left && !stopped;
     } catch (err) {
       logger.error({ err }, 'background job failed; retrying at the next interval');
+      return false;
     }
   };
-  const schedule = (): void => {
+  const schedule = (busy = false): void => {
     if (stopped) return;
-    timer = setTimeout(() => {
-      running = tick().then(schedule);
-    }, options.refreshMs);
+    timer = setTimeout(
+      () => {
+        running = tick().then(schedule);
+      },
+      busy ? 0 : options.refreshMs
+    );
   };
   schedule();
   return {
