@@ -17,6 +17,9 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
   submit: 'http://hl7.org/fhir/OperationDefinition/Claim-submit',
   export: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
+  meta: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',
+  'meta-add': 'http://hl7.org/fhir/OperationDefinition/Resource-meta-add',
+  'meta-delete': 'http://hl7.org/fhir/OperationDefinition/Resource-meta-delete',
 };
 
 const cache = new Map<string, CapabilityStatement>();

@@ -19,6 +19,7 @@ import { emergencyAccess } from '../operations/emergency-access';
 import { transfer } from '../operations/transfer';
 import { emergencyCard } from '../operations/emergency-card';
 import { submitClaim } from '../operations/claim-submit';
+import { metaAdd, metaDelete, metaRead } from '../operations/meta';
 import { exportCancel, exportFile, exportKickoff, exportStatus } from '../operations/bulk-export';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
@@ -88,6 +89,11 @@ export const routes: Route[] = [
   { method: 'GET', path: '/:resourceType/:id/_history/:versionId', handler: vread, interaction: 'vread' },
   { method: 'GET', path: '/:resourceType/:id/_history', handler: history, interaction: 'history-instance' },
   { method: 'GET', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
+  { method: 'GET', path: '/:resourceType/:id/$meta', handler: metaRead, operation: 'meta' },
+  { method: 'POST', path: '/:resourceType/:id/$meta', handler: metaRead, operation: 'meta' },
+  { method: 'GET', path: '/:resourceType/:id/_history/:versionId/$meta', handler: metaRead, operation: 'meta' },
+  { method: 'POST', path: '/:resourceType/:id/$meta-add', handler: metaAdd, operation: 'meta-add' },
+  { method: 'POST', path: '/:resourceType/:id/$meta-delete', handler: metaDelete, operation: 'meta-delete' },
   { method: 'POST', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },
   { method: 'GET', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },

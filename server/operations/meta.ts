@@ -1,0 +1,101 @@
+import type { Coding, Meta, Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
+import { badRequest, methodNotAllowed } from '../core/outcome';
+import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
+import { versionHeaders } from '../fhir/version-headers';
+import type { ResourceVersion } from '../storage/resource-row';
+import { APPEND_ONLY_TYPES } from '../core/append-only';
+
+/**
+ * The R4 meta operations on one resource (https://hl7.org/fhir/R4/resource-operations.html):
+ *
+ * - `$meta` (GET or POST, also on `_history/[vid]`): the meta of that version;
+ * - `$meta-add` / `$meta-delete` (POST, Parameters with `meta`): profiles, tags and security
+ *   labels added to, or removed from, the current version. Profiles match by URL, tags
+ *   and labels by system and code (version and display ignored, as the operation says).
+ *   The change is written as a new version through the write path (validation, access,
+ *   audit, history); when it changes nothing, nothing is written.
+ *
+ * Each answers a Parameters whose `return` is the resulting Meta.
+ */
+export const metaRead: FhirHandler = async (req, ctx) => {
+  const version =
+    req.versionId !== undefined
+      ? await ctx.repo.vread(req.resourceType as string, req.id as string, versionNumber(req.versionId))
+      : await ctx.repo.read(req.resourceType as string, req.id as string);
+  return answer(version, ctx.baseUrl);
+};
+
+export const metaAdd: FhirHandler = (req, ctx) => change(req, ctx, 'meta-add');
+export const metaDelete: FhirHandler = (req, ctx) => change(req, ctx, 'meta-delete');
+
+async function change(req: FhirRequest, ctx: FhirContext, operation: 'meta-add' | 'meta-delete'): Promise<FhirResponse> {
+  const type = req.resourceType as string;
+  if (APPEND_ONLY_TYPES.has(type)) throw methodNotAllowed(`${type}s are append-only: $${operation} is refused`);
+  const given = metaParameter(req.body, operation);
+  return ctx.repo.inTransaction(async (tx) => {
+    const current = await tx.read(type, req.id as string);
+    const resource = current.resource as Resource & { id: string };
+    const meta = operation === 'meta-add' ? added(resource.meta ?? {}, given) : removed(resource.meta ?? {}, given);
+    if (sameLabels(meta, resource.meta ?? {})) return answer(current, ctx.baseUrl);
+    const written = await tx.update({ ...resource, meta }, current.versionId);
+    return { ...answer(written.version, ctx.baseUrl), audit: { entities: [`${type}/${resource.id}`] } };
+  });
+}
+
+function answer(version: ResourceVersion, baseUrl: string): FhirResponse {
+  const meta = version.resource?.meta ?? {};
+  const result: Parameters = { resourceType: 'Parameters', parameter: [{ name: 'return', valueMeta: meta }] };
+  return { status: 200, resource: result, headers: versionHeaders(baseUrl, version) };
+}
+
+function versionNumber(text: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw badRequest(`Version id "${text}" is not a version of this server`);
+  return Number(text);
+}
+
+/** The `meta` parameter (valueMeta) of the operation's Parameters body. */
+function metaParameter(body: unknown, operation: string): Meta {
+  const parameters = body as Parameters | undefined;
+  if (parameters?.resourceType !== 'Parameters') throw badRequest(`$${operation} takes a Parameters resource with a "meta" parameter`);
+  const found = (parameters.parameter ?? []).filter((p: ParametersParameter) => p.name === 'meta');
+  if (found.length !== 1 || typeof found[0].valueMeta !== 'object' || found[0].valueMeta === null) {
+    throw badRequest(`$${operation} needs exactly one "meta" parameter (valueMeta)`, 'meta');
+  }
+  return found[0].valueMeta;
+}
+
+const codingKey = (c: Coding): string => `${c.system ?? ''}|${c.code ?? ''}`;
+
+function added(meta: Meta, given: Meta): Meta {
+  const profile = [...new Set([...(meta.profile ?? []), ...(given.profile ?? [])])];
+  const union = (mine: Coding[] = [], theirs: Coding[] = []): Coding[] => {
+    const keys = new Set(mine.map(codingKey));
+    return [...mine, ...theirs.filter((c) => !keys.has(codingKey(c)) && keys.add(codingKey(c)))];
+  };
+  return withLists(meta, profile, union(meta.tag, given.tag), union(meta.security, given.security));
+}
+
+function removed(meta: Meta, given: Meta): Meta {
+  const gone = new Set(given.profile ?? []);
+  const without = (mine: Coding[] = [], theirs: Coding[] = []): Coding[] => {
+    const keys = new Set(theirs.map(codingKey));
+    return mine.filter((c) => !keys.has(codingKey(c)));
+  };
+  return withLists(meta, (meta.profile ?? []).filter((p) => !gone.has(p)), without(meta.tag, given.tag), without(meta.security, given.security));
+}
+
+/** The meta with these lists, each left out when empty (FHIR JSON has no empty arrays). */
+function withLists(meta: Meta, profile: string[], tag: Coding[], security: Coding[]): Meta {
+  const { profile: _p, tag: _t, security: _s, ...rest } = meta;
+  return {
+    ...rest,
+    ...(profile.length > 0 ? { profile } : {}),
+    ...(security.length > 0 ? { security } : {}),
+    ...(tag.length > 0 ? { tag } : {}),
+  };
+}
+
+function sameLabels(a: Meta, b: Meta): boolean {
+  const keys = (m: Meta): string => JSON.stringify([m.profile ?? [], (m.tag ?? []).map(codingKey), (m.security ?? []).map(codingKey)]);
+  return keys(a) === keys(b);
+}

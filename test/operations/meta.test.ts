@@ -1,0 +1,78 @@
+import { fhirRequest } from '../support/fhir-client';
+import { startTestServer, type TestServer } from '../support/test-server';
+
+/** $meta, $meta-add, $meta-delete (https://hl7.org/fhir/R4/resource-operations.html). */
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const TAG_A = { system: 'urn:tags', code: 'a', display: 'A' };
+const TAG_B = { system: 'urn:tags', code: 'b' };
+const LABEL = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
+const PROFILE = 'http://example.org/StructureDefinition/my-patient';
+
+const withMeta = (meta: object) => ({ resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: meta }] });
+const returned = (body: any) => body.parameter.find((p: { name: string }) => p.name === 'return').valueMeta;
+
+test('$meta answers the meta of the current version, and of an older one on _history', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', meta: { tag: [TAG_A] } } });
+  await fhirRequest('PUT', `${server.base}/Patient/${created.body.id}`, { body: { ...created.body, meta: { tag: [TAG_B] } } });
+  const current = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}/$meta`);
+  expect(current.status).toBe(200);
+  expect(current.body.resourceType).toBe('Parameters');
+  expect(returned(current.body)).toMatchObject({ versionId: '2', tag: [TAG_B] });
+  const first = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}/_history/1/$meta`);
+  expect(returned(first.body)).toMatchObject({ versionId: '1', tag: [TAG_A] });
+  expect((await fhirRequest('GET', `${server.base}/Patient/nobody/$meta`)).status).toBe(404);
+});
+
+test('$meta-add adds profiles, tags and labels as sets (system and code decide), as a new version; adding nothing new writes nothing', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', active: true, meta: { tag: [TAG_A] } } });
+  const res = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, {
+    body: withMeta({ profile: [PROFILE], tag: [{ ...TAG_A, display: 'other display' }, TAG_B], security: [LABEL] }),
+  });
+  expect(res.status).toBe(200);
+  const meta = returned(res.body);
+  expect(meta.versionId).toBe('2');
+  expect(meta.profile).toEqual([PROFILE]);
+  expect(meta.tag).toEqual([TAG_A, TAG_B]);
+  expect(meta.security).toEqual([LABEL]);
+  const read = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}`);
+  expect(read.body.active).toBe(true);
+  expect(read.body.meta.tag).toEqual([TAG_A, TAG_B]);
+  const again = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, { body: withMeta({ tag: [TAG_B] }) });
+  expect(returned(again.body).versionId).toBe('2');
+});
+
+test('$meta-delete removes what it names and leaves the rest', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', meta: { profile: [PROFILE], tag: [TAG_A, TAG_B], security: [LABEL] } } });
+  const res = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-delete`, { body: withMeta({ profile: [PROFILE], tag: [{ system: 'urn:tags', code: 'a' }] }) });
+  expect(res.status).toBe(200);
+  const meta = returned(res.body);
+  expect(meta.profile).toBeUndefined();
+  expect(meta.tag).toEqual([TAG_B]);
+  expect(meta.security).toEqual([LABEL]);
+  expect((await fhirRequest('GET', `${server.base}/Patient/${created.body.id}`)).body.meta.tag).toEqual([TAG_B]);
+});
+
+test('a body without a "meta" parameter is 400; AuditEvents refuse $meta-add; the CapabilityStatement lists the operations', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient' } });
+  expect((await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, { body: { resourceType: 'Parameters' } })).status).toBe(400);
+  const event = await fhirRequest('GET', `${server.base}/AuditEvent?_count=1`);
+  const eventId = event.body.entry[0].resource.id;
+  expect((await fhirRequest('POST', `${server.base}/AuditEvent/${eventId}/$meta-add`, { body: withMeta({ tag: [TAG_A] }) })).status).toBe(405);
+  const metadata = (await fhirRequest('GET', `${server.base}/metadata`)).body;
+  const patient = metadata.rest[0].resource.find((r: { type: string }) => r.type === 'Patient');
+  expect(patient.operation).toEqual(
+    expect.arrayContaining([
+      { name: 'meta', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta' },
+      { name: 'meta-add', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta-add' },
+      { name: 'meta-delete', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta-delete' },
+    ])
+  );
+});
