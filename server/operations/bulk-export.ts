@@ -1,4 +1,5 @@
 import type { Principal } from '../access/principal';
+import type { Parameters } from '@medplum/fhirtypes';
 import { badRequest, informational, internalError, notFound } from '../core/outcome';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
 import { isResourceType } from '../validation/structure-definitions';
@@ -11,7 +12,7 @@ const UNSUPPORTED = ['_typeFilter', '_elements', 'patient', 'includeAssociatedDa
 
 /**
  * Bulk Data kick-off (https://hl7.org/fhir/uv/bulkdata/export.html): `GET [base]/$export`,
- * `[base]/Patient/$export`, `[base]/Group/[id]/$export` with `Prefer: respond-async` →
+ * `[base]/Patient/$export`, `[base]/Group/[id]/$export` (or POST with a Parameters body) with `Prefer: respond-async` →
  * 202 and a status URL in Content-Location. The job runs in the background
  * (jobs/export-runner.ts) with the caller's access; `_type`, `_since` and `_outputFormat`
  * (NDJSON) are applied.
@@ -19,6 +20,8 @@ const UNSUPPORTED = ['_typeFilter', '_elements', 'patient', 'includeAssociatedDa
 export const exportKickoff: FhirHandler = async (req, ctx) => {
   const jobs = exportJobs(ctx);
   if (!req.preferAsync) throw badRequest('$export is asynchronous: send Prefer: respond-async');
+  // A POST kick-off carries the same parameters in a Parameters body.
+  if (req.method === 'POST') req = { ...req, query: { ...req.query, ...parametersAsQuery(req.body) } };
   const level: ExportLevel = req.resourceType === 'Group' ? 'group' : req.resourceType === 'Patient' ? 'patient' : 'system';
   const format = single(req, '_outputFormat');
   if (format !== undefined && !NDJSON_FORMATS.has(format)) throw badRequest(`_outputFormat ${format} is not supported; use application/fhir+ndjson`, '_outputFormat');
@@ -117,6 +120,22 @@ async function ownJob(req: FhirRequest, ctx: FhirContext): Promise<ExportJob> {
 function sameCaller(owner: Principal | undefined, caller: Principal | undefined): boolean {
   if (!owner) return true;
   return caller !== undefined && caller.clientId === owner.clientId && (caller.userId ?? '') === (owner.userId ?? '');
+}
+
+/** A POST kick-off's Parameters as the query parameters of a GET one (`_type` may repeat: its values are joined). */
+function parametersAsQuery(body: unknown): Record<string, string | string[]> {
+  if (body === undefined) return {};
+  const parameters = body as Parameters;
+  if (parameters?.resourceType !== 'Parameters') throw badRequest('A POST $export takes a Parameters resource (or no body)');
+  const query: Record<string, string[]> = {};
+  for (const p of parameters.parameter ?? []) {
+    const value = p.valueString ?? p.valueInstant ?? p.valueCode ?? p.valueDateTime;
+    if (!p.name || value === undefined) throw badRequest(`$export parameter ${p.name ?? '(unnamed)'} needs a value (valueString, valueInstant …)`, p.name);
+    (query[p.name] ??= []).push(value);
+  }
+  const record: Record<string, string | string[]> = {};
+  for (const [name, values] of Object.entries(query)) record[name] = name === '_type' ? values.join(',') : values.length === 1 ? values[0] : values;
+  return record;
 }
 
 function single(req: FhirRequest, name: string): string | undefined {

@@ -112,6 +112,18 @@ describe('without authorization', () => {
     expect(ids(ghost.get('Observation'))).toEqual(['o4']);
   });
 
+  test('a POST kick-off takes the same parameters in a Parameters body (_type may repeat)', async () => {
+    const res = await fhirRequest('POST', `${server.base}/$export`, {
+      headers: ASYNC,
+      body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient' }, { name: '_type', valueString: 'Organization' }, { name: '_outputFormat', valueString: 'application/fhir+ndjson' }] },
+    });
+    expect(res.status).toBe(202);
+    const files = await exported(await manifestOf(res.headers.get('content-location') as string));
+    expect([...files.keys()].sort()).toEqual(['Organization', 'Patient']);
+    const bad = await fhirRequest('POST', `${server.base}/$export`, { headers: ASYNC, body: { resourceType: 'Parameters', parameter: [{ name: '_since', valueInstant: 'not-a-time' }] } });
+    expect(bad.status).toBe(400);
+  });
+
   test('kick-off errors are 400 OperationOutcomes: no Prefer: respond-async, another format, a bad _since or _type, an unsupported parameter', async () => {
     const bad = async (path: string, headers: Record<string, string> = ASYNC): Promise<void> => {
       const res = await fhirRequest('GET', `${server.base}/${path}`, { headers });
