@@ -4,7 +4,7 @@ import { badRequest, methodNotAllowed, type OperationOutcomeError } from '../cor
 import type { EntryRequest } from './bundle-entries';
 import type { FhirContext, FhirRequest, FhirResponse, PreferReturn } from './fhir-request';
 import { preferredAnswer } from './prefer-return';
-import { paramsRecord } from './query-value';
+import { paramsRecord } from '../core/params-record';
 import { noRoute, pathFields } from './route-matcher';
 
 const JSON_PATCH = 'application/json-patch+json';

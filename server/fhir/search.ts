@@ -6,7 +6,7 @@ import { parseSearchRequest, type SearchOptions, type SearchQuery } from '../sea
 import { reindexWarnings } from '../search/reindex-warnings';
 import type { SearchRequest } from '../search/search-request';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from './fhir-request';
-import { paramsRecord } from './query-value';
+import { paramsRecord } from '../core/params-record';
 import { applySummary, parseElements, parseSummary } from './summary';
 import { nonEmpty } from '../core/non-empty';
 

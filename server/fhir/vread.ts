@@ -6,11 +6,7 @@ import { versionHeaders } from './version-headers';
 
 /** https://hl7.org/fhir/R4/http.html#vread */
 export const vread: FhirHandler = async (req, ctx) => {
-  const vid = req.versionId as string;
-  if (!/^\d{1,9}$/.test(vid)) {
-    throw badRequest(`Version id "${vid}" is not a version of this server`);
-  }
-  const version = await ctx.repo.vread(req.resourceType as string, req.id as string, Number(vid));
+  const version = await ctx.repo.vread(req.resourceType as string, req.id as string, parseVersionId(req.versionId as string));
   const headers = versionHeaders(ctx.baseUrl, version);
   const stored = version.resource as NonNullable<typeof version.resource>;
   const content = req.binaryAccept !== undefined ? nativeContent(stored, req.binaryAccept) : undefined;
@@ -19,3 +15,9 @@ export const vread: FhirHandler = async (req, ctx) => {
   const resource = applySummary(stored, summary === 'count' ? undefined : summary, parseElements(req.query._elements));
   return { status: 200, resource, headers };
 };
+
+/** A `_history/[vid]` segment as this server's version number; 400 for anything else. */
+export function parseVersionId(text: string): number {
+  if (!/^\d{1,9}$/.test(text)) throw badRequest(`Version id "${text}" is not a version of this server`);
+  return Number(text);
+}

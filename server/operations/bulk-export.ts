@@ -2,6 +2,7 @@ import type { Principal } from '../access/principal';
 import type { Parameters } from '@medplum/fhirtypes';
 import { badRequest, informational, internalError, notFound } from '../core/outcome';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
+import { primitiveFormatError } from '../validation/primitive-formats';
 import { isResourceType } from '../validation/structure-definitions';
 import type { ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
 
@@ -145,7 +146,6 @@ function single(req: FhirRequest, name: string): string | undefined {
 }
 
 function instant(text: string): Date {
-  const parsed = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text) ? new Date(text) : new Date(NaN);
-  if (Number.isNaN(parsed.getTime())) throw badRequest(`_since must be a FHIR instant (e.g. 2024-01-01T00:00:00Z), got ${text}`, '_since');
-  return parsed;
+  if (primitiveFormatError('instant', text) !== undefined) throw badRequest(`_since must be a FHIR instant (e.g. 2024-01-01T00:00:00Z), got ${text}`, '_since');
+  return new Date(text);
 }

@@ -2,6 +2,7 @@ import type { Coding, Meta, Parameters, ParametersParameter, Resource } from '@m
 import { badRequest, methodNotAllowed } from '../core/outcome';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
 import { versionHeaders } from '../fhir/version-headers';
+import { parseVersionId } from '../fhir/vread';
 import type { ResourceVersion } from '../storage/resource-row';
 import { APPEND_ONLY_TYPES } from '../core/append-only';
 
@@ -20,7 +21,7 @@ import { APPEND_ONLY_TYPES } from '../core/append-only';
 export const metaRead: FhirHandler = async (req, ctx) => {
   const version =
     req.versionId !== undefined
-      ? await ctx.repo.vread(req.resourceType as string, req.id as string, versionNumber(req.versionId))
+      ? await ctx.repo.vread(req.resourceType as string, req.id as string, parseVersionId(req.versionId))
       : await ctx.repo.read(req.resourceType as string, req.id as string);
   return answer(version, ctx.baseUrl);
 };
@@ -46,11 +47,6 @@ function answer(version: ResourceVersion, baseUrl: string): FhirResponse {
   const meta = version.resource?.meta ?? {};
   const result: Parameters = { resourceType: 'Parameters', parameter: [{ name: 'return', valueMeta: meta }] };
   return { status: 200, resource: result, headers: versionHeaders(baseUrl, version) };
-}
-
-function versionNumber(text: string): number {
-  if (!/^\d{1,9}$/.test(text)) throw badRequest(`Version id "${text}" is not a version of this server`);
-  return Number(text);
 }
 
 /** The `meta` parameter (valueMeta) of the operation's Parameters body. */

@@ -1,5 +1,6 @@
 import type { Resource, Subscription } from '@medplum/fhirtypes';
 import { unprocessable } from '../core/outcome';
+import { paramsRecord } from '../core/params-record';
 import { parseSearchRequest } from '../search/parse-search-request';
 import { isResourceType } from '../validation/structure-definitions';
 
@@ -40,21 +41,11 @@ export function subscriptionCriteria(criteria: string): { resourceType: string; 
   const at = criteria.indexOf('?');
   const resourceType = at < 0 ? criteria : criteria.slice(0, at);
   if (!isResourceType(resourceType)) throw unprocessable(`Subscription.criteria must start with a resource type, not "${resourceType}"`, 'Subscription.criteria');
-  const query = queryRecord(new URLSearchParams(at < 0 ? '' : criteria.slice(at + 1)));
+  const query = paramsRecord(new URLSearchParams(at < 0 ? '' : criteria.slice(at + 1)));
   try {
     parseSearchRequest(resourceType, query, { strict: true, defaultCount: 1, maxCount: 1 });
   } catch (err) {
     throw unprocessable(`Subscription.criteria is not a search this server can run: ${(err as Error).message}`, 'Subscription.criteria');
   }
   return { resourceType, query };
-}
-
-/** A query string as the search parser takes it: one value per name, or the list of a repeated one. */
-function queryRecord(params: URLSearchParams): Record<string, string | string[]> {
-  const record: Record<string, string | string[]> = {};
-  for (const key of new Set(params.keys())) {
-    const values = params.getAll(key);
-    record[key] = values.length === 1 ? values[0] : values;
-  }
-  return record;
 }
