@@ -35,6 +35,19 @@ export interface Config {
    * to measure what auditing costs (bench:audit); never in production.
    */
   audit: boolean;
+  /**
+   * Where reads' AuditEvents are written before the answer (docs/audit.md): `journal`
+   * (the default) appends them to a file of this process under `auditJournalDir`, moved
+   * into PostgreSQL in batches within a quarter of a second; `database` inserts them
+   * before answering.
+   */
+  auditReads: 'journal' | 'database';
+  /** The journals' folder (one subfolder per database); a volume of its own in containers. */
+  auditJournalDir: string;
+  /** How often a journal is moved into PostgreSQL when fewer than a thousand events wait. */
+  auditJournalIntervalMs: number;
+  /** fdatasync every journal write: reads' AuditEvents then also outlive a crash of the machine. */
+  auditJournalSync: boolean;
   /** true (the default): Prometheus metrics at GET /metrics (http/metrics.ts). */
   metrics: boolean;
   /**
@@ -137,6 +150,12 @@ function redisKeyPrefix(raw: string | undefined): string {
   return raw;
 }
 
+function auditReads(raw: string | undefined): 'journal' | 'database' {
+  if (raw === undefined || raw === '') return 'journal';
+  if (raw === 'journal' || raw === 'database') return raw;
+  throw new ConfigError(`AUDIT_READS must be journal or database, got "${raw}"`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -148,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
   const searchMaxCount = integer(env, 'SEARCH_MAX_COUNT', 1000, 1, 100000);
+  const dataDir = path.resolve(env.DATA_DIR || path.join(__dirname, '..', '.data'));
   return {
     port,
     workers: integer(env, 'WORKERS', 1, 1, 64),
@@ -156,7 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolMax: integer(env, 'DATABASE_POOL_MAX', 20, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
-    dataDir: path.resolve(env.DATA_DIR || path.join(__dirname, '..', '.data')),
+    dataDir,
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     searchDefaultCount: Math.min(integer(env, 'SEARCH_DEFAULT_COUNT', 20, 1, 100000), searchMaxCount),
     searchMaxCount,
@@ -167,6 +187,10 @@ export function loadConfig(env: Env = process.env): Config {
     searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),
     reindexBatchSize: integer(env, 'REINDEX_BATCH_SIZE', 500, 1, 10000),
     audit: boolean(env, 'AUDIT', true),
+    auditReads: auditReads(env.AUDIT_READS),
+    auditJournalDir: path.resolve(env.AUDIT_JOURNAL_DIR || path.join(dataDir, 'audit-journal')),
+    auditJournalIntervalMs: integer(env, 'AUDIT_JOURNAL_INTERVAL_MS', 250, 10, 600000),
+    auditJournalSync: boolean(env, 'AUDIT_JOURNAL_SYNC', false),
     metrics: boolean(env, 'METRICS', true),
     patientDependants: boolean(env, 'PATIENT_DEPENDANTS', true),
     auth: {

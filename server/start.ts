@@ -5,6 +5,7 @@ import { shippedOperationPolicy, shippedRolePolicy } from './access/role-policy'
 import { ConsentWatch } from './access/consent-watch';
 import { createApp } from './app';
 import { publishOperationDefinitions } from './operations/operation-definitions';
+import { journalDirFor } from './audit/audit-journal';
 import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
@@ -59,8 +60,13 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
     subscriptions: { batchSize: 50, timeoutMs: 5000, maxAttempts: 5 },
   });
   const audit = config.audit
-    ? new AuditRecorder(knex, { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount }, `${config.publicUrl}/fhir`, (err) =>
-        logger.warn({ err }, 'linking AuditEvents into the hash chain failed; they stay queued and are retried')
+    ? new AuditRecorder(
+        knex,
+        { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount },
+        `${config.publicUrl}/fhir`,
+        (err) => logger.warn({ err }, 'storing or linking AuditEvents failed; they stay in the journal or queue and are retried'),
+        undefined,
+        config.auditReads === 'journal' ? { dir: journalDirFor(config.auditJournalDir, databaseUrl), sync: config.auditJournalSync, intervalMs: config.auditJournalIntervalMs } : undefined
       )
     : undefined;
   // AuditEvents that a process which died left unlinked to the chain.

@@ -6,7 +6,9 @@ import { newId } from '../core/ids';
 import { Repository, type RepositoryOptions } from '../storage/repository';
 import { writeNewResources } from '../storage/write-new-resources';
 import type { WriteCompanion, WriteResult } from '../storage/write-resource';
+import { AuditJournal } from './audit-journal';
 import { AuditSealer } from './audit-sealer';
+import { JournalMover } from './journal-mover';
 import type { Observer } from './audit-event';
 
 interface Waiting {
@@ -24,6 +26,16 @@ const GROUP_MAX = 200;
  * with nothing else in flight a batch never waits.
  */
 const GROUP_WAIT_MS = 2;
+/** Where reads' AuditEvents go before the answer (docs/audit.md, "When it is written"). */
+export interface JournalOptions {
+  /** This database's journal folder (audit-journal.ts, journalDirFor). */
+  dir: string;
+  /** fdatasync each batch: the events then outlive a crash of the machine, not only of the process. */
+  sync: boolean;
+  /** How often the journal is moved into PostgreSQL under a trickle (250 ms by default). */
+  intervalMs?: number;
+}
+
 /** Rows of the outbox (migration 006, before sealing) turned into AuditEvents per transaction at start. */
 const LEGACY_BATCH = 500;
 
@@ -33,16 +45,19 @@ const LEGACY_BATCH = 500;
  * and lets the AuditSealer link them into this process's chain in the background.
  *
  *  - writes: `runWrite` runs the handler and its AuditEvent in ONE transaction;
- *  - reads: `record` queues the event; one multi-row INSERT, committed on its own, writes
- *    the whole queue (group commit without a fixed wait: a batch is written as soon as no
- *    other is in flight, and what arrives meanwhile forms the next), and each request
- *    resolves once its batch is committed. An answered read therefore always has its
- *    AuditEvent, searchable at once, even if the process dies right after.
+ *  - reads: `record` queues the event; the queue is written as one batch (group commit
+ *    without a fixed wait: a batch is written as soon as no other is in flight, and what
+ *    arrives meanwhile forms the next), and each request resolves once its batch is
+ *    written. With a journal (the default), the batch is appended to this process's
+ *    journal file, and a JournalMover stores it in PostgreSQL in larger batches shortly
+ *    after; without, one multi-row INSERT committed on its own writes it. Either way an
+ *    answered read has its AuditEvent even if the process dies right after.
  */
 export class AuditRecorder {
   readonly stream = randomUUID();
   readonly observer: Observer;
   private readonly sealer: AuditSealer;
+  private readonly mover: JournalMover | undefined;
   private queue: Waiting[] = [];
   private timer: { timeout: NodeJS.Timeout } | { immediate: NodeJS.Immediate } | undefined;
   private flushing = false;
@@ -58,10 +73,13 @@ export class AuditRecorder {
     baseUrl: string,
     onSealError?: (err: unknown) => void,
     /** GROUP_WAIT_MS unless a test needs the batching independent of the machine's speed. */
-    private readonly groupWaitMs = GROUP_WAIT_MS
+    private readonly groupWaitMs = GROUP_WAIT_MS,
+    journal?: JournalOptions
   ) {
     this.observer = { baseUrl, stream: this.stream };
     this.sealer = new AuditSealer(knex, this.stream, undefined, onSealError);
+    this.mover =
+      journal && new JournalMover(knex, new AuditJournal(journal.dir, this.stream, journal.sync), journal.intervalMs ?? 250, onSealError ?? (() => undefined));
   }
 
   /**
@@ -128,14 +146,28 @@ export class AuditRecorder {
     });
   }
 
-  /** Links the AuditEvents stored before the call into the chain (tests; see AuditSealer.sealed). */
-  sealed(): Promise<void> {
+  /**
+   * Resolves once the AuditEvents recorded before the call are in PostgreSQL (at once
+   * without a journal): what a request that may answer AuditEvents waits for, so that an
+   * auditor sees every access this process has answered.
+   */
+  settled(): Promise<void> {
+    return this.mover ? this.mover.settled() : Promise.resolve();
+  }
+
+  /** Links the AuditEvents recorded before the call into the chain (tests; see AuditSealer.sealed). */
+  async sealed(): Promise<void> {
+    await this.settled();
     return this.sealer.sealed();
   }
 
-  /** At start: links what processes that died left queued, and moves a pre-sealing outbox over. */
+  /**
+   * At start: stores what processes that died left in their journals, links what they left
+   * queued, and moves a pre-sealing outbox over.
+   */
   async start(): Promise<void> {
     await this.moveLegacyOutbox();
+    await this.mover?.start();
     this.sealer.start();
   }
 
@@ -147,6 +179,7 @@ export class AuditRecorder {
       if (!this.flushing) await this.flush();
       else await new Promise((r) => setTimeout(r, 1));
     }
+    await this.mover?.close();
     await this.sealer.close();
   }
 
@@ -158,7 +191,8 @@ export class AuditRecorder {
       return;
     }
     const waited = Date.now() - this.oldest;
-    if (this.expected > 0 && waited < this.groupWaitMs) {
+    // A journal's append is one write(2): nothing to gain by waiting for more.
+    if (!this.mover && this.expected > 0 && waited < this.groupWaitMs) {
       // Reads still being answered join this batch (the deadline counts from its oldest event).
       this.arm('timeout', this.groupWaitMs - waited);
     } else {
@@ -192,8 +226,10 @@ export class AuditRecorder {
     const batch = this.queue;
     this.queue = [];
     try {
+      const events = batch.flatMap((w) => w.events).map(withId);
       // Autocommitted statements, no transaction: every event stands on its own.
-      await writeNewResources(this.knex, batch.flatMap((w) => w.events).map(withId));
+      if (this.mover) this.mover.append(events);
+      else await writeNewResources(this.knex, events);
       for (const w of batch) w.resolve();
     } catch (err) {
       for (const w of batch) w.reject(err);

@@ -153,6 +153,7 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
       );
     }
     arrived = recorder.expect();
+    if (mayAnswerAuditEvents(kind, call)) await recorder.settled();
     const res = await call.handle(call.repo);
     await recorder.record([event(res.status, res.resource, undefined, res.audit)], arrived);
     return res;
@@ -166,6 +167,19 @@ export async function runAudited<R extends AuditedResponse>(recorder: AuditRecor
     // Whatever happened, this read no longer holds up other reads' batch (idempotent).
     arrived?.();
   }
+}
+
+/**
+ * Whether a read may answer AuditEvents: of that type, at system level (search, history,
+ * Bundles), in a compartment, or naming them (or `*`) in `_type`, `_include`,
+ * `_revinclude`. Such a request waits until this process's journal is stored, so that an
+ * auditor sees every access answered before.
+ */
+function mayAnswerAuditEvents(kind: InteractionKind, call: AuditedCall<AuditedResponse>): boolean {
+  if (kind.subtype === 'capabilities') return false;
+  if (call.req.resourceType === undefined || call.req.resourceType === 'AuditEvent' || call.route.compartment !== undefined) return true;
+  const query = call.req.queryString;
+  return query.includes('AuditEvent') || query.includes('*') || /%2a/i.test(query);
 }
 
 /** Types whose writes run in a transaction of their own making (schema or trigger changes): their AuditEvent cannot ride on the statement. */
