@@ -7,6 +7,8 @@ export interface Config {
   workers: number;
   host: string;
   publicUrl: string;
+  /** Set by a WORKERS primary for its workers when `databaseUrl` is its embedded PostgreSQL (EMBEDDED_DATABASE=1, internal). */
+  databaseIsEmbedded: boolean;
   /** Unset: an embedded PostgreSQL is started with its data in `dataDir`. */
   databaseUrl?: string;
   databasePoolMax: number;
@@ -174,6 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     publicUrl,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseIsEmbedded: boolean(env, 'EMBEDDED_DATABASE', false),
     databasePoolMax: integer(env, 'DATABASE_POOL_MAX', 20, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir,

@@ -66,7 +66,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
         `${config.publicUrl}/fhir`,
         (err) => logger.warn({ err }, 'storing or linking AuditEvents failed; they stay in the journal or queue and are retried'),
         undefined,
-        config.auditReads === 'journal' ? { dir: journalDirFor(config.auditJournalDir, databaseUrl), sync: config.auditJournalSync, intervalMs: config.auditJournalIntervalMs } : undefined
+        config.auditReads === 'journal' ? { dir: journalDirFor(config.auditJournalDir, databaseUrl, embedded !== undefined || config.databaseIsEmbedded), sync: config.auditJournalSync, intervalMs: config.auditJournalIntervalMs } : undefined
       )
     : undefined;
   // AuditEvents that a process which died left unlinked to the chain.

@@ -35,7 +35,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Runn
   let stopping = false;
   const started = new Map<Worker, number>();
   const fork = (): void => {
-    const worker = cluster.fork({ DATABASE_URL: databaseUrl });
+    // EMBEDDED_DATABASE: the URL is the embedded PostgreSQL's, whose port changes at each start (audit-journal.ts, journalDirFor).
+    const worker = cluster.fork({ DATABASE_URL: databaseUrl, ...(embedded ? { EMBEDDED_DATABASE: '1' } : {}) });
     started.set(worker, Date.now());
   };
   cluster.on('exit', (worker, code, signal) => {

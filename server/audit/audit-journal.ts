@@ -189,9 +189,14 @@ function parseLines(text: string): JournalEvent[] {
   return events;
 }
 
-/** The journal's folder for one database: segments are only ever moved into the database they were written for. */
-export function journalDirFor(baseDir: string, databaseUrl: string): string {
+/**
+ * The journal's folder for one database: segments are only ever moved into the database
+ * they were written for. The embedded PostgreSQL listens on another port at each start,
+ * so it is named by its database alone.
+ */
+export function journalDirFor(baseDir: string, databaseUrl: string, embedded = false): string {
   const url = new URL(databaseUrl);
-  const key = `${url.hostname}_${url.port || '5432'}_${decodeURIComponent(url.pathname.slice(1)) || 'postgres'}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+  const database = decodeURIComponent(url.pathname.slice(1)) || 'postgres';
+  const key = (embedded ? `embedded_${database}` : `${url.hostname}_${url.port || '5432'}_${database}`).replace(/[^A-Za-z0-9_.-]/g, '_');
   return path.join(baseDir, key);
 }

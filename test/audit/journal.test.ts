@@ -154,4 +154,6 @@ test('a journal folder is per database: the same base folder never mixes two dat
   expect(a).toBe(path.join('/j', 'db.example_5432_fhir'));
   expect(journalDirFor('/j', 'postgres://u@db.example:5433/fhir')).not.toBe(a);
   expect(journalDirFor('/j', 'postgres://u@db.example/other')).not.toBe(a);
+  // The embedded PostgreSQL's port changes at each start; its journal must not.
+  expect(journalDirFor('/j', 'postgres://p@127.0.0.1:40001/fhir', true)).toBe(journalDirFor('/j', 'postgres://p@127.0.0.1:40999/fhir', true));
 });
