@@ -2,8 +2,13 @@ import type { Knex } from 'knex';
 import { writeNewResources } from '../storage/write-new-resources';
 import type { AuditJournal, JournalEvent, JournalSegment } from './audit-journal';
 
-/** Events per INSERT statement: PostgreSQL's cost per AuditEvent row falls with the batch (84 µs at 250 against 140 µs at 4, docs/audit.md). */
-const CHUNK = 250;
+/**
+ * Events per INSERT statement. PostgreSQL's cost per AuditEvent row falls with the batch
+ * (84 µs at 250 against 140 µs at 4, docs/audit.md), but each chunk is validated and
+ * indexed without yielding: at 250 that stalled the requests being answered for ~20 ms
+ * (p99 of reads at 8 clients 26 ms, against 17 ms at 50, same throughput).
+ */
+const CHUNK = 50;
 /** A journal holding this many events is moved at once, without waiting for the timer. */
 const KICK_AT = 1000;
 /** How often the folder is searched for orphans after the start (a process on another host may have died). */
