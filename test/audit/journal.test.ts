@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { verifyAuditChain } from '../../server/audit/audit-chain';
 import { journalDirFor, ORPHAN_AFTER_MS } from '../../server/audit/audit-journal';
 import { AuditRecorder } from '../../server/audit/audit-recorder';
 import { newId } from '../../server/core/ids';
 import { Repository } from '../../server/storage/repository';
+import { emptyAuditTrail, readAuditEvent } from '../support/audit-trail';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
@@ -32,26 +32,12 @@ afterAll(async () => {
 
 beforeEach(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'audit-journal-'));
-  await knex.transaction(async (trx) => {
-    await trx.raw('SET LOCAL session_replication_role = replica');
-    await trx.raw(`DELETE FROM "AuditEvent"; DELETE FROM resource_history WHERE resource_type = 'AuditEvent'; DELETE FROM audit_chain; DELETE FROM audit_unsealed`);
-  });
+  await emptyAuditTrail(knex);
 });
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function auditEvent(outcome = '0'): AuditEvent {
-  return {
-    resourceType: 'AuditEvent',
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
-    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: 'read' }],
-    action: 'R',
-    recorded: new Date().toISOString(),
-    outcome: outcome as AuditEvent['outcome'],
-    agent: [{ who: { display: 'test' }, requestor: true }],
-    source: { observer: { display: 'test' } },
-  };
-}
+const auditEvent = readAuditEvent;
 
 function journaled(): AuditRecorder {
   return new AuditRecorder(knex, options, 'http://test/fhir', undefined, undefined, { dir, sync: false });

@@ -5,6 +5,7 @@ import { AuditRecorder } from '../../server/audit/audit-recorder';
 import { AuditSealer } from '../../server/audit/audit-sealer';
 import { newId } from '../../server/core/ids';
 import { Repository } from '../../server/storage/repository';
+import { emptyAuditTrail, readAuditEvent } from '../support/audit-trail';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
@@ -25,26 +26,11 @@ afterAll(async () => {
   await server?.stop();
 });
 
-beforeEach(async () => {
-  // Each test starts from an empty trail (the triggers forbid this to anyone but the test).
-  await knex.transaction(async (trx) => {
-    await trx.raw('SET LOCAL session_replication_role = replica');
-    await trx.raw(`DELETE FROM "AuditEvent"; DELETE FROM resource_history WHERE resource_type = 'AuditEvent'; DELETE FROM audit_chain; DELETE FROM audit_unsealed; DELETE FROM audit_outbox`);
-  });
-});
+// Each test starts from an empty trail.
+beforeEach(() => emptyAuditTrail(knex));
 
 function auditEvent(outcome = '0'): AuditEvent & { id: string } {
-  return {
-    resourceType: 'AuditEvent',
-    id: newId(),
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
-    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: 'read' }],
-    action: 'R',
-    recorded: new Date().toISOString(),
-    outcome: outcome as AuditEvent['outcome'],
-    agent: [{ who: { display: 'test' }, requestor: true }],
-    source: { observer: { display: 'test' } },
-  };
+  return { ...readAuditEvent(outcome), id: newId() };
 }
 
 async function store(count: number): Promise<string[]> {
