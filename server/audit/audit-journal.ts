@@ -43,6 +43,8 @@ export class AuditJournal {
   private fd: number | undefined;
   private file = '';
   private events: JournalEvent[] = [];
+  /** Segments closed by a failed append, handed over by the next rotate. */
+  private closed: JournalSegment[] = [];
   private sequence = 0;
   private readonly prefix: string;
 
@@ -62,26 +64,39 @@ export class AuditJournal {
     if (this.fd === undefined) this.open();
     const text = events.map((e) => JSON.stringify(e)).join('\n') + '\n';
     const bytes = Buffer.from(text, 'utf8');
-    for (let written = 0; written < bytes.length; ) {
-      written += writeSync(this.fd as number, bytes, written, bytes.length - written);
+    try {
+      for (let written = 0; written < bytes.length; ) {
+        written += writeSync(this.fd as number, bytes, written, bytes.length - written);
+      }
+      if (this.sync) fdatasyncSync(this.fd as number);
+    } catch (err) {
+      // A line cut short must not run into the next batch's first line: later appends go to
+      // a new segment; this one's events (those appended before) are stored as usual.
+      closeSync(this.fd as number);
+      this.fd = undefined;
+      this.closed.push({ file: this.file, events: this.events });
+      this.events = [];
+      throw err;
     }
-    if (this.sync) fdatasyncSync(this.fd as number);
     for (const e of events) this.events.push(e);
   }
 
   /** Events appended since the last rotation. */
   get pending(): number {
-    return this.events.length;
+    return this.closed.reduce((n, s) => n + s.events.length, this.events.length);
   }
 
-  /** Closes the current segment and returns it; undefined when it holds nothing. */
-  rotate(): JournalSegment | undefined {
-    if (this.fd === undefined || this.events.length === 0) return undefined;
-    closeSync(this.fd);
-    const segment = { file: this.file, events: this.events };
-    this.fd = undefined;
-    this.events = [];
-    return segment;
+  /** Closes the current segment and returns it, after any that a failed append closed. */
+  rotate(): JournalSegment[] {
+    const segments = this.closed;
+    this.closed = [];
+    if (this.fd !== undefined && this.events.length > 0) {
+      closeSync(this.fd);
+      segments.push({ file: this.file, events: this.events });
+      this.fd = undefined;
+      this.events = [];
+    }
+    return segments;
   }
 
   /** Removes a segment whose events are stored (gone already if another process claimed it). */
@@ -108,6 +123,7 @@ export class AuditJournal {
 
   /** Closes the journal: what is not rotated stays on disk for the next process. */
   close(): void {
+    // A segment closed by a failed append and not stored stays for the next process.
     if (this.fd !== undefined) closeSync(this.fd);
     if (this.fd !== undefined && this.events.length === 0) unlinkSync(this.file);
     this.fd = undefined;

@@ -103,8 +103,7 @@ export class JournalMover {
   }
 
   private async move(): Promise<void> {
-    const segment = this.journal.rotate();
-    if (segment) this.unstored.push({ ...segment, retry: false, own: true });
+    for (const segment of this.journal.rotate()) this.unstored.push({ ...segment, retry: false, own: true });
     try {
       while (this.unstored.length > 0) {
         const next = this.unstored[0];

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { verifyAuditChain } from '../../server/audit/audit-chain';
-import { journalDirFor, ORPHAN_AFTER_MS } from '../../server/audit/audit-journal';
+import { AuditJournal, journalDirFor, ORPHAN_AFTER_MS } from '../../server/audit/audit-journal';
 import { AuditRecorder } from '../../server/audit/audit-recorder';
 import { newId } from '../../server/core/ids';
 import { Repository } from '../../server/storage/repository';
@@ -133,6 +134,28 @@ test('two recorders starting together claim an orphan once between them', async 
   await Promise.all(recorders.map((r) => r.start()));
   await Promise.all(recorders.map((r) => r.close()));
   expect(await storedIds()).toEqual(events.map((e) => e.id).sort());
+});
+
+test('an append that fails part-way answers an error, and later appends go to a new segment, so no line runs into another; what was appended before is still handed over', () => {
+  const journal = new AuditJournal(dir, newId(), false);
+  const first = { ...auditEvent(), id: newId() };
+  journal.append([first]);
+  const realWrite = fs.writeSync;
+  const spy = jest.spyOn(fs, 'writeSync').mockImplementationOnce(((fd: number, buffer: Buffer, offset: number, length: number) => {
+    realWrite(fd, buffer, offset, Math.floor(length / 2));
+    throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  }) as unknown as typeof fs.writeSync);
+  expect(() => journal.append([{ ...auditEvent(), id: newId() }])).toThrow(/no space/);
+  spy.mockRestore();
+  const third = { ...auditEvent(), id: newId() };
+  journal.append([third]);
+  const segments = journal.rotate();
+  expect(segments.map((s) => s.events.map((e) => e.id))).toEqual([[first.id], [third.id]]);
+  expect(new Set(segments.map((s) => s.file)).size).toBe(2);
+  // Each file reads back whole lines only: the cut line is alone at the end of the first.
+  expect(readFileSync(segments[1].file, 'utf8').trim()).toBe(JSON.stringify(third));
+  for (const s of segments) journal.remove(s);
+  journal.close();
 });
 
 test('a journal folder is per database: the same base folder never mixes two databases', () => {
