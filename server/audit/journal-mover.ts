@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { writeNewResources } from '../storage/write-new-resources';
+import { isOperationOutcomeError } from '../core/outcome';
+import { NewResourceError, writeNewResources } from '../storage/write-new-resources';
 import type { AuditJournal, JournalEvent, JournalSegment } from './audit-journal';
 
 /**
@@ -126,12 +127,34 @@ export class JournalMover {
   private async store(events: JournalEvent[], retry: boolean): Promise<void> {
     for (let i = 0; i < events.length; i += CHUNK) {
       let chunk = events.slice(i, i + CHUNK);
-      if (retry) {
-        const ids: string[] = (await this.knex.raw(`SELECT id FROM "AuditEvent" WHERE id = ANY(?)`, [chunk.map((e) => e.id)])).rows.map((r: { id: string }) => r.id);
-        const present = new Set(ids);
-        chunk = chunk.filter((e) => !present.has(e.id));
+      if (retry) chunk = await this.notStored(chunk);
+      while (chunk.length > 0) {
+        try {
+          await writeNewResources(this.knex, chunk);
+          break;
+        } catch (err) {
+          const refused = refusedEvent(err, chunk);
+          if (!refused) throw err;
+          // Retried, it would be refused again and hold up the journal for good: the log keeps it instead.
+          this.onError(new Error(`an AuditEvent was refused by the write path and is kept in this log only: ${JSON.stringify(refused)}`, { cause: err }));
+          chunk = chunk.filter((e) => e !== refused);
+        }
       }
-      if (chunk.length > 0) await writeNewResources(this.knex, chunk);
     }
   }
+
+  private async notStored(chunk: JournalEvent[]): Promise<JournalEvent[]> {
+    const ids: string[] = (await this.knex.raw(`SELECT id FROM "AuditEvent" WHERE id = ANY(?)`, [chunk.map((e) => e.id)])).rows.map((r: { id: string }) => r.id);
+    const present = new Set(ids);
+    return chunk.filter((e) => !present.has(e.id));
+  }
+}
+
+/**
+ * The event the write path refused as invalid (400/422), if that is why the chunk failed;
+ * the chunk's statement is built only once every event passed, so nothing of it was stored.
+ */
+function refusedEvent(err: unknown, chunk: JournalEvent[]): JournalEvent | undefined {
+  if (!(err instanceof NewResourceError) || !isOperationOutcomeError(err.cause)) return undefined;
+  return err.cause.status === 400 || err.cause.status === 422 ? chunk[err.position] : undefined;
 }

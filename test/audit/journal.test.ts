@@ -102,6 +102,21 @@ test('the segments of a process that died are stored by the next recorder to sta
   await recorder.close();
 });
 
+test('an event the write path refuses as invalid goes to the log, and does not hold up the others of its segment', async () => {
+  const valid = [{ ...auditEvent(), id: newId() }, { ...auditEvent(), id: newId() }];
+  const invalid = { ...auditEvent(), id: newId(), action: 'X' } as unknown as (typeof valid)[0];
+  const lines = [valid[0], invalid, valid[1]].map((e) => JSON.stringify(e)).join('\n') + '\n';
+  writeFileSync(path.join(dir, `${os.hostname()}~${deadPid()}~${newId()}~1.ndjson`), lines);
+  const logged: string[] = [];
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', (err) => logged.push(String(err)), undefined, { dir, sync: false });
+  await recorder.start();
+  await recorder.close();
+  expect(await storedIds()).toEqual(valid.map((e) => e.id).sort());
+  expect(logged).toHaveLength(1);
+  expect(logged[0]).toContain(invalid.id);
+  expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+});
+
 test('the segments of a live process, or of another host, are left alone', async () => {
   const line = JSON.stringify({ ...auditEvent(), id: newId() }) + '\n';
   const live = `${os.hostname()}~${process.ppid}~${newId()}~1.ndjson`;
