@@ -46,7 +46,7 @@ export function createApp({ config, repo, knex, logger, audit, consentWatch }: A
   app.use(requestContext(logger));
   app.use(securityHeaders(config.publicUrl));
   app.use(health(() => repo.isReachable()));
-  if (config.metrics) app.use(metrics(knex));
+  if (config.metrics) app.use(metrics(knex, audit));
   app.use(corsForBrowserApps(config.auth.corsOrigins, new Set(auth.routes.filter((r) => r.cors).map((r) => r.path))));
   app.use(errorOutcome());
   app.use(limits.byAddress());

@@ -155,6 +155,11 @@ export class AuditRecorder {
     return this.mover ? this.mover.settled() : Promise.resolve();
   }
 
+  /** Reads' AuditEvents in the journal not yet stored in PostgreSQL (0 without a journal). */
+  journalBacklog(): number {
+    return this.mover?.backlog ?? 0;
+  }
+
   /** Links the AuditEvents recorded before the call into the chain (tests; see AuditSealer.sealed). */
   async sealed(): Promise<void> {
     await this.settled();

@@ -51,6 +51,11 @@ export class JournalMover {
     if (this.journal.pending >= KICK_AT) this.kick();
   }
 
+  /** Events appended and not yet stored. */
+  get backlog(): number {
+    return this.appended - this.stored;
+  }
+
   /** Stores what processes that died left in their journals, then starts the timer. */
   async start(): Promise<void> {
     this.claimOrphans();

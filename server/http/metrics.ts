@@ -18,7 +18,7 @@ const NAMED_PATHS = /^\/(healthz|readyz|metrics|auth\/[a-z/-]+|\.well-known\/[a-
  * and the database pool. One registry per app, so several servers in one process (the
  * tests) do not share counters.
  */
-export function metrics(knex: Knex): Middleware {
+export function metrics(knex: Knex, audit?: { journalBacklog(): number }): Middleware {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const duration = new Histogram({
@@ -41,6 +41,16 @@ export function metrics(knex: Knex): Middleware {
       this.set({ state: 'pending' }, pool.numPendingAcquires());
     },
   });
+  if (audit) {
+    new Gauge({
+      name: 'fhir_audit_journal_events',
+      help: "Reads' AuditEvents in this process's audit journal not yet stored in PostgreSQL (docs/audit.md)",
+      registers: [registry],
+      collect() {
+        this.set(audit.journalBacklog());
+      },
+    });
+  }
   return async (ctx, next) => {
     if (ctx.path === '/metrics' && ctx.method === 'GET') {
       ctx.type = registry.contentType;

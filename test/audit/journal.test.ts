@@ -68,8 +68,10 @@ test('a recorded read is in the journal file when record resolves, and in Postgr
   await recorder.record([auditEvent('4')]);
   const lines = journalLines();
   expect(lines.map((l) => l.outcome)).toEqual(['4']);
+  expect(recorder.journalBacklog()).toBe(1);
 
   await recorder.sealed();
+  expect(recorder.journalBacklog()).toBe(0);
   expect(await storedIds()).toEqual([lines[0].id]);
   expect((await knex('audit_chain').select('audit_event_id')).map((r) => r.audit_event_id)).toEqual([lines[0].id]);
   expect(journalLines()).toEqual([]);

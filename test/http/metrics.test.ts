@@ -26,6 +26,8 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^process_cpu_seconds_total \d/m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
     expect(text).toMatch(/^fhir_db_pool_connections\{state="used"\} \d+$/m);
+    // The reads above are in the audit journal until moved (within a quarter of a second).
+    expect(text).toMatch(/^fhir_audit_journal_events \d+$/m);
   });
 });
 
