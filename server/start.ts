@@ -64,9 +64,17 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
         knex,
         { searchDefaultCount: config.searchDefaultCount, searchMaxCount: config.searchMaxCount },
         `${config.publicUrl}/fhir`,
-        (err) => logger.warn({ err }, 'storing or linking AuditEvents failed; they stay in the journal or queue and are retried'),
-        undefined,
-        config.auditReads === 'journal' ? { dir: journalDirFor(config.auditJournalDir, databaseUrl, embedded !== undefined || config.databaseIsEmbedded), sync: config.auditJournalSync, intervalMs: config.auditJournalIntervalMs } : undefined
+        {
+          onError: (err) => logger.warn({ err }, 'storing or linking AuditEvents failed; they stay in the journal or queue and are retried'),
+          journal:
+            config.auditReads === 'journal'
+              ? {
+                  dir: journalDirFor(config.auditJournalDir, databaseUrl, embedded !== undefined || config.databaseIsEmbedded),
+                  sync: config.auditJournalSync,
+                  intervalMs: config.auditJournalIntervalMs,
+                }
+              : undefined,
+        }
       )
     : undefined;
   // AuditEvents that a process which died left unlinked to the chain.

@@ -121,11 +121,9 @@ export class AuditJournal {
     }
   }
 
-  /** Closes the journal: what is not rotated stays on disk for the next process. */
+  /** Closes the journal: what is not rotated (an open segment always holds events) stays on disk for the next process. */
   close(): void {
-    // A segment closed by a failed append and not stored stays for the next process.
     if (this.fd !== undefined) closeSync(this.fd);
-    if (this.fd !== undefined && this.events.length === 0) unlinkSync(this.file);
     this.fd = undefined;
     LIVE_STREAMS.delete(this.stream);
     try {

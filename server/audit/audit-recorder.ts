@@ -36,6 +36,15 @@ export interface JournalOptions {
   intervalMs?: number;
 }
 
+export interface AuditRecorderOptions {
+  /** Told when storing reads' events or linking the chain failed (both are retried). */
+  onError?: (err: unknown) => void;
+  /** GROUP_WAIT_MS unless a test needs the batching independent of the machine's speed. */
+  groupWaitMs?: number;
+  /** Reads' events go to this journal before the answer; without, they are inserted. */
+  journal?: JournalOptions;
+}
+
 /** Rows of the outbox (migration 006, before sealing) turned into AuditEvents per transaction at start. */
 const LEGACY_BATCH = 500;
 
@@ -67,19 +76,20 @@ export class AuditRecorder {
   /** When the oldest queued event arrived. */
   private oldest = 0;
 
+  private readonly groupWaitMs: number;
+
   constructor(
     private readonly knex: Knex,
     private readonly repoOptions: RepositoryOptions,
     baseUrl: string,
-    onSealError?: (err: unknown) => void,
-    /** GROUP_WAIT_MS unless a test needs the batching independent of the machine's speed. */
-    private readonly groupWaitMs = GROUP_WAIT_MS,
-    journal?: JournalOptions
+    { onError, groupWaitMs = GROUP_WAIT_MS, journal }: AuditRecorderOptions = {}
   ) {
     this.observer = { baseUrl, stream: this.stream };
-    this.sealer = new AuditSealer(knex, this.stream, undefined, onSealError);
+    this.groupWaitMs = groupWaitMs;
+    this.sealer = new AuditSealer(knex, this.stream, undefined, onError);
     this.mover =
-      journal && new JournalMover(knex, new AuditJournal(journal.dir, this.stream, journal.sync), journal.intervalMs ?? 250, onSealError ?? (() => undefined));
+      journal &&
+      new JournalMover(knex, new Repository(knex, repoOptions), new AuditJournal(journal.dir, this.stream, journal.sync), journal.intervalMs ?? 250, onError ?? (() => undefined));
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { isOperationOutcomeError } from '../core/outcome';
+import type { Repository } from '../storage/repository';
 import { NewResourceError, writeNewResources } from '../storage/write-new-resources';
 import type { AuditJournal, JournalEvent, JournalSegment } from './audit-journal';
 
@@ -38,7 +39,9 @@ export class JournalMover {
   private waiters: Waiter[] = [];
 
   constructor(
+    /** Writes go autocommitted, one statement per chunk, as a group commit's did. */
     private readonly knex: Knex,
+    private readonly repo: Repository,
     private readonly journal: AuditJournal,
     private readonly intervalMs: number,
     private readonly onError: (err: unknown) => void
@@ -48,7 +51,7 @@ export class JournalMover {
   append(events: JournalEvent[]): void {
     this.journal.append(events);
     this.appended += events.length;
-    if (this.journal.pending >= KICK_AT) this.kick();
+    if (this.journal.pending >= KICK_AT) void this.kick();
   }
 
   /** Events appended and not yet stored. */
@@ -149,8 +152,10 @@ export class JournalMover {
   }
 
   private async notStored(chunk: JournalEvent[]): Promise<JournalEvent[]> {
-    const ids: string[] = (await this.knex.raw(`SELECT id FROM "AuditEvent" WHERE id = ANY(?)`, [chunk.map((e) => e.id)])).rows.map((r: { id: string }) => r.id);
-    const present = new Set(ids);
+    const ids = chunk.map((e) => e.id);
+    const present = new Set(
+      await this.repo.matchingIds({ resourceType: 'AuditEvent', filters: [{ kind: 'id', not: false, ids }], sort: [], count: ids.length, offset: 0, total: 'none', warnings: [] })
+    );
     return chunk.filter((e) => !present.has(e.id));
   }
 }

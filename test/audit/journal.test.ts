@@ -41,7 +41,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const auditEvent = readAuditEvent;
 
 function journaled(): AuditRecorder {
-  return new AuditRecorder(knex, options, 'http://test/fhir', undefined, undefined, { dir, sync: false });
+  return new AuditRecorder(knex, options, 'http://test/fhir', { journal: { dir, sync: false } });
 }
 
 function journalLines(): { id: string; outcome: string }[] {
@@ -110,7 +110,7 @@ test('an event the write path refuses as invalid goes to the log, and does not h
   const lines = [valid[0], invalid, valid[1]].map((e) => JSON.stringify(e)).join('\n') + '\n';
   writeFileSync(path.join(dir, `${os.hostname()}~${deadPid()}~${newId()}~1.ndjson`), lines);
   const logged: string[] = [];
-  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', (err) => logged.push(String(err)), undefined, { dir, sync: false });
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', { onError: (err) => logged.push(String(err)), journal: { dir, sync: false } });
   await recorder.start();
   await recorder.close();
   expect(await storedIds()).toEqual(valid.map((e) => e.id).sort());

@@ -133,7 +133,7 @@ test('reads’ AuditEvents left in the outbox by a server from before sealing be
 const PATIENT_MS = 1000;
 
 test('reads still being answered join the batch of the first one to finish: one statement, one lastUpdated for all three', async () => {
-  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', undefined, PATIENT_MS);
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', { groupWaitMs: PATIENT_MS });
   const arrivals = [recorder.expect(), recorder.expect(), recorder.expect()];
   const events = [auditEvent(), auditEvent(), auditEvent()].map(({ id: _id, ...rest }) => rest as AuditEvent);
   const first = recorder.record([events[0]], arrivals[0]);
@@ -148,7 +148,7 @@ test('reads still being answered join the batch of the first one to finish: one 
 });
 
 test('finishing a read twice (a failure after its record) counts once: the next reads still share a batch', async () => {
-  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', undefined, PATIENT_MS);
+  const recorder = new AuditRecorder(knex, options, 'http://test/fhir', { groupWaitMs: PATIENT_MS });
   const failed = recorder.expect();
   failed();
   failed();
