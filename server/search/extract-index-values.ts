@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import { addPairValues } from './pair-columns';
 import { indexedParams } from './supported-parameters';
 
 /**
@@ -11,5 +12,6 @@ export function extractIndexValues(resource: Resource): Record<string, unknown> 
   for (const param of indexedParams(resource.resourceType).values()) {
     param.handler.extract(param, param.expression.evaluate(resource), out, resource);
   }
+  addPairValues(resource.resourceType, out);
   return out;
 }

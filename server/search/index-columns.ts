@@ -1,3 +1,4 @@
+import { pairIndexColumns } from './pair-columns';
 import { indexedParams } from './supported-parameters';
 
 /**
@@ -20,6 +21,7 @@ export interface IndexColumn {
 export function indexColumns(resourceType: string): IndexColumn[] {
   const columns: IndexColumn[] = [];
   for (const param of indexedParams(resourceType).values()) columns.push(...param.handler.columns(param));
+  columns.push(...pairIndexColumns(resourceType));
   return columns;
 }
 

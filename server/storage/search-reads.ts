@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
 import { quoteIdentifier } from '../search/column-names';
+import { pairLookup } from '../search/pair-columns';
 import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
 import type { ReferenceFilter, SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
@@ -165,7 +166,9 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
  * the other filters tested on them (`OFFSET 0` keeps PostgreSQL from merging the subquery
  * into the outer query). Only for a few patients: one patient's record is bounded (a few
  * thousand resources of a type), while an organisation's or practitioner's need not be,
- * and there the bitmaps' intersection is the better plan.
+ * and there the bitmaps' intersection is the better plan. Where the type has a pair
+ * column for the patient and a token filter (Observation's patient + code), the rows
+ * come from that column's index instead: only those matching both, not all the patient's.
  */
 function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
   const table = request.resourceType;
@@ -174,7 +177,11 @@ function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
   );
   const others = request.filters.filter((f) => f !== driving);
   if (!driving || others.length === 0) return applySearch(knex(table).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
-  const patientRows = applySearchFilters(knex(table).select('*'), { ...request, filters: [driving] });
+  // Patient and code together: the pair column finds exactly their rows (search/pair-columns.ts); the filters still apply.
+  const pair = pairLookup(table, driving, others);
+  const patientRows = pair
+    ? knex(table).select('*').whereRaw(`?? && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, [pair.column, ...pair.entries])
+    : applySearchFilters(knex(table).select('*'), { ...request, filters: [driving] });
   // Aliased as the table, so that the filters' column names resolve to the subquery's.
   return applySearch(knex.from(knex.raw('((?) OFFSET 0) AS ??', [patientRows, table])).select('id'), { ...request, filters: others })
     .clearOrder()

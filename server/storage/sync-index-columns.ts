@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { type IndexColumn, indexColumns, requiredExtensions } from '../search/index-columns';
+import { pairDefinitions, pairValuesSql } from '../search/pair-columns';
+import { paramColumn } from '../search/column-names';
 import { resourceTypes } from '../validation/structure-definitions';
 import type { Db } from './sql';
 
@@ -28,6 +30,7 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
     for (const column of indexColumns(type)) {
       if (!have.has(`${type}.${column.name}`)) {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
+        statements.push(...pairBackfill(type, column.name));
       }
       const indexName = indexNameFor(type, column.name);
       const definition = haveIndex.get(indexName);
@@ -47,6 +50,19 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
     }
   }
   return changes;
+}
+
+/**
+ * A pair column added to a table that already holds rows is filled from its two source
+ * columns, before its index is built (one pass over the table, once, at the start that adds it).
+ */
+function pairBackfill(type: string, column: string): string[] {
+  const pair = pairDefinitions(type).find((p) => p.column === column);
+  if (!pair) return [];
+  return [
+    `UPDATE "${type}" SET "${column}" = ${pairValuesSql(pair)} ` +
+      `WHERE "${paramColumn(pair.reference)}" IS NOT NULL AND "${paramColumn(pair.token)}" IS NOT NULL`,
+  ];
 }
 
 /**
