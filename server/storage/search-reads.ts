@@ -3,6 +3,8 @@ import type { Knex } from 'knex';
 import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
 import { quoteIdentifier } from '../search/column-names';
 import { pairLookup } from '../search/pair-columns';
+import { preparedShapeName } from './prepared-shapes';
+import { runSql } from './sql';
 import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
 import type { ReferenceFilter, SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
@@ -124,7 +126,14 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
   const query = knex(request.resourceType).select('content');
   selectKeys(knex, query, keys);
   applySearch(query, request);
-  return keyedRows(await query.offset(offset).limit(limit), keys.length);
+  query.offset(offset).limit(limit);
+  if (request.filters.some((f) => f.kind === 'id' && !f.not)) {
+    // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
+    const statement = query.toSQL().toNative();
+    const name = preparedShapeName('ids', statement.sql);
+    if (name) return keyedRows((await runSql(knex, name, statement.sql, statement.bindings as unknown[])).rows, keys.length);
+  }
+  return keyedRows(await query, keys.length);
 }
 
 /**
@@ -143,14 +152,20 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   const order = orderByTerm(keys[0], reverse);
   // One statement, so the page is exactly the matches of one snapshot; the page's rows are
   // then read by primary key (the filters are not evaluated a second time).
-  const result = await knex.raw(
-    `WITH m AS MATERIALIZED (?), c AS (SELECT count(*)::int AS n FROM m) ` +
-      `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT content, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
-      `WHERE c.n <= ${NARROW_MATCHES} AND id IN (SELECT id FROM m ORDER BY ${order} OFFSET ? LIMIT ?)) AS r ON true ` +
-      `ORDER BY r."__k0" ${reverse ? 'DESC' : 'ASC'}`,
-    [narrowMatches(knex, request), offset, limit]
-  );
-  const rows = (result as { rows: { n: number; content: unknown; __k0: string | null }[] }).rows;
+  const statement = knex
+    .raw(
+      `WITH m AS MATERIALIZED (?), c AS (SELECT count(*)::int AS n FROM m) ` +
+        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT content, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
+        `WHERE c.n <= ${NARROW_MATCHES} AND id IN (SELECT id FROM m ORDER BY ${order} OFFSET ? LIMIT ?)) AS r ON true ` +
+        `ORDER BY r."__k0" ${reverse ? 'DESC' : 'ASC'}`,
+      [narrowMatches(knex, request), offset, limit]
+    )
+    .toSQL()
+    .toNative();
+  // Its shape fences the plan (a materialized CTE over one index), so a generic plan is as good as a custom one.
+  const name = preparedShapeName('narrow', statement.sql);
+  // Without a name (past the bound), pg sends it unnamed: planned every time.
+  const { rows } = await runSql<{ n: number; content: unknown; __k0: string | null }>(knex, name ?? '', statement.sql, statement.bindings as unknown[]);
   if (rows[0].n > NARROW_MATCHES) return undefined;
   return keyedRows(rows.filter((r) => r.content !== null), 1);
 }
