@@ -6,7 +6,7 @@ import { pairLookup } from '../search/pair-columns';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
-import type { ReferenceFilter, SearchRequest } from '../search/search-request';
+import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
 
 /**
@@ -114,7 +114,7 @@ async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, 
     const probed = await findByProbingHas(knex, request, limit);
     if (probed) return probed;
   }
-  if (request.sort.length === 0 && request.filters.some((f) => f.kind === 'reference')) {
+  if (request.sort.length === 0 && request.filters.some((f) => f.kind === 'reference' || patientsNamed(f) !== undefined)) {
     const narrow = await findNarrow(knex, request, offset, limit);
     if (narrow) return narrow;
   }
@@ -145,6 +145,8 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
  * Observations, growing with it). Here the matches are collected through their own
  * index with no order (at most NARROW_MATCHES ids), then ordered; undefined when there
  * are more, and the usual query runs. Only for the default order (`id`, one key).
+ * A patient's compartment (`Patient/X/Observation`, or a patient's token, which ORs the
+ * compartment's references) is narrowed the same way.
  */
 async function findNarrow(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[] | undefined> {
   const keys = searchSortKeys(request);
@@ -187,13 +189,11 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
  */
 function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
   const table = request.resourceType;
-  const driving = request.filters.find(
-    (f): f is ReferenceFilter => f.kind === 'reference' && f.entries.length <= DRIVING_PATIENTS && f.entries.every((e) => e.startsWith('Patient/'))
-  );
+  const driving = request.filters.find((f) => (patientsNamed(f)?.size ?? Infinity) <= DRIVING_PATIENTS);
   const others = request.filters.filter((f) => f !== driving);
   if (!driving || others.length === 0) return applySearch(knex(table).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
   // Patient and code together: the pair column finds exactly their rows (search/pair-columns.ts); the filters still apply.
-  const pair = pairLookup(table, driving, others);
+  const pair = driving.kind === 'reference' ? pairLookup(table, driving, others) : undefined;
   const patientRows = pair
     ? knex(table).select('*').whereRaw(`?? && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, [pair.column, ...pair.entries])
     : applySearchFilters(knex(table).select('*'), { ...request, filters: [driving] });
@@ -201,6 +201,23 @@ function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
   return applySearch(knex.from(knex.raw('((?) OFFSET 0) AS ??', [patientRows, table])).select('id'), { ...request, filters: others })
     .clearOrder()
     .limit(NARROW_MATCHES + 1);
+}
+
+/**
+ * The patients a filter confines to, when it is only references to patients: `patient=X`,
+ * or the compartment's `subject=X OR performer=X` that a compartment search
+ * (`Patient/X/Observation`) and a patient's token (access/patient-confinement.ts) add,
+ * also ORed over several patients. Undefined for anything else.
+ */
+function patientsNamed(filter: SearchFilter, into = new Set<string>()): Set<string> | undefined {
+  if (filter.kind === 'reference') {
+    if (!filter.entries.every((e) => e.startsWith('Patient/'))) return undefined;
+    for (const entry of filter.entries) into.add(entry);
+    return into;
+  }
+  if (filter.kind !== 'any' || filter.filters.length === 0) return undefined;
+  for (const inner of filter.filters) if (!patientsNamed(inner, into)) return undefined;
+  return into;
 }
 
 /**

@@ -215,4 +215,14 @@ test('a patient’s search with further filters finds exactly the matches the fi
       expect(ids(bundle)).toEqual(ids(pages[i]));
     }
   }
+  // The compartment (subject or performer is the patient) narrows the same way.
+  for (const [patient, index] of patientsHere.map((p, i) => [p, i] as const)) {
+    const wanted = created.filter((c) => c.patient === index && c.code === 'driven-a' && c.year >= 2015).map((c) => c.id);
+    const expected = ids(await searchset(`${server.base}/Observation?_id=${wanted.join(',')}&_count=100`));
+    const { seen, pages } = await pageToEnd(`${server.base}/Patient/${patient}/Observation?${filters}&_count=4`);
+    expect(wanted.length).toBeGreaterThan(0);
+    expect(seen).toEqual(expected);
+    if (index === 0) expect(pages.length).toBeGreaterThan(1);
+    if (pages.length > 1) expect(ids(await searchset(link(pages[1], 'previous') as string))).toEqual(ids(pages[0]));
+  }
 });
