@@ -3,6 +3,7 @@ import { chainCondition, hasCondition } from './chain-condition';
 import { qualifiedColumn } from './column-names';
 import { datePointCondition } from './date-condition';
 import { cursorCondition, orderByTerm, type SortKey, sortKeyOf } from './page-cursor';
+import { pairLookup } from './pair-columns';
 import type { SqlCondition } from './parameter-type';
 import { placeholders } from './parameter-type';
 import type { SearchFilter, SearchRequest } from './search-request';
@@ -60,6 +61,15 @@ export function applySearchFilters(qb: Knex.QueryBuilder, request: SearchRequest
   for (const filter of request.filters) {
     const { sql, bindings } = filterCondition(request.resourceType, filter, tableAlias);
     qb.whereRaw(sql, bindings as Knex.RawBinding[]);
+  }
+  // Implied by a patient filter and a code filter together, and one index lookup of their
+  // matches (search/pair-columns.ts): PostgreSQL prefers it to ANDing their two bitmaps.
+  for (const filter of request.filters) {
+    if (filter.kind !== 'reference') continue;
+    const pair = pairLookup(request.resourceType, filter, request.filters);
+    if (!pair) continue;
+    qb.whereRaw(`${qualifiedColumn(pair.column, tableAlias)} && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, pair.entries);
+    break;
   }
   return qb;
 }

@@ -56,6 +56,11 @@ test('patient and code find exactly the observations that match both, for every 
     expected([0, 1], (o) => o.code === '8867-4' || (o.system === 'http://loinc.org' && o.code === '29463-7'))
   );
   expect(await found(`patient=${a}&code:not=8867-4`)).toEqual(expected([0], (o) => o.code !== '8867-4'));
+  // Sorted (not narrowed: the pair is one more condition of the usual statement).
+  expect(await found(`patient=${a},${b}&code=8867-4,http://loinc.org|29463-7&_sort=-_lastUpdated`)).toEqual(
+    expected([0, 1], (o) => o.code === '8867-4' || (o.system === 'http://loinc.org' && o.code === '29463-7'))
+  );
+  expect(await found(`patient=${b}&code=http://loinc.org|&_sort=_id`)).toEqual(expected([1], (o) => o.system === 'http://loinc.org'));
   expect(await found(`patient=${a}&code=8867-4&code=http://loinc.org|8867-4`)).toEqual(
     expected([0], (o) => o.system === 'http://loinc.org' && o.code === '8867-4')
   );
