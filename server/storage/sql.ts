@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 
@@ -25,8 +26,26 @@ export async function runSql<R extends pg.QueryResultRow>(
   const source = db.client as unknown as ConnectionSource;
   const connection = await source.acquireConnection();
   try {
-    return await connection.query<R>({ name, text, values });
+    return await connection.query<R>({ name: fittingName(name), text, values });
   } finally {
     await source.releaseConnection(connection);
   }
+}
+
+const NAME_BYTES = 63;
+const fitted = new Map<string, string>();
+
+/**
+ * PostgreSQL cuts statement names to 63 bytes, so two long names (a write with its
+ * AuditEvent on a long type name: `insert+:CoverageEligibilityRequest:…+AuditEvent:…`)
+ * could meet as one; a long name keeps a readable prefix and ends in a hash of all of it.
+ */
+export function fittingName(name: string): string {
+  if (name.length <= NAME_BYTES && Buffer.byteLength(name) <= NAME_BYTES) return name;
+  let short = fitted.get(name);
+  if (short === undefined) {
+    short = `${name.slice(0, 40)}#${createHash('sha1').update(name).digest('hex').slice(0, 20)}`;
+    fitted.set(name, short);
+  }
+  return short;
 }
