@@ -23,7 +23,7 @@ function andConditions(conditions: SqlCondition[]): SqlCondition {
   return { sql: `(${conditions.map((c) => c.sql).join(' AND ')})`, bindings: conditions.flatMap((c) => c.bindings) };
 }
 
-function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?: string): SqlCondition {
+export function filterCondition(resourceType: string, filter: SearchFilter, tableAlias?: string): SqlCondition {
   const column = (name: string): string => qualifiedColumn(name, tableAlias);
   switch (filter.kind) {
     case 'id': {

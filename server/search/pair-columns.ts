@@ -16,6 +16,12 @@ import { tokenEntry } from './token-parameter';
 interface PairDefinition {
   /** A reference parameter: only its `Patient/<id>` entries pair. */
   reference: string;
+  /**
+   * Reference parameters whose `Patient/<id>` entries are exactly the pair's: Observation's
+   * `patient` is `subject.where(resolve() is Patient)`, so `subject=Patient/X` (what the
+   * Patient compartment and a patient's token filter on) selects the same rows.
+   */
+  sameAs: readonly string[];
   /** A token parameter: every entry form (`system|code`, `code`, `system|`, `|code`) pairs. */
   token: string;
   column: string;
@@ -25,7 +31,7 @@ interface PairDefinition {
 const SEPARATOR = '\u001f';
 
 const PAIRS: Readonly<Record<string, readonly PairDefinition[]>> = {
-  Observation: [{ reference: 'patient', token: 'code', column: '__pair_patient_code' }],
+  Observation: [{ reference: 'patient', sameAs: ['subject'], token: 'code', column: '__pair_patient_code' }],
 };
 
 const NONE: readonly PairDefinition[] = [];
@@ -82,7 +88,8 @@ export function pairLookup(
   filters: readonly SearchFilter[]
 ): { column: string; entries: string[] } | undefined {
   for (const pair of pairDefinitions(resourceType)) {
-    if (reference.code !== pair.reference || !reference.entries.every((e) => e.startsWith('Patient/'))) continue;
+    if (reference.code !== pair.reference && !pair.sameAs.includes(reference.code)) continue;
+    if (!reference.entries.every((e) => e.startsWith('Patient/'))) continue;
     const token = filters.find((f): f is TokenFilter => f.kind === 'token' && f.code === pair.token && !f.not);
     if (!token) continue;
     const entries: string[] = [];

@@ -1,11 +1,12 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
-import { applySearch, applySearchFilters, searchSortKeys } from '../search/build-search-sql';
+import { applySearch, applySearchFilters, filterCondition, searchSortKeys } from '../search/build-search-sql';
 import { quoteIdentifier } from '../search/column-names';
 import { pairLookup } from '../search/pair-columns';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
+import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
 
@@ -193,14 +194,34 @@ function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
   const others = request.filters.filter((f) => f !== driving);
   if (!driving || others.length === 0) return applySearch(knex(table).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
   // Patient and code together: the pair column finds exactly their rows (search/pair-columns.ts); the filters still apply.
-  const pair = driving.kind === 'reference' ? pairLookup(table, driving, others) : undefined;
-  const patientRows = pair
-    ? knex(table).select('*').whereRaw(`?? && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, [pair.column, ...pair.entries])
+  const paired = withPairs(table, driving, others);
+  const patientRows = paired.pairs > 0
+    ? knex(table).select('*').whereRaw(paired.condition.sql, paired.condition.bindings as Knex.RawBinding[])
     : applySearchFilters(knex(table).select('*'), { ...request, filters: [driving] });
   // Aliased as the table, so that the filters' column names resolve to the subquery's.
   return applySearch(knex.from(knex.raw('((?) OFFSET 0) AS ??', [patientRows, table])).select('id'), { ...request, filters: others })
     .clearOrder()
     .limit(NARROW_MATCHES + 1);
+}
+
+/**
+ * The driving filter's condition with each reference to patients that has a pair with
+ * a token filter among `others` replaced by the pair's lookup: `patient=X`, or the
+ * `subject=X` branch of a compartment's `subject=X OR performer=X`.
+ */
+function withPairs(table: string, driving: SearchFilter, others: readonly SearchFilter[]): { condition: SqlCondition; pairs: number } {
+  if (driving.kind === 'reference') {
+    const pair = pairLookup(table, driving, others);
+    if (pair) return { condition: { sql: `${quoteIdentifier(pair.column)} && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, bindings: pair.entries }, pairs: 1 };
+  }
+  if (driving.kind === 'any') {
+    const parts = driving.filters.map((f) => withPairs(table, f, others));
+    return {
+      condition: { sql: `(${parts.map((p) => p.condition.sql).join(' OR ')})`, bindings: parts.flatMap((p) => p.condition.bindings) },
+      pairs: parts.reduce((n, p) => n + p.pairs, 0),
+    };
+  }
+  return { condition: filterCondition(table, driving), pairs: 0 };
 }
 
 /**

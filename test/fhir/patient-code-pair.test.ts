@@ -66,6 +66,26 @@ test('patient and code find exactly the observations that match both, for every 
   );
 });
 
+test('the compartment (subject or performer) and subject= with a code find the same as patient= with it, plus what the patient performed', async () => {
+  const [a, b] = patients;
+  const performed = await post('Observation', {
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+    subject: { reference: `Patient/${b}` },
+    performer: [{ reference: `Patient/${a}` }],
+  });
+  try {
+    const bySubject = expected([0], (o) => o.system === 'http://loinc.org' && o.code === '8867-4');
+    expect(await found(`subject=Patient/${a}&code=http://loinc.org|8867-4`)).toEqual(bySubject);
+    const compartment = await fhirRequest('GET', `${server.base}/Patient/${a}/Observation?code=http://loinc.org|8867-4&_count=100`);
+    expect(compartment.status).toBe(200);
+    const ids = ((compartment.body as Bundle).entry ?? []).map((e) => e.resource?.id as string).sort();
+    expect(ids).toEqual([...bySubject, performed].sort());
+  } finally {
+    expect((await fhirRequest('DELETE', `${server.base}/Observation/${performed}`)).status).toBeLessThan(300);
+  }
+});
+
 test('an update that changes the code or the patient, and a delete, move the observation out of the old pair at once', async () => {
   const [a, b] = patients;
   const target = observations.find((o) => o.patient === 0 && o.code === '8867-4' && o.system) as (typeof observations)[number];
