@@ -3,7 +3,7 @@ import { chainCondition, hasCondition } from './chain-condition';
 import { qualifiedColumn } from './column-names';
 import { datePointCondition } from './date-condition';
 import { cursorCondition, orderByTerm, type SortKey, sortKeyOf } from './page-cursor';
-import { pairLookup } from './pair-columns';
+import { pairCondition } from './pair-columns';
 import type { SqlCondition } from './parameter-type';
 import { placeholders } from './parameter-type';
 import type { SearchFilter, SearchRequest } from './search-request';
@@ -66,9 +66,9 @@ export function applySearchFilters(qb: Knex.QueryBuilder, request: SearchRequest
   // matches (search/pair-columns.ts): PostgreSQL prefers it to ANDing their two bitmaps.
   for (const filter of request.filters) {
     if (filter.kind !== 'reference') continue;
-    const pair = pairLookup(request.resourceType, filter, request.filters);
+    const pair = pairCondition(request.resourceType, filter, request.filters, (name) => qualifiedColumn(name, tableAlias));
     if (!pair) continue;
-    qb.whereRaw(`${qualifiedColumn(pair.column, tableAlias)} && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, pair.entries);
+    qb.whereRaw(pair.sql, pair.bindings as Knex.RawBinding[]);
     break;
   }
   return qb;

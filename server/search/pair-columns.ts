@@ -1,7 +1,8 @@
 import { paramColumn } from './column-names';
 import type { IndexColumn } from './index-columns';
+import type { SqlCondition } from './parameter-type';
 import type { ReferenceFilter, SearchFilter, TokenFilter } from './search-request';
-import { tokenEntry } from './token-parameter';
+import { overlap, tokenEntry } from './token-parameter';
 
 /**
  * Pair columns: one GIN-indexed `text[]` of every (patient, token) combination of a
@@ -72,21 +73,22 @@ export function pairValuesSql(pair: PairDefinition): string {
   const reference = `"${paramColumn(pair.reference)}"`;
   const token = `"${paramColumn(pair.token)}"`;
   return (
-    `(SELECT array_agg(r || chr(31) || t) FROM unnest(${reference}) AS r, unnest(${token}) AS t ` +
+    `(SELECT array_agg(r || chr(${SEPARATOR.charCodeAt(0)}) || t) FROM unnest(${reference}) AS r, unnest(${token}) AS t ` +
     `WHERE starts_with(r, 'Patient/'))`
   );
 }
 
 /**
  * For a search with `reference` (a filter naming patients) and a plain token filter of
- * the same pair among `filters`: the pair column and the entries that find exactly the
- * rows matching both.
+ * the same pair among `filters`: the condition on the pair column (`column` qualifies its
+ * name) that finds exactly the rows matching both.
  */
-export function pairLookup(
+export function pairCondition(
   resourceType: string,
   reference: ReferenceFilter,
-  filters: readonly SearchFilter[]
-): { column: string; entries: string[] } | undefined {
+  filters: readonly SearchFilter[],
+  column: (name: string) => string
+): SqlCondition | undefined {
   for (const pair of pairDefinitions(resourceType)) {
     if (reference.code !== pair.reference && !pair.sameAs.includes(reference.code)) continue;
     if (!reference.entries.every((e) => e.startsWith('Patient/'))) continue;
@@ -94,7 +96,7 @@ export function pairLookup(
     if (!token) continue;
     const entries: string[] = [];
     for (const r of reference.entries) for (const value of token.values) entries.push(pairEntry(r, tokenEntry(value)));
-    return { column: pair.column, entries };
+    return overlap(column(pair.column), entries);
   }
   return undefined;
 }

@@ -56,7 +56,7 @@ export function tokenEntry(value: TokenSearchValue): string {
   return systemCodeEntry(value.system, value.code);
 }
 
-function overlap(column: string, entries: string[]): SqlCondition {
+export function overlap(column: string, entries: string[]): SqlCondition {
   return { sql: `${column} && ARRAY[${placeholders(entries.length)}]::text[]`, bindings: entries };
 }
 

@@ -2,13 +2,13 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { applySearch, applySearchFilters, filterCondition, searchSortKeys } from '../search/build-search-sql';
 import { quoteIdentifier } from '../search/column-names';
-import { pairLookup } from '../search/pair-columns';
-import { preparedShapeName } from './prepared-shapes';
-import { runSql } from './sql';
 import { orderByTerm, type PageCursor, type SortKey } from '../search/page-cursor';
+import { pairCondition } from '../search/pair-columns';
 import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { inCanonicalOrder } from './canonical-key-order';
+import { preparedShapeName } from './prepared-shapes';
+import { runSql } from './sql';
 
 /**
  * The SQL of the repository's search reads: one page of matches (with the sort key
@@ -128,13 +128,11 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
   selectKeys(knex, query, keys);
   applySearch(query, request);
   query.offset(offset).limit(limit);
-  if (request.filters.some((f) => f.kind === 'id' && !f.not)) {
-    // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
-    const statement = query.toSQL().toNative();
-    const name = preparedShapeName('ids', statement.sql);
-    if (name) return keyedRows((await runSql(knex, name, statement.sql, statement.bindings as unknown[])).rows, keys.length);
-  }
-  return keyedRows(await query, keys.length);
+  if (!request.filters.some((f) => f.kind === 'id' && !f.not)) return keyedRows(await query, keys.length);
+  // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
+  const statement = query.toSQL().toNative();
+  const name = preparedShapeName('ids', statement.sql);
+  return keyedRows((await runSql(knex, name ?? '', statement.sql, statement.bindings as unknown[])).rows, keys.length);
 }
 
 /**
@@ -211,8 +209,8 @@ function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
  */
 function withPairs(table: string, driving: SearchFilter, others: readonly SearchFilter[]): { condition: SqlCondition; pairs: number } {
   if (driving.kind === 'reference') {
-    const pair = pairLookup(table, driving, others);
-    if (pair) return { condition: { sql: `${quoteIdentifier(pair.column)} && ARRAY[${pair.entries.map(() => '?').join(', ')}]::text[]`, bindings: pair.entries }, pairs: 1 };
+    const pair = pairCondition(table, driving, others, quoteIdentifier);
+    if (pair) return { condition: pair, pairs: 1 };
   }
   if (driving.kind === 'any') {
     const parts = driving.filters.map((f) => withPairs(table, f, others));

@@ -32,19 +32,20 @@ export async function runSql<R extends pg.QueryResultRow>(
   }
 }
 
-const NAME_BYTES = 63;
 const fitted = new Map<string, string>();
 
 /**
- * PostgreSQL cuts statement names to 63 bytes, so two long names (a write with its
- * AuditEvent on a long type name: `insert+:CoverageEligibilityRequest:…+AuditEvent:…`)
- * could meet as one; a long name keeps a readable prefix and ends in a hash of all of it.
+ * PostgreSQL cuts identifiers (index names, prepared statement names) to 63 bytes, so two
+ * long names could meet as one: a long name keeps a readable prefix and ends in a hash of
+ * all of it. Statement names go through it (a write with its AuditEvent on a long type
+ * name: `insert+:CoverageEligibilityRequest:…+AuditEvent:…`), and so do index names
+ * (sync-index-columns.ts), whose existing names it must keep.
  */
 export function fittingName(name: string): string {
-  if (name.length <= NAME_BYTES && Buffer.byteLength(name) <= NAME_BYTES) return name;
+  if (Buffer.byteLength(name) <= 63) return name;
   let short = fitted.get(name);
   if (short === undefined) {
-    short = `${name.slice(0, 40)}#${createHash('sha1').update(name).digest('hex').slice(0, 20)}`;
+    short = `${name.slice(0, 52)}_${createHash('sha1').update(name).digest('hex').slice(0, 10)}`;
     fitted.set(name, short);
   }
   return short;

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { type IndexColumn, indexColumns, requiredExtensions } from '../search/index-columns';
 import { pairDefinitions, pairValuesSql } from '../search/pair-columns';
 import { paramColumn } from '../search/column-names';
 import { resourceTypes } from '../validation/structure-definitions';
-import type { Db } from './sql';
+import { type Db, fittingName } from './sql';
 
 /**
  * Brings every resource table's search columns and indexes in line with the search
@@ -71,9 +70,7 @@ function pairBackfill(type: string, column: string): string[] {
  * prefix and ends in a hash of the whole name, so that two never truncate to the same.
  */
 export function indexNameFor(type: string, column: string): string {
-  const name = `${type}_${column}_idx`;
-  if (Buffer.byteLength(name) <= 63) return name;
-  return `${name.slice(0, 52)}_${createHash('sha1').update(name).digest('hex').slice(0, 10)}`;
+  return fittingName(`${type}_${column}_idx`);
 }
 
 /**
