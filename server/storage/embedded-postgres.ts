@@ -58,7 +58,7 @@ export async function startEmbeddedPostgres(
     await instance.initialise();
   }
   // One left running by a server that was killed (SIGKILL): use it, and stop it with this server.
-  const running = runningPostmaster(dataDir);
+  const running = await settledPostmaster(dataDir, log);
   // A stale postmaster.pid whose pid now belongs to another process must not be adopted (nor signalled).
   const orphan = running && (await accepts(running.port)) ? running : undefined;
   const server = orphan ? { port: orphan.port, stop: () => stopPid(orphan.pid) } : await spawnPostgres(dataDir, isRoot);
@@ -146,12 +146,13 @@ function idOf(flag: '-u' | '-g'): number {
 }
 
 /** A connection to the cluster's `postgres` database, as its superuser. */
-function adminClient(port: number): pg.Client {
-  return new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+function adminClient(port: number, connectionTimeoutMillis?: number): pg.Client {
+  return new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis });
 }
 
 async function accepts(port: number): Promise<boolean> {
-  const client = adminClient(port);
+  // A postmaster that takes the connection but never answers (stopped, hung) does not accept.
+  const client = adminClient(port, 2000);
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -197,6 +198,36 @@ function tail(file: string): string {
     return fs.readFileSync(file, 'utf8').split('\n').slice(-15).join('\n');
   } catch {
     return '';
+  }
+}
+
+/** How long a start waits for a PostgreSQL on its data that neither accepts connections nor has exited. */
+const SETTLE_MS = 60_000;
+
+/**
+ * The PostgreSQL running on `dataDir` once it is settled. One that is alive but refuses
+ * connections is starting up, recovering, or shutting down (the server before this one
+ * was stopping it: a supervisor's quick restart): wait until it accepts (and use it)
+ * or exits (and start one), rather than start a second postmaster on a locked folder.
+ */
+async function settledPostmaster(dataDir: string, log: (message: string) => void): Promise<{ pid: number; port: number } | undefined> {
+  const deadline = Date.now() + SETTLE_MS;
+  let said = false;
+  for (;;) {
+    const running = await settledPostmaster(dataDir, log);
+    if (!running || !isPostgres(running.pid) || (await accepts(running.port)) || Date.now() > deadline) return running;
+    if (!said) log(`waiting for the embedded PostgreSQL on ${dataDir} (pid ${running.pid}) to finish starting or stopping`);
+    said = true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Whether `pid` is a postgres process (where /proc says; elsewhere assumed). */
+function isPostgres(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self');
   }
 }
 

@@ -27,19 +27,27 @@ function spawnEmbeddedServer(port: number, workers = '1'): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', LOG_LEVEL: 'warn', WORKERS: workers };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  return spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: 'ignore' });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  // Kept for the failure message of a start that does not come up.
+  child.stderr?.on('data', (chunk: Buffer) => (stderrOf.set(child, `${stderrOf.get(child) ?? ''}${chunk.toString()}`.slice(-4000))));
+  return child;
 }
+
+const stderrOf = new WeakMap<ChildProcess, string>();
 
 async function startEmbeddedServer(workers = '1'): Promise<Started> {
   const port = await freePort();
   const child = spawnEmbeddedServer(port, workers);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}/fhir`;
-  for (let i = 0; i < 1200; i++) {
+  let exitCode: number | null | undefined;
+  void exited.then((code) => (exitCode = code));
+  for (let i = 0; i < 1200 && exitCode === undefined; i++) {
     if (await fetch(`${base}/metadata`).then((r) => r.ok, () => false)) return { child, base, exited };
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('the server with an embedded PostgreSQL did not start');
+  const how = exitCode === undefined ? 'did not answer within 120 s' : `exited (code ${exitCode}) before answering`;
+  throw new Error(`the server with an embedded PostgreSQL ${how}; its stderr:\n${stderrOf.get(child) ?? ''}`);
 }
 
 function alive(pid: number): boolean {
