@@ -9,6 +9,7 @@ import * as consentNotify from './migrations/007-consent-notify';
 import * as auditSealing from './migrations/008-audit-sealing';
 import * as bulkExport from './migrations/009-bulk-export';
 import * as subscriptionQueue from './migrations/010-subscription-queue';
+import * as lz4Content from './migrations/011-lz4-content';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -27,6 +28,7 @@ const migrations: [string, Migration][] = [
   ['008-audit-sealing', auditSealing],
   ['009-bulk-export', bulkExport],
   ['010-subscription-queue', subscriptionQueue],
+  ['011-lz4-content', lz4Content],
 ];
 
 const source: Knex.MigrationSource<Migration> = {
