@@ -8,6 +8,13 @@ const BATCH = 1000;
  * own (four round trips), and under load one pass every few hundred ms links hundreds.
  */
 const INTERVAL_MS = 250;
+/**
+ * Rows linked (deleted from the queue) between two VACUUMs of it. With autovacuum off (as
+ * on this project's machines) the queue's dead rows were never reclaimed: after 200,000
+ * events the look below took 1.5–10 ms and the batch's DELETE 2.5 ms, both growing with
+ * every event since the server started; after a VACUUM (27 ms then), 0.2–0.4 ms.
+ */
+const VACUUM_EVERY = 20_000;
 
 /**
  * Links the AuditEvents queued in audit_unsealed (every AuditEvent the repository writes
@@ -28,12 +35,15 @@ export class AuditSealer {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  private linkedSinceVacuum = 0;
+
   constructor(
     private readonly knex: Knex,
     readonly stream: string,
     private readonly batch = BATCH,
     /** Told when a pass fails (its rows stay queued for the next one): an operator should know the chain lags. */
-    private readonly onError: (err: unknown) => void = () => undefined
+    private readonly onError: (err: unknown) => void = () => undefined,
+    private readonly vacuumEvery = VACUUM_EVERY
   ) {}
 
   /** Links what is queued now and then every INTERVAL_MS. */
@@ -98,8 +108,19 @@ export class AuditSealer {
       // A batch already running is joined, not raced: the chain advances one batch at a time.
       const linked = await (this.inFlight ??= this.sealBatch().finally(() => (this.inFlight = undefined)));
       total += linked;
+      this.linkedSinceVacuum += linked;
+      if (this.linkedSinceVacuum >= this.vacuumEvery) await this.vacuumQueue();
       if (linked < this.batch) return total;
     }
+  }
+
+  /**
+   * Reclaims the queue's dead rows whatever autovacuum does. SKIP_LOCKED: when another
+   * process or autovacuum is at it, this one need not wait.
+   */
+  private async vacuumQueue(): Promise<void> {
+    this.linkedSinceVacuum = 0;
+    await this.knex.raw('VACUUM (SKIP_LOCKED) audit_unsealed').catch((err: unknown) => this.onError(err));
   }
 
   private async sealBatch(): Promise<number> {
