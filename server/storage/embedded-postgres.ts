@@ -214,7 +214,7 @@ async function settledPostmaster(dataDir: string, log: (message: string) => void
   const deadline = Date.now() + SETTLE_MS;
   let said = false;
   for (;;) {
-    const running = await settledPostmaster(dataDir, log);
+    const running = runningPostmaster(dataDir);
     if (!running || !isPostgres(running.pid) || (await accepts(running.port)) || Date.now() > deadline) return running;
     if (!said) log(`waiting for the embedded PostgreSQL on ${dataDir} (pid ${running.pid}) to finish starting or stopping`);
     said = true;
