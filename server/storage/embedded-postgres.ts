@@ -58,9 +58,7 @@ export async function startEmbeddedPostgres(
     await instance.initialise();
   }
   // One left running by a server that was killed (SIGKILL): use it, and stop it with this server.
-  const running = await settledPostmaster(dataDir, log);
-  // A stale postmaster.pid whose pid now belongs to another process must not be adopted (nor signalled).
-  const orphan = running && (await accepts(running.port)) ? running : undefined;
+  const orphan = await adoptablePostmaster(dataDir, log);
   const server = orphan ? { port: orphan.port, stop: () => stopPid(orphan.pid) } : await spawnPostgres(dataDir, isRoot);
   if (orphan) log(`using the embedded PostgreSQL already running on ${dataDir} (pid ${orphan.pid})`);
   try {
@@ -205,19 +203,21 @@ function tail(file: string): string {
 const SETTLE_MS = 60_000;
 
 /**
- * The PostgreSQL running on `dataDir` once it is settled. One that is alive but refuses
- * connections is starting up, recovering, or shutting down (the server before this one
- * was stopping it: a supervisor's quick restart): wait until it accepts (and use it)
+ * The PostgreSQL running on `dataDir` that accepts connections, if any. One that is alive
+ * but refuses them is starting up, recovering, or shutting down (the server before this
+ * one was stopping it: a supervisor's quick restart): wait until it accepts (and use it)
  * or exits (and start one), rather than start a second postmaster on a locked folder.
+ * A stale postmaster.pid whose pid now belongs to another process is never adopted (nor
+ * signalled), nor waited for.
  */
-async function settledPostmaster(dataDir: string, log: (message: string) => void): Promise<{ pid: number; port: number } | undefined> {
+async function adoptablePostmaster(dataDir: string, log: (message: string) => void): Promise<{ pid: number; port: number } | undefined> {
   const deadline = Date.now() + SETTLE_MS;
-  let said = false;
-  for (;;) {
+  for (let said = false; ; said = true) {
     const running = runningPostmaster(dataDir);
-    if (!running || !isPostgres(running.pid) || (await accepts(running.port)) || Date.now() > deadline) return running;
+    if (!running || !isPostgres(running.pid)) return undefined;
+    if (await accepts(running.port)) return running;
+    if (Date.now() > deadline) return undefined;
     if (!said) log(`waiting for the embedded PostgreSQL on ${dataDir} (pid ${running.pid}) to finish starting or stopping`);
-    said = true;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

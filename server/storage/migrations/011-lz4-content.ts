@@ -11,16 +11,17 @@ import { resourceTypes } from '../../validation/structure-definitions';
  * pglz, and both are read alike. docs/architecture.md, "Compression".
  */
 export async function up(knex: Knex): Promise<void> {
-  if (!(await supportsLz4(knex))) return;
-  for (const table of [...resourceTypes, 'resource_history']) {
-    await knex.raw(`ALTER TABLE "${table}" ALTER COLUMN content SET COMPRESSION lz4`);
-  }
+  await setCompression(knex, 'lz4');
 }
 
 export async function down(knex: Knex): Promise<void> {
+  await setCompression(knex, 'pglz');
+}
+
+async function setCompression(knex: Knex, method: 'lz4' | 'pglz'): Promise<void> {
   if (!(await supportsLz4(knex))) return;
   for (const table of [...resourceTypes, 'resource_history']) {
-    await knex.raw(`ALTER TABLE "${table}" ALTER COLUMN content SET COMPRESSION pglz`);
+    await knex.raw(`ALTER TABLE "${table}" ALTER COLUMN content SET COMPRESSION ${method}`);
   }
 }
 
