@@ -21,7 +21,7 @@ import { health } from './http/health';
 import { metrics } from './http/metrics';
 import { negotiation } from './http/negotiation';
 import { requestContext } from './http/request-context';
-import { RateLimits } from './http/rate-limit';
+import type { RateLimits } from './http/rate-limit';
 import { securityHeaders } from './http/security-headers';
 
 export interface AppDependencies {
@@ -33,16 +33,17 @@ export interface AppDependencies {
   audit?: AuditRecorder;
   /** Lets Consent rules be reused until a Consent changes; without it they are read per request. */
   consentWatch?: ConsentWatch;
+  /** Request rate limits; the caller closes them (their Redis connection) when it stops. */
+  limits: RateLimits;
 }
 
 /** Composes the middleware and routes; no I/O happens here. */
-export function createApp({ config, repo, knex, logger, audit, consentWatch }: AppDependencies): Koa {
+export function createApp({ config, repo, knex, logger, audit, consentWatch, limits }: AppDependencies): Koa {
   const app = new Koa();
   app.proxy = true;
   app.silent = true;
   const fhirBase = `${config.publicUrl}/fhir`;
   const auth = createAuthServer({ knex, config, repo, issuer: config.publicUrl, fhirBase });
-  const limits = RateLimits.create(config.rateLimit, config.redisUrl, logger);
   app.use(requestContext(logger));
   app.use(securityHeaders(config.publicUrl));
   app.use(health(() => repo.isReachable()));

@@ -12,8 +12,10 @@ export interface Config {
   /** Unset: an embedded PostgreSQL is started with its data in `dataDir`. */
   databaseUrl?: string;
   databasePoolMax: number;
-  /** Unset: jobs run in-process from the PostgreSQL outbox. */
+  /** Unset: jobs run in-process from the PostgreSQL outbox; set: BullMQ on this Redis schedules them (server/jobs/bullmq-jobs.ts). */
   redisUrl?: string;
+  /** Prefix of the BullMQ keys, so deployments (and tests) sharing a Redis keep their queues apart. */
+  jobsRedisPrefix: string;
   dataDir: string;
   maxBodyBytes: number;
   searchDefaultCount: number;
@@ -144,10 +146,11 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
-function redisKeyPrefix(raw: string | undefined): string {
-  if (raw === undefined || raw === '') return 'fhir:rate-limit';
+function redisKeyPrefix(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
   if (!/^[A-Za-z0-9:._-]{1,64}$/.test(raw)) {
-    throw new ConfigError(`RATE_LIMIT_REDIS_PREFIX must be 1 to 64 letters, digits or : . _ -, got "${raw}"`);
+    throw new ConfigError(`${name} must be 1 to 64 letters, digits or : . _ -, got "${raw}"`);
   }
   return raw;
 }
@@ -179,6 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseIsEmbedded: boolean(env, 'EMBEDDED_DATABASE', false),
     databasePoolMax: integer(env, 'DATABASE_POOL_MAX', 20, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    jobsRedisPrefix: redisKeyPrefix(env, 'JOBS_REDIS_PREFIX', 'fhir:jobs'),
     dataDir,
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     searchDefaultCount: Math.min(integer(env, 'SEARCH_DEFAULT_COUNT', 20, 1, 100000), searchMaxCount),
@@ -211,7 +215,7 @@ export function loadConfig(env: Env = process.env): Config {
       perClientPerMinute: integer(env, 'RATE_LIMIT_PER_CLIENT_PER_MINUTE', 60000, 1, 10_000_000),
       perAddressPerMinute: integer(env, 'RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 60000, 1, 10_000_000),
       authPerAddressPerMinute: integer(env, 'RATE_LIMIT_AUTH_PER_ADDRESS_PER_MINUTE', 600, 1, 1_000_000),
-      redisKeyPrefix: redisKeyPrefix(env.RATE_LIMIT_REDIS_PREFIX),
+      redisKeyPrefix: redisKeyPrefix(env, 'RATE_LIMIT_REDIS_PREFIX', 'fhir:rate-limit'),
     },
   };
 }

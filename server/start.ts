@@ -9,9 +9,11 @@ import { journalDirFor } from './audit/audit-journal';
 import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
 import { startBackgroundJobs } from './jobs/background-jobs';
+import { startBullmqJobs } from './jobs/bullmq-jobs';
 import { createKnex } from './storage/database';
 import { startOnDatabase } from './storage/database-location';
 import type { EmbeddedDatabase } from './storage/embedded-postgres';
+import { RateLimits } from './http/rate-limit';
 import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';
@@ -52,13 +54,17 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
     searchMaxCount: config.searchMaxCount,
   });
   await publishOperationDefinitions(repo, `${config.publicUrl}/fhir`);
-  // Reindexes for custom SearchParameters, and noticing those that other processes write.
-  const jobs = startBackgroundJobs(knex, repo, logger, {
+  // Reindexes, notifications and exports from their PostgreSQL rows, and noticing SearchParameters other processes write:
+  // scheduled by BullMQ on REDIS_URL, or by a timer in this process.
+  const jobOptions = {
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
     export: { pageSize: EXPORT_PAGE_SIZE, accessOptions: { patientDependants: config.patientDependants } },
     subscriptions: { batchSize: 50, timeoutMs: 5000, maxAttempts: 5 },
-  });
+  };
+  const jobs = config.redisUrl
+    ? startBullmqJobs(knex, repo, logger, { ...jobOptions, redisUrl: config.redisUrl, prefix: config.jobsRedisPrefix })
+    : startBackgroundJobs(knex, repo, logger, jobOptions);
   const audit = config.audit
     ? new AuditRecorder(
         knex,
@@ -81,7 +87,8 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   await audit?.start();
   const consentWatch = ConsentWatch.forKnex(knex, logger);
   await consentWatch.start();
-  const app = createApp({ config, repo, logger, knex, audit, consentWatch });
+  const limits = RateLimits.create(config.rateLimit, config.redisUrl, logger);
+  const app = createApp({ config, repo, logger, knex, audit, consentWatch, limits });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {
@@ -107,6 +114,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
       await Promise.race([closed, timeout]);
       await jobs.stop();
       await consentWatch.stop();
+      await limits.close();
       await audit?.close().catch((err) => logger.error({ err }, 'audit flush at shutdown failed'));
       await knex.destroy();
       await embedded?.stop();
