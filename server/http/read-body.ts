@@ -57,12 +57,14 @@ export async function readBody(ctx: Context, limit: number, options: { form: boo
   if (text.trim() === '') {
     return { mediaType };
   }
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
-    throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`);
-  }
+  let body: unknown;
   try {
-    return { body: JSON.parse(text), mediaType };
+    body = JSON.parse(text);
   } catch (err) {
     throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
   }
+  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+    throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`);
+  }
+  return { body, mediaType };
 }
