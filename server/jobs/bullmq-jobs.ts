@@ -11,11 +11,6 @@ export interface BullmqJobsOptions extends JobRoundOptions {
   prefix: string;
 }
 
-export interface BullmqJobs extends BackgroundJobs {
-  /** Resolves once the round schedule is in Redis (it is retried in the background until then). */
-  readonly scheduled: Promise<void>;
-}
-
 /** The queue's name under the prefix: its keys are `<prefix>:outbox:*`. */
 export const OUTBOX_QUEUE = 'outbox';
 const SCHEDULE = 'round';
@@ -47,7 +42,7 @@ function throttled(logger: Logger, everyMs: number): (message: string, err: unkn
  *
  * Every process still checks the SearchParameter registry itself each refreshMs.
  */
-export function startBullmqJobs(knex: Knex, repo: Repository, logger: Logger, options: BullmqJobsOptions): BullmqJobs {
+export function startBullmqJobs(knex: Knex, repo: Repository, logger: Logger, options: BullmqJobsOptions): BackgroundJobs {
   let stopped = false;
   // The worker's blocking connection must wait for Redis to come back (BullMQ requires it);
   // the queue's commands fail after ioredis's retries, and the schedule is retried here.
@@ -56,12 +51,24 @@ export function startBullmqJobs(knex: Knex, repo: Repository, logger: Logger, op
   const redisTrouble = throttled(logger, REDIS_WARN_EVERY_MS);
   queue.on('error', (err) => redisTrouble('job queue: Redis error', err));
 
+  // The registry check is this process's own (a schedule shared by all would reach only one),
+  // by its timer and before each round it runs; one at a time.
+  let refreshing: Promise<void> = Promise.resolve();
+  const refresh = (): Promise<void> => {
+    const next = refreshing.then(() => refreshRegistry(knex, logger));
+    refreshing = next.catch(() => undefined);
+    return next;
+  };
+  const refresher = setInterval(() => {
+    refresh().catch((err: unknown) => logger.error({ err }, 'SearchParameter registry check failed'));
+  }, options.refreshMs);
+
   let round: Promise<unknown> = Promise.resolve();
   const worker = new Worker(
     OUTBOX_QUEUE,
     async () => {
       const running = (async () => {
-        await refreshRegistry(knex, logger);
+        await refresh();
         return { more: await runJobRound(knex, repo, logger, options, () => stopped) };
       })();
       round = running.catch(() => undefined);
@@ -78,13 +85,8 @@ export function startBullmqJobs(knex: Knex, repo: Repository, logger: Logger, op
     }
   });
 
-  // The registry check is this process's own: a schedule shared by all would reach only one.
-  let refreshing: Promise<void> = Promise.resolve();
-  const refresher = setInterval(() => {
-    refreshing = refreshing.then(() => refreshRegistry(knex, logger)).catch((err: unknown) => logger.error({ err }, 'SearchParameter registry check failed'));
-  }, options.refreshMs);
-
-  const scheduled = (async () => {
+  // Until Redis answers, BullMQ holds the command; a refusal is retried here.
+  void (async () => {
     while (!stopped) {
       try {
         await queue.upsertJobScheduler(SCHEDULE, { every: options.refreshMs }, { name: SCHEDULE, opts: DONE });
@@ -97,7 +99,6 @@ export function startBullmqJobs(knex: Knex, repo: Repository, logger: Logger, op
   })();
 
   return {
-    scheduled,
     async stop() {
       stopped = true;
       clearInterval(refresher);
