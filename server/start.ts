@@ -8,12 +8,12 @@ import { publishOperationDefinitions } from './operations/operation-definitions'
 import { journalDirFor } from './audit/audit-journal';
 import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
+import { RateLimits } from './http/rate-limit';
 import { startBackgroundJobs } from './jobs/background-jobs';
 import { startBullmqJobs } from './jobs/bullmq-jobs';
 import { createKnex } from './storage/database';
 import { startOnDatabase } from './storage/database-location';
 import type { EmbeddedDatabase } from './storage/embedded-postgres';
-import { RateLimits } from './http/rate-limit';
 import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';

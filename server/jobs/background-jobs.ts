@@ -3,8 +3,6 @@ import type { Logger } from 'pino';
 import type { Repository } from '../storage/repository';
 import { type JobRoundOptions, refreshRegistry, runJobRound } from './job-round';
 
-export type BackgroundJobsOptions = JobRoundOptions;
-
 export interface BackgroundJobs {
   /** Finishes the batch in progress, then stops; the next start (any process) continues the job. */
   stop(): Promise<void>;
@@ -17,7 +15,7 @@ export interface BackgroundJobs {
  * left, the next round starts at once rather than an interval later. With REDIS_URL,
  * bullmq-jobs.ts schedules the rounds instead.
  */
-export function startBackgroundJobs(knex: Knex, repo: Repository, logger: Logger, options: BackgroundJobsOptions): BackgroundJobs {
+export function startBackgroundJobs(knex: Knex, repo: Repository, logger: Logger, options: JobRoundOptions): BackgroundJobs {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();

@@ -51,26 +51,18 @@ export function startBullmqJobs(knex: Knex, repo: Repository, logger: Logger, op
   const redisTrouble = throttled(logger, REDIS_WARN_EVERY_MS);
   queue.on('error', (err) => redisTrouble('job queue: Redis error', err));
 
-  // The registry check is this process's own (a schedule shared by all would reach only one),
-  // by its timer and before each round it runs; one at a time.
+  // The registry check is this process's own: a schedule shared by all would reach only one.
+  // Reindex jobs wait two intervals before starting, so the process running a round has checked by then.
   let refreshing: Promise<void> = Promise.resolve();
-  const refresh = (): Promise<void> => {
-    const next = refreshing.then(() => refreshRegistry(knex, logger));
-    refreshing = next.catch(() => undefined);
-    return next;
-  };
   const refresher = setInterval(() => {
-    refresh().catch((err: unknown) => logger.error({ err }, 'SearchParameter registry check failed'));
+    refreshing = refreshing.then(() => refreshRegistry(knex, logger)).catch((err: unknown) => logger.error({ err }, 'SearchParameter registry check failed'));
   }, options.refreshMs);
 
   let round: Promise<unknown> = Promise.resolve();
   const worker = new Worker(
     OUTBOX_QUEUE,
     async () => {
-      const running = (async () => {
-        await refresh();
-        return { more: await runJobRound(knex, repo, logger, options, () => stopped) };
-      })();
+      const running = runJobRound(knex, repo, logger, options, () => stopped).then((more) => ({ more }));
       round = running.catch(() => undefined);
       return running;
     },

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { Queue } from 'bullmq';
-import pino from 'pino';
 import { loadConfig } from '../../server/config';
-import { freePort } from '../../server/core/free-port';
 import { OUTBOX_QUEUE } from '../../server/jobs/bullmq-jobs';
-import { type RunningServer, startServer } from '../../server/start';
+import type { RunningServer } from '../../server/start';
 import { fhirRequest } from '../support/fhir-client';
-import { startTestServer, type TestServer } from '../support/test-server';
+import { startServerOn, startTestServer, type TestServer } from '../support/test-server';
 
 /**
  * With REDIS_URL, BullMQ schedules the background jobs (server/jobs/bullmq-jobs.ts); their
@@ -36,20 +34,9 @@ afterAll(async () => {
   }
 });
 
-/** Another server process's worth of server (own pool, own job worker) on an existing database. */
+/** Another process's worth of server (own pool, own job worker) on an existing database. */
 async function serverOn(databaseUrl: string, env: Record<string, string>): Promise<RunningServer> {
-  const port = await freePort();
-  const config = loadConfig({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    DATABASE_URL: databaseUrl,
-    AUTH_REQUIRED: 'false',
-    RATE_LIMIT: 'false',
-    SEARCH_PARAMETER_REFRESH_MS: REFRESH_MS,
-    ...env,
-  });
-  return startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  return (await startServerOn(databaseUrl, { SEARCH_PARAMETER_REFRESH_MS: REFRESH_MS, ...env })).server;
 }
 
 async function until<T>(what: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {

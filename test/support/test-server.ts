@@ -25,24 +25,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
   await admin.destroy();
 
-  const port = await freePort();
-  const config = loadConfig({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    DATABASE_URL: withDatabase(adminUrl, database),
-    // The interaction tests run without tokens; the auth tests pass AUTH_REQUIRED=true.
-    AUTH_REQUIRED: 'false',
-    // Rate limits would throttle the suites' bursts; test/http/rate-limit.test.ts sets RATE_LIMIT=true.
-    RATE_LIMIT: 'false',
-    ...env,
-  });
-  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
-  const base = `${config.publicUrl}/fhir`;
+  const databaseUrl = withDatabase(adminUrl, database);
+  const { server, base } = await startServerOn(databaseUrl, env);
   return {
     base,
     url: server.url,
-    databaseUrl: withDatabase(adminUrl, database),
+    databaseUrl,
     server,
     stop: async () => {
       await server.stop();
@@ -53,3 +41,23 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   };
 }
 
+/**
+ * A server (its own pool, jobs and audit journal, as another process would have) on an
+ * existing database, e.g. a second one on a test server's `databaseUrl`.
+ */
+export async function startServerOn(databaseUrl: string, env: Record<string, string> = {}): Promise<{ server: RunningServer; base: string }> {
+  const port = await freePort();
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DATABASE_URL: databaseUrl,
+    // The interaction tests run without tokens; the auth tests pass AUTH_REQUIRED=true.
+    AUTH_REQUIRED: 'false',
+    // Rate limits would throttle the suites' bursts; test/http/rate-limit.test.ts sets RATE_LIMIT=true.
+    RATE_LIMIT: 'false',
+    ...env,
+  });
+  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  return { server, base: `${config.publicUrl}/fhir` };
+}
