@@ -27,4 +27,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=5 \
 
 # node itself (not npm) is the main process, so SIGTERM reaches the server's own
 # handler, which drains in-flight requests and exits; same code path as `npm start`.
-CMD ["node", "--import", "tsx", "server/main.ts"]
+CMD ["node", "--max-semi-space-size=64", "--import", "tsx", "server/main.ts"]

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { startArgumentsFor } from '../start-command';
 import { freePort } from '../../server/core/free-port';
 
 export interface ServerProcess {
@@ -43,7 +44,8 @@ export async function startServerProcess(
   delete env.PUBLIC_URL;
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p", profiles the server itself.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS || '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', main], {
+  // npm start's own flags (package.json): the benchmark measures the server as users run it.
+  const child = spawn(process.execPath, [...nodeArgs, ...startArgumentsFor(main)], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

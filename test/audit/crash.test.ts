@@ -6,6 +6,7 @@ import path from 'node:path';
 import { freePort } from '../../server/core/free-port';
 import { createKnex } from '../../server/storage/database';
 import { withDatabase } from '../support/database-url';
+import { startArguments } from '../../scripts/start-command';
 
 /** An answered request has its AuditEvent committed: kill -9 right after the answer loses nothing. */
 const ROOT = path.join(__dirname, '../..');
@@ -24,7 +25,7 @@ test.each(['journal', 'database'])('AUDIT_READS=%s: a create answered 201 and a 
   await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${process.env.TEST_TEMPLATE_DATABASE}"`);
   const start = async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    const child = spawn(process.execPath, startArguments(), {
       cwd: ROOT,
       env: { ...process.env, AUDIT_READS: mode, AUDIT_JOURNAL_DIR: journalDir, AUDIT_JOURNAL_INTERVAL_MS: '60000', AUTH_REQUIRED: 'false', PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
       stdio: 'ignore',

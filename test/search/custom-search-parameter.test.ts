@@ -7,6 +7,7 @@ import { freePort } from '../../server/core/free-port';
 import { fhirRequest } from '../support/fhir-client';
 import { INVALID_HL7_EXAMPLES, hl7ExampleFiles, readHl7Example } from '../support/hl7-examples';
 import { startTestServer, type TestServer } from '../support/test-server';
+import { startArguments } from '../../scripts/start-command';
 
 const ROOT = path.join(__dirname, '../..');
 /** Short, so that reindex jobs (which wait 2 × this + 1 s for every process to notice) finish quickly. */
@@ -252,7 +253,7 @@ describe('a second server process on the same database', () => {
 
   test('learns of a parameter defined through the first one, and indexes its own writes with it', async () => {
     const port = await freePort();
-    child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    child = spawn(process.execPath, startArguments(), {
       cwd: ROOT,
       env: { ...process.env, PORT: String(port), DATABASE_URL: server.databaseUrl, LOG_LEVEL: 'warn', AUTH_REQUIRED: 'false', SEARCH_PARAMETER_REFRESH_MS: REFRESH_MS },
       stdio: 'ignore',

@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../server/core/free-port';
+import { startArguments } from '../../scripts/start-command';
 
 /**
  * `npm start` with no DATABASE_URL runs its own PostgreSQL. Ctrl-C (SIGINT) and process
@@ -22,12 +23,12 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-/** `node --import tsx server/main.ts` with no DATABASE_URL, in a process group of its own, as a terminal or a supervisor starts it. */
+/** npm start's command with no DATABASE_URL, in a process group of its own, as a terminal or a supervisor starts it. */
 function spawnEmbeddedServer(port: number, workers = '1'): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', AUTH_REQUIRED: 'false', LOG_LEVEL: 'warn', WORKERS: workers };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, startArguments(), { cwd: ROOT, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   // Kept for the failure message of a start that does not come up.
   child.stderr?.on('data', (chunk: Buffer) => (stderrOf.set(child, `${stderrOf.get(child) ?? ''}${chunk.toString()}`.slice(-4000))));
   return child;

@@ -7,6 +7,7 @@ import { withDatabase } from '../support/database-url';
 import { fhirRequest } from '../support/fhir-client';
 import { readHl7Example } from '../support/hl7-examples';
 import { startTestServer } from '../support/test-server';
+import { startArguments } from '../../scripts/start-command';
 
 const ROOT = path.join(__dirname, '../..');
 
@@ -26,14 +27,14 @@ test('/healthz answers while the process lives and /readyz while its database an
   }
 });
 
-/** `node --import tsx server/main.ts` (what npm start runs) on a database of its own, with `env`. */
+/** npm start's command (scripts/start-command.ts) on a database of its own, with `env`. */
 async function startServerProcess(env: Record<string, string>) {
   const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
   const database = `fhir_test_${randomBytes(6).toString('hex')}`;
   const admin = createKnex(adminUrl, 1);
   await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${process.env.TEST_TEMPLATE_DATABASE}"`);
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, startArguments(), {
     cwd: ROOT,
     env: { ...process.env, AUTH_REQUIRED: 'false', ...env, PORT: String(port), DATABASE_URL: withDatabase(adminUrl, database), LOG_LEVEL: 'warn' },
     stdio: 'ignore',
@@ -47,7 +48,7 @@ async function startServerProcess(env: Record<string, string>) {
   return { port, child, exited, cleanUp };
 }
 
-test('the server process (node --import tsx server/main.ts, what npm start runs) drains an in-flight request on SIGTERM and exits with 0', async () => {
+test("the server process (npm start's command) drains an in-flight request on SIGTERM and exits with 0", async () => {
   const { port, child, exited, cleanUp } = await startServerProcess({});
   try {
     const base = `http://127.0.0.1:${port}/fhir`;
