@@ -1,7 +1,8 @@
 import { indexStructureDefinitionBundle, parseFhirPath, toTypedValue, UCUM } from '@medplum/core';
 import type { TypedValue } from '@medplum/core';
 import { resourceDefinitions, typeDefinitions } from './structure-definitions';
-import type { Invariant } from './type-schemas';
+import { nativeInvariant } from './native-invariants';
+import type { Invariant, TypeSchema } from './type-schemas';
 export { skippedInvariants } from './invariant-skips';
 
 /**
@@ -55,8 +56,14 @@ export function evaluateInvariant(
   invariant: Invariant,
   value: unknown,
   fhirPathType: string,
-  context: InvariantContext
+  context: InvariantContext,
+  /** The value's compiled type, when it is an object: simple invariants are then checked natively. */
+  schema?: TypeSchema
 ): boolean | string {
+  if (schema && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const decided = nativeInvariant(invariant.expression, schema)?.(value as JsonObject);
+    if (decided !== undefined) return decided;
+  }
   loadEngineTypes();
   const atom = parse(invariant.expression);
   if (atom instanceof Error) {

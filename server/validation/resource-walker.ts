@@ -137,7 +137,7 @@ export class ResourceWalker {
       }
     }
     if (schema.invariants.length > 0) {
-      this.checkInvariants(schema.invariants, obj, schema.fhirPathType, path, scope);
+      this.checkInvariants(schema.invariants, obj, schema.fhirPathType, path, scope, schema);
     }
   }
 
@@ -269,7 +269,7 @@ export class ResourceWalker {
     }
     if (property.invariants.length > 0) {
       const own = property.invariants.filter((inv) => !schema.invariants.some((t) => t.key === inv.key));
-      this.checkInvariants(own, value, schema.fhirPathType, path, scope);
+      this.checkInvariants(own, value, schema.fhirPathType, path, scope, schema);
     }
   }
 
@@ -284,10 +284,11 @@ export class ResourceWalker {
     value: unknown,
     fhirPathType: string,
     path: string,
-    scope: ResourceScope
+    scope: ResourceScope,
+    schema?: TypeSchema
   ): void {
     for (const invariant of invariants) {
-      const result = evaluateInvariant(invariant, value, fhirPathType, scope);
+      const result = evaluateInvariant(invariant, value, fhirPathType, scope, schema);
       if (result === true) {
         continue;
       }
