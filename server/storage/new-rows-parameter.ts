@@ -58,6 +58,7 @@ export function newRowsParameter(
   const { columns, columnTypes } = writeStatements(resourceType);
   const rows: string[] = [];
   const results: WriteResult[] = [];
+  const instant = lastUpdated.toISOString();
   resources.forEach((given, position) => {
     let source = given;
     try {
@@ -66,7 +67,7 @@ export function newRowsParameter(
     } catch (err) {
       throw invalid(position, err);
     }
-    const content = withVersionMeta(source, 1, lastUpdated);
+    const content = withVersionMeta(source, 1, instant);
     rows.push(rowJson(source.id, content, extractIndexValues(source), columns, columnTypes));
     const row: ResourceRow = { id: source.id, version_id: 1, last_updated: lastUpdated, deleted: false, content, method: 'POST' };
     results.push({ version: toVersion(resourceType, row), created: true, noop: false });
