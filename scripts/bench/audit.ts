@@ -8,7 +8,11 @@
  * 2. `AuditEvent?patient=…&date=ge…` at scale: BENCH_AUDIT_EVENTS AuditEvents (default
  *    2,000,000, about BENCH_AUDIT_PATIENTS = 20,000 patients over one year) written
  *    through the repository in-process, then 300 searches by an auditor at 1 and 8
- *    clients: p50 / p95 (target p95 < 50 ms).
+ *    clients: p50 / p95 (target p95 < 50 ms). Written in minutes, they leave the
+ *    server's sealer a backlog to link into the hash chain, which it works through at
+ *    full speed beside the searches; the searches are timed during that (shown) and
+ *    again once every event is linked (the verdict: in steady state events are linked
+ *    as they are written, within a second).
  *
  * Env: DATABASE_URL (admin connection), BENCH_SECONDS (5), BENCH_AUDIT_EVENTS,
  * BENCH_AUDIT_PARTS (`audit,access`; `audit` or `access` for one alone),
@@ -164,25 +168,41 @@ async function auditSearch(server: ServerProcess, databaseUrl: string, knex: Ret
   console.log(`written in ${((performance.now() - t0) / 1000).toFixed(0)} s; VACUUM ANALYZE…`);
   await knex.raw('VACUUM ANALYZE "AuditEvent"');
   const auditor = await benchToken(server, databaseUrl, { clientId: 'bench-audit', userId: randomUUID(), fhirUser: 'Practitioner/auditor', role: 'auditor', scope: 'user/AuditEvent.rs' });
-  for (const c of [1, 8]) {
-    const client = new KeepAliveClient(server.url, c);
-    const latencies: number[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: c }, async () => {
-        while (next < 300) {
-          const k = next++;
-          const since = new Date(start + ((k * 104729) % (year / 2))).toISOString().slice(0, 10);
-          const t = performance.now();
-          await client.expect([200], 'GET', `/fhir/AuditEvent?patient=Patient/p${(k * 7) % PATIENTS}&date=ge${since}&_count=20`, undefined, { authorization: `Bearer ${auditor}` });
-          latencies.push(performance.now() - t);
-        }
-      })
-    );
-    client.close();
-    const sorted = Float64Array.from(latencies).sort();
-    const p95 = percentile(sorted, 95);
-    console.log(`AuditEvent?patient=…&date=ge… c=${c}: p50 ${percentile(sorted, 50).toFixed(1)} ms, p95 ${p95.toFixed(1)} ms (target < 50 ms: ${p95 < 50 ? 'MET' : 'NOT MET'})`);
+  const queued = async (): Promise<number> => Number((await knex('audit_unsealed').count<{ n: string }[]>('* as n'))[0].n);
+  // A year of events written in minutes leaves the server's sealer a backlog to link into
+  // the hash chain, which it works through at full speed beside the requests: shown, but
+  // not the steady state the target is about, where events are linked as they are written.
+  const backlog = await queued();
+  if (backlog > 0) await timeAuditorSearch(`while the server links a backlog of ${backlog.toLocaleString()} events into the hash chain`, false);
+  const t1 = performance.now();
+  while (!cleanup.interrupted && (await knex('audit_unsealed').first('seq'))) await new Promise((r) => setTimeout(r, 1000));
+  if (backlog > 0) console.log(`backlog linked ${((performance.now() - t1) / 1000).toFixed(0)} s later; VACUUM ANALYZE…`);
+  await knex.raw('VACUUM ANALYZE audit_unsealed, audit_chain');
+  await timeAuditorSearch('with every event linked (steady state)', true);
+
+  async function timeAuditorSearch(label: string, verdict: boolean): Promise<void> {
+    console.log(label);
+    for (const c of [1, 8]) {
+      const client = new KeepAliveClient(server.url, c);
+      const latencies: number[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: c }, async () => {
+          while (next < 300) {
+            const k = next++;
+            const since = new Date(start + ((k * 104729) % (year / 2))).toISOString().slice(0, 10);
+            const t = performance.now();
+            await client.expect([200], 'GET', `/fhir/AuditEvent?patient=Patient/p${(k * 7) % PATIENTS}&date=ge${since}&_count=20`, undefined, { authorization: `Bearer ${auditor}` });
+            latencies.push(performance.now() - t);
+          }
+        })
+      );
+      client.close();
+      const sorted = Float64Array.from(latencies).sort();
+      const p95 = percentile(sorted, 95);
+      const target = verdict ? ` (target < 50 ms: ${p95 < 50 ? 'MET' : 'NOT MET'})` : '';
+      console.log(`  AuditEvent?patient=…&date=ge… c=${c}: p50 ${percentile(sorted, 50).toFixed(1)} ms, p95 ${p95.toFixed(1)} ms${target}`);
+    }
   }
 }
 
