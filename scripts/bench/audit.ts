@@ -25,7 +25,7 @@ import { newId } from '../../server/core/ids';
 import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
 import { Repository } from '../../server/storage/repository';
-import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
+import { adminDatabaseUrl, checkpoint, createBenchDatabase } from './bench-database';
 import { BenchCleanup } from './bench-cleanup';
 import { benchToken } from './bench-token';
 import { runClosedLoop, type Operation } from './closed-loop-load';
@@ -173,11 +173,13 @@ async function auditSearch(server: ServerProcess, databaseUrl: string, knex: Ret
   // the hash chain, which it works through at full speed beside the requests: shown, but
   // not the steady state the target is about, where events are linked as they are written.
   const backlog = await queued();
+  console.log(await checkpoint(knex));
   if (backlog > 0) await timeAuditorSearch(`while the server links a backlog of ${backlog.toLocaleString()} events into the hash chain`, false);
   const t1 = performance.now();
   while (!cleanup.interrupted && (await knex('audit_unsealed').first('seq'))) await new Promise((r) => setTimeout(r, 1000));
   if (backlog > 0) console.log(`backlog linked ${((performance.now() - t1) / 1000).toFixed(0)} s later; VACUUM ANALYZE…`);
   await knex.raw('VACUUM ANALYZE audit_unsealed, audit_chain');
+  console.log(await checkpoint(knex));
   await timeAuditorSearch('with every event linked (steady state)', true);
 
   async function timeAuditorSearch(label: string, verdict: boolean): Promise<void> {

@@ -39,3 +39,19 @@ async function withAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>
     await client.end();
   }
 }
+
+/**
+ * CHECKPOINT before a timed part that follows a bulk load, as pgbench-style runs do: the
+ * load dirtied gigabytes of pages that would otherwise be written back during the timing
+ * (a checkpoint spreads its writes over minutes), which steady operation never has to
+ * pay at once. Says so when the role may not checkpoint (not superuser or pg_checkpoint).
+ */
+export async function checkpoint(db: { raw(sql: string): PromiseLike<unknown> }): Promise<string> {
+  const started = performance.now();
+  try {
+    await db.raw('CHECKPOINT');
+    return `CHECKPOINT ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  } catch (err) {
+    return `no CHECKPOINT (${(err as Error).message})`;
+  }
+}

@@ -21,7 +21,7 @@ import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
 import { Repository } from '../../server/storage/repository';
 import { warmUpValidation } from '../../server/validation/validate-resource';
-import { adminDatabaseUrl, createBenchDatabase } from './bench-database';
+import { adminDatabaseUrl, checkpoint, createBenchDatabase } from './bench-database';
 import { KeepAliveClient } from './keep-alive-http';
 import { explain, rawPool, searchSql, type SearchSql } from './search-plans';
 import { benchQueries, pickQueryValues, type QueryValues, tableSizes } from './search-queries';
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     // also scans up to 4 MB of pending entries (docs/architecture.md).
     const vacuumStart = performance.now();
     await knex.raw('VACUUM ANALYZE');
-    console.log(`VACUUM ANALYZE: ${((performance.now() - vacuumStart) / 1000).toFixed(1)} s`);
+    console.log(`VACUUM ANALYZE: ${((performance.now() - vacuumStart) / 1000).toFixed(1)} s; ${await checkpoint(knex)}`);
     const resources = await tableSizes(knex, SIZE_TYPES);
     const bytes = (await knex.raw('SELECT pg_database_size(current_database())::float8 AS b')).rows[0].b as number;
     console.log(`rows: ${Object.entries(resources).map(([t, n]) => `${t} ${n}`).join(', ')}; database ${(bytes / 2 ** 20).toFixed(0)} MB`);
