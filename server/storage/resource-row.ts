@@ -42,8 +42,10 @@ export function toVersion(resourceType: string, row: ResourceRow): ResourceVersi
   };
 }
 
-/** The content as stored: the server owns meta.versionId and meta.lastUpdated. */
-/** `lastUpdated` may come as its ISO text, computed once for the many rows of a statement. */
+/**
+ * The content as stored: the server owns meta.versionId and meta.lastUpdated.
+ * `lastUpdated` may come as its ISO text, computed once for the many rows of a statement.
+ */
 export function withVersionMeta(source: Resource, versionId: number, lastUpdated: Date | string): Resource {
   const instant = typeof lastUpdated === 'string' ? lastUpdated : lastUpdated.toISOString();
   return { ...source, meta: { ...source.meta, versionId: String(versionId), lastUpdated: instant } } as Resource;

@@ -1,6 +1,7 @@
 import { indexStructureDefinitionBundle, parseFhirPath, toTypedValue, UCUM } from '@medplum/core';
 import type { TypedValue } from '@medplum/core';
 import { resourceDefinitions, typeDefinitions } from './structure-definitions';
+import type { JsonObject } from './json-shape';
 import { nativeInvariant } from './native-invariants';
 import type { Invariant, TypeSchema } from './type-schemas';
 export { skippedInvariants } from './invariant-skips';
@@ -82,7 +83,6 @@ export function evaluateInvariant(
   }
 }
 
-type JsonObject = Record<string, unknown>;
 
 /** ext-1: "Must have either extensions or value[x], not both". */
 export function extensionHasValueOrExtensions(extension: JsonObject): boolean {

@@ -1,3 +1,4 @@
+import type { JsonObject } from './json-shape';
 import type { TypeSchema } from './type-schemas';
 
 /**
@@ -12,7 +13,6 @@ import type { TypeSchema } from './type-schemas';
  * both on every such invariant of R4.
  */
 
-type JsonObject = Record<string, unknown>;
 
 /** true or false when the JSON decides it; undefined when the engine must. */
 export type NativeInvariant = (value: JsonObject) => boolean | undefined;
