@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { readBundleFile } from '../load/bundle-files';
+import { createBareTable } from './bare-table';
 import { processCpuMs } from './process-cpu';
 
 /** The resources of some Bundle files, as rows of PostgreSQL's COPY text format. */
@@ -42,14 +43,14 @@ export async function copyRowsOf(files: string[]): Promise<CopyRows> {
 
 /**
  * The physical limit: one `COPY … FROM STDIN` of the rows into a bare
- * `(id text PRIMARY KEY, content jsonb)` table (the JSON is parsed into JSONB and the
+ * `(id text PRIMARY KEY, content jsonb)` table (bare-table.ts: the JSON is parsed into JSONB and the
  * key indexed, nothing else), on one connection, committed. Seconds.
  */
-export async function copyIntoBareTable(databaseUrl: string, rows: CopyRows): Promise<{ seconds: number; postgresCpuMs?: number }> {
+export async function copyIntoBareTable(databaseUrl: string, rows: CopyRows): Promise<{ seconds: number; postgresCpuMs?: number; compression: string }> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await client.query('CREATE TABLE raw_ingest (id text PRIMARY KEY, content jsonb NOT NULL)');
+    const { compression } = await createBareTable(client, 'raw_ingest');
     const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     const cpuBefore = processCpuMs(backend);
     const started = performance.now();
@@ -60,7 +61,7 @@ export async function copyIntoBareTable(databaseUrl: string, rows: CopyRows): Pr
     if (Number(counted[0].n) !== rows.resources) {
       throw new Error(`raw COPY stored ${counted[0].n} rows of ${rows.resources}`);
     }
-    return { seconds, postgresCpuMs: cpuBefore && cpuAfter ? cpuAfter.total - cpuBefore.total : undefined };
+    return { seconds, compression, postgresCpuMs: cpuBefore && cpuAfter ? cpuAfter.total - cpuBefore.total : undefined };
   } finally {
     await client.end();
   }

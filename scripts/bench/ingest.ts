@@ -71,15 +71,17 @@ async function main(): Promise<void> {
   console.log('\nraw baseline: preparing COPY rows…');
   const rows = await copyRowsOf(files.map((f) => f.path));
   let copyPostgresMs: number | undefined;
+  let copyCompression = '';
   const copySeconds = await withDatabase(async (url) => {
     const copy = await copyIntoBareTable(url, rows);
     copyPostgresMs = copy.postgresCpuMs;
+    copyCompression = copy.compression;
     return copy.seconds;
   });
   if (copySeconds === undefined) return;
   const copyPerSecond = rows.resources / copySeconds;
   console.log(
-    `raw COPY: ${rows.resources.toLocaleString('en-US')} resources (${(rows.bytes / 1e6).toFixed(0)} MB of JSON) in ${copySeconds.toFixed(1)} s` +
+    `raw COPY: ${rows.resources.toLocaleString('en-US')} resources (${(rows.bytes / 1e6).toFixed(0)} MB of JSON, content compressed with ${copyCompression} as the server's) in ${copySeconds.toFixed(1)} s` +
       ` = ${Math.round(copyPerSecond).toLocaleString('en-US')} resources/s` +
       (copyPostgresMs === undefined ? '' : `; its backend's CPU ${((copyPostgresMs * 1000) / rows.resources).toFixed(0)} µs/resource`)
   );

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { createBareTable } from './bare-table';
 
 /**
  * The baseline: what PostgreSQL does with the same JSON and no server in between.
- * A bare `(id text primary key, content jsonb)` table per resource type, in the
+ * A bare `(id text primary key, content jsonb)` table per resource type (bare-table.ts), in the
  * benchmark database, with a pg Pool as large as the client concurrency.
  */
 export class RawJsonbStore {
@@ -16,7 +17,7 @@ export class RawJsonbStore {
   }
 
   async createTable(resourceType: string): Promise<void> {
-    await this.use(1).query(`CREATE TABLE IF NOT EXISTS ${this.table(resourceType)} (id text PRIMARY KEY, content jsonb NOT NULL)`);
+    await createBareTable(this.use(1), this.table(resourceType));
   }
 
   /** (Re)sizes the pool to the concurrency of the next cell and opens its connections. */

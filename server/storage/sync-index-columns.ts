@@ -3,6 +3,7 @@ import { type IndexColumn, indexColumns, requiredExtensions } from '../search/in
 import { pairDefinitions, pairValuesSql } from '../search/pair-columns';
 import { paramColumn } from '../search/column-names';
 import { resourceTypes } from '../validation/structure-definitions';
+import { compressWithLz4 } from './column-compression';
 import { type Db, fittingName } from './sql';
 
 /**
@@ -48,7 +49,7 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
       changes += statements.length;
     }
   }
-  return changes;
+  return changes + (await compressWithLz4(knex, [...resourceTypes, 'resource_history']));
 }
 
 /**
@@ -118,5 +119,5 @@ export async function addIndexColumns(db: Db, type: string, columns: readonly In
     if (column.indexMethod !== 'none') statements.push(createIndexStatement(type, column));
   }
   await db.raw(statements.join(';\n'));
-  return statements.length;
+  return statements.length + (await compressWithLz4(db, [type]));
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { resourceTypes } from '../../validation/structure-definitions';
+import { supportsLz4 } from '../column-compression';
 
 /**
  * Resource content over ~2 kB (an ExplanationOfBenefit, an Encounter, a search's
@@ -25,7 +26,3 @@ async function setCompression(knex: Knex, method: 'lz4' | 'pglz'): Promise<void>
   }
 }
 
-export async function supportsLz4(knex: Knex): Promise<boolean> {
-  const { rows } = await knex.raw(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`);
-  return rows[0]?.lz4 === true;
-}
