@@ -258,8 +258,9 @@ export class AuditRecorder {
   private async moveLegacyOutbox(): Promise<void> {
     for (;;) {
       const moved = await this.knex.transaction(async (trx) => {
+        // As the sealer takes its batch (audit-sealer.ts, TAKE_BATCH_SQL): an array, so that the locking subquery runs once.
         const rows: { id: string; event: AuditEvent }[] = (
-          await trx.raw(`DELETE FROM audit_outbox WHERE id IN (SELECT id FROM audit_outbox ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING id, event`, [
+          await trx.raw(`DELETE FROM audit_outbox WHERE id = ANY(ARRAY(SELECT id FROM audit_outbox ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)) RETURNING id, event`, [
             LEGACY_BATCH,
           ])
         ).rows;

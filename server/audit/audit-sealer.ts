@@ -17,6 +17,17 @@ const INTERVAL_MS = 250;
 const VACUUM_EVERY = 20_000;
 
 /**
+ * Takes (deletes and returns) the oldest queued rows no other process holds, at most `?`.
+ * The batch is taken as an array (an InitPlan, run once) and deleted through the primary
+ * key. As `seq IN (SELECT …)`, the queue's statistics (a few rows, or none, as its last
+ * VACUUM left them) made PostgreSQL re-run the locking subquery for every row it deleted:
+ * 48 ms for a batch of 600 and 9 s for 10,000, against 2.2 ms and 29 ms this way.
+ */
+export const TAKE_BATCH_SQL =
+  'DELETE FROM audit_unsealed WHERE seq = ANY(ARRAY(SELECT seq FROM audit_unsealed ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED)) ' +
+  'RETURNING seq, audit_event_id, digest';
+
+/**
  * Links the AuditEvents queued in audit_unsealed (every AuditEvent the repository writes
  * is queued by the statement that writes it, with the digest of its stored content) into
  * this process's hash chain: `hash = SHA-256(prev_hash ‖ digest)`, scheme 2.
@@ -129,13 +140,7 @@ export class AuditSealer {
     let next: { seq: number; head: string } | undefined;
     let count = 0;
     await this.knex.transaction(async (trx) => {
-      const rows: { seq: string; audit_event_id: string; digest: string }[] = (
-        await trx.raw(
-          `DELETE FROM audit_unsealed WHERE seq IN (SELECT seq FROM audit_unsealed ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED)
-           RETURNING seq, audit_event_id, digest`,
-          [this.batch]
-        )
-      ).rows;
+      const rows: { seq: string; audit_event_id: string; digest: string }[] = (await trx.raw(TAKE_BATCH_SQL, [this.batch])).rows;
       count = rows.length;
       if (count === 0) return;
       // RETURNING has no order: the chain follows the order of queueing.

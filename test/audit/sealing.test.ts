@@ -2,7 +2,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { chainHash, GENESIS, verifyAuditChain } from '../../server/audit/audit-chain';
 import { AuditRecorder } from '../../server/audit/audit-recorder';
-import { AuditSealer } from '../../server/audit/audit-sealer';
+import { AuditSealer, TAKE_BATCH_SQL } from '../../server/audit/audit-sealer';
 import { newId } from '../../server/core/ids';
 import { Repository } from '../../server/storage/repository';
 import { emptyAuditTrail, readAuditEvent } from '../support/audit-trail';
@@ -194,4 +194,33 @@ test('a pass that fails is reported and leaves its rows queued for the next one'
   expect(await knex('audit_unsealed').where({ audit_event_id: id }).first()).toBeDefined();
   await new AuditSealer(knex, 'free').sealed();
   expect(await linkedIds()).toContain(id);
+});
+
+test('a sealer takes a large batch, from a queue whose last VACUUM saw it empty, with a few page visits per row rather than a pass over the batch per row', async () => {
+  // A busy server's VACUUM of the drained queue cannot truncate its last page (other
+  // sessions hold locks on it; TRUNCATE false does the same here at once), and leaves
+  // statistics of pages and no rows: the state in which `seq IN (SELECT … FOR UPDATE
+  // SKIP LOCKED)` was planned as a nested loop that re-ran the locking subquery for every
+  // row it deleted.
+  await knex('audit_unsealed').insert({ audit_event_id: 'drained', digest: 'x' });
+  await knex('audit_unsealed').delete();
+  await knex.raw('VACUUM (TRUNCATE false) audit_unsealed');
+  const stats = (await knex.raw(`SELECT relpages, reltuples FROM pg_class WHERE relname = 'audit_unsealed'`)).rows[0];
+  expect(stats.reltuples).toBe(0);
+  expect(stats.relpages).toBeGreaterThan(0);
+
+  const rows = 2000;
+  const trx = await knex.transaction();
+  try {
+    await trx.raw(
+      `INSERT INTO audit_unsealed (audit_event_id, digest) SELECT 'e' || i, encode(sha256(i::text::bytea), 'hex') FROM generate_series(1, ?) AS i`,
+      [rows]
+    );
+    const plan = (await trx.raw(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${TAKE_BATCH_SQL}`, [rows])).rows[0]['QUERY PLAN'][0].Plan;
+    expect(plan['Actual Rows']).toBe(rows);
+    // Measured: ~5.5 buffer visits per row this way; the nested loop made ~340 per row at 600 rows, and more the larger the batch.
+    expect(plan['Shared Hit Blocks'] / rows).toBeLessThan(20);
+  } finally {
+    await trx.rollback();
+  }
 });
