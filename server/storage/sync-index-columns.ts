@@ -3,7 +3,7 @@ import { type IndexColumn, indexColumns, requiredExtensions } from '../search/in
 import { pairDefinitions, pairValuesSql } from '../search/pair-columns';
 import { paramColumn } from '../search/column-names';
 import { resourceTypes } from '../validation/structure-definitions';
-import { compressWithLz4 } from './column-compression';
+import { compressWithLz4, keepRowsInline } from './toast-settings';
 import { type Db, fittingName } from './sql';
 
 /**
@@ -49,7 +49,7 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
       changes += statements.length;
     }
   }
-  return changes + (await compressWithLz4(knex, [...resourceTypes, 'resource_history']));
+  return changes + (await compressWithLz4(knex, [...resourceTypes, 'resource_history'])) + (await keepRowsInline(knex, resourceTypes));
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
-import { supportsLz4 } from '../../server/storage/column-compression';
+import { INLINE_UP_TO, supportsLz4 } from '../../server/storage/toast-settings';
 import { createKnex } from '../../server/storage/database';
 import { loadSynthea } from '../search/search-fixtures';
 import { startTestServer, type TestServer } from '../support/test-server';
@@ -17,37 +17,35 @@ afterAll(async () => {
   await server.stop();
 });
 
-describe('stored content compression', () => {
-  test('large contents are written with lz4 where PostgreSQL has it (pglz otherwise), in the table and in history, and read back unchanged', async () => {
-    const lz4 = await supportsLz4(knex);
-    const expected = lz4 ? 'lz4' : 'pglz';
-    const columns: { table: string; method: string }[] = (
-      await knex.raw(`SELECT c.relname AS table, a.attcompression AS method FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-        WHERE a.attname = 'content' AND c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace`)
-    ).rows;
-    const tables = [...resourceTypes, 'resource_history'];
-    const byTable = new Map(columns.map((c) => [c.table, c.method]));
-    // '' is the server's default (pglz).
-    for (const table of tables) expect([table, byTable.get(table) || 'default']).toEqual([table, lz4 ? 'l' : 'default']);
-
-    // Synthea's ExplanationOfBenefits are several kB: PostgreSQL compresses each.
-    const [eob] = loadSynthea(['ExplanationOfBenefit'], 1) as Resource[];
-    const res = await fetch(`${server.base}/ExplanationOfBenefit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify({ ...eob, id: undefined }) });
-    expect(res.status).toBe(201);
-    const created = (await res.json()) as Resource & { id: string };
-    const stored = await knex.raw(
-      `SELECT pg_column_compression(t.content) AS t, pg_column_compression(h.content) AS h FROM "ExplanationOfBenefit" t
-       JOIN resource_history h ON h.resource_type = 'ExplanationOfBenefit' AND h.id = t.id WHERE t.id = ?`,
-      [created.id]
-    );
-    expect(stored.rows[0]).toEqual({ t: expected, h: expected });
-    const read = (await (await fetch(`${server.base}/ExplanationOfBenefit/${created.id}`)).json()) as Resource;
-    const { meta: _readMeta, ...readBack } = read;
-    const { meta: _createdMeta, ...sent } = created;
-    expect(readBack).toEqual(sent);
+async function create(resource: Resource): Promise<Resource & { id: string }> {
+  const res = await fetch(`${server.base}/${resource.resourceType}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ ...resource, id: undefined }),
   });
+  expect(res.status).toBe(201);
+  return (await res.json()) as Resource & { id: string };
+}
 
-  test('every variable-length column of the resource tables (search columns too) compresses with lz4 where PostgreSQL has it, so a long Observation row does not pay pglz', async () => {
+async function readBackUnchanged(created: Resource & { id: string }): Promise<void> {
+  const read = (await (await fetch(`${server.base}/${created.resourceType}/${created.id}`)).json()) as Resource;
+  const { meta: _readMeta, ...readBack } = read;
+  const { meta: _createdMeta, ...sent } = created;
+  expect(readBack).toEqual(sent);
+}
+
+/** pg_column_compression of the stored content in the type's table and in history (null: stored uncompressed). */
+async function compressionOf(created: Resource & { id: string }): Promise<{ t: string | null; h: string | null }> {
+  const stored = await knex.raw(
+    `SELECT pg_column_compression(t.content) AS t, pg_column_compression(h.content) AS h FROM "${created.resourceType}" t
+     JOIN resource_history h ON h.resource_type = ? AND h.id = t.id WHERE t.id = ?`,
+    [created.resourceType, created.id]
+  );
+  return stored.rows[0];
+}
+
+describe('stored content compression', () => {
+  test('every variable-length column of the resource tables and of history (search columns too) compresses with lz4 where PostgreSQL has it (its default pglz otherwise)', async () => {
     const lz4 = await supportsLz4(knex);
     const columns: { table: string; column: string; method: string }[] = (
       await knex.raw(
@@ -58,26 +56,49 @@ describe('stored content compression', () => {
       )
     ).rows;
     expect(columns.filter((c) => c.table === 'Observation').length).toBeGreaterThan(40);
+    expect(columns.filter((c) => c.column === 'content').length).toBe(resourceTypes.length + 1);
+    // '' is the server's default (pglz).
     const wrong = columns.filter((c) => (lz4 ? c.method !== 'l' : c.method !== ''));
     expect(wrong).toEqual([]);
+  });
 
-    // A Synthea Observation's row passes 2 kB with its token arrays: PostgreSQL compresses some of those too.
-    const observations = loadSynthea(['Observation'], 1) as Resource[];
-    const ids: string[] = [];
-    for (const observation of observations.slice(0, 20)) {
-      const res = await fetch(`${server.base}/Observation`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: JSON.stringify({ ...observation, id: undefined }) });
-      expect(res.status).toBe(201);
-      ids.push(res.headers.get('location')!.split('/')[5]);
-    }
-    const names = columns.filter((c) => c.table === 'Observation' && c.column.startsWith('__')).map((c) => c.column);
-    const methods: { method: string }[] = (
-      await knex.raw(
-        `SELECT m.method FROM "Observation" t, LATERAL (VALUES ${names.map((n) => `(pg_column_compression(t."${n}"))`).join(', ')}) AS m(method)
-          WHERE t.id = ANY(?) AND m.method IS NOT NULL`,
-        [ids]
-      )
+  test('a resource table keeps a row that fits a page whole and uncompressed, while history compresses it: a Synthea Patient or Observation is not moved to TOAST, and reads back unchanged', async () => {
+    const options: { table: string; options: string[] | null }[] = (
+      await knex.raw(`SELECT relname AS table, reloptions AS options FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace AND relname = ANY(?)`, [
+        [...resourceTypes, 'resource_history'],
+      ])
     ).rows;
-    expect(methods.length).toBeGreaterThan(0);
-    expect(new Set(methods.map((m) => m.method))).toEqual(new Set([lz4 ? 'lz4' : 'pglz']));
+    const target = `toast_tuple_target=${INLINE_UP_TO}`;
+    expect(options.filter((o) => o.table !== 'resource_history' && !(o.options ?? []).includes(target))).toEqual([]);
+    expect(options.find((o) => o.table === 'resource_history')?.options ?? []).not.toContain(target);
+
+    // With PostgreSQL's 2 kB default, these rows (content plus search columns) had their content moved out of line.
+    const patients = loadSynthea(['Patient'], 3) as Resource[];
+    const observations = (loadSynthea(['Observation'], 1) as Resource[]).slice(0, 20);
+    const created: (Resource & { id: string })[] = [];
+    for (const resource of [...patients, ...observations]) created.push(await create(resource));
+    const toast = await knex.raw(
+      `SELECT relname AS table, pg_relation_size(reltoastrelid) AS bytes FROM pg_class WHERE relname IN ('Patient', 'Observation') ORDER BY relname`
+    );
+    expect(toast.rows).toEqual([
+      { table: 'Observation', bytes: 0 },
+      { table: 'Patient', bytes: 0 },
+    ]);
+    const patient = created[0];
+    expect(JSON.stringify(patient).length).toBeGreaterThan(2048);
+    const lz4 = await supportsLz4(knex);
+    expect(await compressionOf(patient)).toEqual({ t: null, h: lz4 ? 'lz4' : 'pglz' });
+    await readBackUnchanged(patient);
+  });
+
+  test('a content larger than a page is compressed with lz4 where PostgreSQL has it (pglz otherwise), in the table and in history, and reads back unchanged', async () => {
+    const [eob] = loadSynthea(['ExplanationOfBenefit'], 1) as Resource[];
+    // A long narrative makes it larger than a page.
+    const div = `<div xmlns="http://www.w3.org/1999/xhtml">${'<p>Claim line reviewed and adjudicated.</p>'.repeat(400)}</div>`;
+    const created = await create({ ...eob, text: { status: 'generated', div } } as Resource);
+    expect(JSON.stringify(created).length).toBeGreaterThan(INLINE_UP_TO);
+    const expected = (await supportsLz4(knex)) ? 'lz4' : 'pglz';
+    expect(await compressionOf(created)).toEqual({ t: expected, h: expected });
+    await readBackUnchanged(created);
   });
 });

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { resourceTypes } from '../../validation/structure-definitions';
-import { supportsLz4 } from '../column-compression';
+import { supportsLz4 } from '../toast-settings';
 
 /**
  * Resource content over ~2 kB (an ExplanationOfBenefit, an Encounter, a search's

@@ -31,3 +31,28 @@ export async function compressWithLz4(db: Db, tables: readonly string[]): Promis
   }
   return rows.reduce((n, r) => n + r.columns.length, 0);
 }
+
+/** The largest toast_tuple_target PostgreSQL takes with 8 kB pages: a row that fits a page is left as it is. */
+export const INLINE_UP_TO = 8160;
+
+/**
+ * Sets `toast_tuple_target` to INLINE_UP_TO on `tables` where it is not set yet; returns
+ * how many changed. With PostgreSQL's default (2 kB), a row over 2 kB has its values
+ * compressed and, if it is still over 2 kB, its largest one (`content`) moved out of line
+ * to the TOAST table: a second heap row and index entry to write, and a TOAST index
+ * lookup on every read of it. The search columns make most Synthea Observations and
+ * Patients such rows (2,727 bytes of Patient compress to 1,937, and the row is still over
+ * 2 kB). Up to a page, rows now stay whole and uncompressed: more disk, less CPU; larger
+ * ones are still compressed, and moved out of line only if they still do not fit.
+ */
+export async function keepRowsInline(db: Db, tables: readonly string[]): Promise<number> {
+  if (tables.length === 0) return 0;
+  const { rows } = await db.raw<{ rows: { table: string }[] }>(
+    `SELECT c.relname AS table FROM pg_class c
+      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname = ANY(?)
+        AND NOT (coalesce(c.reloptions, '{}') @> ARRAY['toast_tuple_target=${INLINE_UP_TO}'])`,
+    [[...tables]]
+  );
+  for (const { table } of rows) await db.raw(`ALTER TABLE "${table}" SET (toast_tuple_target = ${INLINE_UP_TO})`);
+  return rows.length;
+}
