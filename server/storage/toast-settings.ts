@@ -9,12 +9,12 @@ export async function supportsLz4(db: Db): Promise<boolean> {
 /**
  * Sets lz4 on every variable-length column of `tables` that does not have it yet, where
  * the build has lz4; returns how many columns changed. PostgreSQL compresses a row's
- * values once the row passes ~2 kB, biggest first: after `content`, that is the search
- * columns of an Observation, Encounter or DiagnosticReport (their token arrays make the
- * row that long), on every write — and every search that rechecks a column decompresses
- * it. With the server's default method, pglz, that was 5 % of PostgreSQL's CPU during
- * ingest (perf; docs/architecture.md "Compression"). Only the catalogue changes: values
- * already stored keep their method and are read alike.
+ * values, biggest first, once the row passes its table's toast_tuple_target: after
+ * `content`, the search columns of a long row, on every write, and every search that
+ * rechecks such a column decompresses it. With the server's default method, pglz, that
+ * was 5 % of PostgreSQL's CPU during ingest (perf, before keepRowsInline below made such
+ * rows rare in the resource tables; history rows over 2 kB are still compressed).
+ * Only the catalogue changes: values already stored keep their method and are read alike.
  */
 export async function compressWithLz4(db: Db, tables: readonly string[]): Promise<number> {
   if (tables.length === 0 || !(await supportsLz4(db))) return 0;
