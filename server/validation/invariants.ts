@@ -83,7 +83,6 @@ export function evaluateInvariant(
   }
 }
 
-
 /** ext-1: "Must have either extensions or value[x], not both". */
 export function extensionHasValueOrExtensions(extension: JsonObject): boolean {
   const hasExtensions = Array.isArray(extension.extension) && extension.extension.length > 0;
