@@ -1,6 +1,5 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
-import { topLevelReference } from '../storage/stored-json';
 
 // Codes: R4 AuditEvent (https://hl7.org/fhir/R4/auditevent.html) and IHE BALP
 // (https://profiles.ihe.net/ITI/BALP/). See docs/audit.md.
@@ -257,10 +256,10 @@ export function patientsIn(resource: Resource): Set<string> {
   const visit = (r: Resource | undefined): void => {
     if (!r) return;
     if (r.resourceType === 'Patient' && r.id) found.add(`Patient/${r.id}`);
+    const record = r as unknown as Record<string, { reference?: string } | undefined>;
     for (const field of ['subject', 'patient', 'beneficiary']) {
-      // Without parsing a resource that is still its stored text (storage/stored-json.ts).
-      const ref = topLevelReference(r, field);
-      if (ref !== undefined && /^Patient\/[^/]+$/.test(ref)) found.add(ref);
+      const ref = record[field]?.reference;
+      if (typeof ref === 'string' && /^Patient\/[^/]+$/.test(ref)) found.add(ref);
     }
   };
   if (resource.resourceType === 'Bundle') {

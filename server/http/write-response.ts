@@ -1,7 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Context } from 'koa';
 import type { NativeContent } from '../fhir/binary-content';
-import { stringifyResource } from '../storage/stored-json';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -9,7 +8,7 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 export function writeResource(ctx: Context, resource: Resource): void {
   const pretty = ctx.query._pretty === 'true';
   ctx.type = ctx.state.responseType ?? FHIR_JSON;
-  ctx.body = pretty ? JSON.stringify(resource, null, 2) : stringifyResource(resource);
+  ctx.body = pretty ? JSON.stringify(resource, null, 2) : JSON.stringify(resource);
 }
 
 /** A JSON document that is not a FHIR resource (a `.smart-health-card` file), with its own media type. */

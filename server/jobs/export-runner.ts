@@ -12,7 +12,6 @@ import type { Repository } from '../storage/repository';
 import type { ResourceStore } from '../storage/resource-store';
 import { resourceTypes } from '../validation/structure-definitions';
 import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from '../storage/export-jobs';
-import { stringifyResource } from '../storage/stored-json';
 
 export interface ExportRunnerOptions {
   /** Resources read per step (and at most per file). */
@@ -125,7 +124,7 @@ async function writeFiles(job: ExportJob, tx: Knex.Transaction, resources: reado
   const byType = new Map<string, string[]>();
   for (const resource of resources) {
     const lines = byType.get(resource.resourceType) ?? [];
-    lines.push(stringifyResource(resource));
+    lines.push(JSON.stringify(resource));
     byType.set(resource.resourceType, lines);
   }
   for (const [type, lines] of byType) {

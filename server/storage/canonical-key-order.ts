@@ -56,12 +56,6 @@ function computeRank(order: Map<string, number>, key: string): number {
   return Number.MAX_SAFE_INTEGER;
 }
 
-/** A top-level key's place in FHIR's order for `resourceType` (0 for every key of an unknown type: no reordering). */
-export function canonicalRank(resourceType: string, key: string): number {
-  const order = orderByType.get(resourceType);
-  return order ? rank(order, key) : 0;
-}
-
 export function inCanonicalOrder<T extends Resource>(resource: T): T {
   const order = orderByType.get(resource.resourceType);
   if (!order) {

@@ -6,7 +6,7 @@ import { type CareDates, patientRecordFilters, patientRecordTypes, supportingTyp
 import type { SearchRequest } from '../search/search-request';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexedParams } from '../search/supported-parameters';
-import { lazyResource } from './stored-json';
+import { inCanonicalOrder } from './canonical-key-order';
 import { runTemplate, type TemplateSlots, type TemplateValues } from './statement-template';
 
 /**
@@ -81,12 +81,12 @@ export async function compartmentKeys(
 export async function compartmentContents(db: Knex, keys: readonly RecordKey[]): Promise<RecordRow[]> {
   if (keys.length === 0) return [];
   const types = patientRecordTypes();
-  const rows = await runTemplate<{ t: string; id: string; content: string }>(
+  const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
     db,
     'everything-contents',
     (slots) => {
       const branches = types.map((type) =>
-        db(type).select(db.raw(`'${type}'::text AS t, id, content::text AS content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
+        db(type).select(db.raw(`'${type}'::text AS t, id, content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
       );
       return db.select('*').from(db.unionAll(branches, true).as('c'));
     },
@@ -95,7 +95,7 @@ export async function compartmentContents(db: Knex, keys: readonly RecordKey[]):
   const found = new Map(rows.map((r) => [`${r.t}/${r.id}`, r.content]));
   return keys.flatMap((key) => {
     const content = found.get(`${key.resourceType}/${key.id}`);
-    return content ? [{ ...key, resource: lazyResource(content) }] : [];
+    return content ? [{ ...key, resource: inCanonicalOrder(content) }] : [];
   });
 }
 
@@ -153,13 +153,13 @@ export async function referencedRows(
   const types = supportingTypes();
   const all = [...references].flatMap(([type, ids]) => [...ids.keys()].map((id): [string, string] => [type, id]));
   const recent = [...references].flatMap(([type, ids]) => [...ids].filter(([, r]) => r).map(([id]): [string, string] => [type, id]));
-  const rows = await runTemplate<{ t: string; id: string; content: string }>(
+  const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
     db,
     'everything-referenced',
     (slots) => {
       const branches = types.map((type, ordinal) =>
         db(type)
-          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content::text AS content`))
+          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content`))
           .where('deleted', false)
           .whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
           .whereRaw(`?::int <= ${ordinal}`, [slots.slot('from')])
@@ -183,7 +183,7 @@ export async function referencedRows(
       limit,
     }
   );
-  return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: lazyResource(r.content) }));
+  return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: inCanonicalOrder(r.content) }));
 }
 
 /** The reference columns of `type` whose declared targets include a supporting type (or any type). */

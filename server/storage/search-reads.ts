@@ -6,7 +6,7 @@ import { orderByTerm, type PageCursor, type SortKey } from '../search/page-curso
 import { pairCondition } from '../search/pair-columns';
 import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
-import { lazyResource } from './stored-json';
+import { inCanonicalOrder } from './canonical-key-order';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 
@@ -103,12 +103,9 @@ function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey
   keys.forEach((key, i) => query.select(knex.raw(`(${key.expression})::text AS "__k${i}"`)));
 }
 
-/** The content column as its JSON text, for lazyResource (stored-json.ts). */
-const CONTENT_TEXT = 'content::text AS content';
-
 function keyedRows(rows: Record<string, unknown>[], keyCount: number): KeyedRow[] {
   return rows.map((row) => ({
-    resource: lazyResource(row.content as string),
+    resource: inCanonicalOrder(row.content as Resource),
     keys: Array.from({ length: keyCount }, (_, i) => row[`__k${i}`] as string | null),
   }));
 }
@@ -127,7 +124,7 @@ async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, 
 
 async function findOrdered(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
   const keys = searchSortKeys(request);
-  const query = knex(request.resourceType).select(knex.raw(CONTENT_TEXT));
+  const query = knex(request.resourceType).select('content');
   selectKeys(knex, query, keys);
   applySearch(query, request);
   query.offset(offset).limit(limit);
@@ -159,7 +156,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   const statement = knex
     .raw(
       `WITH m AS MATERIALIZED (?), c AS (SELECT count(*)::int AS n FROM m) ` +
-        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT ${CONTENT_TEXT}, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
+        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT content, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
         `WHERE c.n <= ${NARROW_MATCHES} AND id IN (SELECT id FROM m ORDER BY ${order} OFFSET ? LIMIT ?)) AS r ON true ` +
         `ORDER BY r."__k0" ${reverse ? 'DESC' : 'ASC'}`,
       [narrowMatches(knex, request), offset, limit]
@@ -261,7 +258,7 @@ async function findByProbingHas(knex: Knex, request: SearchRequest, limit: numbe
     filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
   };
   const keys = searchSortKeys(probing, alias);
-  const query = knex.select(knex.raw(`${alias}.${CONTENT_TEXT}`)).from(window.as(alias));
+  const query = knex.select(`${alias}.content`).from(window.as(alias));
   selectKeys(knex, query, keys);
   applySearch(query, probing, alias);
   const rows: Record<string, unknown>[] = await query.limit(limit);
@@ -277,7 +274,7 @@ async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset
   const outerKeys = [...searchSortKeys(requests[0]), typeKey('')].map((key, i) => ({ ...key, expression: `"__s${i}"` }));
   const branches = requests.map((request) => {
     const keys = [...searchSortKeys(request), typeKey(request.resourceType)];
-    const query = knex(request.resourceType).select(knex.raw(CONTENT_TEXT));
+    const query = knex(request.resourceType).select('content');
     // Typed (`__s`) for the outer ORDER BY, text (`__k`) for the cursor.
     keys.forEach((key, i) => query.select(knex.raw(`${key.expression} AS "__s${i}"`)));
     selectKeys(knex, query, keys);
