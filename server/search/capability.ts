@@ -1,5 +1,6 @@
 import { isResourceType } from '../validation/structure-definitions';
 import { indexedParams } from './supported-parameters';
+import { TEXT_SEARCH_DOCUMENTATION, textSearchParameter } from './text-search-parameter';
 
 export interface CapabilitySearchParam {
   name: string;
@@ -22,8 +23,9 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
       documentation: 'When the resource version last changed',
     },
   ];
-  for (const { def } of indexedParams(resourceType).values()) {
-    result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation: def.description });
+  for (const { def, handler } of indexedParams(resourceType).values()) {
+    const documentation = handler === textSearchParameter ? TEXT_SEARCH_DOCUMENTATION : def.description;
+    result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation });
   }
   return result;
 }

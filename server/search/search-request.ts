@@ -1,6 +1,7 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { CompositeFilter } from './composite-parameter';
 import type { NearFilter } from './near-parameter';
+import type { TextSearchFilter } from './text-search-parameter';
 import type { PageCursor } from './page-cursor';
 import type { NumberFilter } from './number-parameter';
 import type { QuantityFilter } from './quantity-parameter';
@@ -68,6 +69,7 @@ export type SearchFilter =
   | UriFilter
   | CompositeFilter
   | NearFilter
+  | TextSearchFilter
   | MissingFilter
   | ChainFilter
   | HasFilter

@@ -1,4 +1,4 @@
-import { compileExpression } from './compile-path-expression';
+import { type CompiledExpression, compileExpression } from './compile-path-expression';
 import { customSearchParamDefs, searchParameterGeneration } from './custom-search-parameter-registry';
 import type { ParamContext, ParameterType } from './parameter-type';
 import type { SearchParamDef } from './search-parameter-definitions';
@@ -10,6 +10,7 @@ import { numberParameter } from './number-parameter';
 import { quantityParameter } from './quantity-parameter';
 import { referenceParameter } from './reference-parameter';
 import { stringParameter } from './string-parameter';
+import { isTextSearch, textSearchParameter } from './text-search-parameter';
 import { tokenParameter } from './token-parameter';
 import { uriParameter } from './uri-parameter';
 
@@ -45,12 +46,18 @@ export function parameterHandler(def: SearchParamDef): ParameterType | undefined
 
 /** The compiled parameter for a definition on a type; undefined when it cannot be indexed here. */
 export function compileParam(resourceType: string, def: SearchParamDef): IndexedParam | undefined {
+  if (!def.custom && isTextSearch(resourceType, def.code)) {
+    // No expression to evaluate: the handler reads the narrative itself.
+    return { def, handler: textSearchParameter, expression: NOTHING };
+  }
   const handler = parameterHandler(def);
   if (!handler || def.terms.length === 0 || FIXED_COLUMN_PARAMETERS.has(def.code)) return undefined;
   const param: IndexedParam = { def, handler, expression: compileExpression(resourceType, def.terms) };
   if (handler.supports && !handler.supports(param)) return undefined;
   return param;
 }
+
+const NOTHING: CompiledExpression = { evaluate: () => [], compiled: true, resultTypes: new Set() };
 
 /** Official parameters compile once per process; custom ones again when the registry changes. */
 const officialCache = new Map<string, Map<string, IndexedParam>>();

@@ -3,6 +3,8 @@ import { type IndexColumn, indexColumns, requiredExtensions } from '../search/in
 import { pairDefinitions, pairValuesSql } from '../search/pair-columns';
 import { paramColumn } from '../search/column-names';
 import { resourceTypes } from '../validation/structure-definitions';
+import { indexedParams } from '../search/supported-parameters';
+import { reindexRows } from './reindex-rows';
 import { compressWithLz4, keepRowsInline } from './toast-settings';
 import { type Db, fittingName } from './sql';
 
@@ -27,10 +29,12 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
   let changes = 0;
   for (const type of resourceTypes) {
     const statements: string[] = [];
+    const added = new Set<string>();
     for (const column of indexColumns(type)) {
       if (!have.has(`${type}.${column.name}`)) {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
         statements.push(...pairBackfill(type, column.name));
+        added.add(column.name);
       }
       const indexName = indexNameFor(type, column.name);
       const definition = haveIndex.get(indexName);
@@ -48,6 +52,7 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
       await knex.transaction((tx) => tx.raw(statements.join(';\n')));
       changes += statements.length;
     }
+    if (added.size > 0) changes += await backfillOfficialColumns(knex, type, added);
   }
   return changes + (await compressWithLz4(knex, [...resourceTypes, 'resource_history'])) + (await keepRowsInline(knex, resourceTypes));
 }
@@ -64,6 +69,35 @@ function pairBackfill(type: string, column: string): string[] {
       `WHERE "${paramColumn(pair.reference)}" IS NOT NULL AND "${paramColumn(pair.token)}" IS NOT NULL`,
   ];
 }
+
+/**
+ * An official parameter's columns added to a table that already holds rows (a server
+ * version that indexes a parameter the previous one did not, such as `_text`) are filled
+ * from each live row's content, with the write path's extraction, once, at the start that
+ * adds them: otherwise the parameter would miss every resource written before. Custom
+ * parameters are filled by their reindex Task instead (jobs/reindex-job.ts), which reports
+ * progress. Returns the number of rows visited.
+ */
+async function backfillOfficialColumns(knex: Knex, type: string, added: ReadonlySet<string>): Promise<number> {
+  const params = [...indexedParams(type).values()].filter(
+    (param) => !param.def.custom && param.handler.columns(param).some((column) => added.has(column.name))
+  );
+  if (params.length === 0) return 0;
+  const any = await knex.raw<{ rows: unknown[] }>(`SELECT 1 FROM "${type}" WHERE NOT deleted LIMIT 1`);
+  if (any.rows.length === 0) return 0;
+  let visited = 0;
+  for (const param of params) {
+    for (let after = ''; ; ) {
+      const batch = await knex.transaction((tx) => reindexRows(tx, type, param, after, BACKFILL_BATCH));
+      visited += batch.visited;
+      if (batch.lastId === undefined) break;
+      after = batch.lastId;
+    }
+  }
+  return visited;
+}
+
+const BACKFILL_BATCH = 500;
 
 /**
  * `<table>_<column>_idx`, which fits PostgreSQL's 63 bytes for every official column; a

@@ -31,7 +31,7 @@ afterAll(async () => {
 /** Unknown parameters, parameters R4 defines but this server does not search on, and unknown sort keys. */
 const IGNORABLE: [string, string][] = [
   ['foo', 'bar'],
-  ['_text', 'cancer'],
+  ['_query', 'cancer'],
   ['_content', 'cancer'],
   ['nonsense.name', 'x'],
   ['_has:Observation:patient:nonsense', 'x'],

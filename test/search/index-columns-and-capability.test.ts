@@ -77,7 +77,13 @@ describe('index columns and the CapabilityStatement', () => {
       for (const param of params) {
         const value = param.name === '_id' ? 'x' : param.type === 'composite' ? compositeSample(type, param.name) : SAMPLE_VALUE[param.type];
         expect(value).toBeDefined();
-        const keys = param.name.startsWith('_id') || param.name === '_lastUpdated' ? [''] : ['', ...(MODIFIERS[param.type] ?? []), ':missing'];
+        const keys =
+          param.name.startsWith('_id') || param.name === '_lastUpdated'
+            ? ['']
+            : // `_text` (a string in R4) is full-text search: it takes no string modifier.
+              param.name === '_text'
+              ? ['', ':missing']
+              : ['', ...(MODIFIERS[param.type] ?? []), ':missing'];
         for (const suffix of keys) {
           const query = { [`${param.name}${suffix}`]: suffix === ':missing' ? 'false' : value };
           await searchIds(db.knex, parseSearchRequest(type, query, options));

@@ -104,7 +104,8 @@ describe(':missing on every parameter of every type in the HL7 examples', () => 
 
   test.each(TYPES)('%s: :missing=true and :missing=false split the live resources by whether each parameter has a searchable value', async (type) => {
     const ofType = live.filter((r) => r.resourceType === type);
-    const params = [...indexedParams(type).values()].filter((p) => ORACLE_TYPES.has(p.def.type));
+    // `_text` has no expression to evaluate: text-search.test.ts checks its :missing against the narratives.
+    const params = [...indexedParams(type).values()].filter((p) => ORACLE_TYPES.has(p.def.type) && p.def.code !== '_text');
     for (const param of params) {
       const code = param.def.code;
       const present = new Set(ofType.filter((r) => valuesOf(r, code, param.def.type).some((v) => searchable(param.def.type, v))).map((r) => r.id as string));

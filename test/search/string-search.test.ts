@@ -50,7 +50,8 @@ describe('string search over HL7 examples and Synthea', () => {
 
   test.each(TYPES)('every string parameter of %s matches starts-with, :contains and :exact over every part', async (type) => {
     const live = resources.filter((r) => r.resourceType === type && !deleted.has(r));
-    const codes = [...indexedParams(type).values()].filter((p) => p.def.type === 'string').map((p) => p.def.code);
+    // `_text` (type string in R4, full-text over the narrative) has its own test, text-search.test.ts.
+    const codes = [...indexedParams(type).values()].filter((p) => p.def.type === 'string' && p.def.code !== '_text').map((p) => p.def.code);
     expect(codes.length).toBeGreaterThan(0);
     let selective = 0;
     for (const code of codes) {
