@@ -1,6 +1,7 @@
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../core/outcome';
 import { resourceDefinitions } from '../validation/structure-definitions';
+import { getTypeSchema, type TypeSchema } from '../validation/type-schemas';
 
 /** https://hl7.org/fhir/R4/search.html#summary — marks a resource as a subset. */
 const SUBSETTED: Coding = {
@@ -10,7 +11,6 @@ const SUBSETTED: Coding = {
 };
 
 interface TopLevelElements {
-  summary: string[];
   mandatory: string[];
   /** Choice elements by their name without `[x]` (`value` → `value[x]`). */
   choices: Set<string>;
@@ -21,16 +21,12 @@ for (const sd of resourceDefinitions) {
   if (sd.kind !== 'resource' || !sd.type || sd.derivation === 'constraint') {
     continue;
   }
-  const summary: string[] = [];
   const mandatory: string[] = [];
   const choices = new Set<string>();
   for (const element of sd.snapshot?.element ?? []) {
     const parts = element.path?.split('.') ?? [];
     if (parts.length !== 2) {
       continue;
-    }
-    if (element.isSummary) {
-      summary.push(parts[1]);
     }
     if ((element.min ?? 0) > 0) {
       mandatory.push(parts[1]);
@@ -39,7 +35,7 @@ for (const sd of resourceDefinitions) {
       choices.add(parts[1].slice(0, -3));
     }
   }
-  byType.set(sd.type, { summary, mandatory, choices });
+  byType.set(sd.type, { mandatory, choices });
 }
 
 /** `deceased[x]` matches `deceasedBoolean`; `_birthDate` (primitive extensions) follows `birthDate`. */
@@ -68,6 +64,72 @@ function markSubsetted(resource: Resource): Resource {
     return resource;
   }
   return { ...resource, meta: { ...resource.meta, tag: [...tags, SUBSETTED] } };
+}
+
+/**
+ * `_summary=true` at every level (R4 search.html#summary): an element stays when its
+ * definition marks it isSummary, and so do the elements inside it that are marked so,
+ * down through backbone elements, datatypes and resources in resources (Bundle.entry.resource).
+ * Inside a kept element, its mandatory elements and modifier extensions stay too: a
+ * summary must not drop what changes the meaning of what it shows. A primitive's `_name`
+ * companion (its id and extensions) follows the same rules, and goes when nothing of it
+ * is left. `Observation.component.referenceRange`, `Attachment.data`, extensions and
+ * contained resources are not in a summary.
+ */
+function summaryObject(value: Record<string, unknown>, schema: TypeSchema): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const key in value) {
+    if (key === 'resourceType') {
+      result[key] = value[key];
+      continue;
+    }
+    const companion = key.startsWith('_');
+    const property = schema.properties.get(companion ? key.slice(1) : key);
+    if (!property || !(property.isSummary || property.min > 0 || property.elementName === 'modifierExtension')) continue;
+    const kept =
+      property.elementName === 'modifierExtension'
+        ? value[key]
+        : companion
+          ? summaryValue(value[key], ELEMENT_SCHEMA(), true)
+          : summaryOfProperty(value[key], property.kind, property.schema);
+    if (kept !== undefined) result[key] = kept;
+  }
+  return result;
+}
+
+/** The id and extensions of a primitive (`_birthDate`), filtered like any Element. */
+const ELEMENT_SCHEMA = (): TypeSchema => getTypeSchema('Element') as TypeSchema;
+
+function summaryOfProperty(value: unknown, kind: string, schema: (() => TypeSchema) | undefined): unknown {
+  if (kind === 'primitive') return value;
+  if (kind === 'resource') {
+    return mapValue(value, (v) => {
+      const type = getTypeSchema(String((v as { resourceType?: unknown }).resourceType));
+      return type ? summaryObject(v, type) : v;
+    });
+  }
+  return schema ? summaryValue(value, schema()) : value;
+}
+
+function summaryValue(value: unknown, schema: TypeSchema, positional = false): unknown {
+  return mapValue(value, (v) => summaryObject(v, schema), positional);
+}
+
+/**
+ * Applies `f` to an object or to each object of an array; undefined when nothing is left.
+ * An emptied item leaves the array, except in a primitive array's companion (`_given`),
+ * where items line up with the values and an emptied one becomes null.
+ */
+function mapValue(value: unknown, f: (v: Record<string, unknown>) => Record<string, unknown>, positional = false): unknown {
+  const one = (v: unknown): unknown => {
+    if (v === null || typeof v !== 'object') return v;
+    const kept = f(v as Record<string, unknown>);
+    return Object.keys(kept).length > 0 ? kept : null;
+  };
+  if (!Array.isArray(value)) return one(value) ?? undefined;
+  const items = value.map(one);
+  if (!items.some((i) => i !== null)) return undefined;
+  return positional ? items : items.filter((i) => i !== null);
 }
 
 export type SummaryMode = 'true' | 'text' | 'data' | 'count' | 'false';
@@ -103,7 +165,8 @@ export function applySummary(resource: Resource, summary?: SummaryMode, elements
     return resource;
   }
   if (summary === 'true') {
-    return keep(resource, defs.summary);
+    const schema = getTypeSchema(resource.resourceType);
+    return markSubsetted(schema ? (summaryObject(resource as unknown as Record<string, unknown>, schema) as unknown as Resource) : resource);
   }
   if (summary === 'text') {
     return keep(resource, ['text', ...defs.mandatory]);

@@ -28,6 +28,8 @@ export interface PropertySchema {
   path: string;
   min: number;
   max: number;
+  /** Marked isSummary in the definition: part of what `_summary=true` returns. */
+  isSummary: boolean;
   isArray: boolean;
   isChoice: boolean;
   typeCode: string;
@@ -180,6 +182,7 @@ function compileStructureDefinition(typeName: string, sd: StructureDefinition): 
         path,
         min,
         max,
+        isSummary: ed.isSummary === true,
         isArray: baseMax > 1,
         isChoice,
         typeCode: code,
