@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../server/config';
 import { createKnex } from '../server/storage/database';
 import { prepareSchema } from '../server/storage/prepare-schema';
+import { setContentSearch } from '../server/search/full-text-settings';
 
 /** The server's database for CLI commands: DATABASE_URL, or the embedded one in DATA_DIR. */
 export async function openDatabase(
@@ -21,6 +22,8 @@ export async function openDatabase(
     stopEmbedded = () => embedded.stop();
   }
   const knex = createKnex(url, 2);
+  // Before the schema: SEARCH_CONTENT decides whether the `_content` columns exist.
+  setContentSearch(config.searchContent);
   const changes = await prepareSchema(knex);
   return {
     knex,

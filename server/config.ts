@@ -60,6 +60,8 @@ export interface Config {
    * access/patient-dependants.ts). false: only their own.
    */
   patientDependants: boolean;
+  /** Index every word of every resource for `_content` (search/full-text-settings.ts): a write cost on every type. */
+  searchContent: boolean;
   rateLimit: RateLimitConfig;
 }
 
@@ -200,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
     auditJournalSync: boolean(env, 'AUDIT_JOURNAL_SYNC', false),
     metrics: boolean(env, 'METRICS', true),
     patientDependants: boolean(env, 'PATIENT_DEPENDANTS', true),
+    searchContent: boolean(env, 'SEARCH_CONTENT', false),
     auth: {
       required: boolean(env, 'AUTH_REQUIRED', true),
       accessTokenSeconds: integer(env, 'ACCESS_TOKEN_SECONDS', 900, 10, 86400),

@@ -17,6 +17,7 @@ import type { EmbeddedDatabase } from './storage/embedded-postgres';
 import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
 import { warmUpValidation } from './validation/validate-resource';
+import { setContentSearch } from './search/full-text-settings';
 
 /** Resources per Bulk Data export step and file (server/jobs/export-runner.ts). */
 const EXPORT_PAGE_SIZE = 1000;
@@ -39,6 +40,8 @@ export async function startServer(config: Config, logger: Logger = pino({ level:
 
 async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefined, config: Config, logger: Logger): Promise<RunningServer> {
   const knex = createKnex(databaseUrl, config.databasePoolMax);
+  // Before the schema: SEARCH_CONTENT decides whether the `_content` columns exist.
+  setContentSearch(config.searchContent);
   const added = await prepareSchema(knex);
   if (added > 0) {
     logger.info({ added }, 'search index columns created');

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { createKnex } from './storage/database';
 import { startOnDatabase } from './storage/database-location';
 import { prepareSchema } from './storage/prepare-schema';
+import { setContentSearch } from './search/full-text-settings';
 
 export interface RunningWorkers {
   stop(): Promise<void>;
@@ -24,6 +25,8 @@ export async function startWorkers(config: Config, logger: Logger): Promise<Runn
     // prepareSchema holds one connection for its lock and migrates on another.
     const knex = createKnex(databaseUrl, 2);
     try {
+      // Before the schema: SEARCH_CONTENT decides whether the `_content` columns exist.
+      setContentSearch(config.searchContent);
       const added = await prepareSchema(knex);
       if (added > 0) logger.info({ added }, 'search index columns created');
     } finally {

@@ -1,6 +1,6 @@
 import { isResourceType } from '../validation/structure-definitions';
 import { indexedParams } from './supported-parameters';
-import { TEXT_SEARCH_DOCUMENTATION, textSearchParameter } from './text-search-parameter';
+import { CONTENT_SEARCH_DOCUMENTATION, contentSearchParameter, TEXT_SEARCH_DOCUMENTATION, textSearchParameter } from './text-search-parameter';
 
 export interface CapabilitySearchParam {
   name: string;
@@ -24,7 +24,8 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
     },
   ];
   for (const { def, handler } of indexedParams(resourceType).values()) {
-    const documentation = handler === textSearchParameter ? TEXT_SEARCH_DOCUMENTATION : def.description;
+    const documentation =
+      handler === textSearchParameter ? TEXT_SEARCH_DOCUMENTATION : handler === contentSearchParameter ? CONTENT_SEARCH_DOCUMENTATION : def.description;
     result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation });
   }
   return result;

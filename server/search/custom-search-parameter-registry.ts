@@ -41,3 +41,8 @@ export function replaceCustomSearchParameters(
   loadedVersion = registryVersion;
   generation++;
 }
+
+/** Something else changed which parameters are indexed (SEARCH_CONTENT): the derived caches start again. */
+export function indexedParametersChanged(): void {
+  generation++;
+}

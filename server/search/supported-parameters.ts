@@ -10,7 +10,8 @@ import { numberParameter } from './number-parameter';
 import { quantityParameter } from './quantity-parameter';
 import { referenceParameter } from './reference-parameter';
 import { stringParameter } from './string-parameter';
-import { isTextSearch, textSearchParameter } from './text-search-parameter';
+import { fullTextParameter } from './text-search-parameter';
+import { fullTextSettingsGeneration } from './full-text-settings';
 import { tokenParameter } from './token-parameter';
 import { uriParameter } from './uri-parameter';
 
@@ -46,10 +47,9 @@ export function parameterHandler(def: SearchParamDef): ParameterType | undefined
 
 /** The compiled parameter for a definition on a type; undefined when it cannot be indexed here. */
 export function compileParam(resourceType: string, def: SearchParamDef): IndexedParam | undefined {
-  if (!def.custom && isTextSearch(resourceType, def.code)) {
-    // No expression to evaluate: the handler reads the narrative itself.
-    return { def, handler: textSearchParameter, expression: NOTHING };
-  }
+  const fullText = def.custom ? undefined : fullTextParameter(resourceType, def.code);
+  // No expression to evaluate: the handler reads the resource itself.
+  if (fullText) return { def, handler: fullText, expression: NOTHING };
   const handler = parameterHandler(def);
   if (!handler || def.terms.length === 0 || FIXED_COLUMN_PARAMETERS.has(def.code)) return undefined;
   const param: IndexedParam = { def, handler, expression: compileExpression(resourceType, def.terms) };
@@ -63,6 +63,7 @@ const NOTHING: CompiledExpression = { evaluate: () => [], compiled: true, result
 const officialCache = new Map<string, Map<string, IndexedParam>>();
 const cache = new Map<string, Map<string, IndexedParam>>();
 let cachedGeneration = searchParameterGeneration();
+let cachedSettings = fullTextSettingsGeneration();
 
 function officialParams(resourceType: string): Map<string, IndexedParam> {
   let params = officialCache.get(resourceType);
@@ -90,13 +91,24 @@ function build(resourceType: string): Map<string, IndexedParam> {
   return result;
 }
 
-/** The indexed parameters of a type (official, then custom), compiled once per registry generation. */
-export function indexedParams(resourceType: string): ReadonlyMap<string, IndexedParam> {
+function dropStaleCaches(): void {
   const generation = searchParameterGeneration();
   if (generation !== cachedGeneration) {
     cache.clear();
     cachedGeneration = generation;
   }
+  const settings = fullTextSettingsGeneration();
+  if (settings !== cachedSettings) {
+    // SEARCH_CONTENT adds or removes `_content` on every type.
+    cache.clear();
+    officialCache.clear();
+    cachedSettings = settings;
+  }
+}
+
+/** The indexed parameters of a type (official, then custom), compiled once per registry generation. */
+export function indexedParams(resourceType: string): ReadonlyMap<string, IndexedParam> {
+  dropStaleCaches();
   let params = cache.get(resourceType);
   if (!params) {
     params = build(resourceType);
@@ -111,5 +123,6 @@ export function indexedParam(resourceType: string, code: string): IndexedParam |
 
 /** The official parameters only: what a custom parameter must not collide with. */
 export function officialIndexedParams(resourceType: string): ReadonlyMap<string, IndexedParam> {
+  dropStaleCaches();
   return officialParams(resourceType);
 }

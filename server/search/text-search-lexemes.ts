@@ -1,15 +1,25 @@
 import { normalizeText } from './folded-text';
 
 /**
- * Words for `_text` (and the query side in text-search-query.ts): runs of letters and
- * digits of the case- and accent-folded text, so `Müller-Lüdenscheidt's` gives `muller`,
+ * Words for `_text` and `_content` (and the query side in text-search-query.ts): runs of
+ * letters and digits of the case-, accent- and compatibility-folded text, so `Müller-Lüdenscheidt's` gives `muller`,
  * `ludenscheidt` and `s`. Both sides are split here, in JavaScript, rather than by
  * PostgreSQL's text-search parser: what a query looks for is then exactly what was
  * stored, whatever the database's configuration, and the write pays no parser
  * (`jsonb_to_tsvector` cost ~130 µs per Synthea resource in SQL).
  */
 export function textWords(text: string): string[] {
-  return normalizeText(text).match(WORD) ?? [];
+  return foldWords(text).match(WORD) ?? [];
+}
+
+/**
+ * Case and accents as string search folds them, and compatibility forms too (NFKD: the
+ * micro sign `µ` is the Greek `μ`, `ﬁ` is `fi`, full-width digits are digits), which
+ * string search's stored columns do not fold; words are only ever compared with words.
+ */
+function foldWords(text: string): string {
+  if (/^[\x20-\x7e]*$/.test(text)) return normalizeText(text);
+  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
 }
 
 const WORD = /[\p{L}\p{N}]+/gu;
@@ -22,7 +32,7 @@ const MAX_VECTOR_BYTES = 900_000;
 
 /**
  * A tsvector literal of the words with their positions (for phrase queries, `<->`),
- * null when there are none. Words are letters and digits only, so none needs quoting
+ * null when there are none; an empty string in `words` only moves the position on. Words are letters and digits only, so none needs quoting
  * beyond the quotes around it. Beyond PostgreSQL's limits the extra positions or words
  * are dropped rather than failing the write.
  */
@@ -32,6 +42,8 @@ export function tsvectorLiteral(words: readonly string[]): string | null {
   let bytes = 0;
   for (let i = 0; i < words.length; i++) {
     const word = words[i];
+    // An empty word is a gap between two values (a phrase does not run across it).
+    if (word === '') continue;
     const position = Math.min(i + 1, MAX_POSITION);
     const at = positions.get(word);
     if (at) {

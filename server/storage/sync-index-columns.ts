@@ -3,6 +3,7 @@ import { type IndexColumn, indexColumns, requiredExtensions } from '../search/in
 import { pairDefinitions, pairValuesSql } from '../search/pair-columns';
 import { paramColumn } from '../search/column-names';
 import { resourceTypes } from '../validation/structure-definitions';
+import { contentSearchEnabled } from '../search/full-text-settings';
 import { indexedParams } from '../search/supported-parameters';
 import { reindexRows } from './reindex-rows';
 import { compressWithLz4, keepRowsInline } from './toast-settings';
@@ -30,6 +31,11 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
   for (const type of resourceTypes) {
     const statements: string[] = [];
     const added = new Set<string>();
+    if (!contentSearchEnabled() && have.has(`${type}.${CONTENT_COLUMN}`)) {
+      // SEARCH_CONTENT was turned off: the words would go stale, so they go, and turning it
+      // on again fills the column afresh (backfillOfficialColumns).
+      statements.push(`ALTER TABLE "${type}" DROP COLUMN "${CONTENT_COLUMN}"`);
+    }
     for (const column of indexColumns(type)) {
       if (!have.has(`${type}.${column.name}`)) {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
@@ -98,6 +104,8 @@ async function backfillOfficialColumns(knex: Knex, type: string, added: Readonly
 }
 
 const BACKFILL_BATCH = 500;
+
+const CONTENT_COLUMN = paramColumn('_content');
 
 /**
  * `<table>_<column>_idx`, which fits PostgreSQL's 63 bytes for every official column; a
