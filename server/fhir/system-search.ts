@@ -65,7 +65,8 @@ async function searchTypes(
     if (value === undefined || key === '_cursor' || key === '_type') continue;
     if (isIncludeKey(key)) continue;
     const code = key.split(/[:.]/)[0];
-    if (!RESULT_PARAMETERS.has(key) && !isHasKey(key) && !types.every((type) => searchParamDef(type, code))) {
+    // `_list` applies to every type, with no SearchParameter of its own (search/parse-search-request.ts).
+    if (!RESULT_PARAMETERS.has(key) && !isHasKey(key) && code !== '_list' && !types.every((type) => searchParamDef(type, code))) {
       const text = `Search parameter not defined on every type searched (${types.length > 5 ? `${types.length} types` : types.join(', ')}): ${key}`;
       if (options.strict) throw badRequest(text, key);
       ignored.push(issue('warning', 'not-supported', text, key));

@@ -23,6 +23,11 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
       documentation: 'When the resource version last changed',
     },
   ];
+  result.push({
+    name: '_list',
+    type: 'special',
+    documentation: 'Resources that List/[id] references from List.entry.item (functional lists such as $current-problems are not supported)',
+  });
   for (const { def, handler } of indexedParams(resourceType).values()) {
     const documentation =
       handler === textSearchParameter ? TEXT_SEARCH_DOCUMENTATION : handler === contentSearchParameter ? CONTENT_SEARCH_DOCUMENTATION : def.description;

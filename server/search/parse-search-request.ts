@@ -152,6 +152,10 @@ function parseFilter(
     if (modifier !== undefined && modifier !== 'not') throw badRequest(`Modifier :${modifier} is not supported for _id`, key);
     return { kind: 'id', not: modifier === 'not', ids: parts.map(unescapeSearchValue) };
   }
+  if (code === '_list') {
+    if (modifier !== undefined) throw badRequest(`Modifier :${modifier} is not supported for _list`, key);
+    return listFilter(parts.map(unescapeSearchValue), key);
+  }
   if (code === '_lastUpdated') {
     if (modifier !== undefined) throw badRequest(`Modifier :${modifier} is not supported for _lastUpdated`, key);
     return { kind: 'lastUpdated', values: parts.map((p) => parseDateSearchValue(code, p)) };
@@ -167,6 +171,18 @@ function parseFilter(
   }
   // Each parameter type rejects the modifiers it does not implement (a 400 in both modes).
   return param.handler.parse(param, modifier, parts);
+}
+
+/**
+ * `_list=42` (R4 search.html#list): the resources that List/42 references from
+ * `List.entry.item`, as `_has:List:item:_id=42`, so that the List is searched as every
+ * `_has` source is: live, and only if the principal may search Lists and see that one.
+ * Several ids are ORed. Functional lists (`$current-problems`) are not kept here: a 400.
+ */
+function listFilter(ids: string[], key: string): SearchFilter {
+  const functional = ids.find((id) => id.startsWith('$'));
+  if (functional) throw badRequest(`Functional lists such as '${functional}' are not supported for _list`, key);
+  return { kind: 'has', sourceType: 'List', code: 'item', filter: { kind: 'id', not: false, ids } };
 }
 
 /** For conditional create / update / delete: `If-None-Exist: identifier=http://x|123` is a query string without `?`. */
