@@ -2,9 +2,9 @@ import type { Resource } from '@medplum/fhirtypes';
 import { setContentSearch } from '../../server/search/full-text-settings';
 import { parseSearchRequest } from '../../server/search/parse-search-request';
 import { indexedParam } from '../../server/search/supported-parameters';
-import { createKnex } from '../../server/storage/database';
 import { fhirRequest } from '../support/fhir-client';
-import { startServerOn, startTestServer, type TestServer } from '../support/test-server';
+import { startServerOn, type TestServer } from '../support/test-server';
+import { copyTemplateDatabase } from '../support/template-database';
 import { getSearch, sortedKeys } from './http-search';
 import { foldText } from './independent-evaluation';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
@@ -106,47 +106,47 @@ describe('_content with SEARCH_CONTENT on: full-text search over whole HL7 examp
 });
 
 test('SEARCH_CONTENT decides whether _content exists; turning it off drops the words, turning it on fills them for what is stored', async () => {
-  let server: TestServer | undefined = await startTestServer({ SEARCH_CONTENT: 'true' });
-  const { databaseUrl } = server;
-  void server;
-  let running: { stop(): Promise<void> } | undefined = server.server;
+  const database = await copyTemplateDatabase();
+  let running: { stop(): Promise<void> } | undefined;
+  const start = async (env: Record<string, string>): Promise<TestServer> => {
+    const started = await startServerOn(database.url, env);
+    running = started.server;
+    return { base: started.base } as TestServer;
+  };
+  const stop = async (): Promise<void> => {
+    await running?.stop();
+    running = undefined;
+  };
+  const search = async (server: TestServer, q: string): Promise<string[]> => sortedKeys((await getSearch(server, `Condition?_content=${q}`)).matches);
   try {
+    let server = await start({ SEARCH_CONTENT: 'true' });
     const metadata = await fhirRequest('GET', `${server.base}/metadata`);
     const conditionParams = (metadata.body as { rest: { resource: { type: string; searchParam?: { name: string }[] }[] }[] }).rest[0].resource.find((r) => r.type === 'Condition')?.searchParam;
     expect(conditionParams?.map((p) => p.name)).toEqual(expect.arrayContaining(['_content', '_text']));
-
     const condition = { resourceType: 'Condition', id: 'c1', subject: { reference: 'Patient/p1' }, code: { text: 'Ischaemic heart disease' }, note: [{ text: 'Follows a stent' }] };
     expect((await fhirRequest('PUT', `${server.base}/Condition/c1`, { body: condition })).status).toBe(201);
-    expect(sortedKeys((await getSearch(server, 'Condition?_content=STENT')).matches)).toEqual(['Condition/c1']);
-    expect(sortedKeys((await getSearch(server, 'Condition?_content=%22heart%20disease%22')).matches)).toEqual(['Condition/c1']);
-    await running.stop();
-    running = undefined;
-    server = undefined;
+    expect(await search(server, 'STENT')).toEqual(['Condition/c1']);
+    expect(await search(server, '%22heart%20disease%22')).toEqual(['Condition/c1']);
+    await stop();
 
     // Off: no _content, no column; the parameter is ignored with a warning as any unknown one.
-    let started = await startServerOn(databaseUrl, {});
-    running = started.server;
-    const off = await getSearch({ base: started.base } as TestServer, 'Condition?_content=nothingmatches');
+    server = await start({});
+    const off = await getSearch(server, 'Condition?_content=nothingmatches');
     expect(off.status).toBe(200);
     expect(off.outcomes).toHaveLength(1);
     expect(indexedParam('Condition', '_content')).toBeUndefined();
     const second = { ...condition, id: 'c2', note: [{ text: 'Written while content search was off' }] };
-    expect((await fhirRequest('PUT', `${started.base}/Condition/c2`, { body: second })).status).toBe(201);
-    await running.stop();
-    running = undefined;
+    expect((await fhirRequest('PUT', `${server.base}/Condition/c2`, { body: second })).status).toBe(201);
+    await stop();
 
     // On again: every stored resource is searchable, including the one written while it was off.
-    started = await startServerOn(databaseUrl, { SEARCH_CONTENT: 'true' });
-    running = started.server;
-    const search = async (q: string): Promise<string[]> => sortedKeys((await getSearch({ base: started.base } as TestServer, `Condition?_content=${q}`)).matches);
-    expect(await search('stent')).toEqual(['Condition/c1']);
-    expect(await search('written')).toEqual(['Condition/c2']);
-    expect(await search('ischaemic')).toEqual(['Condition/c1', 'Condition/c2']);
+    server = await start({ SEARCH_CONTENT: 'true' });
+    expect(await search(server, 'stent')).toEqual(['Condition/c1']);
+    expect(await search(server, 'written')).toEqual(['Condition/c2']);
+    expect(await search(server, 'ischaemic')).toEqual(['Condition/c1', 'Condition/c2']);
   } finally {
-    await running?.stop().catch(() => undefined);
+    await stop().catch(() => undefined);
     setContentSearch(false);
-    const admin = createKnex(process.env.TEST_ADMIN_DATABASE_URL as string, 1);
-    await admin.raw(`DROP DATABASE IF EXISTS "${new URL(databaseUrl).pathname.slice(1)}" WITH (FORCE)`);
-    await admin.destroy();
+    await database.drop();
   }
 });

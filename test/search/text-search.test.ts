@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import { parseSearchRequest } from '../../server/search/parse-search-request';
 import { indexedParam } from '../../server/search/supported-parameters';
 import { textQuery } from '../../server/search/text-search-query';
 import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
-import { withDatabase } from '../support/database-url';
+import { copyTemplateDatabase } from '../support/template-database';
 import { foldText } from './independent-evaluation';
 import { loadHl7Examples, loadSynthea, uniqueById } from './search-fixtures';
 import { createResourceTable, createSearchTestDatabase, insertResources, markDeleted, searchIds, type SearchTestDatabase } from './search-test-database';
@@ -164,12 +163,8 @@ describe('_text query values', () => {
 });
 
 test('a server that starts on a database written before _text fills the narrative words of the rows already there', async () => {
-  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
-  const template = process.env.TEST_TEMPLATE_DATABASE as string;
-  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
-  const admin = createKnex(adminUrl, 1);
-  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
-  const knex = createKnex(withDatabase(adminUrl, database), 2);
+  const database = await copyTemplateDatabase();
+  const knex = createKnex(database.url, 2);
   try {
     await knex.raw('ALTER TABLE "Condition" DROP COLUMN "___text"');
     const conditions = loadHl7Examples(['Condition']).filter((r) => narrativeWords(r).length > 0);
@@ -189,7 +184,6 @@ test('a server that starts on a database written before _text fills the narrativ
     });
   } finally {
     await knex.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.destroy();
+    await database.drop();
   }
 });

@@ -3,6 +3,7 @@ import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
 import { resourceTypes } from '../../server/validation/structure-definitions';
 import { withDatabase } from '../support/database-url';
+import { copyTemplateDatabase } from '../support/template-database';
 
 test('three processes preparing one fresh database at once take turns and leave one complete schema', async () => {
   const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
@@ -28,12 +29,8 @@ test('three processes preparing one fresh database at once take turns and leave 
 });
 
 test('GIN and GiST search indexes leave out NULLs, and an index made before that is replaced at start', async () => {
-  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
-  const template = process.env.TEST_TEMPLATE_DATABASE as string;
-  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
-  const admin = createKnex(adminUrl, 1);
-  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
-  const knex = createKnex(withDatabase(adminUrl, database), 2);
+  const database = await copyTemplateDatabase();
+  const knex = createKnex(database.url, 2);
   const definition = async (name: string): Promise<string> =>
     (await knex.raw(`SELECT indexdef FROM pg_indexes WHERE indexname = ?`, [name])).rows[0]?.indexdef;
   try {
@@ -47,7 +44,6 @@ test('GIN and GiST search indexes leave out NULLs, and an index made before that
     expect(await definition('Observation___code_idx')).toMatch(/WHERE \(__code IS NOT NULL\)$/);
   } finally {
     await knex.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-    await admin.destroy();
+    await database.drop();
   }
 });

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { loadConfig } from '../../server/config';
 import { freePort } from '../../server/core/free-port';
-import { createKnex } from '../../server/storage/database';
 import { startServer, type RunningServer } from '../../server/start';
-import { withDatabase } from './database-url';
+import { copyTemplateDatabase } from './template-database';
 
 export interface TestServer {
   /** e.g. http://127.0.0.1:41234/fhir */
@@ -18,25 +16,16 @@ export interface TestServer {
 
 /** A real server on a free port with its own database cloned from the migrated template. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const adminUrl = process.env.TEST_ADMIN_DATABASE_URL as string;
-  const template = process.env.TEST_TEMPLATE_DATABASE as string;
-  const database = `fhir_test_${randomBytes(6).toString('hex')}`;
-  const admin = createKnex(adminUrl, 1);
-  await admin.raw(`CREATE DATABASE "${database}" TEMPLATE "${template}"`);
-  await admin.destroy();
-
-  const databaseUrl = withDatabase(adminUrl, database);
-  const { server, base } = await startServerOn(databaseUrl, env);
+  const database = await copyTemplateDatabase();
+  const { server, base } = await startServerOn(database.url, env);
   return {
     base,
     url: server.url,
-    databaseUrl,
+    databaseUrl: database.url,
     server,
     stop: async () => {
       await server.stop();
-      const drop = createKnex(adminUrl, 1);
-      await drop.raw(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-      await drop.destroy();
+      await database.drop();
     },
   };
 }
