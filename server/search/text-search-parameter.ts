@@ -47,10 +47,15 @@ export function fullTextParameter(resourceType: string, code: string): Parameter
  */
 export function contentWords(resource: unknown): string[] {
   const words: string[] = [];
+  // A loop, not push(...): a long narrative has more words than a call takes arguments.
+  const add = (found: string[]): void => {
+    for (const word of found) words.push(word);
+    words.push('');
+  };
   const visit = (value: unknown, key: string): void => {
     if (typeof value === 'string') {
-      if (key === 'div') words.push(...textWords(narrativeText(value)), '');
-      else if (!NOT_WORDS.test(value)) words.push(...textWords(value), '');
+      if (key === 'div') add(textWords(narrativeText(value)));
+      else if (!NOT_WORDS.test(value)) add(textWords(value));
     } else if (Array.isArray(value)) {
       for (const item of value) visit(item, key);
     } else if (value !== null && typeof value === 'object') {

@@ -86,6 +86,15 @@ describe('_content with SEARCH_CONTENT on: full-text search over whole HL7 examp
     await check(`"${boundary.join(' ')}"`, (values) => inPhrase(values, boundary));
   });
 
+  test('a resource whose narrative alone passes PostgreSQL tsvector limits is stored and found by its words', async () => {
+    const long = Array.from({ length: 300_000 }, (_, i) => `w${i % 40_000}x word`).join(' ');
+    const huge = { resourceType: 'Condition', id: 'huge', subject: { reference: 'Patient/x' }, code: { text: 'hugecode' }, text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${long}</div>` } } as unknown as Resource;
+    await insertResources(db.knex, [huge]);
+    for (const word of ['w123x', 'hugecode']) {
+      expect(await searchIds(db.knex, parseSearchRequest('Condition', { _content: word }, options))).toEqual(['huge']);
+    }
+  });
+
   test('references, URLs, ids, dates and meta are not words of the content; the narrative and contained resources are', async () => {
     const observation = {
       resourceType: 'Observation',
