@@ -71,12 +71,26 @@ const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"'
  * allowed in FHIR narrative), comments and attribute values are not text.
  */
 export function narrativeText(div: string): string {
-  return div
-    .replace(/<!--[\s\S]*?-->/g, ' ')
+  return withoutComments(div)
     .replace(/<[^>]*>/g, ' ')
     .replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (whole, ref: string) => {
       if (ref[0] !== '#') return ENTITIES[ref] ?? ' ';
       const code = ref[1] === 'x' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
       return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : ' ';
     });
+}
+
+/** `<!-- … -->` removed in one pass (a lazy regex rescans the rest for every unclosed `<!--`). */
+function withoutComments(text: string): string {
+  if (!text.includes('<!--')) return text;
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const open = text.indexOf('<!--', at);
+    if (open < 0) return out + text.slice(at);
+    out += `${text.slice(at, open)} `;
+    const close = text.indexOf('-->', open + 4);
+    if (close < 0) return out;
+    at = close + 3;
+  }
 }

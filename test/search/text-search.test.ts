@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { parseSearchRequest } from '../../server/search/parse-search-request';
 import { indexedParam } from '../../server/search/supported-parameters';
+import { narrativeText, textWords } from '../../server/search/text-search-lexemes';
 import { textQuery } from '../../server/search/text-search-query';
 import { createKnex } from '../../server/storage/database';
 import { prepareSchema } from '../../server/storage/prepare-schema';
@@ -131,6 +132,11 @@ describe('_text: full-text search over the narrative of HL7 examples and Synthea
     expect(await find('word')).toContain('huge-narrative');
     expect(await find('w123x')).toEqual(['huge-narrative']);
   });
+});
+
+test('comments are not text, and an unclosed one hides the rest', () => {
+  expect(textWords(narrativeText('<div>a<!-- x -->b<!-- y --> c<!-- never closed <p>d</p></div>'))).toEqual(['a', 'b', 'c']);
+  expect(textWords(narrativeText(`<div>${'<!--'.repeat(1000)}</div>`))).toEqual([]);
 });
 
 describe('_text query values', () => {
