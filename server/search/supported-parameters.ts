@@ -47,7 +47,7 @@ export function parameterHandler(def: SearchParamDef): ParameterType | undefined
 
 /** The compiled parameter for a definition on a type; undefined when it cannot be indexed here. */
 export function compileParam(resourceType: string, def: SearchParamDef): IndexedParam | undefined {
-  const fullText = def.custom ? undefined : fullTextParameter(resourceType, def.code);
+  const fullText = def.custom ? undefined : fullTextParameter(def.code);
   // No expression to evaluate: the handler reads the resource itself.
   if (fullText) return { def, handler: fullText, expression: NOTHING };
   const handler = parameterHandler(def);

@@ -24,16 +24,14 @@ export const TEXT_SEARCH_DOCUMENTATION =
 export const CONTENT_SEARCH_DOCUMENTATION =
   'Search on the entire content of the resource (every text, code and identifier, and the narrative), read as _text is';
 
-/** The types with no narrative (R4: the resources that are not DomainResources). */
-const WITHOUT_NARRATIVE: ReadonlySet<string> = new Set(['Bundle', 'Binary', 'Parameters']);
-
 /**
- * The full-text parameter a code stands for on a type (R4 defines `_text` and `_content`
- * with no expression: there is nothing to evaluate, the handler reads the resource),
- * undefined when the type has none. `_content` only when SEARCH_CONTENT is on.
+ * The full-text parameter a code of an official definition stands for (R4 defines `_text`
+ * and `_content` with no expression: there is nothing to evaluate, the handler reads the
+ * resource). `_content` only when SEARCH_CONTENT is on.
  */
-export function fullTextParameter(resourceType: string, code: string): ParameterType | undefined {
-  if (code === '_text') return WITHOUT_NARRATIVE.has(resourceType) ? undefined : textSearchParameter;
+export function fullTextParameter(code: string): ParameterType | undefined {
+  // Official definitions give `_text` to DomainResources only (search-parameter-definitions.ts).
+  if (code === '_text') return textSearchParameter;
   if (code === '_content') return contentSearchEnabled() ? contentSearchParameter : undefined;
   return undefined;
 }

@@ -24,6 +24,11 @@ export const resourceTypes: readonly string[] = resourceDefinitions
   .filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint')
   .map((sd) => sd.type as string);
 
+/** The resource types that specialise DomainResource: all but Bundle, Binary and Parameters (they have no narrative). */
+export const domainResourceTypes: readonly string[] = resourceDefinitions
+  .filter((sd) => resourceTypes.includes(sd.type as string) && sd.baseDefinition === 'http://hl7.org/fhir/StructureDefinition/DomainResource')
+  .map((sd) => sd.type as string);
+
 const resourceTypeSet = new Set(resourceTypes);
 
 export function isResourceType(type: string): boolean {

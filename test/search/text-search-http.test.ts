@@ -62,6 +62,13 @@ test('every write path indexes the narrative, and updates and deletes leave no s
   expect(await textSearch('femur')).toEqual([createdKey, 'Condition/put-one'].sort());
   expect(await textSearch('pain')).toEqual([]);
 
+  // System search: _text applies to every searched type that has a narrative; with Bundle among them it is ignored, with a warning.
+  const system = await getSearch(server, `?_type=Condition,Patient&_text=femur`);
+  expect(sortedKeys(system.matches)).toEqual([createdKey, 'Condition/put-one'].sort());
+  const withBundle = await getSearch(server, `?_type=Condition,Bundle&_text=femur`);
+  expect(withBundle.outcomes).toHaveLength(1);
+  expect(JSON.stringify(withBundle.outcomes)).toContain('_text');
+
   const malformed = await getSearch(server, `Condition?_text=${encodeURIComponent('(femur')}`);
   expect(malformed.status).toBe(400);
   expect(JSON.stringify(malformed.body)).toContain('_text');
