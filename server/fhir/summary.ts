@@ -72,8 +72,8 @@ function markSubsetted(resource: Resource): Resource {
  * down through backbone elements, datatypes and resources in resources (Bundle.entry.resource).
  * Inside a kept element, its mandatory elements and modifier extensions stay too: a
  * summary must not drop what changes the meaning of what it shows. A primitive's `_name`
- * companion (its id and extensions) follows the same rules, and goes when nothing of it
- * is left. `Observation.component.referenceRange`, `Attachment.data`, extensions and
+ * companion goes: it holds only an id and extensions, which R4 marks neither summary nor
+ * mandatory. `Observation.component.referenceRange`, `Attachment.data`, extensions and
  * contained resources are not in a summary.
  */
 function summaryObject(value: Record<string, unknown>, schema: TypeSchema): Record<string, unknown> {
@@ -83,22 +83,13 @@ function summaryObject(value: Record<string, unknown>, schema: TypeSchema): Reco
       result[key] = value[key];
       continue;
     }
-    const companion = key.startsWith('_');
-    const property = schema.properties.get(companion ? key.slice(1) : key);
+    const property = key.startsWith('_') ? undefined : schema.properties.get(key);
     if (!property || !(property.isSummary || property.min > 0 || property.elementName === 'modifierExtension')) continue;
-    const kept =
-      property.elementName === 'modifierExtension'
-        ? value[key]
-        : companion
-          ? summaryValue(value[key], ELEMENT_SCHEMA(), true)
-          : summaryOfProperty(value[key], property.kind, property.schema);
+    const kept = property.elementName === 'modifierExtension' ? value[key] : summaryOfProperty(value[key], property.kind, property.schema);
     if (kept !== undefined) result[key] = kept;
   }
   return result;
 }
-
-/** The id and extensions of a primitive (`_birthDate`), filtered like any Element. */
-const ELEMENT_SCHEMA = (): TypeSchema => getTypeSchema('Element') as TypeSchema;
 
 function summaryOfProperty(value: unknown, kind: string, schema: (() => TypeSchema) | undefined): unknown {
   if (kind === 'primitive') return value;
@@ -111,25 +102,20 @@ function summaryOfProperty(value: unknown, kind: string, schema: (() => TypeSche
   return schema ? summaryValue(value, schema()) : value;
 }
 
-function summaryValue(value: unknown, schema: TypeSchema, positional = false): unknown {
-  return mapValue(value, (v) => summaryObject(v, schema), positional);
+function summaryValue(value: unknown, schema: TypeSchema): unknown {
+  return mapValue(value, (v) => summaryObject(v, schema));
 }
 
-/**
- * Applies `f` to an object or to each object of an array; undefined when nothing is left.
- * An emptied item leaves the array, except in a primitive array's companion (`_given`),
- * where items line up with the values and an emptied one becomes null.
- */
-function mapValue(value: unknown, f: (v: Record<string, unknown>) => Record<string, unknown>, positional = false): unknown {
+/** Applies `f` to an object or to each object of an array; undefined when nothing is left (emptied items leave the array). */
+function mapValue(value: unknown, f: (v: Record<string, unknown>) => Record<string, unknown>): unknown {
   const one = (v: unknown): unknown => {
     if (v === null || typeof v !== 'object') return v;
     const kept = f(v as Record<string, unknown>);
-    return Object.keys(kept).length > 0 ? kept : null;
+    return Object.keys(kept).length > 0 ? kept : undefined;
   };
-  if (!Array.isArray(value)) return one(value) ?? undefined;
-  const items = value.map(one);
-  if (!items.some((i) => i !== null)) return undefined;
-  return positional ? items : items.filter((i) => i !== null);
+  if (!Array.isArray(value)) return one(value);
+  const items = value.map(one).filter((i) => i !== undefined);
+  return items.length > 0 ? items : undefined;
 }
 
 export type SummaryMode = 'true' | 'text' | 'data' | 'count' | 'false';

@@ -62,7 +62,7 @@ export async function runReindexBatch(knex: Knex, repo: Repository, options: Rei
     const def = defs.get(type);
     const param = def ? compileParam(type, def) : undefined;
     const progress = job.progress[type];
-    const batch = await reindexRows(tx, type, param, progress.after ?? '', options.batchSize);
+    const batch = await reindexRows(tx, type, param ? [param] : [], progress.after ?? '', options.batchSize);
     progress.done += batch.visited;
     progress.after = batch.lastId ?? progress.after;
     progress.finished = batch.visited < options.batchSize;

@@ -1,6 +1,5 @@
 import { isResourceType } from '../validation/structure-definitions';
 import { indexedParams } from './supported-parameters';
-import { CONTENT_SEARCH_DOCUMENTATION, contentSearchParameter, TEXT_SEARCH_DOCUMENTATION, textSearchParameter } from './text-search-parameter';
 
 export interface CapabilitySearchParam {
   name: string;
@@ -29,9 +28,7 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
     documentation: 'Resources that List/[id] references from List.entry.item (functional lists such as $current-problems are not supported)',
   });
   for (const { def, handler } of indexedParams(resourceType).values()) {
-    const documentation =
-      handler === textSearchParameter ? TEXT_SEARCH_DOCUMENTATION : handler === contentSearchParameter ? CONTENT_SEARCH_DOCUMENTATION : def.description;
-    result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation });
+    result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation: handler.documentation ?? def.description });
   }
   return result;
 }

@@ -21,7 +21,12 @@ function patientCompartmentParams(): Map<string, readonly string[]> {
 
 /** The indexed reference parameters that put a `resourceType` in a patient's compartment (none: not a member). */
 export function patientCompartmentCodes(resourceType: string): string[] {
-  return (patientCompartmentParams().get(resourceType) ?? []).filter((code) => indexedParam(resourceType, code)?.def.type === 'reference');
+  return compartmentCodes('Patient', resourceType);
+}
+
+/** The indexed reference parameters that put a `resourceType` in a compartment of type `compartment`. */
+function compartmentCodes(compartment: string, resourceType: string): string[] {
+  return (compartmentParams(compartment)?.get(resourceType) ?? []).filter((code) => indexedParam(resourceType, code)?.def.type === 'reference');
 }
 
 /**
@@ -32,8 +37,7 @@ export function patientCompartmentCodes(resourceType: string): string[] {
  */
 let otherParams: Map<string, Map<string, readonly string[]>> | undefined;
 
-function compartmentParams(compartment: string): Map<string, readonly string[]> | undefined {
-  if (compartment === 'Patient') return patientCompartmentParams();
+function otherCompartmentParams(): Map<string, Map<string, readonly string[]>> {
   if (!otherParams) {
     otherParams = new Map();
     const bundle = readJson('fhir/r4/profiles-resources.json') as Bundle;
@@ -43,13 +47,16 @@ function compartmentParams(compartment: string): Map<string, readonly string[]> 
       otherParams.set(definition.code, new Map((definition.resource ?? []).map((r) => [r.code as string, r.param ?? []])));
     }
   }
-  return otherParams.get(compartment);
+  return otherParams;
+}
+
+function compartmentParams(compartment: string): Map<string, readonly string[]> | undefined {
+  return compartment === 'Patient' ? patientCompartmentParams() : otherCompartmentParams().get(compartment);
 }
 
 /** The compartments with a CompartmentDefinition: Patient, Encounter, RelatedPerson, Practitioner, Device. */
 export function compartmentTypes(): string[] {
-  compartmentParams('Encounter');
-  return ['Patient', ...(otherParams as Map<string, unknown>).keys()];
+  return ['Patient', ...otherCompartmentParams().keys()];
 }
 
 export function isCompartmentType(type: string): boolean {
@@ -68,11 +75,8 @@ export function compartmentUrl(compartment: string): string {
  * type has no place in the compartment.
  */
 export function compartmentFilter(compartment: string, resourceType: string, id: string): SearchFilter | undefined {
-  const params = compartmentParams(compartment)?.get(resourceType) ?? [];
   const reference = `${compartment}/${id}`;
-  const filters: SearchFilter[] = params
-    .filter((code) => indexedParam(resourceType, code)?.def.type === 'reference')
-    .map((code) => ({ kind: 'reference', code, entries: [reference] }));
+  const filters: SearchFilter[] = compartmentCodes(compartment, resourceType).map((code) => ({ kind: 'reference', code, entries: [reference] }));
   if (resourceType === compartment) filters.push({ kind: 'id', not: false, ids: [id] });
   if (filters.length === 0) return undefined;
   return filters.length === 1 ? filters[0] : { kind: 'any', filters };

@@ -8,21 +8,14 @@
 import { indexedParametersChanged } from './custom-search-parameter-registry';
 
 let contentSearch = false;
-let generation = 0;
 
 export function setContentSearch(enabled: boolean): void {
   if (enabled === contentSearch) return;
   contentSearch = enabled;
-  generation++;
-  // Write statements, the CapabilityStatement and other caches derived from the parameters.
+  // The compiled parameters, write statements, the CapabilityStatement: every cache derived from them.
   indexedParametersChanged();
 }
 
 export function contentSearchEnabled(): boolean {
   return contentSearch;
-}
-
-/** Moves whenever the setting changes: caches of the indexed parameters key on it. */
-export function fullTextSettingsGeneration(): number {
-  return generation;
 }

@@ -25,6 +25,8 @@ export interface ParamContext {
  * A parameter type is listed in the CapabilityStatement only once it has all of this.
  */
 export interface ParameterType {
+  /** What the CapabilityStatement says of the parameter, when the definition's description does not say how it is read here. */
+  readonly documentation?: string;
   /** False when this type cannot serve this particular parameter (it is then not indexed or listed). */
   supports?(param: ParamContext): boolean;
   columns(param: ParamContext): IndexColumn[];

@@ -11,7 +11,7 @@ import { quantityParameter } from './quantity-parameter';
 import { referenceParameter } from './reference-parameter';
 import { stringParameter } from './string-parameter';
 import { fullTextParameter } from './text-search-parameter';
-import { fullTextSettingsGeneration } from './full-text-settings';
+import { contentSearchEnabled } from './full-text-settings';
 import { tokenParameter } from './token-parameter';
 import { uriParameter } from './uri-parameter';
 
@@ -63,7 +63,8 @@ const NOTHING: CompiledExpression = { evaluate: () => [], compiled: true, result
 const officialCache = new Map<string, Map<string, IndexedParam>>();
 const cache = new Map<string, Map<string, IndexedParam>>();
 let cachedGeneration = searchParameterGeneration();
-let cachedSettings = fullTextSettingsGeneration();
+/** SEARCH_CONTENT when officialCache was filled: it adds `_content` to every type. */
+let officialWithContent = contentSearchEnabled();
 
 function officialParams(resourceType: string): Map<string, IndexedParam> {
   let params = officialCache.get(resourceType);
@@ -97,12 +98,9 @@ function dropStaleCaches(): void {
     cache.clear();
     cachedGeneration = generation;
   }
-  const settings = fullTextSettingsGeneration();
-  if (settings !== cachedSettings) {
-    // SEARCH_CONTENT adds or removes `_content` on every type.
-    cache.clear();
+  if (officialWithContent !== contentSearchEnabled()) {
     officialCache.clear();
-    cachedSettings = settings;
+    officialWithContent = contentSearchEnabled();
   }
 }
 

@@ -16,12 +16,12 @@ export interface TextSearchFilter {
 }
 
 /** What the CapabilityStatement says of `_text`: how a value is read. */
-export const TEXT_SEARCH_DOCUMENTATION =
+const TEXT_SEARCH_DOCUMENTATION =
   'Search on the narrative of the resource: words are case- and accent-insensitive and must all occur; ' +
   '`or`, `and`, `not` (or a leading `-`), parentheses, "a phrase" and prefix* combine them, e.g. (bone or liver) and metastases';
 
 /** What the CapabilityStatement says of `_content`. */
-export const CONTENT_SEARCH_DOCUMENTATION =
+const CONTENT_SEARCH_DOCUMENTATION =
   'Search on the entire content of the resource (every text, code and identifier, and the narrative), read as _text is';
 
 /**
@@ -79,8 +79,10 @@ const NOT_WORDS = /^(\d{4}(-\d{2}(-\d{2}(T[\d:.+-]*Z?)?)?)?|https?:\/\/\S*|urn:\
  * (text-search-lexemes.ts), so PostgreSQL's text-search configuration plays no part: no
  * stemming, no stop words, any language's letters.
  */
-function fullTextParameterType(words: (resource: Record<string, unknown>) => string[]): ParameterType {
+function fullTextParameterType(words: (resource: Record<string, unknown>) => string[], documentation: string): ParameterType {
   return {
+    documentation,
+
     columns(param) {
       return [{ name: paramColumn(param.def.code), sqlType: 'tsvector', indexMethod: 'gin' }];
     },
@@ -111,7 +113,7 @@ function fullTextParameterType(words: (resource: Record<string, unknown>) => str
 export const textSearchParameter: ParameterType = fullTextParameterType((resource) => {
   const div = (resource.text as Narrative | undefined)?.div;
   return typeof div === 'string' ? textWords(narrativeText(div)) : [];
-});
+}, TEXT_SEARCH_DOCUMENTATION);
 
 /** `_content`: the whole resource (contentWords). */
-export const contentSearchParameter: ParameterType = fullTextParameterType(contentWords);
+export const contentSearchParameter: ParameterType = fullTextParameterType(contentWords, CONTENT_SEARCH_DOCUMENTATION);

@@ -15,15 +15,15 @@ export async function countLiveRows(tx: Knex.Transaction, resourceType: string):
 }
 
 /**
- * Fills `param`'s columns on the next `batchSize` live rows after id `after` (keyset by
- * id), only where the row is still the version read: a newer version was written by a
- * process that already knew the parameter, with the right value. Returns how many rows
+ * Fills the columns of `params` on the next `batchSize` live rows after id `after` (keyset
+ * by id), only where the row is still the version read: a newer version was written by a
+ * process that already knew the parameters, with the right values. Returns how many rows
  * were visited and the last id.
  */
 export async function reindexRows(
   tx: Knex.Transaction,
   resourceType: string,
-  param: IndexedParam | undefined,
+  params: readonly IndexedParam[],
   after: string,
   batchSize: number
 ): Promise<{ visited: number; lastId?: string }> {
@@ -31,12 +31,12 @@ export async function reindexRows(
     `SELECT id, version_id, content FROM "${resourceType}" WHERE NOT deleted AND id > ? ORDER BY id LIMIT ?`,
     [after, batchSize]
   );
-  if (param && rows.rows.length > 0) {
-    const columns = param.handler.columns(param);
+  const columns = params.flatMap((param) => param.handler.columns(param));
+  if (columns.length > 0 && rows.rows.length > 0) {
     const values: unknown[] = [];
     const tuples = rows.rows.map((row) => {
       const out: Record<string, unknown> = {};
-      param.handler.extract(param, param.expression.evaluate(row.content), out, row.content);
+      for (const param of params) param.handler.extract(param, param.expression.evaluate(row.content), out, row.content);
       values.push(row.id, row.version_id, ...columns.map((c) => out[c.name] ?? null));
       return `(?::text, ?::integer${columns.map((c) => `, ?::${c.sqlType}`).join('')})`;
     });

@@ -36,7 +36,8 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
       // on again fills the column afresh (backfillOfficialColumns).
       statements.push(`ALTER TABLE "${type}" DROP COLUMN "${CONTENT_COLUMN}"`);
     }
-    for (const column of indexColumns(type)) {
+    const columns = indexColumns(type);
+    for (const column of columns) {
       if (!have.has(`${type}.${column.name}`)) {
         statements.push(`ALTER TABLE "${type}" ADD COLUMN IF NOT EXISTS "${column.name}" ${column.sqlType}`);
         statements.push(...pairBackfill(type, column.name));
@@ -58,7 +59,8 @@ export async function syncIndexColumns(knex: Knex): Promise<number> {
       await knex.transaction((tx) => tx.raw(statements.join(';\n')));
       changes += statements.length;
     }
-    if (added.size > 0) changes += await backfillOfficialColumns(knex, type, added);
+    // A table none of whose columns existed is new (the migrations just made it): no rows to fill.
+    if (added.size > 0 && added.size < columns.length) changes += await backfillOfficialColumns(knex, type, added);
   }
   return changes + (await compressWithLz4(knex, [...resourceTypes, 'resource_history'])) + (await keepRowsInline(knex, resourceTypes));
 }
@@ -91,14 +93,13 @@ async function backfillOfficialColumns(knex: Knex, type: string, added: Readonly
   if (params.length === 0) return 0;
   const any = await knex.raw<{ rows: unknown[] }>(`SELECT 1 FROM "${type}" WHERE NOT deleted LIMIT 1`);
   if (any.rows.length === 0) return 0;
+  // One pass over the table for all of them: each row is read and extracted once.
   let visited = 0;
-  for (const param of params) {
-    for (let after = ''; ; ) {
-      const batch = await knex.transaction((tx) => reindexRows(tx, type, param, after, BACKFILL_BATCH));
-      visited += batch.visited;
-      if (batch.lastId === undefined) break;
-      after = batch.lastId;
-    }
+  for (let after = ''; ; ) {
+    const batch = await knex.transaction((tx) => reindexRows(tx, type, params, after, BACKFILL_BATCH));
+    visited += batch.visited;
+    if (batch.lastId === undefined) break;
+    after = batch.lastId;
   }
   return visited;
 }
