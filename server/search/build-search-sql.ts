@@ -13,6 +13,8 @@ import { indexedParam } from './supported-parameters';
 const SORT_COLUMNS: Record<string, string> = { _lastUpdated: 'last_updated', _id: 'id' };
 
 function orConditions(conditions: SqlCondition[]): SqlCondition {
+  // No alternative at all (a functional list holding none of the type) matches nothing.
+  if (conditions.length === 0) return { sql: 'false', bindings: [] };
   if (conditions.length === 1) return conditions[0];
   return { sql: `(${conditions.map((c) => c.sql).join(' OR ')})`, bindings: conditions.flatMap((c) => c.bindings) };
 }

@@ -25,7 +25,10 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
   result.push({
     name: '_list',
     type: 'special',
-    documentation: 'Resources that List/[id] references from List.entry.item (functional lists such as $current-problems are not supported)',
+    documentation:
+      'Resources that List/[id] references from List.entry.item; functional lists $current-problems (Condition), $current-medications ' +
+      '(MedicationStatement, MedicationRequest), $current-allergies and $current-drug-allergies (AllergyIntolerance): active, ' +
+      'not entered in error or refuted',
   });
   for (const { def, handler } of indexedParams(resourceType).values()) {
     result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation: handler.documentation ?? def.description });

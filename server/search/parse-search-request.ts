@@ -2,6 +2,7 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { badRequest, issue } from '../core/outcome';
 import { isResourceType } from '../validation/structure-definitions';
 import { searchSortKeys } from './build-search-sql';
+import { FUNCTIONAL_LIST_NAMES, functionalListQuery } from './functional-lists';
 import { parseDateSearchValue } from './date-search-value';
 import { decodeCursor } from './page-cursor';
 import { isIncludeKey, parseIncludeRule } from './parse-include-parameter';
@@ -154,7 +155,7 @@ function parseFilter(
   }
   if (code === '_list') {
     if (modifier !== undefined) throw badRequest(`Modifier :${modifier} is not supported for _list`, key);
-    return listFilter(parts.map(unescapeSearchValue), key);
+    return listFilter(resourceType, parts.map(unescapeSearchValue), key, ignore);
   }
   if (code === '_lastUpdated') {
     if (modifier !== undefined) throw badRequest(`Modifier :${modifier} is not supported for _lastUpdated`, key);
@@ -177,12 +178,26 @@ function parseFilter(
  * `_list=42` (R4 search.html#list): the resources that List/42 references from
  * `List.entry.item`, as `_has:List:item:_id=42`, so that the List is searched as every
  * `_has` source is: live, and only if the principal may search Lists and see that one.
- * Several ids are ORed. Functional lists (`$current-problems`) are not kept here: a 400.
+ * `_list=$current-allergies`: a functional list, the search that defines it for this
+ * type (search/functional-lists.ts); a type the list holds none of matches nothing.
+ * Several values are ORed; a functional list this server does not define is a 400.
  */
-function listFilter(ids: string[], key: string): SearchFilter {
-  const functional = ids.find((id) => id.startsWith('$'));
-  if (functional) throw badRequest(`Functional lists such as '${functional}' are not supported for _list`, key);
-  return { kind: 'has', sourceType: 'List', code: 'item', filter: { kind: 'id', not: false, ids } };
+function listFilter(resourceType: string, values: string[], key: string, ignore: (name: string, reason: string) => void): SearchFilter {
+  const ids = values.filter((v) => !v.startsWith('$'));
+  const alternatives: SearchFilter[] = [];
+  if (ids.length > 0) alternatives.push({ kind: 'has', sourceType: 'List', code: 'item', filter: { kind: 'id', not: false, ids } });
+  for (const name of values.filter((v) => v.startsWith('$'))) {
+    const query = functionalListQuery(name, resourceType);
+    if (query === undefined) {
+      throw badRequest(`Unknown functional list '${name}' for _list; this server defines ${FUNCTIONAL_LIST_NAMES.join(', ')}`, key);
+    }
+    if (query === null) continue;
+    const filters = query.map(([code, value]) => parseFilter(resourceType, code, value, ignore));
+    // The definitions name official parameters of their own types only.
+    if (filters.some((f) => f === undefined)) throw new Error(`functional list ${name} names a parameter ${resourceType} lacks`);
+    alternatives.push({ kind: 'all', filters: filters as SearchFilter[] });
+  }
+  return alternatives.length === 1 ? alternatives[0] : { kind: 'any', filters: alternatives };
 }
 
 /** For conditional create / update / delete: `If-None-Exist: identifier=http://x|123` is a query string without `?`. */
