@@ -11,4 +11,9 @@ module.exports = {
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 120000,
+  // A worker that runs many suites grows: each suite loads the R4 definitions anew and
+  // some of every suite stays reachable. One reached V8's 4 GB heap limit mid-suite in a
+  // full CI run and was killed (a failed suite that had nothing wrong); recycled between
+  // suites once over this, none gets there.
+  workerIdleMemoryLimit: '1536MB',
 };
