@@ -1,5 +1,7 @@
 import type { CapabilityStatementRestResourceInteraction, CapabilityStatementRestInteraction } from '@medplum/fhirtypes';
 import { capabilityStatement } from './capabilities';
+import { terminologyCapabilities } from './terminology-capabilities';
+import { badRequest } from '../core/outcome';
 import { transactionOrBatch } from './bundle-interaction';
 import { create } from './create';
 import { conditionalDelete, deleteResource } from './delete';
@@ -57,7 +59,13 @@ export const routes: Route[] = [
   {
     method: 'GET',
     path: '/metadata',
-    handler: async (_req, ctx) => ({ status: 200, resource: capabilityStatement(routes, ctx.baseUrl) }),
+    // R4 http.html#capabilities: mode full (the default) and normal are the same statement here.
+    handler: async (req, ctx) => {
+      const mode = req.query.mode;
+      if (mode === 'terminology') return { status: 200, resource: terminologyCapabilities(ctx.baseUrl) };
+      if (mode !== undefined && mode !== 'full' && mode !== 'normal') throw badRequest(`mode must be full, normal or terminology, not '${String(mode)}'`, 'mode');
+      return { status: 200, resource: capabilityStatement(routes, ctx.baseUrl) };
+    },
   },
   { method: 'GET', path: '/', handler: systemSearch, systemInteraction: 'search-system' },
   { method: 'POST', path: '/', handler: transactionOrBatch, systemInteraction: ['transaction', 'batch'] },

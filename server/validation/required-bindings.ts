@@ -108,6 +108,18 @@ function collectCodes(concepts: CodeSystemConcept[], out: string[]): void {
   }
 }
 
+/**
+ * The code systems whose every code is known here (content `complete`, with concepts):
+ * the ones required bindings are checked against (TerminologyCapabilities.codeSystem).
+ */
+export function completeCodeSystems(): { url: string; version?: string }[] {
+  loadTerminology();
+  return [...codeSystems.values()]
+    .filter((c) => c.content === 'complete' && (c.concept?.length ?? 0) > 0)
+    .map((c) => ({ url: c.url as string, ...(c.version ? { version: c.version } : {}) }))
+    .sort((a, b) => a.url.localeCompare(b.url));
+}
+
 /** True when `url` names an R4 ValueSet and no CodeSystem: a mistake in Coding.system. */
 export function isValueSetNotCodeSystem(url: string): boolean {
   loadTerminology();

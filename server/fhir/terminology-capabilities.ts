@@ -1,0 +1,29 @@
+import type { TerminologyCapabilities } from '@medplum/fhirtypes';
+import { completeCodeSystems } from '../validation/required-bindings';
+
+const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
+
+let cached: { baseUrl: string; statement: TerminologyCapabilities } | undefined;
+
+/**
+ * `GET /metadata?mode=terminology` (R4 http.html#capabilities): what this server does
+ * with terminology. It is not a terminology service ($expand, $validate-code, $lookup,
+ * $translate and closure are not offered, so those elements are absent); it knows every
+ * code of the complete code systems shipped with R4, against which it checks required
+ * bindings on every write, and those are the code systems it lists.
+ */
+export function terminologyCapabilities(baseUrl: string): TerminologyCapabilities {
+  if (cached?.baseUrl === baseUrl) return cached.statement;
+  const statement: TerminologyCapabilities = {
+    resourceType: 'TerminologyCapabilities',
+    status: 'active',
+    date: new Date().toISOString(),
+    publisher: 'fhir-server',
+    kind: 'instance',
+    software: { name: 'fhir-server', version: SOFTWARE_VERSION },
+    implementation: { description: 'FHIR R4 server on PostgreSQL: required bindings checked locally, no terminology operations', url: baseUrl },
+    codeSystem: completeCodeSystems().map(({ url, version }) => ({ uri: url, ...(version ? { version: [{ code: version, isDefault: true }] } : {}) })),
+  };
+  cached = { baseUrl, statement };
+  return statement;
+}
