@@ -15,6 +15,7 @@ import { compartmentTypes, compartmentUrl } from '../search/compartment-definiti
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
+import { listFind } from '../operations/list-find';
 import { validate } from '../operations/validate';
 import { bedAvailability } from '../operations/bed-availability';
 import { emergencyAccess } from '../operations/emergency-access';
@@ -87,6 +88,9 @@ export const routes: Route[] = [
   // A literal type as first segment: the operation is only on that type (CapabilityStatement too).
   { method: 'GET', path: '/Patient/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/$everything', handler: everything, operation: 'everything' },
+  // A patient's functional list (`$current-allergies` …) as a List.
+  { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
+  { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
   { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   // Insurers' claims: the Claim is stored and adjudicated, the answer is the ClaimResponse.

@@ -38,10 +38,10 @@ export class OperationInput {
     return value;
   }
 
-  /** A valueString (or valueCode / valueMarkdown), trimmed; empty counts as absent. */
+  /** A valueString (or valueCode / valueMarkdown / valueId), trimmed; empty counts as absent. */
   string(name: string): string | undefined {
     const p = this.one(name);
-    const value = p ? (p.valueString ?? p.valueCode ?? p.valueMarkdown) : this.fromQuery(name);
+    const value = p ? (p.valueString ?? p.valueCode ?? p.valueMarkdown ?? p.valueId) : this.fromQuery(name);
     if (p && value === undefined) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueString`, name);
     const trimmed = typeof value === 'string' ? value.trim() : undefined;
     return trimmed ? trimmed : undefined;

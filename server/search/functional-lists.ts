@@ -28,6 +28,12 @@ const FUNCTIONAL_LISTS: Readonly<Record<string, Readonly<Record<string, Query>>>
 
 export const FUNCTIONAL_LIST_NAMES: readonly string[] = Object.keys(FUNCTIONAL_LISTS);
 
+/** The resource types list `name` holds, or undefined for a list this server does not define. */
+export function functionalListTypes(name: string): string[] | undefined {
+  const list = FUNCTIONAL_LISTS[name];
+  return list ? Object.keys(list) : undefined;
+}
+
 /**
  * The search whose matches of `resourceType` are the list `name` (each pair ANDed; an
  * empty query for a type the list holds none of is `null`), or undefined for a list this

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { validateResource } from '../../server/validation/validate-resource';
 import { fhirRequest } from '../support/fhir-client';
 import { HL7_EXAMPLES_DIR } from '../support/hl7-examples';
 import { informationFiles, readSyntheaBundle, smallestPatientFiles } from '../support/synthea-bundles';
@@ -142,4 +143,37 @@ test("the specification's own batch of a patient's medications, allergies and pr
   const entries = response.entry as { response: { status: string }; resource?: { entry?: { resource: Resource }[] } }[];
   expect(entries.map((e) => e.response.status.split(' ')[0])).toEqual(batch.entry.map(() => '200'));
   expect(entries[2].resource?.entry?.map((e) => e.resource.id)).toEqual(['fl-example-allergy']);
+});
+
+test('List/$find returns a patient’s functional list as a valid List of the same resources, by GET or POST, and 404s what it cannot find', async () => {
+  for (const [name, expected] of [
+    ['$current-allergies', ['AllergyIntolerance/a-drug', 'AllergyIntolerance/a-food']],
+    ['current-problems', ['Condition/c-active', 'Condition/c-relapse']],
+    ['$current-medications', ['MedicationRequest/mr-active', 'MedicationStatement/ms-active']],
+  ] as const) {
+    const res = await fhirRequest('GET', `${server.base}/List/$find?patient=fl-patient&name=${encodeURIComponent(name)}`);
+    expect({ name, status: res.status }).toEqual({ name, status: 200 });
+    const found = res.body as Resource;
+    expect(found.resourceType).toBe('List');
+    expect(validateResource(found as never).filter((i) => i.severity === 'error')).toEqual([]);
+    expect(found.subject).toEqual({ reference: 'Patient/fl-patient' });
+    expect(found.entry.map((e: { item: { reference: string } }) => e.item.reference).sort()).toEqual(expected);
+  }
+  // Every Synthea patient's list holds what its _list search returns.
+  for (const patient of patients.slice(0, 3)) {
+    const listed = await matches(`Condition?patient=Patient/${patient}&_list=$current-problems&_count=1000`);
+    const res = await fhirRequest('POST', `${server.base}/List/$find`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'patient', valueId: patient }, { name: 'name', valueCode: '$current-problems' }] },
+    });
+    expect(res.status).toBe(200);
+    const references = ((res.body as Resource).entry ?? []).map((e: { item: { reference: string } }) => e.item.reference).sort();
+    expect(references).toEqual(listed.map((r) => `Condition/${r.id}`).sort());
+    if (references.length === 0) expect((res.body as Resource).emptyReason).toBeDefined();
+  }
+  expect((await fhirRequest('GET', `${server.base}/List/$find?patient=nobody-here&name=$current-allergies`)).status).toBe(404);
+  expect((await fhirRequest('GET', `${server.base}/List/$find?patient=fl-patient&name=$current-wishes`)).status).toBe(404);
+  expect((await fhirRequest('GET', `${server.base}/List/$find?patient=fl-patient`)).status).toBe(400);
+  const capability = await fhirRequest('GET', `${server.base}/metadata`);
+  const list = (capability.body as { rest: { resource: { type: string; operation?: { name: string; definition: string }[] }[] }[] }).rest[0].resource.find((r) => r.type === 'List');
+  expect(list?.operation).toContainEqual({ name: 'find', definition: 'http://hl7.org/fhir/OperationDefinition/List-find' });
 });
