@@ -25,6 +25,18 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
 
 const cache = new Map<string, CapabilityStatement>();
 
+/** What a CapabilityStatement and a TerminologyCapabilities say about this running server. */
+export function thisInstance(baseUrl: string, description: string) {
+  return {
+    status: 'active' as const,
+    date: new Date().toISOString(),
+    publisher: 'fhir-server',
+    kind: 'instance' as const,
+    software: { name: 'fhir-server', version: SOFTWARE_VERSION },
+    implementation: { description, url: baseUrl },
+  };
+}
+
 /**
  * Built from the route table and the search module's list of working parameters:
  * what is not routed is not claimed. https://hl7.org/fhir/R4/capabilitystatement.html
@@ -73,12 +85,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
 
   const statement: CapabilityStatement = {
     resourceType: 'CapabilityStatement',
-    status: 'active',
-    date: new Date().toISOString(),
-    publisher: 'fhir-server',
-    kind: 'instance',
-    software: { name: 'fhir-server', version: SOFTWARE_VERSION },
-    implementation: { description: 'FHIR R4 server on PostgreSQL', url: baseUrl },
+    ...thisInstance(baseUrl, 'FHIR R4 server on PostgreSQL'),
     // Bulk Data Access 2.0's server CapabilityStatement, which the $export routes implement.
     instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     fhirVersion: '4.0.1',

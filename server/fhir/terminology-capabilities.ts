@@ -1,7 +1,6 @@
 import type { TerminologyCapabilities } from '@medplum/fhirtypes';
 import { completeCodeSystems } from '../validation/required-bindings';
-
-const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
+import { thisInstance } from './capabilities';
 
 let cached: { baseUrl: string; statement: TerminologyCapabilities } | undefined;
 
@@ -16,12 +15,7 @@ export function terminologyCapabilities(baseUrl: string): TerminologyCapabilitie
   if (cached?.baseUrl === baseUrl) return cached.statement;
   const statement: TerminologyCapabilities = {
     resourceType: 'TerminologyCapabilities',
-    status: 'active',
-    date: new Date().toISOString(),
-    publisher: 'fhir-server',
-    kind: 'instance',
-    software: { name: 'fhir-server', version: SOFTWARE_VERSION },
-    implementation: { description: 'FHIR R4 server on PostgreSQL: required bindings checked locally, no terminology operations', url: baseUrl },
+    ...thisInstance(baseUrl, 'FHIR R4 server on PostgreSQL: required bindings checked locally, no terminology operations'),
     codeSystem: completeCodeSystems().map(({ url, version }) => ({ uri: url, ...(version ? { version: [{ code: version, isDefault: true }] } : {}) })),
   };
   cached = { baseUrl, statement };
