@@ -11,6 +11,7 @@ import type { EverythingPosition } from '../storage/everything-reads';
 import type { Repository } from '../storage/repository';
 import type { ResourceStore } from '../storage/resource-store';
 import { resourceTypes } from '../validation/structure-definitions';
+import { keepMatching, typeFilterCondition } from '../operations/export-type-filter';
 import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from '../storage/export-jobs';
 
 export interface ExportRunnerOptions {
@@ -59,6 +60,8 @@ async function systemStep(job: ExportJob, store: ResourceStore, tx: Knex.Transac
     if (type === undefined) return true;
     const request = parseSearchRequest(type, job.since ? { _lastUpdated: `ge${job.since.toISOString()}` } : {}, { strict: true, defaultCount: pageSize, maxCount: pageSize });
     request.count = pageSize;
+    const filter = typeFilterCondition(job.typeFilters, type);
+    if (filter) request.filters.push(filter);
     request.cursor = job.cursor.afterId ? (JSON.parse(job.cursor.afterId) as PageCursor) : undefined;
     let page;
     try {
@@ -99,7 +102,8 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
       throw err;
     }
     const page = entries.slice(0, pageSize);
-    await writeFiles(job, tx, page.filter((e) => e.mode === 'match').map((e) => e.resource));
+    const matches = page.filter((e) => e.mode === 'match').map((e) => e.resource);
+    await writeFiles(job, tx, await keepMatching(store, job.typeFilters, matches));
     if (entries.length > pageSize) {
       job.cursor = { ...job.cursor, after: page[page.length - 1].position };
       return false;

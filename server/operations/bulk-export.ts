@@ -5,18 +5,19 @@ import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhi
 import { primitiveFormatError } from '../validation/primitive-formats';
 import { isResourceType } from '../validation/structure-definitions';
 import type { ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
+import { parseTypeFilters } from './export-type-filter';
 
 /** `_outputFormat` values meaning NDJSON (Bulk Data 2.0 lists the abbreviations servers must accept). */
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Kick-off parameters of the specification this server does not apply: refused rather than ignored (unless lenient). */
-const UNSUPPORTED = ['_typeFilter', '_elements', 'patient', 'includeAssociatedData', '_until'];
+const UNSUPPORTED = ['_elements', 'patient', 'includeAssociatedData', '_until'];
 
 /**
  * Bulk Data kick-off (https://hl7.org/fhir/uv/bulkdata/export.html): `GET [base]/$export`,
  * `[base]/Patient/$export`, `[base]/Group/[id]/$export` (or POST with a Parameters body) with `Prefer: respond-async` →
  * 202 and a status URL in Content-Location. The job runs in the background
- * (jobs/export-runner.ts) with the caller's access; `_type`, `_since` and `_outputFormat`
- * (NDJSON) are applied.
+ * (jobs/export-runner.ts) with the caller's access; `_type`, `_typeFilter`
+ * (operations/export-type-filter.ts), `_since` and `_outputFormat` (NDJSON) are applied.
  */
 export const exportKickoff: FhirHandler = async (req, ctx) => {
   const jobs = exportJobs(ctx);
@@ -30,6 +31,12 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
   const since = sinceText === undefined ? undefined : instant(sinceText);
   const types = single(req, '_type')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
   for (const type of types ?? []) if (!isResourceType(type)) throw badRequest(`_type: ${type} is not a resource type`, '_type');
+  const filterValues = req.query._typeFilter;
+  const typeFilters = parseTypeFilters(
+    filterValues === undefined ? [] : Array.isArray(filterValues) ? filterValues : [filterValues],
+    types && types.length > 0 ? types : undefined,
+    req.preferHandling === 'lenient'
+  );
   if (req.preferHandling !== 'lenient') {
     const unsupported = UNSUPPORTED.filter((name) => req.query[name] !== undefined);
     if (unsupported.length > 0) throw badRequest(`$export: ${unsupported.join(', ')} not supported here (send Prefer: handling=lenient to have it ignored)`, unsupported[0]);
@@ -41,6 +48,7 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
     level,
     groupId: level === 'group' ? req.id : undefined,
     types: types && types.length > 0 ? [...new Set(types)] : undefined,
+    typeFilters,
     since,
     request: `${ctx.baseUrl}/${path}${req.queryString ? `?${req.queryString}` : ''}`,
     principal: ctx.principal,

@@ -21,6 +21,8 @@ export interface ExportJob {
   groupId?: string;
   /** `_type`; undefined for every type the caller may read. */
   types?: string[];
+  /** `_typeFilter`: per type, search queries (`status=active`) of which its resources must match one. */
+  typeFilters?: Record<string, string[]>;
   since?: Date;
   transactionTime: Date;
   request: string;
@@ -36,6 +38,7 @@ interface JobRow {
   level: ExportLevel;
   group_id: string | null;
   types: string[] | null;
+  type_filter: Record<string, string[]> | null;
   since: Date | null;
   transaction_time: Date;
   request: string;
@@ -52,6 +55,7 @@ function fromRow(row: JobRow): ExportJob {
     level: row.level,
     groupId: row.group_id ?? undefined,
     types: row.types ?? undefined,
+    typeFilters: row.type_filter ?? undefined,
     since: row.since ?? undefined,
     transactionTime: row.transaction_time,
     request: row.request,
@@ -62,15 +66,26 @@ function fromRow(row: JobRow): ExportJob {
   };
 }
 
+export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'since' | 'request' | 'principal'>;
+
 export async function createExportJob(
   knex: Knex,
-  job: Pick<ExportJob, 'level' | 'groupId' | 'types' | 'since' | 'request' | 'principal'>
+  job: NewExportJob
 ): Promise<ExportJob> {
   const rows: JobRow[] = (
     await knex.raw(
-      `INSERT INTO export_job (id, status, level, group_id, types, since, transaction_time, request, principal)
-       VALUES (?, 'accepted', ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
-      [randomUUID(), job.level, job.groupId ?? null, job.types ?? null, job.since ?? null, job.request, job.principal ? JSON.stringify(job.principal) : null]
+      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, since, transaction_time, request, principal)
+       VALUES (?, 'accepted', ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
+      [
+        randomUUID(),
+        job.level,
+        job.groupId ?? null,
+        job.types ?? null,
+        job.typeFilters ? JSON.stringify(job.typeFilters) : null,
+        job.since ?? null,
+        job.request,
+        job.principal ? JSON.stringify(job.principal) : null,
+      ]
     )
   ).rows;
   return fromRow(rows[0]);
@@ -126,7 +141,7 @@ export async function readExportFile(knex: Knex, jobId: string, seq: number): Pr
 export class ExportJobStore {
   constructor(private readonly knex: Knex) {}
 
-  create(job: Pick<ExportJob, 'level' | 'groupId' | 'types' | 'since' | 'request' | 'principal'>): Promise<ExportJob> {
+  create(job: NewExportJob): Promise<ExportJob> {
     return createExportJob(this.knex, job);
   }
 

@@ -10,6 +10,7 @@ import * as auditSealing from './migrations/008-audit-sealing';
 import * as bulkExport from './migrations/009-bulk-export';
 import * as subscriptionQueue from './migrations/010-subscription-queue';
 import * as lz4Content from './migrations/011-lz4-content';
+import * as exportTypeFilter from './migrations/012-export-type-filter';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -29,6 +30,7 @@ const migrations: [string, Migration][] = [
   ['009-bulk-export', bulkExport],
   ['010-subscription-queue', subscriptionQueue],
   ['011-lz4-content', lz4Content],
+  ['012-export-type-filter', exportTypeFilter],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -124,7 +124,7 @@ describe('without authorization', () => {
     expect(bad.status).toBe(400);
   });
 
-  test('kick-off errors are 400 OperationOutcomes: no Prefer: respond-async, another format, a bad _since or _type, an unsupported parameter', async () => {
+  test('kick-off errors are 400 OperationOutcomes: no Prefer: respond-async, another format, a bad _since, _type or _typeFilter, an unsupported parameter', async () => {
     const bad = async (path: string, headers: Record<string, string> = ASYNC): Promise<void> => {
       const res = await fhirRequest('GET', `${server.base}/${path}`, { headers });
       expect(res.status).toBe(400);
@@ -134,9 +134,43 @@ describe('without authorization', () => {
     await bad('$export?_outputFormat=text/csv');
     await bad('$export?_since=yesterday');
     await bad('$export?_type=Patient,Wizard');
-    await bad('$export?_typeFilter=Patient%3Fname%3Dann');
+    await bad('$export?_typeFilter=Patient%3Fwizardry%3Dhigh');
+    await bad('$export?_typeFilter=Observation%3Fsubject%3DPatient/ann%26_sort%3Ddate');
+    await bad('$export?_typeFilter=status%3Dfinal');
+    await bad('$export?_elements=id');
     expect((await fhirRequest('GET', `${server.base}/$export?_typeFilter=x&_outputFormat=ndjson`, { headers: { ...ASYNC, Prefer: 'respond-async, handling=lenient' } })).status).toBe(202);
     expect((await fhirRequest('GET', `${server.base}/Group/nobody/$export`, { headers: ASYNC })).status).toBe(404);
+  });
+
+  test('_typeFilter keeps only the resources of a filtered type that match one of its queries, at every level; other types are whole', async () => {
+    const filtered = async (path: string): Promise<Map<string, any[]>> => exported(await manifestOf(await kickOff(server, path)));
+    const annOnly = encodeURIComponent('Observation?subject=Patient/ann');
+    const cyOnly = encodeURIComponent('Observation?subject=Patient/cy');
+    let byType = await filtered(`$export?_type=Patient,Observation&_typeFilter=${annOnly}`);
+    expect(ids(byType.get('Observation'))).toEqual(['o1', 'o2']);
+    expect(ids(byType.get('Patient'))).toEqual(['ann', 'bob', 'cy']);
+    // Repeated, or joined by a comma: ORed.
+    expect(ids((await filtered(`$export?_type=Observation&_typeFilter=${annOnly}&_typeFilter=${cyOnly}`)).get('Observation'))).toEqual(['o1', 'o2', 'o4']);
+    expect(ids((await filtered(`$export?_type=Observation&_typeFilter=${annOnly},${cyOnly}`)).get('Observation'))).toEqual(['o1', 'o2', 'o4']);
+    // A value with its own OR list, and a filter on a type _type leaves out.
+    const twoPatients = encodeURIComponent('Patient?_id=ann,cy');
+    byType = await filtered(`$export?_type=Patient&_typeFilter=${twoPatients}&_typeFilter=${annOnly}`);
+    expect([...byType.keys()]).toEqual(['Patient']);
+    expect(ids(byType.get('Patient'))).toEqual(['ann', 'cy']);
+    // Patient and Group level: the compartment, then the filter.
+    byType = await filtered(`Patient/$export?_typeFilter=${encodeURIComponent('Observation?subject=Patient/bob')}`);
+    expect(ids(byType.get('Observation'))).toEqual(['o3']);
+    expect(ids(byType.get('Patient'))).toEqual(['ann', 'bob', 'cy']);
+    byType = await filtered(`Group/ann-and-bob/$export?_typeFilter=${annOnly}&_typeFilter=${encodeURIComponent('Patient?name=bob')}`);
+    expect(ids(byType.get('Observation'))).toEqual(['o1', 'o2']);
+    expect(ids(byType.get('Patient'))).toEqual(['bob']);
+    // POST: the same in a Parameters body.
+    const res = await fhirRequest('POST', `${server.base}/$export`, {
+      headers: ASYNC,
+      body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Observation' }, { name: '_typeFilter', valueString: 'Observation?subject=Patient/cy' }] },
+    });
+    expect(res.status).toBe(202);
+    expect(ids((await exported(await manifestOf(res.headers.get('content-location') as string))).get('Observation'))).toEqual(['o4']);
   });
 
   test('DELETE on the status URL cancels the export: the status URL and its files are then 404', async () => {
