@@ -44,9 +44,10 @@ export async function criticalSummary(store: ResourceStore, patient: Patient & {
   const [related, allergies, conditions, requests, statements, bloodGroups, vitals, directivesByCategory, directivesByScope, devices, flags] = await Promise.all([
     find('RelatedPerson', { patient: subject }),
     find('AllergyIntolerance', { patient: subject }),
-    find('Condition', { patient: subject, 'clinical-status': 'active,recurrence,relapse' }),
-    find('MedicationRequest', { patient: subject, status: 'active' }),
-    find('MedicationStatement', { patient: subject, status: 'active' }),
+    // "Active" as the functional lists define it (search/functional-lists.ts).
+    find('Condition', { patient: subject, _list: '$current-problems' }),
+    find('MedicationRequest', { patient: subject, _list: '$current-medications' }),
+    find('MedicationStatement', { patient: subject, _list: '$current-medications' }),
     find('Observation', { patient: subject, code: BLOOD_GROUP_CODES.join(','), _sort: '-date' }),
     find('Observation', { patient: subject, category: 'vital-signs', _sort: '-date', _count: String(RECENT_VITALS_SCANNED) }),
     find('Consent', { patient: subject, status: 'active', category: ADVANCE_DIRECTIVE_CATEGORIES.join(',') }),

@@ -69,7 +69,10 @@ export async function keepMatching<T extends Resource>(store: ResourceStore, typ
   const kept = new Set<string>();
   const byType = new Map<string, string[]>();
   for (const r of resources) {
-    if (typeFilters[r.resourceType]) byType.set(r.resourceType, [...(byType.get(r.resourceType) ?? []), r.id as string]);
+    if (!typeFilters[r.resourceType]) continue;
+    const ids = byType.get(r.resourceType) ?? [];
+    ids.push(r.id as string);
+    byType.set(r.resourceType, ids);
   }
   for (const [type, ids] of byType) {
     const request = parseSearchRequest(type, { _id: ids.join(',') }, { strict: true, defaultCount: ids.length, maxCount: ids.length });

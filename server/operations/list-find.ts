@@ -1,19 +1,11 @@
 import type { List, Resource } from '@medplum/fhirtypes';
 import { notFound } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
-import { FUNCTIONAL_LIST_NAMES, functionalListTypes } from '../search/functional-lists';
+import { FUNCTIONAL_LIST_NAMES, functionalList } from '../search/functional-lists';
 import { searchEveryPage } from '../storage/search-every-page';
 import { OperationInput } from './operation-parameters';
 
 const LIST_USE = 'http://terminology.hl7.org/CodeSystem/list-example-use-codes';
-
-/** How each functional list presents itself as a List (R4 list-example-codes). */
-const PRESENTATION: Record<string, { title: string; code: string }> = {
-  '$current-problems': { title: 'Current problems', code: 'problems' },
-  '$current-medications': { title: 'Current medications', code: 'medications' },
-  '$current-allergies': { title: 'Current allergies', code: 'allergies' },
-  '$current-drug-allergies': { title: 'Current drug allergies', code: 'allergies' },
-};
 
 /**
  * `List/$find?patient=42&name=$current-allergies` (R4 list-operation-find): the
@@ -27,25 +19,24 @@ export const listFind: FhirHandler = async (req, ctx) => {
   const patientId = input.requiredString('patient');
   const given = input.requiredString('name');
   const name = given.startsWith('$') ? given : `$${given}`;
-  const types = functionalListTypes(name);
-  if (!types) throw notFound(`No functional list '${given}' on this server; it defines ${FUNCTIONAL_LIST_NAMES.join(', ')}`);
+  const list = functionalList(name);
+  if (!list) throw notFound(`No functional list '${given}' on this server; it defines ${FUNCTIONAL_LIST_NAMES.join(', ')}`);
   await ctx.repo.read('Patient', patientId);
   const items: Resource[] = [];
-  for (const type of types) {
+  for (const type of Object.keys(list.queries)) {
     items.push(...(await searchEveryPage(ctx.repo, type as Resource['resourceType'], { patient: `Patient/${patientId}`, _list: name, _sort: '_lastUpdated' })));
   }
-  const { title, code } = PRESENTATION[name];
-  const list: List = {
+  const found: List = {
     resourceType: 'List',
     status: 'current',
     mode: 'snapshot',
-    title,
-    code: { coding: [{ system: LIST_USE, code }] },
+    title: list.title,
+    code: { coding: [{ system: LIST_USE, code: list.code }] },
     subject: { reference: `Patient/${patientId}` },
     date: new Date().toISOString(),
     ...(items.length > 0
       ? { entry: items.map((r) => ({ item: { reference: `${r.resourceType}/${r.id}` } })) }
       : { emptyReason: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'nilknown' }] } }),
   };
-  return { status: 200, resource: list };
+  return { status: 200, resource: found };
 };

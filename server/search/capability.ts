@@ -1,4 +1,5 @@
 import { isResourceType } from '../validation/structure-definitions';
+import { LIST_PARAMETER_DOCUMENTATION } from './functional-lists';
 import { indexedParams } from './supported-parameters';
 
 export interface CapabilitySearchParam {
@@ -25,10 +26,7 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
   result.push({
     name: '_list',
     type: 'special',
-    documentation:
-      'Resources that List/[id] references from List.entry.item; functional lists $current-problems (Condition), $current-medications ' +
-      '(MedicationStatement, MedicationRequest), $current-allergies and $current-drug-allergies (AllergyIntolerance): active, ' +
-      'not entered in error or refuted',
+    documentation: LIST_PARAMETER_DOCUMENTATION,
   });
   for (const { def, handler } of indexedParams(resourceType).values()) {
     result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation: handler.documentation ?? def.description });

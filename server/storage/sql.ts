@@ -27,14 +27,14 @@ const HELD_IDLE_MS = 20;
  * nobody waits for the pool, and all go back once unused for HELD_IDLE_MS, so
  * transactions and knex.destroy() get them soon.
  */
-class HeldConnections {
+class HeldConnections implements ConnectionSource {
   private readonly idle: PooledConnection[] = [];
   private timer: NodeJS.Timeout | undefined;
   private used = false;
 
   constructor(private readonly source: ConnectionSource) {}
 
-  acquire(): Promise<PooledConnection> | PooledConnection {
+  async acquireConnection(): Promise<PooledConnection> {
     this.used = true;
     for (let connection = this.idle.pop(); connection; connection = this.idle.pop()) {
       // Ended while held (the server closed it): the pool's validation discards it.
@@ -44,13 +44,12 @@ class HeldConnections {
     return this.source.acquireConnection();
   }
 
-  release(connection: PooledConnection): Promise<void> | undefined {
+  async releaseConnection(connection: PooledConnection): Promise<void> {
     if (this.idle.length >= HELD_MAX || connection.__knex__disposed || (this.source.pool?.numPendingAcquires() ?? 0) > 0) {
       return this.source.releaseConnection(connection);
     }
     this.idle.push(connection);
     this.timer ??= setTimeout(() => this.returnUnused(), HELD_IDLE_MS).unref();
-    return undefined;
   }
 
   private returnUnused(): void {
@@ -86,21 +85,13 @@ export async function runSql<R extends pg.QueryResultRow>(
   values: unknown[]
 ): Promise<pg.QueryResult<R>> {
   const source = db.client as unknown as ConnectionSource;
-  if ((db as Knex.Transaction).isTransaction) {
-    // A transaction's client returns its own connection and ignores the release.
-    const connection = await source.acquireConnection();
-    try {
-      return await connection.query<R>({ name: fittingName(name), text, values });
-    } finally {
-      await source.releaseConnection(connection);
-    }
-  }
-  const connections = heldFor(source);
-  const connection = await connections.acquire();
+  // A transaction's client returns its own connection and ignores the release.
+  const connections = (db as Knex.Transaction).isTransaction ? source : heldFor(source);
+  const connection = await connections.acquireConnection();
   try {
     return await connection.query<R>({ name: fittingName(name), text, values });
   } finally {
-    await connections.release(connection);
+    await connections.releaseConnection(connection);
   }
 }
 
