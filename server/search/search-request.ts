@@ -60,6 +60,7 @@ export type SearchFilter =
   | LastUpdatedFilter
   | TokenFilter
   | TokenTextFilter
+  | TokenSetFilter
   | OfTypeFilter
   | DateFilter
   | ReferenceFilter
@@ -178,6 +179,20 @@ export interface TokenFilter {
   code: string;
   not: boolean;
   values: TokenSearchValue[];
+}
+
+/** A set of codes named rather than listed: a ValueSet (`:in`), or a code and what it subsumes or is subsumed by (`:below`, `:above`). */
+export type TokenSet = { valueSet: string } | { system: string; code: string; relation: 'below' | 'above' };
+
+/**
+ * `:in` / `:not-in` / `:below` / `:above`: the codes of `sets` (ORed), found before the
+ * query runs (storage/token-set-resolution.ts turns this into a TokenFilter).
+ */
+export interface TokenSetFilter {
+  kind: 'token-set';
+  code: string;
+  not: boolean;
+  sets: TokenSet[];
 }
 
 /** `:text`: case- and accent-insensitive starts-with on display / text. */

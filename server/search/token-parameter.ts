@@ -3,7 +3,7 @@ import { paramColumn } from './column-names';
 import type { IndexColumn } from './index-columns';
 import type { ParamContext, ParameterType, SqlCondition } from './parameter-type';
 import { arrayEntrySort, placeholders } from './parameter-type';
-import type { OfTypeFilter, SearchFilter, TokenSearchValue } from './search-request';
+import type { OfTypeFilter, SearchFilter, TokenSearchValue, TokenSet } from './search-request';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 import { escapeLike, normalizeText, TEXT_SEPARATOR } from './folded-text';
 import { anySystemEntry, ofTypeEntry, systemCodeEntry, systemOnlyEntry } from './token-encoding';
@@ -50,6 +50,14 @@ function parseOfType(code: string, raw: string): OfTypeFilter['values'][number] 
   return { typeSystem, typeCode, value };
 }
 
+function subsumptionSet(code: string, relation: 'below' | 'above', raw: string): TokenSet {
+  const value = parseTokenValue(code, raw);
+  if (!value.system || value.code === undefined) {
+    throw badRequest(`${code}:${relation} needs system|code (the code system decides what a code subsumes), got '${raw}'`, code);
+  }
+  return { system: value.system, code: value.code, relation };
+}
+
 export function tokenEntry(value: TokenSearchValue): string {
   if (value.system === undefined) return anySystemEntry(value.code ?? '');
   if (value.code === undefined) return systemOnlyEntry(value.system);
@@ -88,6 +96,12 @@ export const tokenParameter: ParameterType = {
         return { kind: 'token-text', code, texts: values.map(unescapeSearchValue) };
       case 'of-type':
         return { kind: 'of-type', code, values: values.map((v) => parseOfType(code, v)) };
+      case 'in':
+      case 'not-in':
+        return { kind: 'token-set', code, not: modifier === 'not-in', sets: values.map((v) => ({ valueSet: unescapeSearchValue(v) })) };
+      case 'below':
+      case 'above':
+        return { kind: 'token-set', code, not: false, sets: values.map((v) => subsumptionSet(code, modifier, v)) };
       default:
         throw badRequest(`Modifier :${modifier} is not supported for token parameter ${code}`, code);
     }

@@ -4,6 +4,7 @@ import { applySearchFilters } from '../search/build-search-sql';
 import { parseSearchQueryString } from '../search/parse-search-request';
 import type { SearchRequest } from '../search/search-request';
 import type { Db } from './sql';
+import { resolveTokenSets } from './token-set-resolution';
 
 export interface MatchedRow {
   id: string;
@@ -48,7 +49,7 @@ function criteriaRequest(resourceType: string, normalized: string, limits: { def
 
 async function matchRows(db: Db, resourceType: string, request: SearchRequest): Promise<MatchedRow[]> {
   const query = db(resourceType).select('id', 'version_id');
-  applySearchFilters(query, request);
+  applySearchFilters(query, await resolveTokenSets(db, request));
   return query.limit(2);
 }
 

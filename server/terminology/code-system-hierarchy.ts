@@ -1,0 +1,70 @@
+import type { CodeSystem, CodeSystemConcept } from '@medplum/fhirtypes';
+
+/**
+ * A CodeSystem's concepts by code with their is-a relations: nesting
+ * (`concept.concept`, how FHIR's and HL7 v3's code systems state subsumption) and the
+ * `parent` / `subsumedBy` / `child` properties (codesystem.html#props) where given.
+ */
+export interface ConceptIndex {
+  readonly concepts: ReadonlyMap<string, CodeSystemConcept>;
+  /** Every code below `code` (not itself); empty for an unknown code. */
+  descendants(code: string): Set<string>;
+  /** Every code above `code` (not itself). */
+  ancestors(code: string): Set<string>;
+}
+
+const PARENT_PROPERTIES = new Set(['parent', 'subsumedBy']);
+
+const indexes = new WeakMap<CodeSystem, ConceptIndex>();
+
+export function conceptIndex(codeSystem: CodeSystem): ConceptIndex {
+  let index = indexes.get(codeSystem);
+  if (!index) {
+    index = buildIndex(codeSystem);
+    indexes.set(codeSystem, index);
+  }
+  return index;
+}
+
+function buildIndex(codeSystem: CodeSystem): ConceptIndex {
+  const concepts = new Map<string, CodeSystemConcept>();
+  const children = new Map<string, Set<string>>();
+  const parents = new Map<string, Set<string>>();
+  const link = (parent: string, child: string): void => {
+    if (parent === child) return;
+    if (!children.has(parent)) children.set(parent, new Set());
+    if (!parents.has(child)) parents.set(child, new Set());
+    children.get(parent)?.add(child);
+    parents.get(child)?.add(parent);
+  };
+  // Iterative: some code systems nest deeply.
+  const stack: { concept: CodeSystemConcept; parent?: string }[] = (codeSystem.concept ?? []).map((concept) => ({ concept }));
+  while (stack.length > 0) {
+    const { concept, parent } = stack.pop() as { concept: CodeSystemConcept; parent?: string };
+    if (!concept.code) continue;
+    if (!concepts.has(concept.code)) concepts.set(concept.code, concept);
+    if (parent) link(parent, concept.code);
+    for (const property of concept.property ?? []) {
+      if (typeof property.valueCode !== 'string') continue;
+      if (PARENT_PROPERTIES.has(property.code as string)) link(property.valueCode, concept.code);
+      else if (property.code === 'child') link(concept.code, property.valueCode);
+    }
+    for (const child of concept.concept ?? []) stack.push({ concept: child, parent: concept.code });
+  }
+  const closure = (edges: Map<string, Set<string>>, code: string): Set<string> => {
+    const out = new Set<string>();
+    const todo = [...(edges.get(code) ?? [])];
+    while (todo.length > 0) {
+      const next = todo.pop() as string;
+      if (out.has(next) || next === code) continue;
+      out.add(next);
+      todo.push(...(edges.get(next) ?? []));
+    }
+    return out;
+  };
+  return {
+    concepts,
+    descendants: (code) => closure(children, code),
+    ancestors: (code) => closure(parents, code),
+  };
+}
