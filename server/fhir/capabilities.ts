@@ -16,6 +16,7 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   validate: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
   everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
   find: 'http://hl7.org/fhir/OperationDefinition/List-find',
+  expand: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
   submit: 'http://hl7.org/fhir/OperationDefinition/Claim-submit',
   export: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
   meta: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',

@@ -16,6 +16,7 @@ import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
 import { listFind } from '../operations/list-find';
+import { valueSetExpand } from '../operations/valueset-expand';
 import { validate } from '../operations/validate';
 import { bedAvailability } from '../operations/bed-availability';
 import { emergencyAccess } from '../operations/emergency-access';
@@ -91,6 +92,9 @@ export const routes: Route[] = [
   // A patient's functional list (`$current-allergies` …) as a List.
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
+  // Terminology: a ValueSet's codes, from the ValueSets and CodeSystems held here and the official R4 ones.
+  { method: 'GET', path: '/ValueSet/$expand', handler: valueSetExpand, operation: 'expand' },
+  { method: 'POST', path: '/ValueSet/$expand', handler: valueSetExpand, operation: 'expand' },
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
   { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   // Insurers' claims: the Claim is stored and adjudicated, the answer is the ClaimResponse.
@@ -114,6 +118,8 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/:id/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
+  { method: 'GET', path: '/ValueSet/:id/$expand', handler: valueSetExpand, operation: 'expand' },
+  { method: 'POST', path: '/ValueSet/:id/$expand', handler: valueSetExpand, operation: 'expand' },
   // (instance-level operation routes of other modules: add here)
   { method: 'GET', path: '/Patient/:id/$emergency-card', handler: emergencyCard, operation: 'emergency-card' },
   { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },

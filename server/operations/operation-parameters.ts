@@ -1,4 +1,4 @@
-import type { Parameters, ParametersParameter, Reference } from '@medplum/fhirtypes';
+import type { Parameters, ParametersParameter, Reference, Resource } from '@medplum/fhirtypes';
 import { referenceIdAnywhere } from '../core/references';
 import { badRequest } from '../core/outcome';
 
@@ -38,10 +38,10 @@ export class OperationInput {
     return value;
   }
 
-  /** A valueString (or valueCode / valueMarkdown / valueId), trimmed; empty counts as absent. */
+  /** A valueString (or valueCode / valueMarkdown / valueId / valueUri / valueCanonical), trimmed; empty counts as absent. */
   string(name: string): string | undefined {
     const p = this.one(name);
-    const value = p ? (p.valueString ?? p.valueCode ?? p.valueMarkdown ?? p.valueId) : this.fromQuery(name);
+    const value = p ? (p.valueString ?? p.valueCode ?? p.valueMarkdown ?? p.valueId ?? p.valueUri ?? p.valueCanonical) : this.fromQuery(name);
     if (p && value === undefined) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueString`, name);
     const trimmed = typeof value === 'string' ? value.trim() : undefined;
     return trimmed ? trimmed : undefined;
@@ -100,5 +100,22 @@ export class OperationInput {
     const value = Number(raw);
     if (!Number.isInteger(value) || value <= 0) throw badRequest(`$${this.operation}: parameter "${name}" must be a positive integer`, name);
     return value;
+  }
+
+  /** A whole number ≥ 0 (valueInteger / valueUnsignedInt / valuePositiveInt). */
+  nonNegativeInteger(name: string): number | undefined {
+    const p = this.one(name);
+    const raw = p ? (p.valueInteger ?? p.valueUnsignedInt ?? p.valuePositiveInt) : this.fromQuery(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0 || String(raw).trim() === '') throw badRequest(`$${this.operation}: parameter "${name}" must be a whole number of 0 or more`, name);
+    return value;
+  }
+
+  /** A resource parameter (`parameter.resource`): only in a Parameters body. */
+  resource(name: string): Resource | undefined {
+    const p = this.one(name);
+    if (p && !p.resource) throw badRequest(`$${this.operation}: parameter "${name}" must carry a resource`, name);
+    return p?.resource;
   }
 }

@@ -1,36 +1,15 @@
-import type { CodeSystem, Resource, ValueSet } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { badRequest } from '../core/outcome';
 import { applySearchFilters } from '../search/build-search-sql';
 import type { SearchFilter, SearchRequest, TokenSet, TokenSetFilter } from '../search/search-request';
 import { indexedParam } from '../search/supported-parameters';
 import { conceptIndex } from '../terminology/code-system-hierarchy';
-import { officialTerminology } from '../terminology/official-terminology';
+import { terminologySource } from '../terminology/terminology-source';
 import { ExpansionError, expandValueSet, MAX_EXPANSION_CODES, type TerminologySource } from '../terminology/value-set-expansion';
 
-/**
- * The terminology a search or `$expand` reads: ValueSets and CodeSystems stored here
- * (the latest live one of a canonical `url` or `url|version`), then the official R4 ones.
- */
-export function terminologySource(db: Knex): TerminologySource {
-  return {
-    async valueSet(canonical) {
-      const stored = await storedByCanonical<ValueSet>(db, 'ValueSet', canonical);
-      if (stored) return stored;
-      const [url, version] = canonical.split('|');
-      const official = officialTerminology().valueSets.get(url);
-      return official && (version === undefined || official.version === version) ? official : undefined;
-    },
-    async codeSystem(url, version) {
-      const stored = await storedByCanonical<CodeSystem>(db, 'CodeSystem', version ? `${url}|${version}` : url);
-      if (stored) return stored;
-      const official = officialTerminology().codeSystems.get(url);
-      return official && (version === undefined || official.version === version) ? official : undefined;
-    },
-  };
-}
-
-async function storedByCanonical<T extends Resource>(db: Knex, resourceType: 'ValueSet' | 'CodeSystem', canonical: string): Promise<T | undefined> {
+/** Through the repository (no principal), like a chain's targets: a set names codes, it returns no resource. */
+async function storedByCanonical<T extends Resource>(db: Knex, resourceType: string, canonical: string): Promise<T | undefined> {
   const query = db(resourceType).select('content');
   applySearchFilters(query, { resourceType, filters: [{ kind: 'uri', code: 'url', entries: [canonical] }], sort: [], count: 1, offset: 0, total: 'none', warnings: [] });
   const rows: { content: T }[] = await query.orderBy('last_updated', 'desc').limit(1);
@@ -62,7 +41,7 @@ function namesTokenSet(filter: SearchFilter): boolean {
  */
 export async function resolveTokenSets(db: Knex, request: SearchRequest): Promise<SearchRequest> {
   if (!request.filters.some(namesTokenSet)) return request;
-  const source = terminologySource(db);
+  const source = terminologySource((type, canonical) => storedByCanonical(db, type, canonical));
   const walk = async (resourceType: string, filter: SearchFilter): Promise<SearchFilter> => {
     switch (filter.kind) {
       case 'token-set':

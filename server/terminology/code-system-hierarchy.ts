@@ -38,7 +38,8 @@ function buildIndex(codeSystem: CodeSystem): ConceptIndex {
     parents.get(child)?.add(parent);
   };
   // Iterative: some code systems nest deeply.
-  const stack: { concept: CodeSystemConcept; parent?: string }[] = (codeSystem.concept ?? []).map((concept) => ({ concept }));
+  // Depth first, in the order written: the order of an expansion of the whole system.
+  const stack: { concept: CodeSystemConcept; parent?: string }[] = (codeSystem.concept ?? []).map((concept) => ({ concept })).reverse();
   while (stack.length > 0) {
     const { concept, parent } = stack.pop() as { concept: CodeSystemConcept; parent?: string };
     if (!concept.code) continue;
@@ -49,7 +50,8 @@ function buildIndex(codeSystem: CodeSystem): ConceptIndex {
       if (PARENT_PROPERTIES.has(property.code as string)) link(property.valueCode, concept.code);
       else if (property.code === 'child') link(concept.code, property.valueCode);
     }
-    for (const child of concept.concept ?? []) stack.push({ concept: child, parent: concept.code });
+    const children = concept.concept ?? [];
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ concept: children[i], parent: concept.code });
   }
   const closure = (edges: Map<string, Set<string>>, code: string): Set<string> => {
     const out = new Set<string>();
