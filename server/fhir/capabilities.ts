@@ -17,6 +17,8 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
   find: 'http://hl7.org/fhir/OperationDefinition/List-find',
   expand: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
+  lookup: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup',
+  subsumes: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-subsumes',
   submit: 'http://hl7.org/fhir/OperationDefinition/Claim-submit',
   export: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
   meta: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',

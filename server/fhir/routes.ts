@@ -17,6 +17,10 @@ import { vread } from './vread';
 import { everything } from '../operations/everything';
 import { listFind } from '../operations/list-find';
 import { valueSetExpand } from '../operations/valueset-expand';
+import { valueSetValidateCode } from '../operations/valueset-validate-code';
+import { codeSystemValidateCode } from '../operations/codesystem-validate-code';
+import { codeSystemLookup } from '../operations/codesystem-lookup';
+import { codeSystemSubsumes } from '../operations/codesystem-subsumes';
 import { validate } from '../operations/validate';
 import { bedAvailability } from '../operations/bed-availability';
 import { emergencyAccess } from '../operations/emergency-access';
@@ -95,6 +99,14 @@ export const routes: Route[] = [
   // Terminology: a ValueSet's codes, from the ValueSets and CodeSystems held here and the official R4 ones.
   { method: 'GET', path: '/ValueSet/$expand', handler: valueSetExpand, operation: 'expand' },
   { method: 'POST', path: '/ValueSet/$expand', handler: valueSetExpand, operation: 'expand' },
+  { method: 'GET', path: '/ValueSet/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
+  { method: 'POST', path: '/ValueSet/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
+  { method: 'GET', path: '/CodeSystem/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
+  { method: 'POST', path: '/CodeSystem/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
+  { method: 'GET', path: '/CodeSystem/$lookup', handler: codeSystemLookup, operation: 'lookup' },
+  { method: 'POST', path: '/CodeSystem/$lookup', handler: codeSystemLookup, operation: 'lookup' },
+  { method: 'GET', path: '/CodeSystem/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
+  { method: 'POST', path: '/CodeSystem/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
   { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   // Insurers' claims: the Claim is stored and adjudicated, the answer is the ClaimResponse.
@@ -120,6 +132,14 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
   { method: 'GET', path: '/ValueSet/:id/$expand', handler: valueSetExpand, operation: 'expand' },
   { method: 'POST', path: '/ValueSet/:id/$expand', handler: valueSetExpand, operation: 'expand' },
+  { method: 'GET', path: '/ValueSet/:id/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
+  { method: 'POST', path: '/ValueSet/:id/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
+  { method: 'GET', path: '/CodeSystem/:id/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
+  { method: 'POST', path: '/CodeSystem/:id/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
+  { method: 'GET', path: '/CodeSystem/:id/$lookup', handler: codeSystemLookup, operation: 'lookup' },
+  { method: 'POST', path: '/CodeSystem/:id/$lookup', handler: codeSystemLookup, operation: 'lookup' },
+  { method: 'GET', path: '/CodeSystem/:id/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
+  { method: 'POST', path: '/CodeSystem/:id/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
   // (instance-level operation routes of other modules: add here)
   { method: 'GET', path: '/Patient/:id/$emergency-card', handler: emergencyCard, operation: 'emergency-card' },
   { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },

@@ -7,9 +7,9 @@ let cached: { baseUrl: string; statement: TerminologyCapabilities } | undefined;
 /**
  * `GET /metadata?mode=terminology` (R4 http.html#capabilities): what this server does
  * with terminology. It expands value sets (`ValueSet/$expand`, and token `:in` search)
- * from the ValueSets and CodeSystems stored here and the official R4 ones, flat, paged,
- * never partially; $validate-code, $lookup, $translate and closure are not offered, so
- * those elements are absent. It knows every code of the complete code systems shipped
+ * and validates codes against them and against code systems (`$validate-code`), from the
+ * ValueSets and CodeSystems stored here and the official R4 ones, flat, paged, never
+ * partially; $translate and closure are not offered, so those elements are absent. It knows every code of the complete code systems shipped
  * with R4, against which it checks required bindings on every write, and those are the
  * code systems it lists.
  */
@@ -17,13 +17,14 @@ export function terminologyCapabilities(baseUrl: string): TerminologyCapabilitie
   if (cached?.baseUrl === baseUrl) return cached.statement;
   const statement: TerminologyCapabilities = {
     resourceType: 'TerminologyCapabilities',
-    ...thisInstance(baseUrl, 'FHIR R4 server on PostgreSQL: required bindings checked locally, ValueSet/$expand over the terminology held here'),
+    ...thisInstance(baseUrl, 'FHIR R4 server on PostgreSQL: required bindings checked locally, ValueSet/$expand, $validate-code, CodeSystem/$lookup and $subsumes over the terminology held here'),
     expansion: {
       hierarchical: false,
       paging: true,
       incomplete: false,
       textFilter: 'filter keeps the codes whose code, or a word of whose display, starts with each of its words (case and accents folded)',
     },
+    validateCode: { translations: false },
     codeSystem: completeCodeSystems().map(({ url, version }) => ({ uri: url, ...(version ? { version: [{ code: version, isDefault: true }] } : {}) })),
   };
   cached = { baseUrl, statement };

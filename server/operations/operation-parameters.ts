@@ -1,4 +1,4 @@
-import type { Parameters, ParametersParameter, Reference, Resource } from '@medplum/fhirtypes';
+import type { CodeableConcept, Coding, Parameters, ParametersParameter, Reference, Resource } from '@medplum/fhirtypes';
 import { referenceIdAnywhere } from '../core/references';
 import { badRequest } from '../core/outcome';
 
@@ -117,5 +117,27 @@ export class OperationInput {
     const p = this.one(name);
     if (p && !p.resource) throw badRequest(`$${this.operation}: parameter "${name}" must carry a resource`, name);
     return p?.resource;
+  }
+
+  /** A valueCoding (only in a Parameters body: a query string carries primitives). */
+  coding(name: string): Coding | undefined {
+    const p = this.one(name);
+    if (p && !p.valueCoding) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueCoding`, name);
+    return p?.valueCoding;
+  }
+
+  /** A valueCodeableConcept (only in a Parameters body). */
+  codeableConcept(name: string): CodeableConcept | undefined {
+    const p = this.one(name);
+    if (p && !p.valueCodeableConcept) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueCodeableConcept`, name);
+    return p?.valueCodeableConcept;
+  }
+
+  /** Every value of a repeatable primitive parameter (`property` of $lookup), from the body or the query. */
+  strings(name: string): string[] {
+    const fromBody = this.params.filter((p) => p?.name === name).map((p) => p.valueCode ?? p.valueString);
+    const query = this.query[name];
+    const fromQuery = query === undefined ? [] : Array.isArray(query) ? query : [query];
+    return [...fromBody, ...fromQuery].filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim());
   }
 }

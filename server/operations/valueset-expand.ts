@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { CodeSystem, ValueSet, ValueSetExpansionParameter } from '@medplum/fhirtypes';
-import { badRequest, issue, notFound, OperationOutcomeError, outcome } from '../core/outcome';
+import type { ValueSet, ValueSetExpansionParameter } from '@medplum/fhirtypes';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { normalizeText } from '../search/folded-text';
-import type { ResourceStore } from '../storage/resource-store';
 import { officialTerminology } from '../terminology/official-terminology';
-import { terminologySource } from '../terminology/terminology-source';
-import { ExpansionError, type ExpandedCode, expandValueSet } from '../terminology/value-set-expansion';
+import { type ExpandedCode, expandValueSet } from '../terminology/value-set-expansion';
 import { OperationInput } from './operation-parameters';
+import { callerTerminology, expansionFailure, namedValueSet } from './terminology-operation-support';
 
 /** Codes in one answer when `count` is not given. */
 const DEFAULT_COUNT = 1000;
@@ -24,20 +22,17 @@ const DEFAULT_COUNT = 1000;
  */
 export const valueSetExpand: FhirHandler = async (req, ctx) => {
   const input = OperationInput.of('expand', req.body, req.query);
-  const valueSet = await valueSetToExpand(input, req.id, ctx.repo);
+  const source = callerTerminology(ctx.repo);
+  const valueSet = await namedValueSet(input, req.id, ctx.repo, source);
   const filter = input.string('filter');
   const activeOnly = input.boolean('activeOnly') ?? false;
   const offset = input.nonNegativeInteger('offset') ?? 0;
   const count = input.nonNegativeInteger('count') ?? DEFAULT_COUNT;
   const includeDefinition = input.boolean('includeDefinition') ?? false;
 
-  let codes: ExpandedCode[];
-  try {
-    codes = await expandValueSet(valueSet, terminologySource((type, canonical) => latestByCanonical(ctx.repo, type, canonical)));
-  } catch (err) {
-    if (!(err instanceof ExpansionError)) throw err;
-    throw new OperationOutcomeError(err.problem === 'not-found' ? 404 : 400, outcome([issue('error', err.problem, err.message)]));
-  }
+  let codes = await expandValueSet(valueSet, source).catch((err: unknown) => {
+    throw expansionFailure(err);
+  });
   if (activeOnly) codes = codes.filter((c) => !c.inactive);
   if (filter) codes = codes.filter(matchesText(filter));
 
@@ -65,36 +60,6 @@ export const valueSetExpand: FhirHandler = async (req, ctx) => {
   };
   return { status: 200, resource: expanded };
 };
-
-async function valueSetToExpand(input: OperationInput, id: string | undefined, repo: ResourceStore): Promise<ValueSet> {
-  if (id !== undefined) return (await repo.read('ValueSet', id)).resource as ValueSet;
-  const given = input.resource('valueSet');
-  if (given) {
-    if (given.resourceType !== 'ValueSet') throw badRequest('$expand: parameter "valueSet" must be a ValueSet', 'valueSet');
-    return given as ValueSet;
-  }
-  const url = input.string('url');
-  if (!url) throw badRequest('$expand needs a ValueSet: url (with valueSetVersion), valueSet in a Parameters body, or ValueSet/[id]/$expand', 'url');
-  const version = input.string('valueSetVersion');
-  const canonical = version && !url.includes('|') ? `${url}|${version}` : url;
-  const found = await terminologySource((type, c) => latestByCanonical(repo, type, c)).valueSet(canonical);
-  if (!found) throw notFound(`ValueSet ${canonical} is not known here`);
-  return found;
-}
-
-/** The latest live resource of a canonical the caller may read. */
-async function latestByCanonical<T extends ValueSet | CodeSystem>(repo: ResourceStore, resourceType: T['resourceType'], canonical: string): Promise<T | undefined> {
-  const { resources } = await repo.search({
-    resourceType,
-    filters: [{ kind: 'uri', code: 'url', entries: [canonical] }],
-    sort: [{ code: '_lastUpdated', descending: true }],
-    count: 1,
-    offset: 0,
-    total: 'none',
-    warnings: [],
-  });
-  return resources[0] as T | undefined;
-}
 
 function matchesText(filter: string): (code: ExpandedCode) => boolean {
   const wanted = normalizeText(filter).split(/\s+/).filter(Boolean);

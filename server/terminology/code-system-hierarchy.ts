@@ -11,6 +11,9 @@ export interface ConceptIndex {
   descendants(code: string): Set<string>;
   /** Every code above `code` (not itself). */
   ancestors(code: string): Set<string>;
+  /** The codes directly above and below `code`. */
+  parents(code: string): ReadonlySet<string>;
+  children(code: string): ReadonlySet<string>;
 }
 
 const PARENT_PROPERTIES = new Set(['parent', 'subsumedBy']);
@@ -68,5 +71,7 @@ function buildIndex(codeSystem: CodeSystem): ConceptIndex {
     concepts,
     descendants: (code) => closure(children, code),
     ancestors: (code) => closure(parents, code),
+    parents: (code) => parents.get(code) ?? new Set(),
+    children: (code) => children.get(code) ?? new Set(),
   };
 }
