@@ -1,4 +1,5 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { parseFilterExpression } from './filter-expression';
 import { badRequest, issue } from '../core/outcome';
 import { isResourceType } from '../validation/structure-definitions';
 import { searchSortKeys } from './build-search-sql';
@@ -114,6 +115,14 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
       case '_sort':
         request.sort = parseSortParameter(resourceType, last(values), ignore);
         continue;
+      case '_filter': {
+        // Inside an expression nothing is ignored: leaving out a part of it would change its meaning.
+        const refuse = (name: string, reason: string): void => {
+          throw badRequest(`_filter: ${reason}: ${name}`, '_filter');
+        };
+        for (const value of values) request.filters.push(parseFilterExpression(value, (k, v) => parseFilter(resourceType, k, v, refuse)));
+        continue;
+      }
     }
     for (const value of values) {
       parsing = [key, value];

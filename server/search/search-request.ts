@@ -159,7 +159,8 @@ export interface ReferenceFilter {
 export interface StringFilter {
   kind: 'string';
   code: string;
-  match: 'starts-with' | 'contains' | 'exact';
+  /** `equals` and `ends-with` (case- and accent-insensitive, per part) only come from `_filter` (eq, ew). */
+  match: 'starts-with' | 'contains' | 'exact' | 'equals' | 'ends-with';
   values: string[];
 }
 

@@ -76,6 +76,15 @@ export const stringParameter: ParameterType = {
         bindings: [...prefixes, ...filter.values],
       };
     }
+    if (filter.match === 'equals' || filter.match === 'ends-with') {
+      // A part ends at the next separator or at the end of the column.
+      const lead = filter.match === 'equals' ? `%${TEXT_SEPARATOR}` : '%';
+      const patterns = filter.values.flatMap((v) => {
+        const part = `${lead}${escapeLike(normalizeText(v))}`;
+        return [`${part}${TEXT_SEPARATOR}%`, part];
+      });
+      return { sql: `(${patterns.map(() => `${folded} LIKE ?`).join(' OR ')})`, bindings: patterns };
+    }
     const lead = filter.match === 'contains' ? '%' : `%${TEXT_SEPARATOR}`;
     const patterns = filter.values.map((v) => `${lead}${escapeLike(normalizeText(v))}%`);
     return { sql: `(${patterns.map(() => `${folded} LIKE ?`).join(' OR ')})`, bindings: patterns };

@@ -75,10 +75,11 @@ describe('index columns and the CapabilityStatement', () => {
       const params = searchParamsForCapability(type);
       expect(params.map((p) => p.name)).toEqual(expect.arrayContaining(['_id', '_lastUpdated']));
       for (const param of params) {
-        const value = param.name === '_id' ? 'x' : param.type === 'composite' ? compositeSample(type, param.name) : SAMPLE_VALUE[param.type];
+        const value =
+          param.name === '_id' ? 'x' : param.name === '_filter' ? '_id eq x or not (_lastUpdated gt 2020)' : param.type === 'composite' ? compositeSample(type, param.name) : SAMPLE_VALUE[param.type];
         expect(value).toBeDefined();
         const keys =
-          param.name.startsWith('_id') || param.name === '_lastUpdated' || param.name === '_list'
+          param.name.startsWith('_id') || param.name === '_lastUpdated' || param.name === '_list' || param.name === '_filter'
             ? ['']
             : // `_text` (a string in R4) is full-text search: it takes no string modifier.
               param.name === '_text'
@@ -100,8 +101,8 @@ describe('index columns and the CapabilityStatement', () => {
     for (const type of resourceTypes) {
       for (const param of searchParamsForCapability(type)) {
         expect(Object.keys(SAMPLE_VALUE)).toContain(param.type);
-        // R4 describes `_list` in search.html but publishes no SearchParameter for it.
-        if (param.name === '_list') expect(param.definition).toBeUndefined();
+        // R4 describes `_list` and `_filter` in search.html but publishes no SearchParameter for them.
+        if (param.name === '_list' || param.name === '_filter') expect(param.definition).toBeUndefined();
         else expect(param.definition).toMatch(/^http:\/\/hl7\.org\/fhir\/SearchParameter\//);
       }
     }
