@@ -11,6 +11,7 @@ import type { EverythingPosition } from '../storage/everything-reads';
 import type { Repository } from '../storage/repository';
 import type { ResourceStore } from '../storage/resource-store';
 import { resourceTypes } from '../validation/structure-definitions';
+import { applySummary } from '../fhir/summary';
 import { keepMatching, typeFilterCondition } from '../operations/export-type-filter';
 import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from '../storage/export-jobs';
 
@@ -48,7 +49,9 @@ export async function runExportStep(knex: Knex, repo: Repository, logger: Logger
 /** Reads and writes one page of the job; true when the job has nothing more to read. */
 async function step(job: ExportJob, store: ResourceStore, tx: Knex.Transaction, pageSize: number): Promise<boolean> {
   if (job.level === 'system') return systemStep(job, store, tx, pageSize);
-  const patients = job.level === 'group' ? await groupMembers(store, job.groupId as string) : undefined;
+  let patients = job.level === 'group' ? await groupMembers(store, job.groupId as string) : undefined;
+  // `patient`: only those (of the Group's members, at Group level).
+  if (job.patients) patients = patients ? patients.filter((id) => job.patients?.includes(id)) : job.patients;
   return compartmentStep(job, store, tx, pageSize, patients);
 }
 
@@ -94,7 +97,7 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
     try {
       entries = await store.everything({ ...selection, patientId, after: job.cursor.after as EverythingPosition | undefined, limit: pageSize + 1 });
     } catch (err) {
-      // A member the caller may not read, or that is gone, is left out of a Group export, not fatal to it.
+      // A member (or a patient named) the caller may not read, or that is gone, is left out, not fatal to the export.
       if (members && isOperationOutcomeError(err) && [403, 404, 410].includes(err.status)) {
         job.cursor = { ...job.cursor, memberIndex: memberIndex + 1, after: undefined };
         continue;
@@ -128,7 +131,7 @@ async function writeFiles(job: ExportJob, tx: Knex.Transaction, resources: reado
   const byType = new Map<string, string[]>();
   for (const resource of resources) {
     const lines = byType.get(resource.resourceType) ?? [];
-    lines.push(JSON.stringify(resource));
+    lines.push(JSON.stringify(job.elements ? withElements(resource, job.elements) : resource));
     byType.set(resource.resourceType, lines);
   }
   for (const [type, lines] of byType) {
@@ -137,4 +140,17 @@ async function writeFiles(job: ExportJob, tx: Knex.Transaction, resources: reado
     job.cursor = { ...job.cursor, files: seq };
     job.exported += lines.length;
   }
+}
+
+/**
+ * `_elements`: the elements named for the resource's type (`Type.element`) or for every
+ * type (`element`), with the mandatory ones, tagged SUBSETTED (fhir/summary.ts); a type
+ * none is named for keeps its mandatory elements only, as the kick-off asked.
+ */
+function withElements(resource: Resource, elements: readonly string[]): Resource {
+  const names = elements.flatMap((e) => {
+    const dot = e.indexOf('.');
+    return dot < 0 ? [e] : e.slice(0, dot) === resource.resourceType ? [e.slice(dot + 1)] : [];
+  });
+  return applySummary(resource, undefined, names);
 }

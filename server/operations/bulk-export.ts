@@ -4,20 +4,24 @@ import { badRequest, informational, internalError, notFound } from '../core/outc
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
 import { primitiveFormatError } from '../validation/primitive-formats';
 import { isResourceType } from '../validation/structure-definitions';
+import { referenceIdAnywhere } from '../core/references';
 import type { ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
 import { parseTypeFilters } from './export-type-filter';
 
 /** `_outputFormat` values meaning NDJSON (Bulk Data 2.0 lists the abbreviations servers must accept). */
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Kick-off parameters of the specification this server does not apply: refused rather than ignored (unless lenient). */
-const UNSUPPORTED = ['_elements', 'patient', 'includeAssociatedData', '_until'];
+const UNSUPPORTED = ['includeAssociatedData', '_until'];
 
 /**
  * Bulk Data kick-off (https://hl7.org/fhir/uv/bulkdata/export.html): `GET [base]/$export`,
  * `[base]/Patient/$export`, `[base]/Group/[id]/$export` (or POST with a Parameters body) with `Prefer: respond-async` →
  * 202 and a status URL in Content-Location. The job runs in the background
  * (jobs/export-runner.ts) with the caller's access; `_type`, `_typeFilter`
- * (operations/export-type-filter.ts), `_since` and `_outputFormat` (NDJSON) are applied.
+ * (operations/export-type-filter.ts), `_since`, `_outputFormat` (NDJSON), `_elements`
+ * (root elements, `Type.element` or `element` for every type; mandatory ones are kept and
+ * the resource is tagged SUBSETTED) and, at Patient and Group level, `patient` (the
+ * patients whose compartments are exported; for a Group, those of its members) are applied.
  */
 export const exportKickoff: FhirHandler = async (req, ctx) => {
   const jobs = exportJobs(ctx);
@@ -41,6 +45,8 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
     const unsupported = UNSUPPORTED.filter((name) => req.query[name] !== undefined);
     if (unsupported.length > 0) throw badRequest(`$export: ${unsupported.join(', ')} not supported here (send Prefer: handling=lenient to have it ignored)`, unsupported[0]);
   }
+  const elements = exportElements(req);
+  const patients = patientParameter(req, level);
   // The Group must exist and be readable by the caller now, not only when the job runs.
   if (level === 'group') await ctx.repo.read('Group', req.id as string);
   const path = level === 'system' ? '$export' : level === 'patient' ? 'Patient/$export' : `Group/${req.id}/$export`;
@@ -49,6 +55,8 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
     groupId: level === 'group' ? req.id : undefined,
     types: types && types.length > 0 ? [...new Set(types)] : undefined,
     typeFilters,
+    elements,
+    patients,
     since,
     request: `${ctx.baseUrl}/${path}${req.queryString ? `?${req.queryString}` : ''}`,
     principal: ctx.principal,
@@ -138,12 +146,12 @@ function parametersAsQuery(body: unknown): Record<string, string | string[]> {
   if (parameters?.resourceType !== 'Parameters') throw badRequest('A POST $export takes a Parameters resource (or no body)');
   const query: Record<string, string[]> = {};
   for (const p of parameters.parameter ?? []) {
-    const value = p.valueString ?? p.valueInstant ?? p.valueCode ?? p.valueDateTime;
+    const value = p.valueString ?? p.valueInstant ?? p.valueCode ?? p.valueDateTime ?? p.valueReference?.reference;
     if (!p.name || value === undefined) throw badRequest(`$export parameter ${p.name ?? '(unnamed)'} needs a value (valueString, valueInstant …)`, p.name);
     (query[p.name] ??= []).push(value);
   }
   const record: Record<string, string | string[]> = {};
-  for (const [name, values] of Object.entries(query)) record[name] = name === '_type' ? values.join(',') : values.length === 1 ? values[0] : values;
+  for (const [name, values] of Object.entries(query)) record[name] = name === '_type' || name === '_elements' ? values.join(',') : values.length === 1 ? values[0] : values;
   return record;
 }
 
@@ -156,4 +164,34 @@ function single(req: FhirRequest, name: string): string | undefined {
 function instant(text: string): Date {
   if (primitiveFormatError('instant', text) !== undefined) throw badRequest(`_since must be a FHIR instant (e.g. 2024-01-01T00:00:00Z), got ${text}`, '_since');
   return new Date(text);
+}
+
+/** `_elements`: root elements only, `Type.element` (that type) or `element` (every type that has it). */
+function exportElements(req: FhirRequest): string[] | undefined {
+  const text = single(req, '_elements');
+  if (text === undefined) return undefined;
+  const elements = [...new Set(text.split(',').map((e) => e.trim()).filter((e) => e !== ''))];
+  for (const element of elements) {
+    const parts = element.split('.');
+    const valid = parts.length === 1 ? /^[a-z][A-Za-z0-9]*$/.test(parts[0]) : parts.length === 2 && isResourceType(parts[0]) && /^[a-z][A-Za-z0-9]*$/.test(parts[1]);
+    if (!valid) throw badRequest(`_elements: ${element} is not a root element ([type].[element] or [element])`, '_elements');
+  }
+  return elements.length > 0 ? elements : undefined;
+}
+
+/**
+ * `patient` (Patient and Group level only: a system export is not about patients): the
+ * references, in a POST body or repeated in the query, as ids.
+ */
+function patientParameter(req: FhirRequest, level: ExportLevel): string[] | undefined {
+  const raw = req.query.patient;
+  if (raw === undefined) return undefined;
+  if (level === 'system') throw badRequest('patient applies to Patient and Group level exports, not to a system export', 'patient');
+  const references = (Array.isArray(raw) ? raw : [raw]).flatMap((r) => r.split(',')).map((r) => r.trim()).filter((r) => r !== '');
+  const ids = references.map((reference) => {
+    const id = referenceIdAnywhere(reference, 'Patient');
+    if (!id) throw badRequest(`patient: ${reference} is not a reference to a Patient`, 'patient');
+    return id;
+  });
+  return [...new Set(ids)];
 }

@@ -23,6 +23,10 @@ export interface ExportJob {
   types?: string[];
   /** `_typeFilter`: per type, search queries (`status=active`) of which its resources must match one. */
   typeFilters?: Record<string, string[]>;
+  /** `_elements`: `Type.element` or `element` (every type); undefined for whole resources. */
+  elements?: string[];
+  /** `patient`: the ids of the patients a Patient or Group export is confined to. */
+  patients?: string[];
   since?: Date;
   transactionTime: Date;
   request: string;
@@ -39,6 +43,8 @@ interface JobRow {
   group_id: string | null;
   types: string[] | null;
   type_filter: Record<string, string[]> | null;
+  elements: string[] | null;
+  patients: string[] | null;
   since: Date | null;
   transaction_time: Date;
   request: string;
@@ -56,6 +62,8 @@ function fromRow(row: JobRow): ExportJob {
     groupId: row.group_id ?? undefined,
     types: row.types ?? undefined,
     typeFilters: row.type_filter ?? undefined,
+    elements: row.elements ?? undefined,
+    patients: row.patients ?? undefined,
     since: row.since ?? undefined,
     transactionTime: row.transaction_time,
     request: row.request,
@@ -66,7 +74,7 @@ function fromRow(row: JobRow): ExportJob {
   };
 }
 
-export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'since' | 'request' | 'principal'>;
+export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'elements' | 'patients' | 'since' | 'request' | 'principal'>;
 
 export async function createExportJob(
   knex: Knex,
@@ -74,14 +82,16 @@ export async function createExportJob(
 ): Promise<ExportJob> {
   const rows: JobRow[] = (
     await knex.raw(
-      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, since, transaction_time, request, principal)
-       VALUES (?, 'accepted', ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
+      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, elements, patients, since, transaction_time, request, principal)
+       VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
       [
         randomUUID(),
         job.level,
         job.groupId ?? null,
         job.types ?? null,
         job.typeFilters ? JSON.stringify(job.typeFilters) : null,
+        job.elements ?? null,
+        job.patients ?? null,
         job.since ?? null,
         job.request,
         job.principal ? JSON.stringify(job.principal) : null,

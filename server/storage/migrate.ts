@@ -11,6 +11,7 @@ import * as bulkExport from './migrations/009-bulk-export';
 import * as subscriptionQueue from './migrations/010-subscription-queue';
 import * as lz4Content from './migrations/011-lz4-content';
 import * as exportTypeFilter from './migrations/012-export-type-filter';
+import * as exportElementsPatients from './migrations/013-export-elements-patients';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -31,6 +32,7 @@ const migrations: [string, Migration][] = [
   ['010-subscription-queue', subscriptionQueue],
   ['011-lz4-content', lz4Content],
   ['012-export-type-filter', exportTypeFilter],
+  ['013-export-elements-patients', exportElementsPatients],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

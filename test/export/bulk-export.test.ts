@@ -137,7 +137,9 @@ describe('without authorization', () => {
     await bad('$export?_typeFilter=Patient%3Fwizardry%3Dhigh');
     await bad('$export?_typeFilter=Observation%3Fsubject%3DPatient/ann%26_sort%3Ddate');
     await bad('$export?_typeFilter=status%3Dfinal');
-    await bad('$export?_elements=id');
+    await bad('$export?includeAssociatedData=LatestProvenanceResources');
+    await bad('$export?_elements=name.family');
+    await bad('$export?patient=Patient/ann');
     expect((await fhirRequest('GET', `${server.base}/$export?_typeFilter=x&_outputFormat=ndjson`, { headers: { ...ASYNC, Prefer: 'respond-async, handling=lenient' } })).status).toBe(202);
     expect((await fhirRequest('GET', `${server.base}/Group/nobody/$export`, { headers: ASYNC })).status).toBe(404);
   });
@@ -171,6 +173,40 @@ describe('without authorization', () => {
     });
     expect(res.status).toBe(202);
     expect(ids((await exported(await manifestOf(res.headers.get('content-location') as string))).get('Observation'))).toEqual(['o4']);
+  });
+
+  test('_elements keeps the elements named for each type (and mandatory ones), tagged SUBSETTED', async () => {
+    const manifest = await manifestOf(await kickOff(server, '$export?_type=Patient,Observation,Organization&_elements=Patient.name,Observation.subject,id'));
+    const files = await exported(manifest);
+    const subsetted = (r: any): boolean => r.meta?.tag?.some((t: any) => t.code === 'SUBSETTED');
+    for (const patient of files.get('Patient') ?? []) expect(Object.keys(patient).filter((k) => k !== 'meta').sort()).toEqual(['id', 'name', 'resourceType']);
+    // Observation: subject as named, status and code as mandatory; the rest (effective, value …) left out.
+    for (const observation of files.get('Observation') ?? []) expect(Object.keys(observation).filter((k) => k !== 'meta').sort()).toEqual(['code', 'id', 'resourceType', 'status', 'subject']);
+    // Organization: nothing named for it but id; its name is not mandatory.
+    for (const organization of files.get('Organization') ?? []) expect(organization.name).toBeUndefined();
+    const all = [...files.values()].flat();
+    expect(all.length).toBe(ids(files.get('Patient')).length + ids(files.get('Observation')).length + ids(files.get('Organization')).length);
+    expect(all.every(subsetted)).toBe(true);
+    expect(ids(files.get('Patient'))).toEqual(['ann', 'bob', 'cy']);
+  });
+
+  test('patient confines a Patient or Group export to those patients (of the members), in a POST body or the query', async () => {
+    const post = async (path: string, patients: string[]): Promise<Map<string, any[]>> => {
+      const res = await fhirRequest('POST', `${server.base}/${path}`, {
+        headers: ASYNC,
+        body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient,Observation' }, ...patients.map((p) => ({ name: 'patient', valueReference: { reference: p } }))] },
+      });
+      expect(res.status).toBe(202);
+      return exported(await manifestOf(res.headers.get('content-location') as string));
+    };
+    const some = await post('Patient/$export', ['Patient/ann', 'Patient/cy', 'Patient/ghost']);
+    expect(ids(some.get('Patient'))).toEqual(['ann', 'cy']);
+    expect(ids(some.get('Observation'))).toEqual(['o1', 'o2', 'o4']);
+    const members = await post('Group/ann-and-bob/$export', ['Patient/bob', 'Patient/cy']);
+    expect(ids(members.get('Patient'))).toEqual(['bob']);
+    expect(ids(members.get('Observation'))).toEqual(['o3']);
+    const query = await exported(await manifestOf(await kickOff(server, 'Patient/$export?_type=Observation&patient=Patient/bob')));
+    expect(ids(query.get('Observation'))).toEqual(['o3']);
   });
 
   test('DELETE on the status URL cancels the export: the status URL and its files are then 404', async () => {
