@@ -61,6 +61,21 @@ export interface Route {
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
 
+/** Terminology operations, each at type and instance level, by GET and POST: [type, operation, handler, definition when not the name's]. */
+const TERMINOLOGY_OPERATIONS: [string, string, FhirHandler, string?][] = [
+  ['ValueSet', 'expand', valueSetExpand],
+  ['ValueSet', 'validate-code', valueSetValidateCode, 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code'],
+  ['CodeSystem', 'validate-code', codeSystemValidateCode, 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code'],
+  ['CodeSystem', 'lookup', codeSystemLookup],
+  ['CodeSystem', 'subsumes', codeSystemSubsumes],
+];
+
+function terminologyRoutes(level: 'type' | 'instance'): Route[] {
+  return TERMINOLOGY_OPERATIONS.flatMap(([type, operation, handler, definition]) =>
+    (['GET', 'POST'] as const).map((method): Route => ({ method, path: `/${type}/${level === 'instance' ? ':id/' : ''}$${operation}`, handler, operation, ...(definition ? { definition } : {}) }))
+  );
+}
+
 export const routes: Route[] = [
   {
     method: 'GET',
@@ -96,17 +111,8 @@ export const routes: Route[] = [
   // A patient's functional list (`$current-allergies` …) as a List.
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
-  // Terminology: a ValueSet's codes, from the ValueSets and CodeSystems held here and the official R4 ones.
-  { method: 'GET', path: '/ValueSet/$expand', handler: valueSetExpand, operation: 'expand' },
-  { method: 'POST', path: '/ValueSet/$expand', handler: valueSetExpand, operation: 'expand' },
-  { method: 'GET', path: '/ValueSet/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
-  { method: 'POST', path: '/ValueSet/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
-  { method: 'GET', path: '/CodeSystem/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
-  { method: 'POST', path: '/CodeSystem/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
-  { method: 'GET', path: '/CodeSystem/$lookup', handler: codeSystemLookup, operation: 'lookup' },
-  { method: 'POST', path: '/CodeSystem/$lookup', handler: codeSystemLookup, operation: 'lookup' },
-  { method: 'GET', path: '/CodeSystem/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
-  { method: 'POST', path: '/CodeSystem/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
+  // Terminology ($expand, $validate-code, $lookup, $subsumes) over the ValueSets and CodeSystems held here and the official R4 ones.
+  ...terminologyRoutes('type'),
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
   { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   // Insurers' claims: the Claim is stored and adjudicated, the answer is the ClaimResponse.
@@ -130,16 +136,7 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/:id/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
-  { method: 'GET', path: '/ValueSet/:id/$expand', handler: valueSetExpand, operation: 'expand' },
-  { method: 'POST', path: '/ValueSet/:id/$expand', handler: valueSetExpand, operation: 'expand' },
-  { method: 'GET', path: '/ValueSet/:id/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
-  { method: 'POST', path: '/ValueSet/:id/$validate-code', handler: valueSetValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code' },
-  { method: 'GET', path: '/CodeSystem/:id/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
-  { method: 'POST', path: '/CodeSystem/:id/$validate-code', handler: codeSystemValidateCode, operation: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code' },
-  { method: 'GET', path: '/CodeSystem/:id/$lookup', handler: codeSystemLookup, operation: 'lookup' },
-  { method: 'POST', path: '/CodeSystem/:id/$lookup', handler: codeSystemLookup, operation: 'lookup' },
-  { method: 'GET', path: '/CodeSystem/:id/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
-  { method: 'POST', path: '/CodeSystem/:id/$subsumes', handler: codeSystemSubsumes, operation: 'subsumes' },
+  ...terminologyRoutes('instance'),
   // (instance-level operation routes of other modules: add here)
   { method: 'GET', path: '/Patient/:id/$emergency-card', handler: emergencyCard, operation: 'emergency-card' },
   { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
