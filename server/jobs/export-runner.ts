@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { GuardedStore } from '../access/guarded-store';
 import { accessFor, type AccessOptions } from '../access/principal-access';
-import { isOperationOutcomeError } from '../core/outcome';
+import { isOperationOutcomeError, issue } from '../core/outcome';
 import { referenceIdAnywhere } from '../core/references';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { PageCursor } from '../search/page-cursor';
@@ -95,10 +95,13 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
     if (members && patientId === undefined) return true;
     let entries;
     try {
+      // A member's first page: the patient must exist and be readable by the caller.
+      if (patientId !== undefined && job.cursor.after === undefined) await store.read('Patient', patientId);
       entries = await store.everything({ ...selection, patientId, after: job.cursor.after as EverythingPosition | undefined, limit: pageSize + 1 });
     } catch (err) {
       // A member (or a patient named) the caller may not read, or that is gone, is left out, not fatal to the export.
       if (members && isOperationOutcomeError(err) && [403, 404, 410].includes(err.status)) {
+        job.issues.push(issue('warning', err.status === 403 ? 'forbidden' : 'not-found', `Patient/${patientId} was left out of the export: ${err.message}`));
         job.cursor = { ...job.cursor, memberIndex: memberIndex + 1, after: undefined };
         continue;
       }

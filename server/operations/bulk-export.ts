@@ -1,6 +1,6 @@
 import type { Principal } from '../access/principal';
-import type { Parameters } from '@medplum/fhirtypes';
-import { badRequest, informational, internalError, notFound } from '../core/outcome';
+import type { OperationOutcomeIssue, Parameters } from '@medplum/fhirtypes';
+import { badRequest, informational, internalError, issue, notFound, outcome } from '../core/outcome';
 import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhir/fhir-request';
 import { primitiveFormatError } from '../validation/primitive-formats';
 import { isResourceType } from '../validation/structure-definitions';
@@ -12,6 +12,8 @@ import { parseTypeFilters } from './export-type-filter';
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Kick-off parameters of the specification this server does not apply: refused rather than ignored (unless lenient). */
 const UNSUPPORTED = ['includeAssociatedData', '_until'];
+/** The name of a job's error file (`[job id].errors`) beside its numbered output files. */
+const ERROR_FILE = 'errors';
 
 /**
  * Bulk Data kick-off (https://hl7.org/fhir/uv/bulkdata/export.html): `GET [base]/$export`,
@@ -36,15 +38,19 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
   const types = single(req, '_type')?.split(',').map((t) => t.trim()).filter((t) => t !== '');
   for (const type of types ?? []) if (!isResourceType(type)) throw badRequest(`_type: ${type} is not a resource type`, '_type');
   const filterValues = req.query._typeFilter;
+  // With Prefer: handling=lenient, what is ignored is said in the manifest's error file (Bulk Data 2.0 kick-off).
+  const issues: OperationOutcomeIssue[] = [];
   const typeFilters = parseTypeFilters(
     filterValues === undefined ? [] : Array.isArray(filterValues) ? filterValues : [filterValues],
     types && types.length > 0 ? types : undefined,
-    req.preferHandling === 'lenient'
+    req.preferHandling === 'lenient',
+    (reason) => issues.push(issue('warning', 'not-supported', reason, '_typeFilter'))
   );
+  const unsupported = UNSUPPORTED.filter((name) => req.query[name] !== undefined);
   if (req.preferHandling !== 'lenient') {
-    const unsupported = UNSUPPORTED.filter((name) => req.query[name] !== undefined);
     if (unsupported.length > 0) throw badRequest(`$export: ${unsupported.join(', ')} not supported here (send Prefer: handling=lenient to have it ignored)`, unsupported[0]);
   }
+  for (const name of unsupported) issues.push(issue('warning', 'not-supported', `${name} is not supported here; it was ignored`, name));
   const elements = exportElements(req);
   const patients = patientParameter(req, level);
   // The Group must exist and be readable by the caller now, not only when the job runs.
@@ -57,6 +63,7 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
     typeFilters,
     elements,
     patients,
+    issues,
     since,
     request: `${ctx.baseUrl}/${path}${req.queryString ? `?${req.queryString}` : ''}`,
     principal: ctx.principal,
@@ -93,7 +100,8 @@ export const exportStatus: FhirHandler = async (req, ctx): Promise<FhirResponse>
             request: job.request,
             requiresAccessToken: job.principal !== undefined,
             output: files.map((f) => ({ type: f.resourceType, url: `${ctx.baseUrl}/$export-file/${job.id}.${f.seq}`, count: f.count })),
-            error: [],
+            // One OperationOutcome a line: parameters ignored, patients left out.
+            error: job.issues.length > 0 ? [{ type: 'OperationOutcome', url: `${ctx.baseUrl}/$export-file/${job.id}.${ERROR_FILE}`, count: job.issues.length }] : [],
           },
         },
       };
@@ -110,10 +118,15 @@ export const exportCancel: FhirHandler = async (req, ctx) => {
 
 /** One output file, `[job id].[n]`, as NDJSON, to the client that asked for the export. */
 export const exportFile: FhirHandler = async (req, ctx) => {
-  const match = /^([0-9a-f-]{36})\.(\d{1,9})$/.exec(req.id ?? '');
+  const match = /^([0-9a-f-]{36})\.(\d{1,9}|errors)$/.exec(req.id ?? '');
   if (!match) throw notFound(`No export file ${req.id}`);
   const job = await ownJob({ ...req, id: match[1] }, ctx);
-  const ndjson = await exportJobs(ctx).file(job.id, Number(match[2]));
+  const ndjson =
+    match[2] === ERROR_FILE
+      ? job.issues.length > 0
+        ? job.issues.map((i) => JSON.stringify(outcome([i]))).join('\n') + '\n'
+        : undefined
+      : await exportJobs(ctx).file(job.id, Number(match[2]));
   if (ndjson === undefined) throw notFound(`No export file ${req.id}`);
   return { status: 200, content: { contentType: 'application/fhir+ndjson', data: Buffer.from(ndjson, 'utf8') } };
 };

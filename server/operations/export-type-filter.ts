@@ -17,22 +17,28 @@ const STRICT = { strict: true, defaultCount: 1, maxCount: 1 };
  * `_sort`) is a 400 naming `_typeFilter`, or with `lenient` (`Prefer: handling=lenient`)
  * left out, as the specification allows for what a server does not support.
  */
-export function parseTypeFilters(values: readonly string[], types: readonly string[] | undefined, lenient = false): Record<string, string[]> | undefined {
+export function parseTypeFilters(
+  values: readonly string[],
+  types: readonly string[] | undefined,
+  lenient = false,
+  ignored: (reason: string) => void = () => undefined
+): Record<string, string[]> | undefined {
   const filters: Record<string, string[]> = {};
   for (const entry of values.flatMap((v) => v.split(/,(?=[A-Z][A-Za-z]*\?)/))) {
-    const query = lenient ? lenientQuery(entry) : checkedQuery(entry);
+    const query = lenient ? lenientQuery(entry, ignored) : checkedQuery(entry);
     if (query === undefined || (types && !types.includes(query.type))) continue;
     (filters[query.type] ??= []).push(query.query);
   }
   return Object.keys(filters).length > 0 ? filters : undefined;
 }
 
-function lenientQuery(entry: string): { type: string; query: string } | undefined {
+function lenientQuery(entry: string, ignored: (reason: string) => void): { type: string; query: string } | undefined {
   try {
     return checkedQuery(entry);
   } catch (err) {
-    if (isOperationOutcomeError(err)) return undefined;
-    throw err;
+    if (!isOperationOutcomeError(err)) throw err;
+    ignored(`${err.message}; this filter was ignored`);
+    return undefined;
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
@@ -27,6 +28,8 @@ export interface ExportJob {
   elements?: string[];
   /** `patient`: the ids of the patients a Patient or Group export is confined to. */
   patients?: string[];
+  /** What the manifest's error file reports, one OperationOutcome each: parameters ignored (lenient), patients left out. */
+  issues: OperationOutcomeIssue[];
   since?: Date;
   transactionTime: Date;
   request: string;
@@ -45,6 +48,7 @@ interface JobRow {
   type_filter: Record<string, string[]> | null;
   elements: string[] | null;
   patients: string[] | null;
+  issues: OperationOutcomeIssue[] | null;
   since: Date | null;
   transaction_time: Date;
   request: string;
@@ -64,6 +68,7 @@ function fromRow(row: JobRow): ExportJob {
     typeFilters: row.type_filter ?? undefined,
     elements: row.elements ?? undefined,
     patients: row.patients ?? undefined,
+    issues: row.issues ?? [],
     since: row.since ?? undefined,
     transactionTime: row.transaction_time,
     request: row.request,
@@ -74,7 +79,7 @@ function fromRow(row: JobRow): ExportJob {
   };
 }
 
-export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'elements' | 'patients' | 'since' | 'request' | 'principal'>;
+export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'elements' | 'patients' | 'issues' | 'since' | 'request' | 'principal'>;
 
 export async function createExportJob(
   knex: Knex,
@@ -82,8 +87,8 @@ export async function createExportJob(
 ): Promise<ExportJob> {
   const rows: JobRow[] = (
     await knex.raw(
-      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, elements, patients, since, transaction_time, request, principal)
-       VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
+      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, elements, patients, issues, since, transaction_time, request, principal)
+       VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
       [
         randomUUID(),
         job.level,
@@ -92,6 +97,7 @@ export async function createExportJob(
         job.typeFilters ? JSON.stringify(job.typeFilters) : null,
         job.elements ?? null,
         job.patients ?? null,
+        JSON.stringify(job.issues),
         job.since ?? null,
         job.request,
         job.principal ? JSON.stringify(job.principal) : null,
@@ -116,11 +122,12 @@ export async function claimExportJob(tx: Knex.Transaction): Promise<ExportJob | 
 }
 
 export async function saveExportJob(tx: Knex.Transaction, job: ExportJob): Promise<void> {
-  await tx.raw(`UPDATE export_job SET status = ?, cursor = ?, exported = ?, error = ?, updated_at = now() WHERE id = ?`, [
+  await tx.raw(`UPDATE export_job SET status = ?, cursor = ?, exported = ?, error = ?, issues = ?, updated_at = now() WHERE id = ?`, [
     job.status,
     JSON.stringify(job.cursor),
     job.exported,
     job.error ?? null,
+    JSON.stringify(job.issues),
     job.id,
   ]);
 }

@@ -209,6 +209,32 @@ describe('without authorization', () => {
     expect(ids(query.get('Observation'))).toEqual(['o3']);
   });
 
+  test('the error file says what was ignored (lenient) and which patients were left out, one OperationOutcome a line; none when nothing was', async () => {
+    const errors = async (manifest: Manifest): Promise<any[]> => {
+      expect(manifest.error.length).toBeLessThanOrEqual(1);
+      const file = manifest.error[0] as { type: string; url: string; count: number } | undefined;
+      if (!file) return [];
+      expect(file.type).toBe('OperationOutcome');
+      const res = await fetch(file.url, { headers: { Accept: 'application/fhir+ndjson' } });
+      expect(res.status).toBe(200);
+      const lines = (await res.text()).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(file.count);
+      for (const line of lines) expect(line.resourceType).toBe('OperationOutcome');
+      return lines.map((l) => l.issue[0]);
+    };
+    const lenient = { ...ASYNC, Prefer: 'respond-async, handling=lenient' };
+    const ignored = await errors(await manifestOf(await kickOff(server, '$export?_type=Patient&includeAssociatedData=LatestProvenanceResources&_typeFilter=Patient%3Fwizardry%3Dhigh', lenient)));
+    expect(ignored.map((i) => [i.severity, i.code, i.expression?.[0]]).sort()).toEqual([
+      ['warning', 'not-supported', '_typeFilter'],
+      ['warning', 'not-supported', 'includeAssociatedData'],
+    ]);
+    expect(ignored.find((i) => i.expression[0] === '_typeFilter').diagnostics).toMatch(/wizardry/);
+    const leftOut = await errors(await manifestOf(await kickOff(server, 'Group/with-ghost/$export?_type=Patient')));
+    expect(leftOut).toHaveLength(1);
+    expect(leftOut[0].diagnostics).toMatch(/Patient\/ghost was left out/);
+    expect(await errors(await manifestOf(await kickOff(server, '$export?_type=Patient')))).toEqual([]);
+  });
+
   test('DELETE on the status URL cancels the export: the status URL and its files are then 404', async () => {
     const statusUrl = await kickOff(server, '$export?_type=Patient');
     const manifest = await manifestOf(statusUrl);
