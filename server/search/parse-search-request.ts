@@ -115,14 +115,6 @@ export function parseSearchRequest(resourceType: string, query: SearchQuery, opt
       case '_sort':
         request.sort = parseSortParameter(resourceType, last(values), ignore);
         continue;
-      case '_filter': {
-        // Inside an expression nothing is ignored: leaving out a part of it would change its meaning.
-        const refuse = (name: string, reason: string): void => {
-          throw badRequest(`_filter: ${reason}: ${name}`, '_filter');
-        };
-        for (const value of values) request.filters.push(parseFilterExpression(value, (k, v) => parseFilter(resourceType, k, v, refuse)));
-        continue;
-      }
     }
     for (const value of values) {
       parsing = [key, value];
@@ -150,6 +142,13 @@ function parseFilter(
     const ignoreWhole = (_name: string, reason: string): void => ignore(key, reason);
     const inner = (type: string, rest: string, v: string): SearchFilter | undefined => parseFilter(type, rest, v, ignoreWhole);
     return isHasKey(key) ? parseHas(resourceType, key, value, ignoreWhole, inner) : parseChain(resourceType, key, value, ignoreWhole, inner);
+  }
+  if (key === '_filter') {
+    // Inside an expression nothing is ignored: leaving out a part of it would change its meaning.
+    const refuse = (name: string, reason: string): void => {
+      throw badRequest(`_filter: ${reason}: ${name}`, '_filter');
+    };
+    return parseFilterExpression(value, (k, v) => parseFilter(resourceType, k, v, refuse));
   }
   const colon = key.indexOf(':');
   const code = colon < 0 ? key : key.slice(0, colon);

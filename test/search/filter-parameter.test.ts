@@ -137,6 +137,19 @@ test('a chain in the path searches the targets', async () => {
   expect(await filtered('Observation', 'subject.name co "PET"')).toEqual(expected);
 });
 
+test('_filter works inside _has: one referring resource matches the whole expression', async () => {
+  // The Patients that one Observation matching both refers to (two _has parameters would let two Observations match one each).
+  const observations = new Set(await all('Observation?status=final&value-quantity=gt150'));
+  const subjects = new Set(
+    ofType('Observation')
+      .filter((o) => observations.has(resourceKey(o)))
+      .map((o) => (o as { subject?: { reference?: string } }).subject?.reference)
+  );
+  const expected = keys(ofType('Patient').filter((p) => subjects.has(`Patient/${p.id}`)));
+  expect(expected.length).toBeGreaterThan(0);
+  expect(await all(`Patient?_has:Observation:subject:_filter=${encodeURIComponent('status eq final and value-quantity gt 150')}`)).toEqual(expected);
+});
+
 test('what is not understood is a 400 naming _filter', async () => {
   for (const expression of ['name eq', 'name zz x', 'name gt x', 'unknown eq 1', '(name eq x', 'name eq x)', 'name eq x and', 'related[type eq x].target pr true', 'birthdate po 2010', 'name eq "open', 'gender pr maybe', 'name:exact eq x', 'gender re Patient/1']) {
     const res = await fhirRequest('GET', `${server.base}/Patient?_filter=${encodeURIComponent(expression)}`);
