@@ -91,6 +91,7 @@ export function interactionKind(route: AuditedRoute, req: AuditedRequest): Inter
 
 function conditionalInteraction(route: AuditedRoute): string | undefined {
   if (route.conditional === 'update') return 'update';
+  if (route.conditional === 'patch') return 'patch';
   if (route.conditional === 'delete') return 'delete';
   return undefined;
 }

@@ -1,5 +1,5 @@
 import type { Operation } from 'fast-json-patch';
-import { badRequest, unsupportedMediaType } from '../core/outcome';
+import { badRequest, notFound, preconditionFailed, unsupportedMediaType } from '../core/outcome';
 import { isFhirPathPatch } from '../storage/fhirpath-patch';
 import type { PatchDocument } from '../storage/patch-document';
 import type { FhirHandler } from './fhir-request';
@@ -20,6 +20,20 @@ export const patch: FhirHandler = async (req, ctx) => {
     headers: versionHeaders(ctx.baseUrl, result.version, true),
     honoursPreferReturn: true,
   };
+};
+
+/**
+ * `PATCH [type]?criteria` (http.html#patch: as a conditional update): the patch applied
+ * to the one resource the criteria match, among those the caller may see; none is a
+ * 404, several a 412.
+ */
+export const conditionalPatch: FhirHandler = async (req, ctx) => {
+  const type = req.resourceType as string;
+  if (!req.queryString) throw badRequest('A conditional patch needs search criteria: PATCH [type]?[criteria]');
+  const ids = await ctx.repo.matchCriteria(type, req.queryString, false);
+  if (ids.length > 1) throw preconditionFailed(`Conditional patch criteria "${req.queryString}" match more than one ${type}`);
+  if (ids.length === 0) throw notFound(`No ${type} matches "${req.queryString}"`);
+  return patch({ ...req, id: ids[0] }, ctx);
 };
 
 function patchDocument(contentType: string | undefined, body: unknown): PatchDocument {

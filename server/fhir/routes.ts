@@ -7,7 +7,7 @@ import { create } from './create';
 import { conditionalDelete, deleteResource } from './delete';
 import type { FhirHandler } from './fhir-request';
 import { history } from './history';
-import { patch } from './patch';
+import { conditionalPatch, patch } from './patch';
 import { read } from './read';
 import { search } from './search';
 import { compartmentSearchAll, systemSearch } from './system-search';
@@ -50,7 +50,7 @@ export interface Route {
   /** The CompartmentDefinition a compartment search route serves. */
   compartment?: string;
   /** Capability flags this route adds. */
-  conditional?: 'create' | 'update' | 'delete';
+  conditional?: 'create' | 'update' | 'patch' | 'delete';
   /** Purposes of use (v3-ActReason) every call of this route is recorded with, whatever the request says: BTG for break-the-glass. */
   auditPurposeOfUse?: string[];
   /** The operation's canonical OperationDefinition, where it differs by level (Bulk Data's export, patient-export, group-export). */
@@ -123,6 +123,7 @@ export const routes: Route[] = [
   { method: 'POST', path: '/:resourceType', handler: create, interaction: 'create', conditional: 'create' },
   { method: 'PUT', path: '/:resourceType', handler: conditionalUpdate, conditional: 'update' },
   { method: 'DELETE', path: '/:resourceType', handler: conditionalDelete, conditional: 'delete' },
+  { method: 'PATCH', path: '/:resourceType', handler: conditionalPatch, conditional: 'patch' },
   { method: 'GET', path: '/:resourceType/:id/_history/:versionId', handler: vread, interaction: 'vread' },
   { method: 'GET', path: '/:resourceType/:id/_history', handler: history, interaction: 'history-instance' },
   { method: 'GET', path: '/:resourceType/:id/$validate', handler: validate, operation: 'validate' },

@@ -175,3 +175,37 @@ describe('FHIRPath Patch (fhirpatch.html) over HTTP', () => {
     expect(patched.body.managingOrganization).toEqual({ reference: `Organization/${organization}` });
   });
 });
+
+describe('conditional patch (PATCH [type]?criteria, http.html#patch)', () => {
+  const body = JSON.stringify([{ op: 'replace', path: '/active', value: false }]);
+  const put = (id: string, identifier: string) =>
+    fhirRequest('PUT', `${server.base}/Patient/${id}`, { body: { resourceType: 'Patient', id, active: true, identifier: [{ system: 'urn:cp', value: identifier }] } });
+
+  test('patches the one match; no match is 404, several 412, no criteria 400', async () => {
+    await put('cp-1', 'one');
+    await put('cp-2', 'two');
+    await put('cp-3', 'two');
+    const one = await fhirRequest('PATCH', `${server.base}/Patient?identifier=urn:cp|one`, { rawBody: body, headers: PATCH });
+    expect(one.status).toBe(200);
+    expect([one.body.id, one.body.active, one.body.meta.versionId]).toEqual(['cp-1', false, '2']);
+    expect(one.headers.get('location')).toMatch(/Patient\/cp-1\/_history\/2$/);
+    expect((await fhirRequest('GET', `${server.base}/Patient/cp-1`)).body.active).toBe(false);
+    expect((await fhirRequest('PATCH', `${server.base}/Patient?identifier=urn:cp|none`, { rawBody: body, headers: PATCH })).status).toBe(404);
+    expect((await fhirRequest('PATCH', `${server.base}/Patient?identifier=urn:cp|two`, { rawBody: body, headers: PATCH })).status).toBe(412);
+    for (const id of ['cp-2', 'cp-3']) expect((await fhirRequest('GET', `${server.base}/Patient/${id}`)).body.meta.versionId).toBe('1');
+    expect((await fhirRequest('PATCH', `${server.base}/Patient`, { rawBody: body, headers: PATCH })).status).toBe(400);
+    // If-Match applies to the match.
+    const stale = await fhirRequest('PATCH', `${server.base}/Patient?identifier=urn:cp|one`, { rawBody: body, headers: { ...PATCH, 'If-Match': 'W/"1"' } });
+    expect(stale.status).toBe(412);
+  });
+
+  test('is recorded as a patch, and refused on AuditEvent', async () => {
+    await put('cp-4', 'four');
+    const res = await fhirRequest('PATCH', `${server.base}/Patient?identifier=urn:cp|four`, { rawBody: body, headers: PATCH });
+    expect(res.status).toBe(200);
+    const events = await fhirRequest('GET', `${server.base}/AuditEvent?entity=Patient/cp-4&subtype=patch`);
+    expect(events.body.entry?.length).toBe(1);
+    expect(events.body.entry[0].resource.action).toBe('U');
+    expect((await fhirRequest('PATCH', `${server.base}/AuditEvent?_id=x`, { rawBody: body, headers: PATCH })).status).toBe(405);
+  });
+});
