@@ -19,6 +19,7 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   expand: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',
   lookup: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup',
   subsumes: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-subsumes',
+  translate: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate',
   submit: 'http://hl7.org/fhir/OperationDefinition/Claim-submit',
   export: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
   meta: 'http://hl7.org/fhir/OperationDefinition/Resource-meta',

