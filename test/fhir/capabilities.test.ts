@@ -60,7 +60,8 @@ test('every search parameter the CapabilityStatement lists for a type is accepte
   for (const type of ['Patient', 'Observation', 'Encounter']) {
     const resource = cs.rest[0].resource.find((r: any) => r.type === type);
     for (const param of resource.searchParam ?? []) {
-      const value = SAMPLE_VALUES[param.type] ?? 'x';
+      // `_filter` takes an expression over the other parameters.
+      const value = param.name === '_filter' ? encodeURIComponent('_id eq x') : (SAMPLE_VALUES[param.type] ?? 'x');
       const res = await fhirRequest('GET', `${server.base}/${type}?${param.name}=${value}`, {
         headers: { Prefer: 'handling=strict' },
       });

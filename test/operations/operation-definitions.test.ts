@@ -31,7 +31,10 @@ describe('OperationDefinitions of the server\'s own operations', () => {
   });
 
   it('every routed custom operation has a shipped definition, and every shipped definition is routed', () => {
-    const custom = new Set(routes.map((r) => r.operation).filter((o): o is string => o !== undefined && !(o in OFFICIAL_OPERATION_DEFINITIONS)));
+    // A route that names its definition (HL7's ValueSet- / CodeSystem-validate-code, Bulk Data's) is not one of ours.
+    const custom = new Set(
+      routes.filter((r) => r.definition === undefined).map((r) => r.operation).filter((o): o is string => o !== undefined && !(o in OFFICIAL_OPERATION_DEFINITIONS))
+    );
     expect(new Set(shippedOperationDefinitions('http://x/fhir').map((d) => d.code))).toEqual(custom);
   });
 
