@@ -32,7 +32,7 @@ export function searchParamsForCapability(resourceType: string): CapabilitySearc
     name: '_filter',
     type: 'special',
     documentation:
-      'R4 search_filter.html over this type\'s parameters (chains too): eq ne co sw ew gt lt ge le sa eb ap pr ss sb in ni re, and / or / not (), and before or; po and filters inside a path are not supported',
+      'R4 search_filter.html over this type\'s parameters (chains too): eq ne co sw ew gt lt ge le sa eb ap po pr ss sb in ni re, and / or / not (), and before or; filters inside a path are not supported',
   });
   for (const { def, handler } of indexedParams(resourceType).values()) {
     result.push({ name: def.code, definition: def.url || undefined, type: def.type, documentation: handler.documentation ?? def.description });

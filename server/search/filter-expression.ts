@@ -11,9 +11,10 @@ import type { SearchFilter } from './search-request';
  *
  * Operators: eq, ne, co, sw, ew (strings: case- and accent-insensitive, each part of a
  * name or address a value of its own), gt, lt, ge, le, sa, eb, ap (dates, numbers,
- * quantities, as the prefixes), pr (present: true/false), ss / sb (the value subsumes /
- * is subsumed by a code: `:below` / `:above`), in / ni (a ValueSet: `:in` / `:not-in`),
- * re (a reference). Not supported, a 400: `po`, and filters inside a path (`related[…]`).
+ * quantities, as the prefixes), po (a date's period overlaps the value's), pr (present:
+ * true/false), ss / sb (the value subsumes / is subsumed by a code: `:below` / `:above`),
+ * in / ni (a ValueSet: `:in` / `:not-in`), re (a reference). Not supported, a 400:
+ * filters inside a path (`related[…]`).
  * Any problem, an unknown parameter too, is a 400 naming `_filter`: leaving out a part of
  * a logical expression would change what it means.
  */
@@ -23,6 +24,7 @@ type Token = { kind: 'word'; text: string } | { kind: 'string'; text: string } |
 
 const ORDERED_KINDS: ReadonlySet<string> = new Set(['date', 'number', 'quantity', 'lastUpdated']);
 const STRING_KINDS: ReadonlySet<string> = new Set(['string']);
+const DATE_KINDS: ReadonlySet<string> = new Set(['date', 'lastUpdated']);
 const REFERENCE_KINDS: ReadonlySet<string> = new Set(['reference']);
 const PREFIX_OPERATORS: ReadonlySet<string> = new Set(['gt', 'lt', 'ge', 'le', 'sa', 'eb', 'ap']);
 
@@ -165,8 +167,17 @@ function comparison(path: string, op: string, value: string, parseOne: ParseOne)
       return one(`${path}:in`, value);
     case 'ni':
       return one(`${path}:not-in`, value);
-    case 'po':
-      throw fail(`the operator po is not supported`);
+    case 'po': {
+      // Overlaps: neither starts after nor ends before the value's period, and has a date at all.
+      const after = one(path, `sa${value}`);
+      if (!endsIn(after, DATE_KINDS)) throw fail(`po compares periods; ${path} is not a date`);
+      const parts: SearchFilter[] = [
+        { kind: 'not', filter: after },
+        { kind: 'not', filter: one(path, `eb${value}`) },
+      ];
+      if (path !== '_lastUpdated') parts.push(one(`${path}:missing`, 'false'));
+      return { kind: 'all', filters: parts };
+    }
     default: {
       if (!PREFIX_OPERATORS.has(op)) throw fail(`unknown operator ${op}`);
       const filter = one(path, `${op}${value}`);

@@ -129,6 +129,16 @@ test('and, or and not are the intersection, union and complement of their parts;
   expect(await all(`Patient?gender=female&_filter=${encodeURIComponent('birthdate ge 1980')}`)).toEqual(and(female, born));
 });
 
+test('po: the dates whose period overlaps the value\'s, neither after it nor before it', async () => {
+  const every = keys(ofType('Observation'));
+  for (const value of ['2015', '2012-06', '2019-01-01']) {
+    const outside = new Set([...(await all(`Observation?date=sa${value}`)), ...(await all(`Observation?date=eb${value}`)), ...(await all('Observation?date:missing=true'))]);
+    const expected = every.filter((k) => !outside.has(k));
+    expect(expected.length).toBeGreaterThan(0);
+    expect({ value, ids: await filtered('Observation', `date po ${value}`) }).toEqual({ value, ids: expected });
+  }
+});
+
 test('a chain in the path searches the targets', async () => {
   const patients = ofType('Patient').filter((p) => parts(p, 'name').some((n) => n.includes('pet')));
   const refs = new Set(patients.map((p) => `Patient/${p.id}`));
@@ -151,7 +161,7 @@ test('_filter works inside _has: one referring resource matches the whole expres
 });
 
 test('what is not understood is a 400 naming _filter', async () => {
-  for (const expression of ['name eq', 'name zz x', 'name gt x', 'unknown eq 1', '(name eq x', 'name eq x)', 'name eq x and', 'related[type eq x].target pr true', 'birthdate po 2010', 'name eq "open', 'gender pr maybe', 'name:exact eq x', 'gender re Patient/1']) {
+  for (const expression of ['name eq', 'name zz x', 'name gt x', 'unknown eq 1', '(name eq x', 'name eq x)', 'name eq x and', 'related[type eq x].target pr true', 'name po 2010', 'name eq "open', 'gender pr maybe', 'name:exact eq x', 'gender re Patient/1']) {
     const res = await fhirRequest('GET', `${server.base}/Patient?_filter=${encodeURIComponent(expression)}`);
     expect({ expression, status: res.status, expression_: res.body.issue?.[0]?.expression }).toEqual({ expression, status: 400, expression_: ['_filter'] });
   }
