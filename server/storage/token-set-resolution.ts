@@ -6,7 +6,10 @@ import type { SearchFilter, SearchRequest, TokenSet, TokenSetFilter } from '../s
 import { indexedParam } from '../search/supported-parameters';
 import { conceptIndex } from '../terminology/code-system-hierarchy';
 import { terminologySource } from '../terminology/terminology-source';
-import { ExpansionError, expandValueSet, MAX_EXPANSION_CODES, type TerminologySource } from '../terminology/value-set-expansion';
+import { ExpansionError, expandValueSet, type TerminologySource } from '../terminology/value-set-expansion';
+
+/** Codes (a bare code and a system|code pair count as two) all the sets of one search may hold. */
+const MAX_CODES_PER_SEARCH = 30000;
 
 /** Through the repository (no principal), like a chain's targets: a set names codes, it returns no resource. */
 async function storedByCanonical<T extends Resource>(db: Knex, resourceType: string, canonical: string): Promise<T | undefined> {
@@ -42,10 +45,12 @@ function namesTokenSet(filter: SearchFilter): boolean {
 export async function resolveTokenSets(db: Knex, request: SearchRequest): Promise<SearchRequest> {
   if (!request.filters.some(namesTokenSet)) return request;
   const source = terminologySource((type, canonical) => storedByCanonical(db, type, canonical));
+  // Every code becomes a bound parameter of one statement, and PostgreSQL takes at most 65,535.
+  const budget = { left: MAX_CODES_PER_SEARCH };
   const walk = async (resourceType: string, filter: SearchFilter): Promise<SearchFilter> => {
     switch (filter.kind) {
       case 'token-set':
-        return resolveFilter(resourceType, filter, source);
+        return resolveFilter(resourceType, filter, source, budget);
       case 'any':
       case 'all':
         return { ...filter, filters: await Promise.all(filter.filters.map((f) => walk(resourceType, f))) };
@@ -71,7 +76,7 @@ function holdsBareCodes(resourceType: string, code: string): boolean {
   return types === undefined || types.has('code');
 }
 
-async function resolveFilter(resourceType: string, filter: TokenSetFilter, source: TerminologySource): Promise<SearchFilter> {
+async function resolveFilter(resourceType: string, filter: TokenSetFilter, source: TerminologySource, budget: { left: number }): Promise<SearchFilter> {
   const bare = holdsBareCodes(resourceType, filter.code);
   const pairs = new Map<string, { system: string; code: string }>();
   for (const set of filter.sets) {
@@ -80,8 +85,9 @@ async function resolveFilter(resourceType: string, filter: TokenSetFilter, sourc
       if (bare) pairs.set(`|${code.code}`, { system: '', code: code.code });
     }
   }
-  if (pairs.size > MAX_EXPANSION_CODES) {
-    throw badRequest(`${filter.code}: the sets named hold more than ${MAX_EXPANSION_CODES} codes`, filter.code);
+  budget.left -= pairs.size;
+  if (budget.left < 0) {
+    throw badRequest(`${filter.code}: the sets of codes this search names hold more than ${MAX_CODES_PER_SEARCH} codes in all; name smaller ones`, filter.code);
   }
   return { kind: 'token', code: filter.code, not: filter.not, values: [...pairs.values()] };
 }

@@ -242,6 +242,20 @@ test('a conditional create may name a set of codes in its criteria', async () =>
   expect(res.body.id).toBe('ts-relapse');
 });
 
+test('a large set works; sets of more than 30,000 codes in one search are refused, not sent past PostgreSQL\'s parameter limit', async () => {
+  const system = 'http://example.org/fhir/CodeSystem/ts-large';
+  const codes = Array.from({ length: 16000 }, (_, i) => `L${i}`);
+  await put({ resourceType: 'CodeSystem', id: 'ts-large', url: system, status: 'active', content: 'complete', concept: codes.map((code) => ({ code })) } as Resource);
+  await put({ resourceType: 'ValueSet', id: 'ts-large', url: 'http://example.org/fhir/ValueSet/ts-large', status: 'active', compose: { include: [{ system }] } } as Resource);
+  const observation = { resourceType: 'Observation', id: 'ts-large-obs', status: 'final', code: { coding: [{ system, code: 'L15999' }] } } as Resource;
+  await put(observation);
+  stored.push(observation);
+  await expectMatches('Observation?code:in=http://example.org/fhir/ValueSet/ts-large', [observation]);
+  const twice = await fhirRequest('GET', `${server.base}/Observation?code:in=http://example.org/fhir/ValueSet/ts-large&category:not-in=http://example.org/fhir/ValueSet/ts-large`);
+  expect(twice.status).toBe(400);
+  expect(twice.body.issue[0].diagnostics).toMatch(/30000/);
+});
+
 test('a set that is not here, or cannot be listed here, is a 400 naming the parameter', async () => {
   await expectRefused('Observation?category:in=http://example.org/no-such-value-set', 'category', /not known here/);
   // SNOMED CT's hierarchy (an is-a filter) is not on this server.
