@@ -44,7 +44,8 @@ function namesTokenSet(filter: SearchFilter): boolean {
  */
 export async function resolveTokenSets(db: Knex, request: SearchRequest): Promise<SearchRequest> {
   if (!request.filters.some(namesTokenSet)) return request;
-  const source = terminologySource((type, canonical) => storedByCanonical(db, type, canonical));
+  // Codes only: a listed code's display would cost a read of its whole code system.
+  const source = { ...terminologySource((type, canonical) => storedByCanonical(db, type, canonical)), displays: false };
   // Every code becomes a bound parameter of one statement, and PostgreSQL takes at most 65,535.
   const budget = { left: MAX_CODES_PER_SEARCH };
   const walk = async (resourceType: string, filter: SearchFilter): Promise<SearchFilter> => {

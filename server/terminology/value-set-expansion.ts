@@ -24,6 +24,11 @@ export interface TerminologySource {
   valueSet(canonical: string): Promise<ValueSet | undefined>;
   /** The CodeSystem of a url, in that version when given. */
   codeSystem(url: string, version?: string): Promise<CodeSystem | undefined>;
+  /**
+   * false: the codes are all that is wanted (a search's `:in`), so codes listed in a
+   * compose are taken as they are, without reading their code system for displays.
+   */
+  displays?: boolean;
 }
 
 export type ExpansionProblem = 'not-found' | 'not-supported' | 'too-costly';
@@ -124,7 +129,11 @@ async function systemPart(include: ValueSetComposeInclude, source: TerminologySo
   const out = new Map<string, ExpandedCode>();
   if (include.concept?.length) {
     // Listed codes need no code system: their displays come from it when it is here.
-    const codeSystem = include.filter?.length ? await requireCodeSystem(source, system, include.version) : await source.codeSystem(system, include.version);
+    const codeSystem = include.filter?.length
+      ? await requireCodeSystem(source, system, include.version)
+      : source.displays === false
+        ? undefined
+        : await source.codeSystem(system, include.version);
     const known = codeSystem ? conceptIndex(codeSystem).concepts : undefined;
     for (const concept of include.concept) {
       const display = concept.display ?? known?.get(concept.code as string)?.display;
