@@ -1,7 +1,7 @@
 import type { CodeSystemConcept, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
-import { conceptIndex } from '../terminology/code-system-hierarchy';
+import { conceptIndex, isInactive } from '../terminology/code-system-hierarchy';
 import { OperationInput } from './operation-parameters';
 import { callerTerminology, namedCodeSystem } from './terminology-operation-support';
 
@@ -57,11 +57,10 @@ function conceptProperties(concept: CodeSystemConcept, parents: string[], childr
     return property(code as string, value as ParametersParameter);
   });
   const stated = new Set((concept.property ?? []).map((p) => p.code));
-  const status = (concept.property ?? []).find((p) => p.code === 'status')?.valueCode;
   return [
     ...own,
     ...(stated.has('parent') ? [] : parents.map((c) => property('parent', { name: 'value', valueCode: c }))),
     ...(stated.has('child') ? [] : children.map((c) => property('child', { name: 'value', valueCode: c }))),
-    ...(stated.has('inactive') ? [] : [property('inactive', { name: 'value', valueBoolean: status === 'retired' || status === 'inactive' })]),
+    ...(stated.has('inactive') ? [] : [property('inactive', { name: 'value', valueBoolean: isInactive(concept) })]),
   ];
 }

@@ -1,5 +1,5 @@
 import type { FhirHandler } from '../fhir/fhir-request';
-import { conceptIndex } from '../terminology/code-system-hierarchy';
+import { conceptIndex, isAbstract } from '../terminology/code-system-hierarchy';
 import { OperationInput } from './operation-parameters';
 import { callerTerminology, codingsToValidate, describe, displayProblem, namedCodeSystem, validationResult } from './terminology-operation-support';
 import { badRequest } from '../core/outcome';
@@ -31,8 +31,7 @@ export const codeSystemValidateCode: FhirHandler = async (req, ctx) => {
       problems.push(`${describe({ ...coding, system: codeSystem.url })} is not a code of ${codeSystem.url}`);
       continue;
     }
-    const abstract = (concept.property ?? []).some((p) => (p.code === 'notSelectable' || p.code === 'abstract') && p.valueBoolean === true);
-    const problem = abstract && !abstractAllowed ? `${coding.code} is abstract: not for use here (abstract=true allows it)` : displayProblem(coding, concept.display);
+    const problem = isAbstract(concept) && !abstractAllowed ? `${coding.code} is abstract: not for use here (abstract=true allows it)` : displayProblem(coding, concept.display);
     if (!problem) return { status: 200, resource: validationResult(true, concept.display) };
     problems.push(problem);
   }

@@ -75,3 +75,15 @@ function buildIndex(codeSystem: CodeSystem): ConceptIndex {
     children: (code) => children.get(code) ?? new Set(),
   };
 }
+
+/** Retired or inactive (the `status` or `inactive` property). */
+export function isInactive(concept: CodeSystemConcept): boolean {
+  return (concept.property ?? []).some(
+    (p) => (p.code === 'status' && (p.valueCode === 'retired' || p.valueCode === 'inactive')) || (p.code === 'inactive' && p.valueBoolean === true)
+  );
+}
+
+/** Not for use in data (the `notSelectable` or `abstract` property). */
+export function isAbstract(concept: CodeSystemConcept): boolean {
+  return (concept.property ?? []).some((p) => (p.code === 'notSelectable' || p.code === 'abstract') && p.valueBoolean === true);
+}

@@ -1,5 +1,5 @@
 import type { CodeSystem, CodeSystemConcept, ValueSet, ValueSetComposeInclude, ValueSetExpansionContains } from '@medplum/fhirtypes';
-import { conceptIndex } from './code-system-hierarchy';
+import { conceptIndex, isAbstract, isInactive } from './code-system-hierarchy';
 
 /**
  * ValueSet expansion (valueset.html#expansion) over what this server holds: a ValueSet's
@@ -220,16 +220,6 @@ function applyFilter(codeSystem: CodeSystem, property: string, op: string, value
 function propertyValue(p: NonNullable<CodeSystemConcept['property']>[number]): string {
   const value = p.valueCode ?? p.valueString ?? p.valueBoolean ?? p.valueInteger ?? p.valueDecimal ?? p.valueDateTime ?? p.valueCoding?.code;
   return String(value);
-}
-
-function isInactive(concept: CodeSystemConcept): boolean {
-  return (concept.property ?? []).some(
-    (p) => (p.code === 'status' && (p.valueCode === 'retired' || p.valueCode === 'inactive')) || (p.code === 'inactive' && p.valueBoolean === true)
-  );
-}
-
-function isAbstract(concept: CodeSystemConcept): boolean {
-  return (concept.property ?? []).some((p) => (p.code === 'notSelectable' || p.code === 'abstract') && p.valueBoolean === true);
 }
 
 function withoutUndefined<T extends object>(value: T): T {
