@@ -93,8 +93,8 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     // Bulk Data Access 2.0's server CapabilityStatement, which the $export routes implement.
     instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     fhirVersion: '4.0.1',
-    format: ['json', 'application/fhir+json', 'application/json'],
-    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
+    format: ['json', 'xml', 'application/fhir+json', 'application/fhir+xml', 'application/json', 'application/xml'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json', 'application/fhir+xml'],
     rest: [
       {
         mode: 'server',

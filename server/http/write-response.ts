@@ -1,14 +1,17 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Context } from 'koa';
 import type { NativeContent } from '../fhir/binary-content';
+import { resourceToXml } from './resource-to-xml';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+export const FHIR_XML = 'application/fhir+xml; charset=utf-8';
 
-/** Serialises a resource as the client asked (`_pretty`), with the FHIR JSON media type. */
+/** Serialises a resource in the format negotiated (JSON unless the client chose XML), as the client asked (`_pretty`). */
 export function writeResource(ctx: Context, resource: Resource): void {
   const pretty = ctx.query._pretty === 'true';
-  ctx.type = ctx.state.responseType ?? FHIR_JSON;
-  ctx.body = pretty ? JSON.stringify(resource, null, 2) : JSON.stringify(resource);
+  const type = ctx.state.responseType ?? FHIR_JSON;
+  ctx.body = type.includes('xml') ? resourceToXml(resource, pretty) : pretty ? JSON.stringify(resource, null, 2) : JSON.stringify(resource);
+  ctx.type = type;
 }
 
 /** A JSON document that is not a FHIR resource (a `.smart-health-card` file), with its own media type. */

@@ -179,7 +179,7 @@ describe('Prefer, _format, _pretty, _summary and _elements', () => {
     expect(full.body.resourceType).toBe('Patient');
   });
 
-  test('_format=json and Accept application/json are served, _format=xml is 406', async () => {
+  test('_format=json and Accept application/json are served as JSON, _format=xml as FHIR XML, _format=turtle is 406', async () => {
     const created = await fhirRequest('POST', `${server.base}/Patient`, { body: patient });
     const url = `${server.base}/Patient/${created.body.id}`;
     const json = await fhirRequest('GET', `${url}?_format=json`);
@@ -188,22 +188,29 @@ describe('Prefer, _format, _pretty, _summary and _elements', () => {
     const plain = await fhirRequest('GET', url, { headers: { Accept: 'application/json' } });
     expect(plain.headers.get('content-type')).toMatch(/^application\/json/);
     const xml = await fhirRequest('GET', `${url}?_format=xml`);
-    expect(xml.status).toBe(406);
-    expect(xml.body.resourceType).toBe('OperationOutcome');
+    expect(xml.status).toBe(200);
+    expect(xml.headers.get('content-type')).toMatch(/^application\/fhir\+xml/);
+    expect(xml.text).toContain(`<Patient xmlns="http://hl7.org/fhir"><id value="${created.body.id}"/>`);
+    const turtle = await fhirRequest('GET', `${url}?_format=ttl`);
+    expect(turtle.status).toBe(406);
+    expect(turtle.body.resourceType).toBe('OperationOutcome');
   });
 
-  test("Accept with R4's fhirVersion parameter is served; another FHIR version, or only XML, is 406", async () => {
+  test("Accept with R4's fhirVersion parameter is served; another FHIR version, or neither JSON nor XML, is 406", async () => {
     const created = await fhirRequest('POST', `${server.base}/Patient`, { body: patient });
     const url = `${server.base}/Patient/${created.body.id}`;
     const accept = async (value: string): Promise<number> => (await fhirRequest('GET', url, { headers: { Accept: value } })).status;
+    const typeFor = async (value: string): Promise<string | null> => (await fhirRequest('GET', url, { headers: { Accept: value } })).headers.get('content-type');
     // http.html#version-parameter
     expect(await accept('application/fhir+json; fhirVersion=4.0')).toBe(200);
     expect(await accept('application/fhir+json;fhirVersion=4.0.1;q=0.9')).toBe(200);
     expect(await accept('application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0; q=0.5')).toBe(200);
-    // HAPI's client offers XML and JSON alike.
-    expect(await accept('application/fhir+xml;q=1.0, application/fhir+json;q=1.0, application/xml+fhir;q=0.9, application/json+fhir;q=0.9')).toBe(200);
+    // HAPI's client offers XML and JSON alike: JSON is the server's preference.
+    expect(await typeFor('application/fhir+xml;q=1.0, application/fhir+json;q=1.0, application/xml+fhir;q=0.9, application/json+fhir;q=0.9')).toMatch(/^application\/fhir\+json/);
     expect(await accept('application/fhir+json; fhirVersion=3.0')).toBe(406);
-    expect(await accept('application/fhir+xml')).toBe(406);
+    expect(await typeFor('application/fhir+xml')).toMatch(/^application\/fhir\+xml/);
+    expect(await typeFor('application/fhir+xml; fhirVersion=4.0')).toMatch(/^application\/fhir\+xml/);
+    expect(await accept('text/turtle')).toBe(406);
   });
 
   test('_pretty=true indents the JSON', async () => {

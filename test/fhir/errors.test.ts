@@ -106,8 +106,8 @@ test('JSON nested 10,000 levels deep is 400 and the server keeps serving', async
 test('a wrong content type is 415', async () => {
   await expectOutcome(
     fhirRequest('POST', `${server.base}/Patient`, {
-      rawBody: '<Patient xmlns="http://hl7.org/fhir"/>',
-      headers: { 'Content-Type': 'application/fhir+xml' },
+      rawBody: 'resourceType,id\nPatient,1',
+      headers: { 'Content-Type': 'text/csv' },
     }),
     415
   );
