@@ -18,7 +18,7 @@ test('metadata is an R4 CapabilityStatement listing every resource type with the
   expect(cs.fhirVersion).toBe('4.0.1');
   expect(cs.kind).toBe('instance');
   expect(cs.format).toContain('application/fhir+json');
-  expect(cs.format).not.toContain('xml');
+  expect(cs.format).toEqual(expect.arrayContaining(['json', 'xml', 'application/fhir+xml']));
   expect(cs.implementation.url).toBe(server.base);
   const rest = cs.rest[0];
   expect(rest.mode).toBe('server');
