@@ -142,7 +142,7 @@ export function xmlToResource(xml: string): Resource {
     const value: Json = {};
     const allowed = schema.fhirPathType === 'Extension' ? ['id', 'url'] : ['id'];
     for (const [name, attribute] of Object.entries(tag.attributes)) {
-      if (isNamespaceDeclaration(name)) continue;
+      if (isForeign(name)) continue;
       if (!allowed.includes(name)) fail(`${path} has an attribute ${name}, which FHIR does not define`);
       value[name] = attribute.value;
     }
@@ -154,7 +154,7 @@ export function xmlToResource(xml: string): Resource {
     const twin: Json = {};
     let value: unknown;
     for (const [name, attribute] of Object.entries(tag.attributes)) {
-      if (isNamespaceDeclaration(name)) continue;
+      if (isForeign(name)) continue;
       if (name === 'value') value = typed(attribute.value, property, path);
       else if (name === 'id') twin.id = attribute.value;
       else fail(`${path} has an attribute ${name}, which FHIR does not define`);
@@ -195,13 +195,17 @@ export function xmlToResource(xml: string): Resource {
 
   function noAttributes(tag: SaxesTagNS, path: string): void {
     for (const name of Object.keys(tag.attributes)) {
-      if (!isNamespaceDeclaration(name)) fail(`${path} has an attribute ${name}, which FHIR does not define`);
+      if (!isForeign(name)) fail(`${path} has an attribute ${name}, which FHIR does not define`);
     }
   }
 }
 
-function isNamespaceDeclaration(name: string): boolean {
-  return name === 'xmlns' || name.startsWith('xmlns:');
+/**
+ * Namespace declarations, and attributes in a namespace (FHIR's own have none), such as
+ * the `xsi:schemaLocation` HL7's published XML examples carry: not part of the resource.
+ */
+function isForeign(name: string): boolean {
+  return name === 'xmlns' || name.includes(':');
 }
 
 function push(owner: Json, key: string, value: unknown): void {

@@ -138,6 +138,13 @@ describe('the XML form (xml.html)', () => {
     expect(resourceToXml({ resourceType: 'Patient', text: { status: 'generated', div: '<div>x</div>' } } as never)).toContain(`<div ${X}>x</div>`);
   });
 
+  test("comments and attributes in other namespaces (HL7's published examples carry xsi:schemaLocation) are not part of the resource", () => {
+    const xml =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<!-- an example -->\n<Patient ${F} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://hl7.org/fhir ../../schema/fhir-single.xsd">\n` +
+      '  <id value="example"/>\n  <!-- active -->\n  <active value="true"/>\n</Patient>\n';
+    expect(xmlToResource(xml)).toEqual({ resourceType: 'Patient', id: 'example', active: true });
+  });
+
   test('a DOCTYPE, unknown elements and attributes, text between elements, another namespace, a repeated singleton and malformed XML are 400s naming them', () => {
     expect(outcomeText(() => xmlToResource(`<!DOCTYPE x [<!ENTITY e "boom">]><Patient ${F}/>`))).toMatch(/DOCTYPE/);
     expect(outcomeText(() => xmlToResource(`<Patient ${F}><colour value="blue"/></Patient>`))).toMatch(/Patient\.colour is not an element/);
