@@ -8,6 +8,7 @@ import type { HistoryPage, HistoryQuery } from '../storage/history';
 import type { IncludeResult } from '../storage/include-resolution';
 import type { ConditionalCreateResult, ReadRestriction, SearchResult } from '../storage/repository';
 import type { ResourceStore } from '../storage/resource-store';
+import type { LabelsInUse } from '../storage/search-reads';
 import type { ResourceVersion } from '../storage/resource-row';
 import type { WriteResult } from '../storage/write-resource';
 import type { Grant, ScopeAccess } from './scope-access';
@@ -89,6 +90,10 @@ export class GuardedStore implements ResourceStore {
 
   async countAcrossTypes(requests: readonly SearchRequest[]): Promise<number> {
     return this.inner.countAcrossTypes(this.confineAll(requests));
+  }
+
+  async labelsInUse(requests: readonly SearchRequest[]): Promise<LabelsInUse> {
+    return this.inner.labelsInUse(this.confineAll(requests));
   }
 
   async include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult> {

@@ -28,7 +28,7 @@ import { emergencyAccess } from '../operations/emergency-access';
 import { transfer } from '../operations/transfer';
 import { emergencyCard } from '../operations/emergency-card';
 import { submitClaim } from '../operations/claim-submit';
-import { metaAdd, metaDelete, metaRead } from '../operations/meta';
+import { metaAdd, metaDelete, metaInUse, metaRead } from '../operations/meta';
 import { exportCancel, exportFile, exportKickoff, exportStatus } from '../operations/bulk-export';
 
 type TypeInteraction = CapabilityStatementRestResourceInteraction['code'];
@@ -121,6 +121,10 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Claim/$submit', handler: submitClaim, operation: 'submit' },
   // (operation routes of other modules: add here)
   { method: 'GET', path: '/Organization/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
+  { method: 'GET', path: '/$meta', handler: metaInUse, operation: 'meta' },
+  { method: 'POST', path: '/$meta', handler: metaInUse, operation: 'meta' },
+  { method: 'GET', path: '/:resourceType/$meta', handler: metaInUse, operation: 'meta' },
+  { method: 'POST', path: '/:resourceType/$meta', handler: metaInUse, operation: 'meta' },
   { method: 'GET', path: '/:resourceType', handler: search, interaction: 'search-type' },
   { method: 'POST', path: '/:resourceType', handler: create, interaction: 'create', conditional: 'create' },
   { method: 'PUT', path: '/:resourceType', handler: conditionalUpdate, conditional: 'update' },

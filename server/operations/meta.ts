@@ -5,6 +5,8 @@ import { versionHeaders } from '../fhir/version-headers';
 import { parseVersionId } from '../fhir/vread';
 import type { ResourceVersion } from '../storage/resource-row';
 import { APPEND_ONLY_TYPES } from '../core/append-only';
+import type { SearchRequest } from '../search/search-request';
+import { resourceTypes } from '../validation/structure-definitions';
 
 /**
  * The R4 meta operations on one resource (https://hl7.org/fhir/R4/resource-operations.html):
@@ -16,7 +18,8 @@ import { APPEND_ONLY_TYPES } from '../core/append-only';
  *   The change is written as a new version through the write path (validation, access,
  *   audit, history); when it changes nothing, nothing is written.
  *
- * Each answers a Parameters whose `return` is the resulting Meta.
+ * Each answers a Parameters whose `return` is the resulting Meta. `$meta` also runs on a
+ * type and on the whole server (metaInUse).
  */
 export const metaRead: FhirHandler = async (req, ctx) => {
   const version =
@@ -24,6 +27,24 @@ export const metaRead: FhirHandler = async (req, ctx) => {
       ? await ctx.repo.vread(req.resourceType as string, req.id as string, parseVersionId(req.versionId))
       : await ctx.repo.read(req.resourceType as string, req.id as string);
   return answer(version, ctx.baseUrl);
+};
+
+/**
+ * `$meta` at type level (`[type]/$meta`) and system level (`/$meta`), GET or POST: the
+ * profiles, tags and security labels in use on the resources of that type, or of every
+ * type, that the caller may search (access rules and Consent confine it as a search).
+ */
+export const metaInUse: FhirHandler = async (req, ctx) => {
+  const types = req.resourceType ? [req.resourceType] : resourceTypes;
+  const labels = await ctx.repo.labelsInUse(
+    types.map((resourceType): SearchRequest => ({ resourceType, filters: [], sort: [], count: 0, offset: 0, total: 'none', warnings: [] }))
+  );
+  const meta: Meta = {};
+  if (labels.profiles.length > 0) meta.profile = labels.profiles;
+  if (labels.security.length > 0) meta.security = labels.security;
+  if (labels.tags.length > 0) meta.tag = labels.tags;
+  const result: Parameters = { resourceType: 'Parameters', parameter: [{ name: 'return', valueMeta: meta }] };
+  return { status: 200, resource: result };
 };
 
 export const metaAdd: FhirHandler = (req, ctx) => change(req, ctx, 'meta-add');

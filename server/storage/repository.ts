@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
@@ -10,7 +10,7 @@ import { resolveTokenSets } from './token-set-resolution';
 import { findMatches, lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
-import { countMatches, estimateMatches, findResources, readPage, type SearchPage } from './search-reads';
+import { countMatches, estimateMatches, findResources, labelsInUse, type LabelsInUse, readPage, type SearchPage } from './search-reads';
 import { type EverythingEntry, type EverythingQuery, readEverything } from './everything-reads';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
 import { StaleBaseError, type WriteCompanion, type WriteOperation, type WriteResult, writeResource } from './write-resource';
@@ -253,6 +253,19 @@ export class Repository implements ResourceStore {
   async countAcrossTypes(requests: readonly SearchRequest[]): Promise<number> {
     const resolved = await Promise.all(requests.map((r) => this.resolveChains(r)));
     return this.sumOver(resolved, (r) => countMatches(this.knex, r));
+  }
+
+  /** The profiles, tags and security labels in use on what the searches match, merged (R4 `$meta` at type and system level). */
+  async labelsInUse(requests: readonly SearchRequest[]): Promise<LabelsInUse> {
+    const resolved = await Promise.all(requests.map((r) => this.resolveChains(r)));
+    const each = await Promise.all(resolved.map((r) => labelsInUse(this.knex, r)));
+    const key = (c: Coding): string => `${c.system ?? ''}|${c.code ?? ''}`;
+    const merge = (lists: Coding[][]): Coding[] => [...new Map(lists.flat().map((c) => [key(c), c])).values()].sort((a, b) => key(a).localeCompare(key(b)));
+    return {
+      profiles: [...new Set(each.flatMap((l) => l.profiles))].sort(),
+      tags: merge(each.map((l) => l.tags)),
+      security: merge(each.map((l) => l.security)),
+    };
   }
 
   private async sumOver(requests: readonly SearchRequest[], count: (r: SearchRequest) => Promise<number>): Promise<number> {

@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { LabelsInUse } from './search-reads';
 import type { PatchDocument } from './patch-document';
 import type { SearchRequest } from '../search/search-request';
 import type { EverythingEntry, EverythingQuery } from './everything-reads';
@@ -31,6 +32,7 @@ export interface ResourceStore {
   count(request: SearchRequest): Promise<number>;
   matchingIds(request: SearchRequest): Promise<string[]>;
   countAcrossTypes(requests: readonly SearchRequest[]): Promise<number>;
+  labelsInUse(requests: readonly SearchRequest[]): Promise<LabelsInUse>;
   include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult>;
   everything(query: EverythingQuery): Promise<EverythingEntry[]>;
   /**

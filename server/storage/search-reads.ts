@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { applySearch, applySearchFilters, filterCondition, searchSortKeys } from '../search/build-search-sql';
 import { quoteIdentifier } from '../search/column-names';
@@ -285,4 +285,46 @@ async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset
   const query = knex.select('*').from(knex.unionAll(branches, true).as('u'));
   for (const key of outerKeys) query.orderByRaw(orderByTerm(key, reverse));
   return keyedRows(await query.offset(offset).limit(limit), outerKeys.length);
+}
+
+/** The profiles, tags and security labels on the resources a search matches ($meta at type and system level). */
+export interface LabelsInUse {
+  profiles: string[];
+  tags: Coding[];
+  security: Coding[];
+}
+
+/**
+ * One scan of the matches' `meta`: each profile once, each tag and security label once by
+ * system and code (the meta operations' identity; a display or version they carry is one
+ * of those in use). The matches themselves are never read out.
+ */
+export async function labelsInUse(knex: Knex, request: SearchRequest): Promise<LabelsInUse> {
+  const matches = knex(request.resourceType).select(knex.raw(`content->'meta' AS meta`));
+  applySearchFilters(matches, request);
+  const { rows } = await knex.raw<{ rows: { kind: string; system: string | null; code: string | null; display: string | null; version: string | null }[] }>(
+    `SELECT x.kind, x.label->>'system' AS system, x.label->>'code' AS code, min(x.label->>'display') AS display, min(x.label->>'version') AS version
+       FROM ? AS m
+       CROSS JOIN LATERAL (
+         SELECT 'profile' AS kind, jsonb_build_object('code', p) AS label FROM jsonb_array_elements_text(m.meta->'profile') p
+         UNION ALL SELECT 'tag', t FROM jsonb_array_elements(m.meta->'tag') t
+         UNION ALL SELECT 'security', s FROM jsonb_array_elements(m.meta->'security') s
+       ) x
+      GROUP BY 1, 2, 3
+      ORDER BY 1, 2, 3`,
+    [matches]
+  );
+  const coding = (r: (typeof rows)[number]): Coding => {
+    const c: Coding = {};
+    if (r.system !== null) c.system = r.system;
+    if (r.version !== null) c.version = r.version;
+    if (r.code !== null) c.code = r.code;
+    if (r.display !== null) c.display = r.display;
+    return c;
+  };
+  return {
+    profiles: rows.filter((r) => r.kind === 'profile').map((r) => r.code as string),
+    tags: rows.filter((r) => r.kind === 'tag').map(coding),
+    security: rows.filter((r) => r.kind === 'security').map(coding),
+  };
 }

@@ -1,4 +1,5 @@
 import { fhirRequest } from '../support/fhir-client';
+import { mintToken } from '../support/mint-token';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /** $meta, $meta-add, $meta-delete (https://hl7.org/fhir/R4/resource-operations.html). */
@@ -75,4 +76,71 @@ test('a body without a "meta" parameter is 400; AuditEvents refuse $meta-add; th
       { name: 'meta-delete', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-meta-delete' },
     ])
   );
+});
+
+describe('$meta at type and system level', () => {
+  const labelKeys = (meta: any) => ({
+    profile: [...new Set<string>(meta.profile ?? [])].sort(),
+    tag: [...new Set<string>((meta.tag ?? []).map((c: any) => `${c.system}|${c.code}`))].sort(),
+    security: [...new Set<string>((meta.security ?? []).map((c: any) => `${c.system}|${c.code}`))].sort(),
+  });
+  /** The oracle: every resource a search finds, its labels collected here. */
+  async function labelsBySearch(url: string, headers: Record<string, string> = {}): Promise<ReturnType<typeof labelKeys>> {
+    const all = { profile: [] as string[], tag: [] as any[], security: [] as any[] };
+    let next: string | undefined = url;
+    while (next) {
+      const page: any = (await fhirRequest('GET', next, { headers })).body;
+      for (const e of page.entry ?? []) {
+        all.profile.push(...(e.resource.meta?.profile ?? []));
+        all.tag.push(...(e.resource.meta?.tag ?? []));
+        all.security.push(...(e.resource.meta?.security ?? []));
+      }
+      next = page.link?.find((l: any) => l.relation === 'next')?.url;
+    }
+    return labelKeys(all);
+  }
+
+  test('each profile, tag and security label in use is listed once, for a type or for every type, as searching everything finds them; a deleted resource counts no more', async () => {
+    const write = (resource: object) => fhirRequest('POST', `${server.base}/${(resource as any).resourceType}`, { body: resource });
+    await write({ resourceType: 'Patient', meta: { tag: [TAG_A], profile: [PROFILE] } });
+    await write({ resourceType: 'Patient', meta: { tag: [{ ...TAG_A, display: 'another display' }, TAG_B], security: [LABEL] } });
+    await write({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, meta: { tag: [{ system: 'urn:obs', code: 'o' }] } });
+    await write({ resourceType: 'Basic', code: { text: 'b' }, meta: { profile: ['http://example.org/StructureDefinition/basic'] } });
+    const gone = await write({ resourceType: 'Patient', meta: { tag: [{ system: 'urn:tags', code: 'deleted' }] } });
+    await fhirRequest('DELETE', `${server.base}/Patient/${gone.body.id}`);
+
+    for (const type of ['Patient', 'Observation', 'Basic', 'Encounter']) {
+      for (const method of ['GET', 'POST']) {
+        const res = await fhirRequest(method, `${server.base}/${type}/$meta`, method === 'POST' ? { body: { resourceType: 'Parameters' } } : {});
+        expect(res.status).toBe(200);
+        expect(labelKeys(returned(res.body))).toEqual(await labelsBySearch(`${server.base}/${type}?_count=500`));
+      }
+    }
+    const patients = returned((await fhirRequest('GET', `${server.base}/Patient/$meta`)).body);
+    expect(patients.tag.map((c: any) => c.code)).not.toContain('deleted');
+    expect(patients.tag.find((c: any) => c.code === 'a').display).toMatch(/^(A|another display)$/);
+    const everything = await fhirRequest('GET', `${server.base}/$meta`);
+    expect(everything.status).toBe(200);
+    expect(labelKeys(returned(everything.body))).toEqual(await labelsBySearch(`${server.base}?_count=500`));
+    expect(returned(everything.body).tag.map((c: any) => c.code)).toEqual(expect.arrayContaining(['a', 'b', 'o']));
+    expect((await fhirRequest('GET', `${server.base}/Wizard/$meta`)).status).toBe(404);
+  });
+
+  test('a patient token lists only the labels on what that patient may read', async () => {
+    const mine = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', meta: { tag: [{ system: 'urn:who', code: 'mine' }] } } });
+    await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', meta: { tag: [{ system: 'urn:who', code: 'theirs' }] } } });
+    const token = await mintToken(server, { scope: 'patient/*.rs', userId: 'u-meta', fhirUser: `Patient/${mine.body.id}`, role: 'patient', patient: mine.body.id });
+    const headers = { Authorization: `Bearer ${token}` };
+    const res = await fhirRequest('GET', `${server.base}/Patient/$meta`, { headers });
+    expect(res.status).toBe(200);
+    const codes = returned(res.body).tag.map((c: any) => c.code);
+    expect(codes).toContain('mine');
+    expect(codes).not.toContain('theirs');
+    expect(labelKeys(returned(res.body))).toEqual(await labelsBySearch(`${server.base}/Patient?_count=500`, headers));
+  });
+
+  test('the CapabilityStatement lists $meta on the server as well as on each type', async () => {
+    const metadata = (await fhirRequest('GET', `${server.base}/metadata`)).body;
+    expect(metadata.rest[0].operation.map((o: { name: string }) => o.name)).toContain('meta');
+  });
 });
