@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { badRequest, unsupportedMediaType } from '../core/outcome';
 import { jsonDepthExceeds } from './json-depth';
-import { xmlToResource } from './xml-to-resource';
+import { xmlToResource } from '../fhir/xml-to-resource';
 
 /** FHIR resources nest a few dozen levels at most; 200 leaves room for extensions. */
 const MAX_JSON_DEPTH = 200;

@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Context } from 'koa';
 import type { NativeContent } from '../fhir/binary-content';
-import { resourceToXml } from './resource-to-xml';
+import { resourceToXml } from '../fhir/resource-to-xml';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 export const FHIR_XML = 'application/fhir+xml; charset=utf-8';

@@ -2,6 +2,7 @@ import type { Resource, Subscription } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { isOperationOutcomeError } from '../core/outcome';
+import { resourceToXml } from '../fhir/resource-to-xml';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { Repository } from '../storage/repository';
 import { subscriptionCriteria } from '../storage/subscription-rules';
@@ -31,8 +32,8 @@ const BACKOFF_SECONDS = [1, 5, 30, 120, 600];
  * One step of rest-hook delivery (R4 subscription.html#2.46.7.1): queued versions whose
  * time has come (migration 010 queues them in the write's transaction), each checked
  * against its Subscription's criteria, then POSTed to the channel's endpoint with its
- * headers, with the resource as FHIR JSON when the channel has a payload type and an
- * empty body otherwise. A 2xx ends the row; anything else is retried with backoff, and
+ * headers, with the resource as FHIR JSON or XML (the channel's payload type) or an
+ * empty body when it has none. A 2xx ends the row; anything else is retried with backoff, and
  * after `maxAttempts` the Subscription is set to `error` (with the reason in `error`)
  * and its rows are dropped. Rows are locked FOR UPDATE SKIP LOCKED, so processes share
  * the queue without delivering twice. Returns false when nothing was due.
@@ -109,8 +110,10 @@ async function notify(repo: Repository, subscription: Subscription, row: QueueRo
   let body: string | undefined;
   if (channel.payload) {
     const resource: Resource | undefined = (await repo.vread(row.resource_type, row.id, row.version_id)).resource;
-    body = JSON.stringify(resource);
-    headers['Content-Type'] = 'application/fhir+json';
+    const type = channel.payload.split(';')[0].trim();
+    const xml = type.endsWith('xml');
+    body = xml ? resourceToXml(resource as Resource) : JSON.stringify(resource);
+    headers['Content-Type'] = xml ? type : 'application/fhir+json';
   }
   // The notification's target is the channel's own URL: without payload R4 calls for a POST with no body.
   const res = await fetch(channel.endpoint as string, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });

@@ -5,12 +5,13 @@ import { parseSearchRequest } from '../search/parse-search-request';
 import { isResourceType } from '../validation/structure-definitions';
 
 /** Payload types a rest-hook notification can carry: the resource as FHIR JSON. */
-const JSON_PAYLOADS = new Set(['application/fhir+json', 'application/json']);
+/** The payload types rest-hook notifications are written in: FHIR JSON or FHIR XML. */
+const PAYLOADS = new Set(['application/fhir+json', 'application/json', 'application/fhir+xml', 'application/xml']);
 
 /**
  * What the server decides about a Subscription as it is written (R4 subscription.html):
  * its criteria must be a search this server can run, its channel a rest-hook to an http(s)
- * endpoint with a JSON payload or none (422 otherwise); one written as `requested` is
+ * endpoint with a JSON or XML payload or none (422 otherwise); one written as `requested` is
  * stored `active`, since from then on every matching write is notified
  * (jobs/subscription-delivery.ts). Any other resource passes unchanged.
  */
@@ -27,8 +28,8 @@ export function withSubscriptionRules(resource: Resource): Resource {
   if (!channel.endpoint || !/^https?:\/\/[^\s/]+/i.test(channel.endpoint)) {
     throw unprocessable('A rest-hook Subscription needs an http(s) channel.endpoint', 'Subscription.channel.endpoint');
   }
-  if (channel.payload !== undefined && !JSON_PAYLOADS.has(channel.payload.split(';')[0].trim())) {
-    throw unprocessable(`Subscription.channel.payload ${channel.payload} is not supported; use application/fhir+json, or none`, 'Subscription.channel.payload');
+  if (channel.payload !== undefined && !PAYLOADS.has(channel.payload.split(';')[0].trim())) {
+    throw unprocessable(`Subscription.channel.payload ${channel.payload} is not supported; use application/fhir+json or application/fhir+xml, or none`, 'Subscription.channel.payload');
   }
   for (const header of channel.header ?? []) {
     if (!/^[A-Za-z0-9-]+:\s?[^\r\n]*$/.test(header)) throw unprocessable(`Subscription.channel.header "${header}" is not "Name: value"`, 'Subscription.channel.header');

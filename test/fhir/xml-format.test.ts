@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { xmlToResource } from '../../server/http/xml-to-resource';
+import { xmlToResource } from '../../server/fhir/xml-to-resource';
 import { fhirRequest, withoutMeta } from '../support/fhir-client';
 import { readHl7Example } from '../support/hl7-examples';
 import { startTestServer, type TestServer } from '../support/test-server';

@@ -79,6 +79,18 @@ test('a Subscription written as requested is stored active, and each matching wr
   expect(received.filter((r) => r.path === '/full').map((r) => JSON.parse(r.body).id)).not.toContain(other.body.id);
 });
 
+test('with an XML payload type the notification carries the resource in FHIR XML', async () => {
+  await fhirRequest('POST', `${server.base}/Subscription`, { body: subscription('/xml', {}, { payload: 'application/fhir+xml', header: undefined }) });
+  const pulse = await fhirRequest('POST', `${server.base}/Observation`, { body: observation(PULSE) });
+  const notification = await until(() => received.find((r) => r.path === '/xml' && r.body.includes(pulse.body.id)));
+  expect(notification.headers['content-type']).toBe('application/fhir+xml');
+  expect(notification.body).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><Observation xmlns="http:\/\/hl7.org\/fhir"><id value="/);
+  // FHIR.js, not our reader, reads it back.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Fhir } = require('fhir') as { Fhir: new () => { xmlToJson(xml: string): string } };
+  expect(JSON.parse(new Fhir().xmlToJson(notification.body))).toEqual(pulse.body);
+});
+
 test('without a payload type the notification is an empty POST; an ended Subscription is not notified', async () => {
   await fhirRequest('POST', `${server.base}/Subscription`, { body: subscription('/empty', {}, { payload: undefined, header: undefined }) });
   await fhirRequest('POST', `${server.base}/Subscription`, { body: subscription('/ended', { end: '2020-01-01T00:00:00Z' }) });
@@ -95,7 +107,7 @@ test('criteria this server cannot search, another channel type, or an endpoint t
     subscription('/x', { criteria: 'Observation?colour=blue' }),
     subscription('/x', {}, { type: 'websocket' }),
     subscription('/x', {}, { endpoint: 'ftp://example.org/hook' }),
-    subscription('/x', {}, { payload: 'application/fhir+xml' }),
+    subscription('/x', {}, { payload: 'text/turtle' }),
   ]) {
     const res = await fhirRequest('POST', `${server.base}/Subscription`, { body });
     expect(res.status).toBe(422);

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import { resourceToXml } from '../../server/http/resource-to-xml';
-import { xmlToResource } from '../../server/http/xml-to-resource';
+import { resourceToXml } from '../../server/fhir/resource-to-xml';
+import { xmlToResource } from '../../server/fhir/xml-to-resource';
 import { hl7ExampleFiles, readHl7Example } from '../support/hl7-examples';
 
 // FHIR.js (npm `fhir`), an XML <-> JSON converter written by others from the same
