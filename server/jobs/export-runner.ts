@@ -1,4 +1,4 @@
-import type { Group, Resource } from '@medplum/fhirtypes';
+import type { Group, Provenance, Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { GuardedStore } from '../access/guarded-store';
@@ -13,7 +13,7 @@ import type { ResourceStore } from '../storage/resource-store';
 import { resourceTypes } from '../validation/structure-definitions';
 import { applySummary } from '../fhir/summary';
 import { keepMatching, typeFilterCondition } from '../operations/export-type-filter';
-import { addExportFile, claimExportJob, type ExportJob, saveExportJob } from '../storage/export-jobs';
+import { addExportFile, claimExportJob, type ExportJob, saveExportJob, unwrittenProvenance } from '../storage/export-jobs';
 
 export interface ExportRunnerOptions {
   /** Resources read per step (and at most per file). */
@@ -77,7 +77,7 @@ async function systemStep(job: ExportJob, store: ResourceStore, tx: Knex.Transac
       }
       throw err;
     }
-    await writeFiles(job, tx, page.resources);
+    await writeFiles(job, tx, await withAssociatedData(job, store, tx, page.resources));
     job.cursor = page.hasMore && page.next ? { ...job.cursor, afterId: JSON.stringify(page.next) } : { ...job.cursor, typeIndex: index + 1, afterId: undefined };
     if (page.resources.length > 0 || page.hasMore) return false;
   }
@@ -109,7 +109,7 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
     }
     const page = entries.slice(0, pageSize);
     const matches = page.filter((e) => e.mode === 'match').map((e) => e.resource);
-    await writeFiles(job, tx, await keepMatching(store, job.typeFilters, matches));
+    await writeFiles(job, tx, await withAssociatedData(job, store, tx, await keepMatching(store, job.typeFilters, matches)));
     if (entries.length > pageSize) {
       job.cursor = { ...job.cursor, after: page[page.length - 1].position };
       return false;
@@ -127,6 +127,63 @@ async function groupMembers(store: ResourceStore, groupId: string): Promise<stri
     .map((m) => referenceIdAnywhere(m.entity?.reference, 'Patient'))
     .filter((id): id is string => id !== undefined);
   return [...new Set(ids)];
+}
+
+/** Targets per Provenance search (an OR of references, answered by the parameter's GIN index). */
+const TARGETS_PER_SEARCH = 200;
+
+/**
+ * `includeAssociatedData`: the page with the Provenance of its other resources (those
+ * whose `target` names one), read through the job's store, so only what the caller may
+ * read; with LatestProvenanceResources alone, only the most recent (`recorded`, then
+ * lastUpdated) for each resource. A Provenance goes into the files once per export,
+ * whether as associated data or as a resource of its own type. Without read access to
+ * Provenance, the error file says so and the export goes on without it.
+ */
+async function withAssociatedData(job: ExportJob, store: ResourceStore, tx: Knex.Transaction, resources: readonly Resource[]): Promise<Resource[]> {
+  if (!job.associated) return [...resources];
+  const targets = resources.filter((r) => r.resourceType !== 'Provenance').map((r) => `${r.resourceType}/${r.id}`);
+  const found = new Map<string, Provenance>();
+  try {
+    for (let i = 0; i < targets.length; i += TARGETS_PER_SEARCH) {
+      const request = parseSearchRequest('Provenance', { target: targets.slice(i, i + TARGETS_PER_SEARCH).join(',') }, { strict: true, defaultCount: 1000, maxCount: 1000 });
+      request.total = 'none';
+      for (;;) {
+        const page = await store.search(request);
+        for (const p of page.resources as Provenance[]) found.set(p.id as string, p);
+        if (!page.hasMore || !page.next) break;
+        request.cursor = page.next;
+      }
+    }
+  } catch (err) {
+    if (!isOperationOutcomeError(err) || err.status !== 403) throw err;
+    const reason = `includeAssociatedData: Provenance is not readable with this access; it was left out (${err.message})`;
+    if (!job.issues.some((i) => i.diagnostics === reason)) job.issues.push(issue('warning', 'forbidden', reason, 'includeAssociatedData'));
+  }
+  const associated = job.associated.includes('RelevantProvenanceResources') ? [...found.values()] : latestFor(new Set(targets), [...found.values()]);
+  const all = [...resources, ...associated.filter((p) => !resources.some((r) => r.resourceType === 'Provenance' && r.id === p.id))];
+  const fresh = await unwrittenProvenance(tx, job.id, all.filter((r) => r.resourceType === 'Provenance').map((r) => r.id as string));
+  return all.filter((r) => r.resourceType !== 'Provenance' || fresh.has(r.id as string));
+}
+
+/** For each target, the Provenance naming it that was recorded last (then updated last, then the greater id). */
+function latestFor(targets: ReadonlySet<string>, provenance: readonly Provenance[]): Provenance[] {
+  const rank = (p: Provenance): [number, number, string] => [Date.parse(p.recorded ?? '') || 0, Date.parse(p.meta?.lastUpdated ?? '') || 0, p.id ?? ''];
+  const later = (a: Provenance, b: Provenance): boolean => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] !== y[0] ? x[0] > y[0] : x[1] !== y[1] ? x[1] > y[1] : x[2] > y[2];
+  };
+  const latest = new Map<string, Provenance>();
+  for (const p of provenance) {
+    for (const target of p.target ?? []) {
+      // `Type/id`, also from an absolute URL or a versioned reference.
+      const key = /([A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(\/_history\/[^/]+)?$/.exec(target.reference ?? '')?.[1];
+      if (!key || !targets.has(key)) continue;
+      const current = latest.get(key);
+      if (!current || later(p, current)) latest.set(key, p);
+    }
+  }
+  return [...new Map([...latest.values()].map((p) => [p.id, p])).values()];
 }
 
 /** One NDJSON file per type in the page, numbered in the job's order. */

@@ -5,13 +5,15 @@ import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhi
 import { primitiveFormatError } from '../validation/primitive-formats';
 import { isResourceType } from '../validation/structure-definitions';
 import { referenceIdAnywhere } from '../core/references';
-import type { ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
+import type { AssociatedData, ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
 import { parseTypeFilters } from './export-type-filter';
 
 /** `_outputFormat` values meaning NDJSON (Bulk Data 2.0 lists the abbreviations servers must accept). */
 const NDJSON_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
 /** Kick-off parameters of the specification this server does not apply: refused rather than ignored (unless lenient). */
-const UNSUPPORTED = ['includeAssociatedData', '_until'];
+const UNSUPPORTED = ['_until'];
+/** `includeAssociatedData` values applied (the CodeSystem include-associated-data of Bulk Data 2.0). */
+const ASSOCIATED: readonly AssociatedData[] = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
 /** The name of a job's error file (`[job id].errors`) beside its numbered output files. */
 const ERROR_FILE = 'errors';
 
@@ -22,8 +24,10 @@ const ERROR_FILE = 'errors';
  * (jobs/export-runner.ts) with the caller's access; `_type`, `_typeFilter`
  * (operations/export-type-filter.ts), `_since`, `_outputFormat` (NDJSON), `_elements`
  * (root elements, `Type.element` or `element` for every type; mandatory ones are kept and
- * the resource is tagged SUBSETTED) and, at Patient and Group level, `patient` (the
- * patients whose compartments are exported; for a Group, those of its members) are applied.
+ * the resource is tagged SUBSETTED), `includeAssociatedData` (the Provenance of what is
+ * exported: all of it, or the latest for each resource) and, at Patient and Group level,
+ * `patient` (the patients whose compartments are exported; for a Group, those of its
+ * members) are applied.
  */
 export const exportKickoff: FhirHandler = async (req, ctx) => {
   const jobs = exportJobs(ctx);
@@ -53,6 +57,7 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
   for (const name of unsupported) issues.push(issue('warning', 'not-supported', `${name} is not supported here; it was ignored`, name));
   const elements = exportElements(req);
   const patients = patientParameter(req, level);
+  const associated = associatedData(req, issues);
   // The Group must exist and be readable by the caller now, not only when the job runs.
   if (level === 'group') await ctx.repo.read('Group', req.id as string);
   const path = level === 'system' ? '$export' : level === 'patient' ? 'Patient/$export' : `Group/${req.id}/$export`;
@@ -64,6 +69,7 @@ export const exportKickoff: FhirHandler = async (req, ctx) => {
     elements,
     patients,
     issues,
+    associated,
     since,
     request: `${ctx.baseUrl}/${path}${req.queryString ? `?${req.queryString}` : ''}`,
     principal: ctx.principal,
@@ -166,6 +172,24 @@ function parametersAsQuery(body: unknown): Record<string, string | string[]> {
   const record: Record<string, string | string[]> = {};
   for (const [name, values] of Object.entries(query)) record[name] = name === '_type' || name === '_elements' ? values.join(',') : values.length === 1 ? values[0] : values;
   return record;
+}
+
+/**
+ * `includeAssociatedData` (comma-separated or repeated): the values applied. Another value
+ * (custom ones start with `_`) is a 400, or with Prefer: handling=lenient ignored and said
+ * in the error file.
+ */
+function associatedData(req: FhirRequest, issues: OperationOutcomeIssue[]): AssociatedData[] | undefined {
+  const given = req.query.includeAssociatedData;
+  if (given === undefined) return undefined;
+  const values = (Array.isArray(given) ? given : [given]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const known = new Set<AssociatedData>();
+  for (const value of values) {
+    if ((ASSOCIATED as readonly string[]).includes(value)) known.add(value as AssociatedData);
+    else if (req.preferHandling === 'lenient') issues.push(issue('warning', 'not-supported', `includeAssociatedData ${value} is not supported here; it was ignored`, 'includeAssociatedData'));
+    else throw badRequest(`includeAssociatedData ${value} is not supported; use ${ASSOCIATED.join(' or ')} (or send Prefer: handling=lenient to have it ignored)`, 'includeAssociatedData');
+  }
+  return known.size > 0 ? [...known] : undefined;
 }
 
 function single(req: FhirRequest, name: string): string | undefined {

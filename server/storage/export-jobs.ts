@@ -4,6 +4,9 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
+/** The `includeAssociatedData` values of Bulk Data 2.0 (CodeSystem include-associated-data). */
+export type AssociatedData = 'LatestProvenanceResources' | 'RelevantProvenanceResources';
+
 export type ExportStatus = 'accepted' | 'in-progress' | 'completed' | 'error' | 'cancelled';
 
 /** Where a job has got to: the type being read and the last id written (system level), or the $everything position (patient, group). */
@@ -30,6 +33,8 @@ export interface ExportJob {
   patients?: string[];
   /** What the manifest's error file reports, one OperationOutcome each: parameters ignored (lenient), patients left out. */
   issues: OperationOutcomeIssue[];
+  /** `includeAssociatedData`: which Provenance of the exported resources is exported with them. */
+  associated?: AssociatedData[];
   since?: Date;
   transactionTime: Date;
   request: string;
@@ -49,6 +54,7 @@ interface JobRow {
   elements: string[] | null;
   patients: string[] | null;
   issues: OperationOutcomeIssue[] | null;
+  associated: AssociatedData[] | null;
   since: Date | null;
   transaction_time: Date;
   request: string;
@@ -69,6 +75,7 @@ function fromRow(row: JobRow): ExportJob {
     elements: row.elements ?? undefined,
     patients: row.patients ?? undefined,
     issues: row.issues ?? [],
+    associated: row.associated ?? undefined,
     since: row.since ?? undefined,
     transactionTime: row.transaction_time,
     request: row.request,
@@ -79,7 +86,7 @@ function fromRow(row: JobRow): ExportJob {
   };
 }
 
-export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'elements' | 'patients' | 'issues' | 'since' | 'request' | 'principal'>;
+export type NewExportJob = Pick<ExportJob, 'level' | 'groupId' | 'types' | 'typeFilters' | 'elements' | 'patients' | 'issues' | 'associated' | 'since' | 'request' | 'principal'>;
 
 export async function createExportJob(
   knex: Knex,
@@ -87,8 +94,8 @@ export async function createExportJob(
 ): Promise<ExportJob> {
   const rows: JobRow[] = (
     await knex.raw(
-      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, elements, patients, issues, since, transaction_time, request, principal)
-       VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
+      `INSERT INTO export_job (id, status, level, group_id, types, type_filter, elements, patients, issues, associated, since, transaction_time, request, principal)
+       VALUES (?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?, clock_timestamp(), ?, ?) RETURNING *`,
       [
         randomUUID(),
         job.level,
@@ -98,6 +105,7 @@ export async function createExportJob(
         job.elements ?? null,
         job.patients ?? null,
         JSON.stringify(job.issues),
+        job.associated ?? null,
         job.since ?? null,
         job.request,
         job.principal ? JSON.stringify(job.principal) : null,
@@ -136,6 +144,16 @@ export async function saveExportJob(tx: Knex.Transaction, job: ExportJob): Promi
 export async function cancelExportJob(knex: Knex, id: string): Promise<void> {
   await knex.raw(`UPDATE export_job SET status = 'cancelled', updated_at = now() WHERE id = ?`, [id]);
   await knex.raw('DELETE FROM export_file WHERE job_id = ?', [id]);
+  await knex.raw('DELETE FROM export_provenance WHERE job_id = ?', [id]);
+}
+
+/** Of these Provenance ids, those the job has not written yet, now marked written (in the step's transaction). */
+export async function unwrittenProvenance(tx: Knex.Transaction, jobId: string, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows: { provenance_id: string }[] = (
+    await tx.raw('INSERT INTO export_provenance (job_id, provenance_id) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING provenance_id', [jobId, [...ids]])
+  ).rows;
+  return new Set(rows.map((r) => r.provenance_id));
 }
 
 export async function addExportFile(tx: Knex.Transaction, jobId: string, seq: number, resourceType: string, lines: string[]): Promise<void> {

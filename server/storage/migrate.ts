@@ -12,6 +12,7 @@ import * as subscriptionQueue from './migrations/010-subscription-queue';
 import * as lz4Content from './migrations/011-lz4-content';
 import * as exportTypeFilter from './migrations/012-export-type-filter';
 import * as exportElementsPatients from './migrations/013-export-elements-patients';
+import * as exportAssociatedData from './migrations/014-export-associated-data';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -33,6 +34,7 @@ const migrations: [string, Migration][] = [
   ['011-lz4-content', lz4Content],
   ['012-export-type-filter', exportTypeFilter],
   ['013-export-elements-patients', exportElementsPatients],
+  ['014-export-associated-data', exportAssociatedData],
 ];
 
 const source: Knex.MigrationSource<Migration> = {
