@@ -55,6 +55,9 @@ export function xmlToResource(xml: string): Resource {
     if (div) return;
     if (text.trim() !== '') fail(`text "${text.trim().slice(0, 40)}" is not allowed ${stack.length ? `in ${stack[stack.length - 1].path}` : 'outside the resource'}`);
   });
+  parser.on('cdata', (text) => {
+    if (!div && text.trim() !== '') fail(`a CDATA section is not allowed ${stack.length ? `in ${stack[stack.length - 1].path}` : 'outside the resource'}`);
+  });
   parser.on('opentag', (tag) => {
     if (div) {
       div.depth++;

@@ -157,6 +157,10 @@ describe('the XML form (xml.html)', () => {
     expect(outcomeText(() => xmlToResource(`<Wizard ${F}/>`))).toMatch(/Wizard is not a FHIR R4 resource type/);
     expect(outcomeText(() => xmlToResource(`<Patient ${F}><text><status value="generated"/><div>x</div></text></Patient>`))).toMatch(/XHTML div/);
     expect(outcomeText(() => xmlToResource(`<Patient ${F}><contained/></Patient>`))).toMatch(/holds no resource/);
+    expect(outcomeText(() => xmlToResource(`<Patient ${F}><![CDATA[x]]></Patient>`))).toMatch(/CDATA/);
+    // Inside the narrative, CDATA is XHTML's business and is kept as sent.
+    const div = `<div ${X}><![CDATA[a < b]]></div>`;
+    expect((xmlToResource(`<Patient ${F}><text><status value="generated"/>${div}</text></Patient>`) as any).text.div).toBe(div);
   });
 
   test('a member the definitions do not know cannot be written as XML and is an error, not dropped', () => {
