@@ -37,10 +37,11 @@ export const conditionalPatch: FhirHandler = async (req, ctx) => {
 };
 
 function patchDocument(contentType: string | undefined, body: unknown): PatchDocument {
+  if (body === undefined) throw badRequest(`PATCH needs a patch in its body: a JSON Patch (${JSON_PATCH}) or a FHIRPath Patch Parameters (application/fhir+json or +xml)`);
   if (contentType === JSON_PATCH) return body as Operation[];
   if (contentType !== undefined && FHIR_JSON_TYPES.has(contentType)) {
     if (!isFhirPathPatch(body)) throw badRequest('A PATCH in FHIR JSON must be a FHIRPath Patch: a Parameters resource');
     return body;
   }
-  throw unsupportedMediaType(`PATCH needs Content-Type ${JSON_PATCH} (JSON Patch) or application/fhir+json (FHIRPath Patch)`);
+  throw unsupportedMediaType(`PATCH needs Content-Type ${JSON_PATCH} (JSON Patch), or application/fhir+json or application/fhir+xml (FHIRPath Patch)`);
 }

@@ -84,7 +84,7 @@ test('a patch with a stale If-Match is 412', async () => {
   expect(res.status).toBe(412);
 });
 
-test('PATCH in another media type is 415, a JSON Patch sent as FHIR JSON 400, on a missing resource 404', async () => {
+test('PATCH in another media type is 415, a JSON Patch sent as FHIR JSON 400, on a missing resource 404, without a body 400', async () => {
   const p = await createPatient();
   const wrongType = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, {
     rawBody: JSON.stringify([{ op: 'replace', path: '/active', value: false }]),
@@ -102,6 +102,9 @@ test('PATCH in another media type is 415, a JSON Patch sent as FHIR JSON 400, on
     headers: PATCH,
   });
   expect(missing.status).toBe(404);
+  const empty = await fhirRequest('PATCH', `${server.base}/Patient/${p.id}`, { rawBody: '', headers: PATCH });
+  expect(empty.status).toBe(400);
+  expect(empty.body.issue[0].diagnostics).toMatch(/needs a patch in its body/);
 });
 
 describe('FHIRPath Patch (fhirpatch.html) over HTTP', () => {
