@@ -34,10 +34,34 @@ const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
  * repeated where one is allowed — is a 400 naming it. Element order is not checked.
  */
 export function xmlToResource(xml: string): Resource {
+  const steps = readXml(xml);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * xmlToResource for request bodies: a large document is read a chunk at a time, letting
+ * other requests run between chunks (10 MB of XML takes seconds to read, against tens of
+ * milliseconds for JSON.parse of the same resource).
+ */
+export async function xmlToResourceYielding(xml: string): Promise<Resource> {
+  const steps = readXml(xml);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Characters fed to the parser between two yields. */
+const CHUNK = 64 * 1024;
+
+function* readXml(xml: string): Generator<undefined, Resource> {
   const parser = new SaxesParser({ xmlns: true, position: true });
   const stack: Frame[] = [];
   let result: Json | undefined;
-  let failure: Error | undefined;
   /** Inside a narrative div: its depth and where it starts in the text. */
   let div: { depth: number; start: number; frame: Frame } | undefined;
   let tagStart = 0;
@@ -123,12 +147,15 @@ export function xmlToResource(xml: string): Resource {
     throw badRequest(`The body is not well-formed XML: ${err.message}`);
   });
 
-  try {
-    parser.write(xml).close();
-  } catch (err) {
-    failure = err as Error;
+  for (let at = 0; at < xml.length; ) {
+    let end = Math.min(at + CHUNK, xml.length);
+    // Never between the two halves of a surrogate pair.
+    if (end < xml.length && xml.charCodeAt(end - 1) >= 0xd800 && xml.charCodeAt(end - 1) <= 0xdbff) end--;
+    parser.write(xml.slice(at, end));
+    at = end;
+    if (at < xml.length) yield undefined;
   }
-  if (failure) throw failure;
+  parser.close();
   if (!result) throw badRequest('The XML body holds no resource');
   return result as unknown as Resource;
 

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { badRequest, unsupportedMediaType } from '../core/outcome';
 import { jsonDepthExceeds } from './json-depth';
-import { xmlToResource } from '../fhir/xml-to-resource';
+import { xmlToResourceYielding } from '../fhir/xml-to-resource';
 
 /** FHIR resources nest a few dozen levels at most; 200 leaves room for extensions. */
 const MAX_JSON_DEPTH = 200;
@@ -66,7 +66,7 @@ export async function readBody(ctx: Context, limit: number, options: { form: boo
   }
   let body: unknown;
   if (isXml) {
-    body = xmlToResource(text);
+    body = await xmlToResourceYielding(text);
   } else {
     try {
       body = JSON.parse(text);

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { resourceToXml } from '../../server/fhir/resource-to-xml';
-import { xmlToResource } from '../../server/fhir/xml-to-resource';
+import { xmlToResource, xmlToResourceYielding } from '../../server/fhir/xml-to-resource';
 import { hl7ExampleFiles, readHl7Example } from '../support/hl7-examples';
 
 // FHIR.js (npm `fhir`), an XML <-> JSON converter written by others from the same
@@ -161,6 +161,19 @@ describe('the XML form (xml.html)', () => {
     // Inside the narrative, CDATA is XHTML's business and is kept as sent.
     const div = `<div ${X}><![CDATA[a < b]]></div>`;
     expect((xmlToResource(`<Patient ${F}><text><status value="generated"/>${div}</text></Patient>`) as any).text.div).toBe(div);
+  });
+
+  test('a large body is read a chunk at a time, letting other work run between chunks, with the same result (characters outside the BMP across chunk boundaries too)', async () => {
+    const bundle = { resourceType: 'Bundle', type: 'collection', entry: hl7ExampleFiles().slice(0, 200).map((file) => ({ resource: readHl7Example(file) })) };
+    (bundle.entry[0].resource as any).meta = { tag: [{ display: '😀'.repeat(100_000) }] };
+    const xml = resourceToXml(bundle as never);
+    expect(xml.length).toBeGreaterThan(1_000_000);
+    let turns = 0;
+    const counting = setInterval(() => turns++, 0);
+    const read = await xmlToResourceYielding(xml);
+    clearInterval(counting);
+    expect(read).toEqual(bundle);
+    expect(turns).toBeGreaterThan(0);
   });
 
   test('a member the definitions do not know cannot be written as XML and is an error, not dropped', () => {
