@@ -67,7 +67,7 @@ export async function relationsOf(principal: Principal, store: ResourceStore, op
   if (!principal.userId) return undefined;
   const role = principal.role ?? '';
   const self = principal.fhirUser ? [principal.fhirUser] : [];
-  if (role === 'admin' || role === 'auditor') return { actors: self, boundary: (rules) => excluding(undefined, rules.denied) };
+  if (role === 'admin' || role === 'auditor') return { actors: self, boundary: (rules) => excluding(undefined, rules) };
   if (role === 'patient') {
     const patients = await patientsInCareOf(principal.fhirUser, store, options.patientDependants ?? true);
     const own: CareBoundary = patients.length > 0 ? { filters: (type) => patientConfinement(type, patients) } : NOTHING;
@@ -76,30 +76,54 @@ export async function relationsOf(principal: Principal, store: ResourceStore, op
   if (role === 'insurer') {
     const organizations = await organizationsOf(principal, store);
     const insured = withClaimReferences(insurerBoundary(organizations), await insurerClaimReferences(store, organizations));
-    return { actors: [...self, ...organizations], boundary: (rules) => excluding(insured, rules.denied) };
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(insured, rules) };
   }
   if (HOSPITAL_ROLES.has(role)) {
     const organizations = await organizationsOf(principal, store);
     const known = await knownPatients(store, organizations);
-    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted, known), rules.denied) };
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted, known), rules) };
   }
   return { actors: [], boundary: () => NOTHING };
 }
 
-/** `boundary` without the data of the `denied` patients (a type that cannot be confined to patients is refused). */
-function excluding(boundary: CareBoundary | undefined, denied: readonly string[]): CareBoundary | undefined {
-  if (denied.length === 0) return boundary;
+/**
+ * `boundary` without the data of the denied patients, and without the parts of patients'
+ * data that narrowed denies name (their types, their security labels). A type that cannot
+ * be confined to patients is refused.
+ */
+function excluding(boundary: CareBoundary | undefined, rules: ConsentRules): CareBoundary | undefined {
+  const denied = rules.denied;
+  const parts = rules.deniedParts ?? [];
+  if (denied.length === 0 && parts.length === 0) return boundary;
   return {
     filters(type) {
-      const base = boundary ? boundary.filters(type) : [];
-      if (base === undefined) return undefined;
-      if (type === 'Patient') return [...base, { kind: 'id', not: true, ids: [...denied] }];
-      const theirs = patientConfinement(type, denied);
-      if (theirs === undefined) return undefined;
-      if (theirs.length === 0) return base;
-      return [...base, { kind: 'not', filter: theirs.length === 1 ? theirs[0] : { kind: 'all', filters: theirs } }];
+      let filters = boundary ? boundary.filters(type) : [];
+      if (filters === undefined) return undefined;
+      if (denied.length > 0) {
+        if (type === 'Patient') filters = [...filters, { kind: 'id', not: true, ids: [...denied] }];
+        else {
+          const theirs = patientConfinement(type, denied);
+          if (theirs === undefined) return undefined;
+          if (theirs.length > 0) filters = [...filters, { kind: 'not', filter: allOf(theirs) }];
+        }
+      }
+      for (const part of parts) {
+        if (part.types && !part.types.includes(type)) continue;
+        const theirs: SearchFilter[] | undefined = type === 'Patient' ? [{ kind: 'id', not: false, ids: [part.patient] }] : patientConfinement(type, [part.patient]);
+        if (theirs === undefined) return undefined;
+        if (theirs.length === 0) continue;
+        const labelled: SearchFilter[] = part.labels
+          ? [{ kind: 'token', code: '_security', not: false, values: part.labels.map((l) => ({ system: l.slice(0, l.indexOf('|')), code: l.slice(l.indexOf('|') + 1) })) }]
+          : [];
+        filters = [...filters, { kind: 'not', filter: allOf([...theirs, ...labelled]) }];
+      }
+      return filters;
     },
   };
+}
+
+function allOf(filters: SearchFilter[]): SearchFilter {
+  return filters.length === 1 ? filters[0] : { kind: 'all', filters };
 }
 
 /** The patients an organisation set reaches: managed by one of them, or with an Encounter at one. */

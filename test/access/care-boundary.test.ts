@@ -176,6 +176,47 @@ describe('Consent', () => {
     await call(admin, 'DELETE', `/Consent/${id}`);
   });
 
+  it('that denies a class of resource types removes only those types of the patient for them; an unknown class removes the whole patient', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const condition = await create({ resourceType: 'Condition', subject: { reference: `Patient/${ids.p1}` }, code: { text: 'kept' } });
+    const id = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'Observation' }] }));
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    expect((await call(token, 'GET', `/Condition/${condition}`)).status).toBe(200);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    const observations = entryIds((await call(token, 'GET', '/Observation')).body);
+    expect(observations).toEqual(expect.arrayContaining([ids.obsp2, ids.obsp3]));
+    expect(observations).not.toContain(ids.obsp1);
+    expect(entryIds((await call(token, 'GET', '/Patient')).body)).toContain(ids.p1);
+    const everything = (await call(token, 'GET', `/Patient/${ids.p1}/$everything`)).body;
+    expect(entryIds(everything)).toEqual(expect.arrayContaining([ids.p1, condition]));
+    expect(entryIds(everything)).not.toContain(ids.obsp1);
+    await call(admin, 'DELETE', `/Consent/${id}`);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(200);
+    const mime = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), class: [{ system: 'urn:ietf:bcp:13', code: 'application/pdf' }] }));
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${mime}`);
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    await call(admin, 'DELETE', `/Condition/${condition}`);
+  });
+
+  it('that denies a security label removes only the resources of the patient carrying it', async () => {
+    const token = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const restricted = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
+    const labelled = await create({ ...observation(ids.p1), meta: { security: [restricted] } });
+    const otherPatientLabelled = await create({ ...observation(ids.p2), meta: { security: [restricted] } });
+    const id = await create(consent(ids.p1, 'deny', { ...actor(`Organization/${ids.A}`), securityLabel: [restricted] }));
+    expect((await call(token, 'GET', `/Observation/${labelled}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(200);
+    expect((await call(token, 'GET', `/Observation/${otherPatientLabelled}`)).status).toBe(200);
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    const found = entryIds((await call(token, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body);
+    expect(found).toContain(ids.obsp1);
+    expect(found).not.toContain(labelled);
+    await call(admin, 'DELETE', `/Consent/${id}`);
+    expect((await call(token, 'GET', `/Observation/${labelled}`)).status).toBe(200);
+    for (const extra of [labelled, otherPatientLabelled]) await call(admin, 'DELETE', `/Observation/${extra}`);
+  });
+
   it('that permits another organisation grants its staff that patient', async () => {
     const token = await user(`Practitioner/${ids.drB}`, 'practitioner');
     expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
