@@ -3,7 +3,7 @@ import { referenceIdAnywhere } from '../core/references';
 import { patientCompartmentCodes } from '../search/compartment-definitions';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
-import type { ConsentRules } from './consent-rules';
+import type { ConsentPart, ConsentRules } from './consent-rules';
 import { insurerClaimReferences, withClaimReferences } from './insurer-claims';
 import { patientConfinement } from './patient-confinement';
 import { patientContextReach } from './patient-context-types';
@@ -81,7 +81,7 @@ export async function relationsOf(principal: Principal, store: ResourceStore, op
   if (HOSPITAL_ROLES.has(role)) {
     const organizations = await organizationsOf(principal, store);
     const known = await knownPatients(store, organizations);
-    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted, known), rules) };
+    return { actors: [...self, ...organizations], boundary: (rules) => excluding(hospitalBoundary(organizations, rules.permitted, known, rules.permittedParts), rules) };
   }
   return { actors: [], boundary: () => NOTHING };
 }
@@ -109,17 +109,22 @@ function excluding(boundary: CareBoundary | undefined, rules: ConsentRules): Car
       }
       for (const part of parts) {
         if (part.types && !part.types.includes(type)) continue;
-        const theirs: SearchFilter[] | undefined = type === 'Patient' ? [{ kind: 'id', not: false, ids: [part.patient] }] : patientConfinement(type, [part.patient]);
+        const theirs = partOf(part, type);
         if (theirs === undefined) return undefined;
         if (theirs.length === 0) continue;
-        const labelled: SearchFilter[] = part.labels
-          ? [{ kind: 'token', code: '_security', not: false, values: part.labels.map((l) => ({ system: l.slice(0, l.indexOf('|')), code: l.slice(l.indexOf('|') + 1) })) }]
-          : [];
-        filters = [...filters, { kind: 'not', filter: allOf([...theirs, ...labelled]) }];
+        filters = [...filters, { kind: 'not', filter: allOf(theirs) }];
       }
       return filters;
     },
   };
+}
+
+/** The filters that select a Consent part's resources of `type`: the patient's, with one of its labels; undefined when `type` cannot be confined to patients. */
+function partOf(part: ConsentPart, type: string): SearchFilter[] | undefined {
+  const theirs: SearchFilter[] | undefined = type === 'Patient' ? [{ kind: 'id', not: false, ids: [part.patient] }] : patientConfinement(type, [part.patient]);
+  if (theirs === undefined || theirs.length === 0 || !part.labels) return theirs;
+  const values = part.labels.map((l) => ({ system: l.slice(0, l.indexOf('|')), code: l.slice(l.indexOf('|') + 1) }));
+  return [...theirs, { kind: 'token', code: '_security', not: false, values }];
 }
 
 function allOf(filters: SearchFilter[]): SearchFilter {
@@ -151,10 +156,10 @@ async function knownPatients(store: ResourceStore, organizations: readonly strin
 
 const MAX_KNOWN_PATIENTS = 1000;
 
-function hospitalBoundary(organizations: string[], permitted: readonly string[], known: readonly string[] = []): CareBoundary {
+function hospitalBoundary(organizations: string[], permitted: readonly string[], known: readonly string[] = [], permittedParts: readonly ConsentPart[] = []): CareBoundary {
   const links: SearchFilter[] = hospitalPatients(organizations);
   if (permitted.length > 0) links.push({ kind: 'id', not: false, ids: [...permitted] });
-  if (links.length === 0) {
+  if (links.length === 0 && permittedParts.length === 0) {
     return { filters: (type) => (patientContextReach(type) === 'shared' ? [] : undefined) };
   }
   const patients: SearchFilter = links.length === 1 ? links[0] : { kind: 'any', filters: links };
@@ -163,14 +168,26 @@ function hospitalBoundary(organizations: string[], permitted: readonly string[],
       const reach = patientContextReach(type);
       if (reach === 'shared') return [];
       if (reach === 'none') return undefined;
-      // The known patients first: a read of their data is decided in memory (match-filter-in-memory.ts).
-      const fast = known.length > 0 ? patientConfinement(type, known) : undefined;
-      if (type === 'Patient') return [fast?.length === 1 ? { kind: 'any', filters: [fast[0], patients] } : patients];
-      const codes = reach === 'reference' ? ['patient'] : patientCompartmentCodes(type);
-      if (codes.length === 0) return undefined;
-      const chains: SearchFilter[] = codes.map((code) => ({ kind: 'chain', code, targetType: 'Patient', filter: patients }));
-      const reached: SearchFilter = chains.length === 1 ? chains[0] : { kind: 'any', filters: chains };
-      return [fast?.length === 1 ? { kind: 'any', filters: [fast[0], reached] } : reached];
+      const ways: SearchFilter[] = [];
+      if (links.length > 0) {
+        // The known patients first: a read of their data is decided in memory (match-filter-in-memory.ts).
+        const fast = known.length > 0 ? patientConfinement(type, known) : undefined;
+        if (type === 'Patient') ways.push(fast?.length === 1 ? { kind: 'any', filters: [fast[0], patients] } : patients);
+        else {
+          const codes = reach === 'reference' ? ['patient'] : patientCompartmentCodes(type);
+          const chains: SearchFilter[] = codes.map((code) => ({ kind: 'chain', code, targetType: 'Patient', filter: patients }));
+          const reached: SearchFilter | undefined = chains.length === 0 ? undefined : chains.length === 1 ? chains[0] : { kind: 'any', filters: chains };
+          if (reached) ways.push(fast?.length === 1 ? { kind: 'any', filters: [fast[0], reached] } : reached);
+        }
+      }
+      // Permits narrowed by class or label: only those resources of those patients.
+      for (const part of permittedParts) {
+        if (part.types && !part.types.includes(type)) continue;
+        const theirs = partOf(part, type);
+        if (theirs && theirs.length > 0) ways.push(allOf(theirs));
+      }
+      if (ways.length === 0) return undefined;
+      return [ways.length === 1 ? ways[0] : { kind: 'any', filters: ways }];
     },
   };
 }

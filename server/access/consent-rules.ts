@@ -8,16 +8,19 @@ export interface ConsentRules {
   /** Patients whose data this principal may not see at all. */
   denied: string[];
   /** Denies narrowed by the provision's `class` (resource types) and / or `securityLabel`: only that part of the patient's data is removed. */
-  deniedParts?: DeniedPart[];
+  deniedParts?: ConsentPart[];
+  /** Patients whose data this principal may see (outside its own boundary). */
   permitted: string[];
+  /** Permits narrowed the same way: only that part of the patient's data is granted. */
+  permittedParts?: ConsentPart[];
   /** When a provision of these Consents starts or ends next (epoch ms): the rules hold until then at most. */
   changesAt?: number;
   /** Of `permitted`, the patients a break-the-glass grant opens: what is read of them is audited with purpose BTG. */
   emergency?: string[];
 }
 
-/** Part of a patient's data a deny provision removes: resources of `types` (any type when absent) carrying one of `labels` (`system|code`; any when absent). */
-export interface DeniedPart {
+/** Part of a patient's data a provision denies or permits: resources of `types` (any type when absent) carrying one of `labels` (`system|code`; any when absent). */
+export interface ConsentPart {
   patient: string;
   types?: string[];
   labels?: string[];
@@ -37,10 +40,11 @@ const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
  *  - a `deny` provision naming one of the actors, or one of the purposes, removes the
  *    Consent's patient for this principal everywhere;
  *  - a `permit` provision naming one of the actors grants that patient to them.
- * A deny provision with a `class` of resource types (system resource-types) removes only
- * resources of those types, one with a `securityLabel` only resources carrying one of those
- * labels (both: both). A class this server cannot tell resources apart by (a MIME type, a
- * profile) removes the whole patient, as a deny without class does: never less than asked.
+ * A provision with a `class` of resource types (system resource-types) applies only to
+ * resources of those types, one with a `securityLabel` only to resources carrying one of
+ * those labels (both: both). A class this server cannot tell resources apart by (a MIME
+ * type, a profile) makes a deny remove the whole patient and a permit grant nothing:
+ * never less denied, never more granted, than asked.
  * A deny wins over a permit for the same patient, except a permit for purpose BTG: the
  * time-limited grant of a break-the-glass (operations/emergency-access.ts), which exists
  * to reach past a deny. A provision counts only within its `period` (and its parents'),
@@ -56,7 +60,8 @@ export async function consentRules(store: ResourceStore, actors: readonly string
   if (actors.length > 0) await find({ actor: actors.join(',') });
   if (purposes.length > 0) await find({ purpose: purposes.map((p) => `${PURPOSE_SYSTEM}|${p}`).join(',') });
   const denied = new Set<string>();
-  const parts: DeniedPart[] = [];
+  const parts: ConsentPart[] = [];
+  const permittedParts: ConsentPart[] = [];
   const permitted = new Set<string>();
   const emergency = new Set<string>();
   const changesAt = nextBoundary(consents.map((c) => c.provision), now.getTime());
@@ -66,35 +71,43 @@ export async function consentRules(store: ResourceStore, actors: readonly string
     for (const provision of provisions(consent.provision, now.getTime())) {
       const names = (provision.actor ?? []).some((a) => actors.includes(a.reference?.reference ?? ''));
       const forPurpose = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && purposes.includes(p.code ?? ''));
+      const part = consentPart(patient, provision);
       if (provision.type === 'deny' && (names || forPurpose)) {
-        const part = deniedPart(patient, provision);
-        if (part) parts.push(part);
-        else denied.add(patient);
+        if (part === 'unknown class' || part === undefined) denied.add(patient);
+        else parts.push(part);
       }
       if (provision.type === 'permit' && names) {
         const breakTheGlass = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && p.code === 'BTG');
-        (breakTheGlass ? emergency : permitted).add(patient);
+        if (breakTheGlass) emergency.add(patient);
+        else if (part === undefined) permitted.add(patient);
+        else if (part !== 'unknown class') permittedParts.push(part);
       }
     }
   }
   const narrowed = parts.filter((p) => !denied.has(p.patient) && !emergency.has(p.patient));
-  if (denied.size === 0 && narrowed.length === 0 && permitted.size === 0 && emergency.size === 0) {
+  const granted = permittedParts.filter((p) => !denied.has(p.patient));
+  if (denied.size === 0 && narrowed.length === 0 && permitted.size === 0 && granted.length === 0 && emergency.size === 0) {
     return changesAt === undefined ? NO_CONSENT_RULES : { ...NO_CONSENT_RULES, changesAt };
   }
   return {
     denied: [...denied].filter((p) => !emergency.has(p)),
     ...(narrowed.length > 0 ? { deniedParts: narrowed } : {}),
     permitted: [...new Set([...[...permitted].filter((p) => !denied.has(p)), ...emergency])],
+    ...(granted.length > 0 ? { permittedParts: granted } : {}),
     ...(emergency.size > 0 ? { emergency: [...emergency] } : {}),
     ...(changesAt === undefined ? {} : { changesAt }),
   };
 }
 
-/** What a deny provision narrowed by class or security label removes; undefined when it removes the whole patient. */
-function deniedPart(patient: string, provision: ConsentProvision): DeniedPart | undefined {
+/**
+ * The part of the patient's data a provision narrowed by class or security label is
+ * about; undefined when it is about the whole patient, 'unknown class' when its class
+ * names something this server cannot tell resources apart by.
+ */
+function consentPart(patient: string, provision: ConsentProvision): ConsentPart | 'unknown class' | undefined {
   const classes = provision.class ?? [];
   const labels = (provision.securityLabel ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`);
-  if (classes.some((c) => c.system !== RESOURCE_TYPES_SYSTEM || !c.code)) return undefined;
+  if (classes.some((c) => c.system !== RESOURCE_TYPES_SYSTEM || !c.code)) return 'unknown class';
   if (classes.length === 0 && labels.length === 0) return undefined;
   return {
     patient,

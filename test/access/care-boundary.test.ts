@@ -217,6 +217,32 @@ describe('Consent', () => {
     for (const extra of [labelled, otherPatientLabelled]) await call(admin, 'DELETE', `/Observation/${extra}`);
   });
 
+  it('that permits another organisation only a class of types or a security label grants its staff only those resources of the patient; an unknown class grants nothing', async () => {
+    const token = await user(`Practitioner/${ids.drB}`, 'practitioner');
+    const restricted = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
+    const labelled = await create({ ...observation(ids.p1), meta: { security: [restricted] } });
+    const condition = await create({ resourceType: 'Condition', subject: { reference: `Patient/${ids.p1}` }, code: { text: 'not granted' } });
+    const byClass = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), class: [{ system: 'http://hl7.org/fhir/resource-types', code: 'Observation' }] }));
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(200);
+    expect(entryIds((await call(token, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([ids.obsp1, labelled].sort());
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Condition/${condition}`)).status).toBe(403);
+    // Their own hospital's patients are still theirs.
+    expect((await call(token, 'GET', `/Observation/${ids.obsp4}`)).status).toBe(200);
+    await call(admin, 'DELETE', `/Consent/${byClass}`);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    const byLabel = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), securityLabel: [restricted] }));
+    expect((await call(token, 'GET', `/Observation/${labelled}`)).status).toBe(200);
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect(entryIds((await call(token, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([labelled]);
+    await call(admin, 'DELETE', `/Consent/${byLabel}`);
+    const mime = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), class: [{ system: 'urn:ietf:bcp:13', code: 'application/pdf' }] }));
+    expect((await call(token, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${mime}`);
+    for (const [type, id] of [['Observation', labelled], ['Condition', condition]]) await call(admin, 'DELETE', `/${type}/${id}`);
+  });
+
   it('that permits another organisation grants its staff that patient', async () => {
     const token = await user(`Practitioner/${ids.drB}`, 'practitioner');
     expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
