@@ -119,12 +119,23 @@ function excluding(boundary: CareBoundary | undefined, rules: ConsentRules): Car
   };
 }
 
-/** The filters that select a Consent part's resources of `type`: the patient's, with one of its labels; undefined when `type` cannot be confined to patients. */
+/**
+ * The filters that select a Consent part's resources of `type`: the patient's, with one of
+ * its labels, among the resources it names; undefined when `type` cannot be confined to
+ * patients, empty when the part holds nothing of `type`.
+ */
 function partOf(part: ConsentPart, type: string): SearchFilter[] | undefined {
+  const named = part.resources?.filter((r) => r.startsWith(`${type}/`)).map((r) => r.slice(type.length + 1));
+  if (named && named.length === 0) return [];
   const theirs: SearchFilter[] | undefined = type === 'Patient' ? [{ kind: 'id', not: false, ids: [part.patient] }] : patientConfinement(type, [part.patient]);
-  if (theirs === undefined || theirs.length === 0 || !part.labels) return theirs;
-  const values = part.labels.map((l) => ({ system: l.slice(0, l.indexOf('|')), code: l.slice(l.indexOf('|') + 1) }));
-  return [...theirs, { kind: 'token', code: '_security', not: false, values }];
+  if (theirs === undefined || theirs.length === 0) return theirs;
+  const filters = [...theirs];
+  if (named) filters.push({ kind: 'id', not: false, ids: named });
+  if (part.labels) {
+    const values = part.labels.map((l) => ({ system: l.slice(0, l.indexOf('|')), code: l.slice(l.indexOf('|') + 1) }));
+    filters.push({ kind: 'token', code: '_security', not: false, values });
+  }
+  return filters;
 }
 
 function allOf(filters: SearchFilter[]): SearchFilter {

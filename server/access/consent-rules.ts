@@ -19,11 +19,16 @@ export interface ConsentRules {
   emergency?: string[];
 }
 
-/** Part of a patient's data a provision denies or permits: resources of `types` (any type when absent) carrying one of `labels` (`system|code`; any when absent). */
+/**
+ * Part of a patient's data a provision denies or permits: resources of `types` (any type
+ * when absent) carrying one of `labels` (`system|code`; any when absent), and when
+ * `resources` is given only those (`Type/id`, the provision's `data` of meaning instance).
+ */
 export interface ConsentPart {
   patient: string;
   types?: string[];
   labels?: string[];
+  resources?: string[];
 }
 
 const RESOURCE_TYPES_SYSTEM = 'http://hl7.org/fhir/resource-types';
@@ -42,9 +47,10 @@ const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
  *  - a `permit` provision naming one of the actors grants that patient to them.
  * A provision with a `class` of resource types (system resource-types) applies only to
  * resources of those types, one with a `securityLabel` only to resources carrying one of
- * those labels (both: both). A class this server cannot tell resources apart by (a MIME
- * type, a profile) makes a deny remove the whole patient and a permit grant nothing:
- * never less denied, never more granted, than asked.
+ * those labels, one with `data` of meaning `instance` only to those resources (all that
+ * are given: all). What this server cannot narrow by (a class of another system, `code`,
+ * `dataPeriod`, `data` of another meaning) makes a deny remove the whole patient and a
+ * permit grant nothing: never less denied, never more granted, than asked.
  * A deny wins over a permit for the same patient, except a permit for purpose BTG: the
  * time-limited grant of a break-the-glass (operations/emergency-access.ts), which exists
  * to reach past a deny. A provision counts only within its `period` (and its parents'),
@@ -73,14 +79,14 @@ export async function consentRules(store: ResourceStore, actors: readonly string
       const forPurpose = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && purposes.includes(p.code ?? ''));
       const part = consentPart(patient, provision);
       if (provision.type === 'deny' && (names || forPurpose)) {
-        if (part === 'unknown class' || part === undefined) denied.add(patient);
+        if (part === 'unknown' || part === undefined) denied.add(patient);
         else parts.push(part);
       }
       if (provision.type === 'permit' && names) {
         const breakTheGlass = (provision.purpose ?? []).some((p) => p.system === PURPOSE_SYSTEM && p.code === 'BTG');
         if (breakTheGlass) emergency.add(patient);
         else if (part === undefined) permitted.add(patient);
-        else if (part !== 'unknown class') permittedParts.push(part);
+        else if (part !== 'unknown') permittedParts.push(part);
       }
     }
   }
@@ -100,19 +106,24 @@ export async function consentRules(store: ResourceStore, actors: readonly string
 }
 
 /**
- * The part of the patient's data a provision narrowed by class or security label is
- * about; undefined when it is about the whole patient, 'unknown class' when its class
- * names something this server cannot tell resources apart by.
+ * The part of the patient's data a provision narrowed by class, security label or data is
+ * about; undefined when it is about the whole patient, 'unknown' when it is narrowed by
+ * something this server cannot tell resources apart by.
  */
-function consentPart(patient: string, provision: ConsentProvision): ConsentPart | 'unknown class' | undefined {
+function consentPart(patient: string, provision: ConsentProvision): ConsentPart | 'unknown' | undefined {
   const classes = provision.class ?? [];
   const labels = (provision.securityLabel ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`);
-  if (classes.some((c) => c.system !== RESOURCE_TYPES_SYSTEM || !c.code)) return 'unknown class';
-  if (classes.length === 0 && labels.length === 0) return undefined;
+  const data = provision.data ?? [];
+  if (classes.some((c) => c.system !== RESOURCE_TYPES_SYSTEM || !c.code)) return 'unknown';
+  if ((provision.code ?? []).length > 0 || provision.dataPeriod) return 'unknown';
+  const resources = data.map((d) => (d.meaning === 'instance' ? /^([A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(d.reference?.reference ?? '')?.[1] : undefined));
+  if (resources.some((r) => r === undefined)) return 'unknown';
+  if (classes.length === 0 && labels.length === 0 && resources.length === 0) return undefined;
   return {
     patient,
     ...(classes.length > 0 ? { types: classes.map((c) => c.code as string) } : {}),
     ...(labels.length > 0 ? { labels } : {}),
+    ...(resources.length > 0 ? { resources: resources as string[] } : {}),
   };
 }
 

@@ -243,6 +243,32 @@ describe('Consent', () => {
     for (const [type, id] of [['Observation', labelled], ['Condition', condition]]) await call(admin, 'DELETE', `/${type}/${id}`);
   });
 
+  it("that names resources (data of meaning instance) is about those resources only; a provision narrowed by code or dataPeriod denies the whole patient and permits nothing", async () => {
+    const drA = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const drB = await user(`Practitioner/${ids.drB}`, 'practitioner');
+    const another = await create(observation(ids.p1));
+    const instance = { data: [{ meaning: 'instance', reference: { reference: `Observation/${ids.obsp1}` } }] };
+    const deny = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), ...instance }));
+    expect((await call(drA, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect((await call(drA, 'GET', `/Observation/${another}`)).status).toBe(200);
+    expect((await call(drA, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    expect(entryIds((await call(drA, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([another]);
+    await call(admin, 'DELETE', `/Consent/${deny}`);
+    const permit = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), ...instance }));
+    expect((await call(drB, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(200);
+    expect((await call(drB, 'GET', `/Observation/${another}`)).status).toBe(403);
+    expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${permit}`);
+    const byCode = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), code: [{ coding: [{ system: 'http://loinc.org', code: '8867-4' }] }] }));
+    expect((await call(drA, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${byCode}`);
+    const byPeriod = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), dataPeriod: { start: '2020-01-01' } }));
+    expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    expect((await call(drB, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${byPeriod}`);
+    await call(admin, 'DELETE', `/Observation/${another}`);
+  });
+
   it('that permits another organisation grants its staff that patient', async () => {
     const token = await user(`Practitioner/${ids.drB}`, 'practitioner');
     expect((await call(token, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
