@@ -95,7 +95,7 @@ export function holdsResource(property: PropertySchema): boolean {
 }
 
 /** The members of a type written as XML attributes: Element.id, Extension.url (the definitions' xmlAttr). */
-function attributeNames(schema: TypeSchema): Set<string> {
+export function attributeNames(schema: TypeSchema): Set<string> {
   if (schema.isResource) return NONE;
   return schema.fhirPathType === 'Extension' ? EXTENSION_ATTRIBUTES : ELEMENT_ATTRIBUTES;
 }
@@ -144,7 +144,7 @@ function writePrimitive(out: string[], property: PropertySchema, present: unknow
 }
 
 /** The `extension` element of any datatype (Element.extension), for the extensions of primitives. */
-function primitiveExtension(): PropertySchema {
+export function primitiveExtension(): PropertySchema {
   return (getTypeSchema('Extension') as TypeSchema).properties.get('extension') as PropertySchema;
 }
 

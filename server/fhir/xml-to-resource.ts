@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { badRequest } from '../core/outcome';
 import { getTypeSchema, type PropertySchema, type TypeSchema } from '../validation/type-schemas';
-import { FHIR_NAMESPACE, holdsResource, XHTML_NAMESPACE } from './resource-to-xml';
+import { attributeNames, FHIR_NAMESPACE, holdsResource, primitiveExtension, XHTML_NAMESPACE } from './resource-to-xml';
 
 type Json = Record<string, unknown>;
 
@@ -102,7 +102,7 @@ function* readXml(xml: string): Generator<undefined, Resource> {
     }
     if (parent.kind === 'primitive') {
       if (tag.local !== 'extension') fail(`${parent.path} is a primitive: only extension elements may be inside it, not ${tag.local}`);
-      stack.push(complexFrame(tag, extensionProperty(), `${parent.path}.extension`, (value) => push(parent.value, 'extension', value)));
+      stack.push(complexFrame(tag, primitiveExtension(), `${parent.path}.extension`, (value) => push(parent.value, 'extension', value)));
       return;
     }
     const schema = parent.schema as TypeSchema;
@@ -170,10 +170,10 @@ function* readXml(xml: string): Generator<undefined, Resource> {
   function complexFrame(tag: SaxesTagNS, property: PropertySchema, path: string, done: (value: Json) => void): Frame {
     const schema = (property.schema as () => TypeSchema)();
     const value: Json = {};
-    const allowed = schema.fhirPathType === 'Extension' ? ['id', 'url'] : ['id'];
+    const allowed = attributeNames(schema);
     for (const [name, attribute] of Object.entries(tag.attributes)) {
       if (isForeign(name)) continue;
-      if (!allowed.includes(name)) fail(`${path} has an attribute ${name}, which FHIR does not define`);
+      if (!allowed.has(name)) fail(`${path} has an attribute ${name}, which FHIR does not define`);
       value[name] = attribute.value;
     }
     return { path, kind: 'complex', schema, value, done: (v) => done(finishPrimitiveArrays(v)) };
@@ -251,8 +251,4 @@ function finishPrimitiveArrays(value: Json): Json {
     if (Array.isArray(value[name]) && (value[name] as unknown[]).every((v) => v === null)) delete value[name];
   }
   return value;
-}
-
-function extensionProperty(): PropertySchema {
-  return (getTypeSchema('Extension') as TypeSchema).properties.get('extension') as PropertySchema;
 }

@@ -161,7 +161,8 @@ async function withAssociatedData(job: ExportJob, store: ResourceStore, tx: Knex
     if (!job.issues.some((i) => i.diagnostics === reason)) job.issues.push(issue('warning', 'forbidden', reason, 'includeAssociatedData'));
   }
   const associated = job.associated.includes('RelevantProvenanceResources') ? [...found.values()] : latestFor(new Set(targets), [...found.values()]);
-  const all = [...resources, ...associated.filter((p) => !resources.some((r) => r.resourceType === 'Provenance' && r.id === p.id))];
+  const onPage = new Set(resources.filter((r) => r.resourceType === 'Provenance').map((r) => r.id));
+  const all = [...resources, ...associated.filter((p) => !onPage.has(p.id))];
   const fresh = await unwrittenProvenance(tx, job.id, all.filter((r) => r.resourceType === 'Provenance').map((r) => r.id as string));
   return all.filter((r) => r.resourceType !== 'Provenance' || fresh.has(r.id as string));
 }
