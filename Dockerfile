@@ -15,9 +15,10 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # The source stays owned by root, read-only for the server; only .data (the embedded
-# PostgreSQL, used when DATABASE_URL is unset, and the reads' audit journal) is writable by it.
+# PostgreSQL, used when DATABASE_URL is unset, the reads' audit journal and the audit
+# chains' anchors) is writable by it.
 COPY . .
-RUN mkdir -p /app/.data/audit-journal && chown -R node:node /app/.data
+RUN mkdir -p /app/.data/audit-journal /app/.data/audit-anchors && chown -R node:node /app/.data
 
 USER node
 EXPOSE 8080

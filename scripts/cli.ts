@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../server/config';
@@ -112,12 +113,14 @@ const audit = program.command('audit').description('the AuditEvent trail');
 
 audit
   .command('verify')
-  .description('check every audit hash chain: modified, removed, inserted AuditEvents and broken links (exit 1 if any)')
-  .action(async () => {
+  .description('check every audit hash chain and its anchors: modified, removed, inserted AuditEvents, broken links, truncated or rewritten streams (exit 1 if any)')
+  .option('--anchors <dir>', 'the anchors to check against: a copy of AUDIT_ANCHOR_DIR (default: AUDIT_ANCHOR_DIR)')
+  .action(async (options: { anchors?: string }) => {
     const { auditVerify } = require('./cli/audit-verify') as typeof import('./cli/audit-verify');
-    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+    const config = loadConfig();
+    const db = await openDatabase(config, pino({ level: 'warn' }));
     try {
-      const { ok, lines } = await auditVerify(db.knex);
+      const { ok, lines } = await auditVerify(db.knex, options.anchors ? path.resolve(options.anchors) : config.auditAnchorDir);
       for (const line of lines) console.log(line);
       process.exitCode = ok ? 0 : 1;
     } finally {

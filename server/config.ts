@@ -48,6 +48,11 @@ export interface Config {
   auditReads: 'journal' | 'database';
   /** The journals' folder (one subfolder per database); a volume of its own in containers. */
   auditJournalDir: string;
+  /**
+   * Where each audit stream's newest sealed link is written, outside the database (one
+   * subfolder per database instance), for `audit verify` to check the chain against.
+   */
+  auditAnchorDir: string;
   /** How often a journal is moved into PostgreSQL when fewer than a thousand events wait. */
   auditJournalIntervalMs: number;
   /** fdatasync every journal write: reads' AuditEvents then also outlive a crash of the machine. */
@@ -198,6 +203,7 @@ export function loadConfig(env: Env = process.env): Config {
     audit: boolean(env, 'AUDIT', true),
     auditReads: auditReads(env.AUDIT_READS),
     auditJournalDir: path.resolve(env.AUDIT_JOURNAL_DIR || path.join(dataDir, 'audit-journal')),
+    auditAnchorDir: path.resolve(env.AUDIT_ANCHOR_DIR || path.join(dataDir, 'audit-anchors')),
     auditJournalIntervalMs: integer(env, 'AUDIT_JOURNAL_INTERVAL_MS', 250, 10, 600000),
     auditJournalSync: boolean(env, 'AUDIT_JOURNAL_SYNC', false),
     metrics: boolean(env, 'METRICS', true),

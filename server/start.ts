@@ -6,6 +6,7 @@ import { ConsentWatch } from './access/consent-watch';
 import { createApp } from './app';
 import { publishOperationDefinitions } from './operations/operation-definitions';
 import { journalDirFor } from './audit/audit-journal';
+import { ChainAnchors } from './audit/chain-anchors';
 import { AuditRecorder } from './audit/audit-recorder';
 import type { Config } from './config';
 import { RateLimits } from './http/rate-limit';
@@ -83,6 +84,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
                   intervalMs: config.auditJournalIntervalMs,
                 }
               : undefined,
+          anchors: await ChainAnchors.open(knex, config.auditAnchorDir, config.auditJournalSync),
         }
       )
     : undefined;

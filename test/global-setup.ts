@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createKnex } from '../server/storage/database';
@@ -29,6 +30,10 @@ export default async function globalSetup(): Promise<void> {
   await prepareSchema(knex);
   await knex.destroy();
 
+  // The audit chains' anchors of the run's test servers (chain-anchors.ts), removed at the end.
+  // Servers spawned by tests and the CLI inherit it through AUDIT_ANCHOR_DIR.
+  process.env.TEST_AUDIT_ANCHOR_DIR = await mkdtemp(path.join(os.tmpdir(), 'fhir-test-anchors-'));
+  process.env.AUDIT_ANCHOR_DIR = process.env.TEST_AUDIT_ANCHOR_DIR;
   process.env.TEST_ADMIN_DATABASE_URL = adminUrl;
   process.env.TEST_TEMPLATE_DATABASE = template;
 }

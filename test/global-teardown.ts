@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { createKnex } from '../server/storage/database';
 
 export default async function globalTeardown(): Promise<void> {
@@ -8,6 +9,7 @@ export default async function globalTeardown(): Promise<void> {
     await admin.raw(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
     await admin.destroy();
   }
+  if (process.env.TEST_AUDIT_ANCHOR_DIR) await rm(process.env.TEST_AUDIT_ANCHOR_DIR, { recursive: true, force: true });
   const embedded = (globalThis as { __embeddedPg?: { stop(): Promise<void> } }).__embeddedPg;
   await embedded?.stop();
 }

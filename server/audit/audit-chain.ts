@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { digestSql } from '../storage/sealing-queue';
+import type { ChainAnchor } from './chain-anchors';
 
 /** The first prev_hash of every stream. */
 export const GENESIS = '0'.repeat(64);
@@ -47,7 +48,7 @@ export function linkHash(prevHash: string, digest: string): string {
 }
 
 export interface ChainProblem {
-  kind: 'modified' | 'removed' | 'inserted' | 'broken-link';
+  kind: 'modified' | 'removed' | 'inserted' | 'broken-link' | 'truncated' | 'rewritten';
   stream?: string;
   seq?: number;
   auditEventId: string;
@@ -60,6 +61,10 @@ export interface VerifyReport {
   problems: ChainProblem[];
   /** AuditEvents stored and queued, not linked yet (a running server links them within moments). */
   pending: number;
+  /** Streams checked against an anchor kept outside the database (chain-anchors.ts). */
+  anchored: number;
+  /** Streams in the database without an anchor among those given (sealed by processes whose anchors are elsewhere, or before anchors existed). */
+  unanchored: number;
 }
 
 const PAGE = 5000;
@@ -72,8 +77,11 @@ type VerifiedRow = ChainRow & { scheme: number; content: Record<string, unknown>
  * a link whose prev_hash is not the previous row's hash (or a gap in seq) `broken-link`.
  * Queued (not yet linked) AuditEvents are checked against the digest taken when they were
  * stored. AuditEvents that neither a chain row nor the queue names are `inserted`.
+ * Each anchor (the head a sealer committed, kept outside the database) must still be in
+ * its stream with the same hash: a stream that ends before it is `truncated`, one whose
+ * row there has another hash was recomputed after the fact, `rewritten`.
  */
-export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
+export async function verifyAuditChain(knex: Knex, anchors: readonly ChainAnchor[] = []): Promise<VerifyReport> {
   const problems: ChainProblem[] = [];
   const streams: { stream: string }[] = await knex('audit_chain').distinct('stream').orderBy('stream');
   let checked = 0;
@@ -133,7 +141,32 @@ export async function verifyAuditChain(knex: Knex): Promise<VerifyReport> {
   for (const { id } of unchained) {
     problems.push({ kind: 'inserted', auditEventId: id, detail: `AuditEvent/${id} has no chain entry` });
   }
-  return { streams: streams.length, checked, problems, pending: queued.length };
+  problems.push(...(await anchorProblems(knex, anchors)));
+  const anchoredStreams = new Set(anchors.map((a) => a.stream));
+  return {
+    streams: streams.length,
+    checked,
+    problems,
+    pending: queued.length,
+    anchored: anchoredStreams.size,
+    unanchored: streams.filter((s) => !anchoredStreams.has(s.stream)).length,
+  };
+}
+
+async function anchorProblems(knex: Knex, anchors: readonly ChainAnchor[]): Promise<ChainProblem[]> {
+  const problems: ChainProblem[] = [];
+  for (const anchor of anchors) {
+    const at = { stream: anchor.stream, seq: anchor.seq, auditEventId: anchor.auditEventId };
+    const row: { hash: string } | undefined = await knex('audit_chain').where({ stream: anchor.stream, seq: anchor.seq }).first('hash');
+    if (!row) {
+      const last = (await knex('audit_chain').where({ stream: anchor.stream }).max({ seq: 'seq' }).first()) as { seq: string | null } | undefined;
+      const end = last?.seq == null ? 'has no entries' : `ends at seq ${last.seq}`;
+      problems.push({ ...at, kind: 'truncated', detail: `the stream ${end}, but seq ${anchor.seq} (AuditEvent/${anchor.auditEventId}) was sealed at ${anchor.sealedAt}` });
+    } else if (row.hash !== anchor.hash) {
+      problems.push({ ...at, kind: 'rewritten', detail: `the hash at seq ${anchor.seq} is not the one sealed at ${anchor.sealedAt}: the chain was recomputed` });
+    }
+  }
+  return problems;
 }
 
 function recomputed(row: VerifiedRow): string {

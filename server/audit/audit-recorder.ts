@@ -8,6 +8,7 @@ import { writeNewResources } from '../storage/write-new-resources';
 import type { WriteCompanion, WriteResult } from '../storage/write-resource';
 import { AuditJournal } from './audit-journal';
 import { AuditSealer } from './audit-sealer';
+import type { ChainAnchors } from './chain-anchors';
 import { JournalMover } from './journal-mover';
 import type { Observer } from './audit-event';
 
@@ -43,6 +44,8 @@ export interface AuditRecorderOptions {
   groupWaitMs?: number;
   /** Reads' events go to this journal before the answer; without, they are inserted. */
   journal?: JournalOptions;
+  /** The chains' heads are written here after each seal, outside the database (chain-anchors.ts). */
+  anchors?: ChainAnchors;
 }
 
 /** Rows of the outbox (migration 006, before sealing) turned into AuditEvents per transaction at start. */
@@ -77,16 +80,19 @@ export class AuditRecorder {
   private oldest = 0;
 
   private readonly groupWaitMs: number;
+  /** Where this process's chain head is anchored, if anywhere. */
+  readonly anchorDir: string | undefined;
 
   constructor(
     private readonly knex: Knex,
     private readonly repoOptions: RepositoryOptions,
     baseUrl: string,
-    { onError, groupWaitMs = GROUP_WAIT_MS, journal }: AuditRecorderOptions = {}
+    { onError, groupWaitMs = GROUP_WAIT_MS, journal, anchors }: AuditRecorderOptions = {}
   ) {
     this.observer = { baseUrl, stream: this.stream };
     this.groupWaitMs = groupWaitMs;
-    this.sealer = new AuditSealer(knex, this.stream, undefined, onError);
+    this.sealer = new AuditSealer(knex, this.stream, { onError, anchors });
+    this.anchorDir = anchors?.dir;
     this.mover =
       journal &&
       new JournalMover(knex, new Repository(knex, repoOptions), new AuditJournal(journal.dir, this.stream, journal.sync), journal.intervalMs ?? 250, onError ?? (() => undefined));

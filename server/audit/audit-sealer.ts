@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { GENESIS, linkHash } from './audit-chain';
+import type { ChainAnchors } from './chain-anchors';
 
 /** Queued AuditEvents linked per transaction: large batches make each link cheap. */
 const BATCH = 1000;
@@ -38,6 +39,16 @@ export const TAKE_BATCH_SQL =
  * one batch runs at a time, and the in-memory head moves only after its COMMIT: seq has no
  * gaps and prev_hash always names a committed row. Requests never wait for this.
  */
+export interface SealerOptions {
+  /** Queued rows linked per transaction (BATCH). */
+  batch?: number;
+  /** Told when a pass fails (its rows stay queued for the next one) or an anchor cannot be written: an operator should know. */
+  onError?: (err: unknown) => void;
+  vacuumEvery?: number;
+  /** Where the stream's head is written after each commit (chain-anchors.ts). */
+  anchors?: ChainAnchors;
+}
+
 export class AuditSealer {
   private seq = 0;
   private head = GENESIS;
@@ -47,15 +58,21 @@ export class AuditSealer {
   private closed = false;
 
   private linkedSinceVacuum = 0;
+  private readonly batch: number;
+  private readonly onError: (err: unknown) => void;
+  private readonly vacuumEvery: number;
+  private readonly anchors: ChainAnchors | undefined;
 
   constructor(
     private readonly knex: Knex,
     readonly stream: string,
-    private readonly batch = BATCH,
-    /** Told when a pass fails (its rows stay queued for the next one): an operator should know the chain lags. */
-    private readonly onError: (err: unknown) => void = () => undefined,
-    private readonly vacuumEvery = VACUUM_EVERY
-  ) {}
+    options: SealerOptions = {}
+  ) {
+    this.batch = options.batch ?? BATCH;
+    this.onError = options.onError ?? (() => undefined);
+    this.vacuumEvery = options.vacuumEvery ?? VACUUM_EVERY;
+    this.anchors = options.anchors;
+  }
 
   /** Links what is queued now and then every INTERVAL_MS. */
   start(intervalMs = INTERVAL_MS): void {
@@ -137,7 +154,7 @@ export class AuditSealer {
   private async sealBatch(): Promise<number> {
     // One cheap look before a transaction: an idle server looks four times a second.
     if (!(await this.knex('audit_unsealed').first('seq'))) return 0;
-    let next: { seq: number; head: string } | undefined;
+    let next: { seq: number; head: string; auditEventId: string } | undefined;
     let count = 0;
     await this.knex.transaction(async (trx) => {
       const rows: { seq: string; audit_event_id: string; digest: string }[] = (await trx.raw(TAKE_BATCH_SQL, [this.batch])).rows;
@@ -158,11 +175,16 @@ export class AuditSealer {
          SELECT ?, s, e, h, p, 2 FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[]) AS t(s, e, h, p)`,
         [this.stream, links.map((l) => l.seq), links.map((l) => l.audit_event_id), links.map((l) => l.hash), links.map((l) => l.prev_hash)]
       );
-      next = { seq, head: prev };
+      next = { seq, head: prev, auditEventId: links[links.length - 1].audit_event_id };
     });
     if (next) {
       this.seq = next.seq;
       this.head = next.head;
+      // After COMMIT: an anchor never names a row that could still roll back. One that
+      // fails (or a death before it) leaves the previous anchor, which is still true.
+      await this.anchors
+        ?.record({ stream: this.stream, seq: next.seq, hash: next.head, auditEventId: next.auditEventId, sealedAt: new Date().toISOString() })
+        .catch((err: unknown) => this.onError(err));
     }
     return count;
   }

@@ -41,7 +41,7 @@ beforeAll(async () => {
   a = await startTestServer({ AUTH_REQUIRED: 'true' });
   const port = await freePort();
   // A second process on the same database (same issuer, so A's tokens hold here too).
-  b = await startServer(loadConfig({ PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: a.url, DATABASE_URL: a.databaseUrl, AUTH_REQUIRED: 'true', RATE_LIMIT: 'false' }), pino({ level: 'silent' }));
+  b = await startServer(loadConfig({ PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: a.url, DATABASE_URL: a.databaseUrl, AUTH_REQUIRED: 'true', RATE_LIMIT: 'false', AUDIT_ANCHOR_DIR: process.env.AUDIT_ANCHOR_DIR ?? '' }), pino({ level: 'silent' }));
   bBase = `http://127.0.0.1:${port}/fhir`;
   system = await mintToken(a, { scope: 'system/*.*' });
   ids.hospital = await create({ resourceType: 'Organization', name: 'H' });

@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { chainHash, GENESIS, verifyAuditChain } from '../../server/audit/audit-chain';
 import { AuditRecorder } from '../../server/audit/audit-recorder';
 import { AuditSealer, TAKE_BATCH_SQL } from '../../server/audit/audit-sealer';
+import { ChainAnchors, databaseInstance, readAnchors } from '../../server/audit/chain-anchors';
 import { newId } from '../../server/core/ids';
 import { Repository } from '../../server/storage/repository';
 import { emptyAuditTrail, readAuditEvent } from '../support/audit-trail';
@@ -55,7 +59,7 @@ test('an AuditEvent written through the repository is queued with the digest of 
 
 test('a sealer links the queue in order into its stream, and verify then finds the trail intact with nothing pending', async () => {
   const ids = await store(25);
-  const sealer = new AuditSealer(knex, 'stream-a', 10);
+  const sealer = new AuditSealer(knex, 'stream-a', { batch: 10 });
   await sealer.sealed();
   const rows = await knex('audit_chain').where({ stream: 'stream-a' }).orderBy('seq');
   expect(rows.map((r: { seq: string }) => Number(r.seq))).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
@@ -71,7 +75,7 @@ test('a sealer vacuums the queue every so many linked rows, so that its dead row
   const before = await vacuums();
   await store(30);
   const errors: unknown[] = [];
-  const sealer = new AuditSealer(knex, 'stream-v', 10, (err) => errors.push(err), 25);
+  const sealer = new AuditSealer(knex, 'stream-v', { batch: 10, onError: (err) => errors.push(err), vacuumEvery: 25 });
   await sealer.sealed();
   expect(errors).toEqual([]);
   // The statistics are flushed by each backend when idle: wait for the one that vacuumed.
@@ -104,8 +108,8 @@ test('an AuditEvent inserted with plain SQL, triggers on, is never queued and is
 
 test('two processes sealing one queue at once link every AuditEvent exactly once, each stream without gaps', async () => {
   const ids = await store(600);
-  const a = new AuditSealer(knex, 'stream-d', 50);
-  const b = new AuditSealer(knex, 'stream-e', 50);
+  const a = new AuditSealer(knex, 'stream-d', { batch: 50 });
+  const b = new AuditSealer(knex, 'stream-e', { batch: 50 });
   await Promise.all([a.sealed(), b.sealed(), a.sealed(), b.sealed()]);
   const linked = await linkedIds();
   expect(linked.length).toBe(600);
@@ -187,7 +191,7 @@ test('a pass that fails is reported and leaves its rows queued for the next one'
   // Someone already holds seq 1 of this stream: the pass's chain insert fails.
   await knex('audit_chain').insert({ stream: 'taken', seq: 1, audit_event_id: 'other', hash: 'x', prev_hash: GENESIS, scheme: 2 });
   const errors: unknown[] = [];
-  const sealer = new AuditSealer(knex, 'taken', 1000, (err) => errors.push(err));
+  const sealer = new AuditSealer(knex, 'taken', { batch: 1000, onError: (err) => errors.push(err) });
   sealer.soon();
   await sealer.close();
   expect(errors.length).toBeGreaterThan(0);
@@ -222,5 +226,30 @@ test('a sealer takes a large batch, from a queue whose last VACUUM saw it empty,
     expect(plan['Shared Hit Blocks'] / rows).toBeLessThan(20);
   } finally {
     await trx.rollback();
+  }
+});
+
+test('a sealer writes its stream head to its anchor after each commit, and an anchor it cannot write is reported while linking goes on', async () => {
+  const base = await mkdtemp(path.join(os.tmpdir(), 'anchors-'));
+  try {
+    const anchors = await ChainAnchors.open(knex, base);
+    const errors: unknown[] = [];
+    const sealer = new AuditSealer(knex, 'stream-anchored', { batch: 10, anchors, onError: (err) => errors.push(err) });
+    const ids = await store(25);
+    await sealer.sealed();
+    const head = await knex('audit_chain').where({ stream: 'stream-anchored' }).orderBy('seq', 'desc').first();
+    const { anchors: read } = await readAnchors(anchors.dir);
+    expect(read).toEqual([{ stream: 'stream-anchored', seq: 25, hash: head.hash, auditEventId: ids[24], sealedAt: expect.any(String) }]);
+    expect(anchors.dir).toBe(path.join(base, await databaseInstance(knex)));
+
+    // The folder gone: the next commit's anchor fails, the rows are linked all the same.
+    await rm(base, { recursive: true });
+    await store(3);
+    await sealer.sealed();
+    expect(await knex('audit_chain').where({ stream: 'stream-anchored' }).count({ n: '*' }).first()).toEqual({ n: 28 });
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as NodeJS.ErrnoException).code).toBe('ENOENT');
+  } finally {
+    await rm(base, { recursive: true, force: true });
   }
 });

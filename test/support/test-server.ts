@@ -45,6 +45,8 @@ export async function startServerOn(databaseUrl: string, env: Record<string, str
     AUTH_REQUIRED: 'false',
     // Rate limits would throttle the suites' bursts; test/http/rate-limit.test.ts sets RATE_LIMIT=true.
     RATE_LIMIT: 'false',
+    // The run's folder (global-setup.ts), not the checkout's .data.
+    ...(process.env.AUDIT_ANCHOR_DIR ? { AUDIT_ANCHOR_DIR: process.env.AUDIT_ANCHOR_DIR } : {}),
     ...env,
   });
   const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
