@@ -95,7 +95,7 @@ function checkPkce(row: CodeRow, verifier: string | undefined, publicClient: boo
 /** RFC 6749 §4.1.2: a code used twice revokes what it yielded (the refresh family and its first access token). */
 async function revokeTokensOfCode(context: AuthContext, row: CodeRow): Promise<void> {
   if (!row.family_id) return;
-  await revokeRefreshFamily(context.knex, row.family_id);
+  await revokeRefreshFamily(context, row.family_id);
   const exp = Math.ceil((row.used_at ?? new Date()).getTime() / 1000) + context.config.auth.accessTokenSeconds + 60;
   await revokedTokensFor(context).revoke(row.family_id, exp);
 }

@@ -19,7 +19,7 @@ export async function refreshTokenGrant(req: AuthRequest, context: AuthContext, 
   const row = await findRefreshToken(knex, hashToken(presented));
   if (!row || row.client_id !== client.id) throw invalidGrant('Unknown refresh token');
   if (row.used_at || row.revoked_at) {
-    await revokeRefreshFamily(knex, row.family_id);
+    await revokeRefreshFamily(context, row.family_id);
     throw invalidGrant('The refresh token was already used or revoked; its family is revoked');
   }
   if (row.expires_at.getTime() <= Date.now()) throw invalidGrant('The refresh token expired');
@@ -32,7 +32,7 @@ export async function refreshTokenGrant(req: AuthRequest, context: AuthContext, 
     .update({ used_at: knex.fn.now() })
     .returning('token_hash');
   if (consumed.length === 0) {
-    await revokeRefreshFamily(knex, row.family_id);
+    await revokeRefreshFamily(context, row.family_id);
     throw invalidGrant('The refresh token was already used or revoked; its family is revoked');
   }
   const user = row.user_id ? await findUserById(knex, row.user_id) : undefined;

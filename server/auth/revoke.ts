@@ -22,7 +22,7 @@ export async function revoke(req: AuthRequest, context: AuthContext): Promise<Au
     if (claims && claims.client_id === client.id) await revokedTokensFor(context).revoke(claims.jti as string, claims.exp as number);
   } else {
     const row = await findRefreshToken(context.knex, hashToken(token));
-    if (row && row.client_id === client.id) await revokeRefreshFamily(context.knex, row.family_id);
+    if (row && row.client_id === client.id) await revokeRefreshFamily(context, row.family_id);
   }
   return { status: 200, json: {}, headers: NO_STORE };
 }

@@ -11,6 +11,8 @@ export interface RevokedTokens {
   isRevoked(jti: string): Promise<boolean>;
   /** Records the revocation (until the token's own exp) for every process. */
   revoke(jti: string, expiresAtSeconds: number): Promise<void>;
+  /** The same for several tokens, in one statement. */
+  revokeAll(tokens: readonly { jti: string; expiresAtSeconds: number }[]): Promise<void>;
 }
 
 const byContext = new WeakMap<AuthContext, RevokedTokens>();
@@ -61,15 +63,19 @@ function createRevokedTokens(context: AuthContext): RevokedTokens {
     return loading;
   };
 
+  const revokeAll = async (tokens: readonly { jti: string; expiresAtSeconds: number }[]): Promise<void> => {
+    if (tokens.length === 0) return;
+    const rows = tokens.map((t) => ({ jti: t.jti, expires_at: new Date(t.expiresAtSeconds * 1000) }));
+    await knex('auth_revoked_token').insert(rows).onConflict('jti').ignore();
+    for (const r of rows) revoked.set(r.jti, r.expires_at.getTime());
+  };
+
   return {
     async isRevoked(jti) {
       if (Date.now() - loadedAt > REVOCATION_STALENESS_MS) await reload();
       return revoked.has(jti);
     },
-    async revoke(jti, expiresAtSeconds) {
-      const expiresAt = new Date(expiresAtSeconds * 1000);
-      await knex('auth_revoked_token').insert({ jti, expires_at: expiresAt }).onConflict('jti').ignore();
-      revoked.set(jti, expiresAt.getTime());
-    },
+    revoke: (jti, expiresAtSeconds) => revokeAll([{ jti, expiresAtSeconds }]),
+    revokeAll,
   };
 }

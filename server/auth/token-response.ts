@@ -64,7 +64,7 @@ export async function tokenResponse(context: AuthContext, grant: Grant): Promise
   };
   const refreshScopes = splitScopes(grant.refreshScope ?? grant.scope);
   if (refreshScopes.includes('offline_access') || refreshScopes.includes('online_access')) {
-    body.refresh_token = await createRefreshToken(context, grant, refreshScopes.includes('offline_access'));
+    body.refresh_token = await createRefreshToken(context, grant, refreshScopes.includes('offline_access'), access);
   }
   if (grant.user && scopes.includes('openid') && (scopes.includes('fhirUser') || scopes.includes('profile'))) {
     body.id_token = await idToken(context, grant.clientId, grant.user, grant.nonce);
@@ -78,8 +78,11 @@ export async function tokenResponse(context: AuthContext, grant: Grant): Promise
   return { status: 200, json: body, headers: NO_STORE };
 }
 
-/** An opaque 256-bit value; only its hash is stored. */
-async function createRefreshToken(context: AuthContext, grant: Grant, offline: boolean): Promise<string> {
+/**
+ * An opaque 256-bit value; only its hash is stored, with the access token issued beside
+ * it, which a revocation of the family revokes too (refresh-family.ts).
+ */
+async function createRefreshToken(context: AuthContext, grant: Grant, offline: boolean, access: { jti: string; expiresIn: number }): Promise<string> {
   const token = randomBytes(32).toString('base64url');
   const { refreshTokenSeconds } = context.config.auth;
   const seconds = offline ? refreshTokenSeconds : Math.min(refreshTokenSeconds, ONLINE_REFRESH_SECONDS);
@@ -93,6 +96,8 @@ async function createRefreshToken(context: AuthContext, grant: Grant, offline: b
     encounter: grant.encounter ?? null,
     need_patient_banner: grant.needPatientBanner ?? false,
     expires_at: new Date(Date.now() + seconds * 1000),
+    access_jti: access.jti,
+    access_expires_at: new Date(Date.now() + access.expiresIn * 1000),
   });
   return token;
 }

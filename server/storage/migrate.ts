@@ -13,6 +13,7 @@ import * as lz4Content from './migrations/011-lz4-content';
 import * as exportTypeFilter from './migrations/012-export-type-filter';
 import * as exportElementsPatients from './migrations/013-export-elements-patients';
 import * as exportAssociatedData from './migrations/014-export-associated-data';
+import * as refreshAccessTokens from './migrations/015-refresh-access-tokens';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -35,6 +36,7 @@ const migrations: [string, Migration][] = [
   ['012-export-type-filter', exportTypeFilter],
   ['013-export-elements-patients', exportElementsPatients],
   ['014-export-associated-data', exportAssociatedData],
+  ['015-refresh-access-tokens', refreshAccessTokens],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -124,6 +124,33 @@ describe('revocation', () => {
     expect(res.json.error).toBe('invalid_grant');
   });
 
+  test('revoking a refresh token also revokes the access tokens its family issued, the first and the refreshed ones, and nobody else’s', async () => {
+    const first = await appTokens();
+    const second = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: first.json.refresh_token as string });
+    expect(second.status).toBe(200);
+    const other = await appTokens();
+    const accessTokens = [first.json.access_token as string, second.json.access_token as string];
+    for (const token of [...accessTokens, other.json.access_token as string]) expect((await fhirGet(server, 'Patient/pat-1', token)).status).not.toBe(401);
+
+    expect((await postForm(server, '/auth/revoke', { client_id: app.id, token: second.json.refresh_token as string })).status).toBe(200);
+    for (const token of accessTokens) {
+      expect((await fhirGet(server, 'Patient/pat-1', token)).status).toBe(401);
+      expect((await introspect(token)).json).toEqual({ active: false });
+    }
+    // Another authorization of the same client and user is its own family.
+    expect((await fhirGet(server, 'Patient/pat-1', other.json.access_token as string)).status).not.toBe(401);
+    expect((await introspect(other.json.access_token as string)).json.active).toBe(true);
+  });
+
+  test('a refresh token replayed after rotation revokes the access tokens of its family too', async () => {
+    const first = await appTokens();
+    const second = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: first.json.refresh_token as string });
+    const replay = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: first.json.refresh_token as string });
+    expect(replay.json.error).toBe('invalid_grant');
+    expect((await fhirGet(server, 'Patient/pat-1', second.json.access_token as string)).status).toBe(401);
+    expect((await fhirGet(server, 'Patient/pat-1', first.json.access_token as string)).status).toBe(401);
+  });
+
   test('an unknown token is answered 200', async () => {
     const res = await postForm(server, '/auth/revoke', { client_id: app.id, token: 'never-issued' });
     expect(res.status).toBe(200);
