@@ -16,6 +16,7 @@ import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
 import { listFind } from '../operations/list-find';
+import { observationLastn } from '../operations/observation-lastn';
 import { valueSetExpand } from '../operations/valueset-expand';
 import { valueSetValidateCode } from '../operations/valueset-validate-code';
 import { codeSystemValidateCode } from '../operations/codesystem-validate-code';
@@ -58,6 +59,8 @@ export interface Route {
   definition?: string;
   /** A step of another operation's flow (Bulk Data status and files): audited as `operation`, not listed in the CapabilityStatement. */
   unlisted?: boolean;
+  /** Takes its search parameters as an x-www-form-urlencoded body, as `_search` does. */
+  form?: boolean;
 }
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
@@ -111,6 +114,8 @@ export const routes: Route[] = [
   { method: 'GET', path: '/Patient/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/$everything', handler: everything, operation: 'everything' },
   // A patient's functional list (`$current-allergies` …) as a List.
+  { method: 'GET', path: '/Observation/$lastn', handler: observationLastn, operation: 'lastn' },
+  { method: 'POST', path: '/Observation/$lastn', handler: observationLastn, operation: 'lastn', form: true },
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
   // Terminology ($expand, $validate-code, $lookup, $subsumes, $translate) over the ValueSets and CodeSystems held here and the official R4 ones.

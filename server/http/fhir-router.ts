@@ -41,7 +41,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     // binary.html#rest: a Binary created or updated with a body that is not FHIR JSON stores that body.
     const binaryUpload = fields.resourceType === 'Binary' && (route.interaction === 'create' || route.interaction === 'update');
     const parsed = BODY_METHODS.has(ctx.method)
-      ? await readBody(ctx, fhir.config.maxBodyBytes, { form: route.path.endsWith('/_search'), raw: binaryUpload })
+      ? await readBody(ctx, fhir.config.maxBodyBytes, { form: route.form === true || route.path.endsWith('/_search'), raw: binaryUpload })
       : {};
     if (parsed.raw) {
       parsed.body = binaryFromUpload(parsed.raw, ctx.get('Content-Type'), ctx.get('X-Security-Context') || undefined, fields.id);
