@@ -17,6 +17,7 @@ import { vread } from './vread';
 import { everything } from '../operations/everything';
 import { listFind } from '../operations/list-find';
 import { observationLastn } from '../operations/observation-lastn';
+import { observationStats } from '../operations/observation-stats';
 import { valueSetExpand } from '../operations/valueset-expand';
 import { valueSetValidateCode } from '../operations/valueset-validate-code';
 import { codeSystemValidateCode } from '../operations/codesystem-validate-code';
@@ -116,6 +117,9 @@ export const routes: Route[] = [
   // A patient's functional list (`$current-allergies` …) as a List.
   { method: 'GET', path: '/Observation/$lastn', handler: observationLastn, operation: 'lastn' },
   { method: 'POST', path: '/Observation/$lastn', handler: observationLastn, operation: 'lastn', form: true },
+  // Statistics over a subject's measurements (R4 observation-operation-stats).
+  { method: 'GET', path: '/Observation/$stats', handler: observationStats, operation: 'stats' },
+  { method: 'POST', path: '/Observation/$stats', handler: observationStats, operation: 'stats' },
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
   // Terminology ($expand, $validate-code, $lookup, $subsumes, $translate) over the ValueSets and CodeSystems held here and the official R4 ones.

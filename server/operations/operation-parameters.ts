@@ -1,4 +1,4 @@
-import type { CodeableConcept, Coding, Parameters, ParametersParameter, Reference, Resource } from '@medplum/fhirtypes';
+import type { CodeableConcept, Coding, Parameters, ParametersParameter, Period, Reference, Resource } from '@medplum/fhirtypes';
 import { referenceIdAnywhere } from '../core/references';
 import { badRequest } from '../core/outcome';
 
@@ -124,6 +124,40 @@ export class OperationInput {
     const p = this.one(name);
     if (p && !p.valueCoding) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueCoding`, name);
     return p?.valueCoding;
+  }
+
+  /** Every valueCoding of a repeatable parameter; in a query string, `system|code` values. */
+  codings(name: string): Coding[] {
+    const fromBody = this.params
+      .filter((p) => p?.name === name)
+      .map((p) => {
+        if (!p.valueCoding) throw badRequest(`$${this.operation}: parameter "${name}" must be a valueCoding`, name);
+        return p.valueCoding;
+      });
+    const query = this.query[name];
+    const fromQuery = (query === undefined ? [] : Array.isArray(query) ? query : [query]).map((value): Coding => {
+      const bar = value.indexOf('|');
+      if (bar <= 0 || bar === value.length - 1) throw badRequest(`$${this.operation}: parameter "${name}" must be system|code, got "${value}"`, name);
+      return { system: value.slice(0, bar), code: value.slice(bar + 1) };
+    });
+    return [...fromBody, ...fromQuery];
+  }
+
+  /** A decimal (valueDecimal, or a number in the query string). */
+  decimal(name: string): number | undefined {
+    const p = this.one(name);
+    const raw = p ? p.valueDecimal : this.fromQuery(name);
+    if (p && typeof raw !== 'number') throw badRequest(`$${this.operation}: parameter "${name}" must be a valueDecimal`, name);
+    if (raw === undefined) return undefined;
+    if (typeof raw === 'string' && !/^-?\d+(\.\d+)?$/.test(raw.trim())) throw badRequest(`$${this.operation}: parameter "${name}" must be a decimal, got "${raw}"`, name);
+    return Number(raw);
+  }
+
+  /** A valuePeriod (only in a Parameters body). */
+  period(name: string): Period | undefined {
+    const p = this.one(name);
+    if (p && !p.valuePeriod) throw badRequest(`$${this.operation}: parameter "${name}" must be a valuePeriod`, name);
+    return p?.valuePeriod;
   }
 
   /** A valueCodeableConcept (only in a Parameters body). */
