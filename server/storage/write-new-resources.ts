@@ -41,8 +41,8 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
   let inFlight: Promise<void> | undefined;
   try {
     for (const [resourceType, positions] of byType) {
-      // SearchParameters change the schema, Subscriptions the notification trigger: one by one, through writeResource.
-      if (resourceType === 'SearchParameter' || resourceType === 'Subscription') {
+      // SearchParameters change the schema, Subscriptions the notification trigger, Appointments check for double booking: one by one, through writeResource.
+      if (resourceType === 'SearchParameter' || resourceType === 'Subscription' || resourceType === 'Appointment') {
         await inFlight;
         inFlight = undefined;
         for (const i of positions) {

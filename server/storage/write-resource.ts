@@ -7,6 +7,7 @@ import { type Db, runSql } from './sql';
 import { writeSearchParameter } from './write-search-parameter';
 import { withSubscriptionRules } from './subscription-rules';
 import { writeSubscription } from './write-subscription';
+import { writeAppointment } from './write-appointment';
 import { newRowsParameter } from './new-rows-parameter';
 import { companionStatements, writeStatements } from './write-statements';
 
@@ -93,6 +94,8 @@ export async function writeResource(db: Db, op: WriteOperation, companion?: Writ
     if (companion) throw new Error('writeResource: a Subscription write carries no companion resources');
     return writeSubscription(db, op, writeOneResource);
   }
+  // An Appointment that holds time must not double-book: see write-appointment.ts.
+  if (op.resourceType === 'Appointment') return writeAppointment(db, op, writeOneResource, companion);
   return writeOneResource(db, op, companion);
 }
 
