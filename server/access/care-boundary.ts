@@ -121,7 +121,7 @@ function excluding(boundary: CareBoundary | undefined, rules: ConsentRules): Car
 
 /**
  * The filters that select a Consent part's resources of `type`: the patient's, with one of
- * its labels, among the resources it names; undefined when `type` cannot be confined to
+ * its labels, among the resources it names, holding one of its codes; undefined when `type` cannot be confined to
  * patients, empty when the part holds nothing of `type`.
  */
 function partOf(part: ConsentPart, type: string): SearchFilter[] | undefined {
@@ -134,6 +134,9 @@ function partOf(part: ConsentPart, type: string): SearchFilter[] | undefined {
   if (part.labels) {
     const values = part.labels.map((l) => ({ system: l.slice(0, l.indexOf('|')), code: l.slice(l.indexOf('|') + 1) }));
     filters.push({ kind: 'token', code: '_security', not: false, values });
+  }
+  if (part.codes) {
+    filters.push({ kind: 'coding-anywhere', codings: part.codes.map((c) => ({ system: c.slice(0, c.indexOf('|')), code: c.slice(c.indexOf('|') + 1) })) });
   }
   return filters;
 }

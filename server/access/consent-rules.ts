@@ -22,13 +22,16 @@ export interface ConsentRules {
 /**
  * Part of a patient's data a provision denies or permits: resources of `types` (any type
  * when absent) carrying one of `labels` (`system|code`; any when absent), and when
- * `resources` is given only those (`Type/id`, the provision's `data` of meaning instance).
+ * `resources` is given only those (`Type/id`, the provision's `data` of meaning instance),
+ * and when `codes` is given only those holding one of these Codings.
  */
 export interface ConsentPart {
   patient: string;
   types?: string[];
   labels?: string[];
   resources?: string[];
+  /** The provision's `code` (`system|code`): only resources with one of these Codings anywhere in them. */
+  codes?: string[];
 }
 
 const RESOURCE_TYPES_SYSTEM = 'http://hl7.org/fhir/resource-types';
@@ -47,9 +50,10 @@ const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
  *  - a `permit` provision naming one of the actors grants that patient to them.
  * A provision with a `class` of resource types (system resource-types) applies only to
  * resources of those types, one with a `securityLabel` only to resources carrying one of
- * those labels, one with `data` of meaning `instance` only to those resources (all that
- * are given: all). What this server cannot narrow by (a class of another system, `code`,
- * `dataPeriod`, `data` of another meaning) makes a deny remove the whole patient and a
+ * those labels, one with `data` of meaning `instance` only to those resources, one with a
+ * `code` only to resources with one of its Codings anywhere in them (all that are given:
+ * all). What this server cannot narrow by (a class of another system, a code without a
+ * system, `dataPeriod`, `data` of another meaning) makes a deny remove the whole patient and a
  * permit grant nothing: never less denied, never more granted, than asked.
  * A deny wins over a permit for the same patient, except a permit for purpose BTG: the
  * time-limited grant of a break-the-glass (operations/emergency-access.ts), which exists
@@ -115,15 +119,20 @@ function consentPart(patient: string, provision: ConsentProvision): ConsentPart 
   const labels = (provision.securityLabel ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`);
   const data = provision.data ?? [];
   if (classes.some((c) => c.system !== RESOURCE_TYPES_SYSTEM || !c.code)) return 'unknown';
-  if ((provision.code ?? []).length > 0 || provision.dataPeriod) return 'unknown';
+  if (provision.dataPeriod) return 'unknown';
+  const codings = (provision.code ?? []).flatMap((concept) => concept.coding ?? []);
+  // A code given as text alone, or a Coding without system or code, cannot be looked for.
+  if ((provision.code ?? []).some((concept) => (concept.coding ?? []).length === 0) || codings.some((c) => !c.system || !c.code)) return 'unknown';
+  const codes = codings.map((c) => `${c.system}|${c.code}`);
   const resources = data.map((d) => (d.meaning === 'instance' ? /^([A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(d.reference?.reference ?? '')?.[1] : undefined));
   if (resources.some((r) => r === undefined)) return 'unknown';
-  if (classes.length === 0 && labels.length === 0 && resources.length === 0) return undefined;
+  if (classes.length === 0 && labels.length === 0 && resources.length === 0 && codes.length === 0) return undefined;
   return {
     patient,
     ...(classes.length > 0 ? { types: classes.map((c) => c.code as string) } : {}),
     ...(labels.length > 0 ? { labels } : {}),
     ...(resources.length > 0 ? { resources: resources as string[] } : {}),
+    ...(codes.length > 0 ? { codes } : {}),
   };
 }
 

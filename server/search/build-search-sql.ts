@@ -42,6 +42,14 @@ export function filterCondition(resourceType: string, filter: SearchFilter, tabl
       return orConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
     case 'all':
       return andConditions(filter.filters.map((f) => filterCondition(resourceType, f, tableAlias)));
+    case 'coding-anywhere':
+      // The path is a bound value: no `?` of its own in the statement's text.
+      return orConditions(
+        filter.codings.map((c) => ({
+          sql: `jsonb_path_exists(${column('content')}, ?::jsonpath, jsonb_build_object('s', ?::text, 'c', ?::text))`,
+          bindings: [CODING_ANYWHERE_PATH, c.system, c.code],
+        }))
+      );
     case 'not': {
       // Array overlap on a NULL column is NULL, not false: NOT must see false there.
       const inner = filterCondition(resourceType, filter.filter, tableAlias);
@@ -56,6 +64,9 @@ export function filterCondition(resourceType: string, filter: SearchFilter, tabl
     }
   }
 }
+
+/** Any object in the resource, at any depth, with that system and code: a Coding. */
+const CODING_ANYWHERE_PATH = '$.** ? (@.system == $s && @.code == $c)';
 
 /** WHERE only: live rows matching every filter. For counts and conditional operations. */
 export function applySearchFilters(qb: Knex.QueryBuilder, request: SearchRequest, tableAlias?: string): Knex.QueryBuilder {

@@ -6,8 +6,8 @@ import { indexedParam } from './supported-parameters';
 /**
  * Whether `resource` matches `filter`, decided from its content with the same
  * extraction that writes its index columns (so the answer is the one SQL would give),
- * for the filters access rules are made of: ids, references (the patient compartment)
- * and their AND/OR. Undefined for anything else: the caller asks the database.
+ * for the filters access rules are made of: ids, references (the patient compartment),
+ * Codings anywhere (a Consent's `code`) and their AND/OR/NOT. Undefined for anything else: the caller asks the database.
  */
 export function matchesInMemory(resource: Resource, filter: SearchFilter): boolean | undefined {
   switch (filter.kind) {
@@ -45,7 +45,18 @@ export function matchesInMemory(resource: Resource, filter: SearchFilter): boole
       }
       return unknown ? undefined : true;
     }
+    case 'coding-anywhere':
+      return filter.codings.some((c) => hasCoding(resource, c.system, c.code));
     default:
       return undefined;
   }
+}
+
+/** An object with that system and code anywhere in `node` (as the jsonpath of build-search-sql.ts finds it). */
+function hasCoding(node: unknown, system: string, code: string): boolean {
+  if (Array.isArray(node)) return node.some((n) => hasCoding(n, system, code));
+  if (node === null || typeof node !== 'object') return false;
+  const record = node as Record<string, unknown>;
+  if (record.system === system && record.code === code) return true;
+  return Object.values(record).some((v) => hasCoding(v, system, code));
 }

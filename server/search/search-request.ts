@@ -76,7 +76,17 @@ export type SearchFilter =
   | HasFilter
   | AnyFilter
   | AllFilter
-  | NotFilter;
+  | NotFilter
+  | CodingAnywhereFilter;
+
+/**
+ * A Coding with one of these system and code pairs anywhere in the resource: access rules
+ * only (a Consent provision's `code`: "if this code is found in an instance").
+ */
+export interface CodingAnywhereFilter {
+  kind: 'coding-anywhere';
+  codings: { system: string; code: string }[];
+}
 
 /** Any of several filters (a compartment: `subject` or `performer` refers to the patient). */
 export interface AnyFilter {

@@ -243,7 +243,7 @@ describe('Consent', () => {
     for (const [type, id] of [['Observation', labelled], ['Condition', condition]]) await call(admin, 'DELETE', `/${type}/${id}`);
   });
 
-  it("that names resources (data of meaning instance) is about those resources only; a provision narrowed by code or dataPeriod denies the whole patient and permits nothing", async () => {
+  it("that names resources (data of meaning instance) is about those resources only; a provision narrowed by dataPeriod denies the whole patient and permits nothing", async () => {
     const drA = await user(`Practitioner/${ids.drA}`, 'practitioner');
     const drB = await user(`Practitioner/${ids.drB}`, 'practitioner');
     const another = await create(observation(ids.p1));
@@ -259,14 +259,47 @@ describe('Consent', () => {
     expect((await call(drB, 'GET', `/Observation/${another}`)).status).toBe(403);
     expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
     await call(admin, 'DELETE', `/Consent/${permit}`);
-    const byCode = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), code: [{ coding: [{ system: 'http://loinc.org', code: '8867-4' }] }] }));
-    expect((await call(drA, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
-    await call(admin, 'DELETE', `/Consent/${byCode}`);
     const byPeriod = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), dataPeriod: { start: '2020-01-01' } }));
     expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
     expect((await call(drB, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
     await call(admin, 'DELETE', `/Consent/${byPeriod}`);
     await call(admin, 'DELETE', `/Observation/${another}`);
+  });
+
+  it('that denies or permits a code is about the resources holding that Coding anywhere; a code given as text alone denies the whole patient', async () => {
+    const drA = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const drB = await user(`Practitioner/${ids.drB}`, 'practitioner');
+    const hiv = { system: 'http://snomed.info/sct', code: '86406008' };
+    const coded = await create({ ...observation(ids.p1), code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }, hiv] } });
+    // Deep inside: a Condition whose evidence carries the code.
+    const deep = await create({ resourceType: 'Condition', subject: { reference: `Patient/${ids.p1}` }, code: { text: 'follow-up' }, evidence: [{ code: [{ coding: [hiv] }] }] });
+    const otherPatient = await create({ ...observation(ids.p2), code: { coding: [hiv] } });
+    const deny = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), code: [{ coding: [hiv] }] }));
+    expect((await call(drA, 'GET', `/Observation/${coded}`)).status).toBe(403);
+    expect((await call(drA, 'GET', `/Condition/${deep}`)).status).toBe(403);
+    expect((await call(drA, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(200);
+    expect((await call(drA, 'GET', `/Observation/${otherPatient}`)).status).toBe(200);
+    expect((await call(drA, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    expect(entryIds((await call(drA, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([ids.obsp1]);
+    expect(entryIds((await call(drA, 'GET', `/Condition?subject=Patient/${ids.p1}`)).body)).not.toContain(deep);
+    const everything = entryIds((await call(drA, 'GET', `/Patient/${ids.p1}/$everything`)).body);
+    expect(everything).toContain(ids.obsp1);
+    expect(everything).not.toContain(coded);
+    await call(admin, 'DELETE', `/Consent/${deny}`);
+    expect((await call(drA, 'GET', `/Observation/${coded}`)).status).toBe(200);
+
+    const permit = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), code: [{ coding: [hiv] }] }));
+    expect((await call(drB, 'GET', `/Observation/${coded}`)).status).toBe(200);
+    expect((await call(drB, 'GET', `/Condition/${deep}`)).status).toBe(200);
+    expect((await call(drB, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    expect(entryIds((await call(drB, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([coded]);
+    await call(admin, 'DELETE', `/Consent/${permit}`);
+
+    const textOnly = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), code: [{ text: 'HIV' }] }));
+    expect((await call(drA, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    await call(admin, 'DELETE', `/Consent/${textOnly}`);
+    for (const [type, id] of [['Observation', coded], ['Condition', deep], ['Observation', otherPatient]]) await call(admin, 'DELETE', `/${type}/${id}`);
   });
 
   it('that permits another organisation grants its staff that patient', async () => {
