@@ -13,7 +13,8 @@ import type { ResourceStore } from '../storage/resource-store';
 import { resourceTypes } from '../validation/structure-definitions';
 import { applySummary } from '../fhir/summary';
 import { keepMatching, typeFilterCondition } from '../operations/export-type-filter';
-import { addExportFile, claimExportJob, type ExportJob, saveExportJob, unwrittenProvenance } from '../storage/export-jobs';
+import { addExportFile, claimExportJob, type ExportJob, saveExportJob, unwrittenProvenance, unwrittenResources } from '../storage/export-jobs';
+import { compartmentPatients } from '../search/compartment-patients';
 
 export interface ExportRunnerOptions {
   /** Resources read per step (and at most per file). */
@@ -108,7 +109,7 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
       throw err;
     }
     const page = entries.slice(0, pageSize);
-    const matches = page.filter((e) => e.mode === 'match').map((e) => e.resource);
+    const matches = await onceEach(job, tx, page.filter((e) => e.mode === 'match').map((e) => e.resource));
     await writeFiles(job, tx, await withAssociatedData(job, store, tx, await keepMatching(store, job.typeFilters, matches)));
     if (entries.length > pageSize) {
       job.cursor = { ...job.cursor, after: page[page.length - 1].position };
@@ -118,6 +119,18 @@ async function compartmentStep(job: ExportJob, store: ResourceStore, tx: Knex.Tr
     job.cursor = { ...job.cursor, memberIndex: memberIndex + 1, after: undefined };
     if (page.length > 0) return false;
   }
+}
+
+/**
+ * Without what this export already wrote: a resource in the compartments of several
+ * patients (a Group of its members, an Observation one patient performed on another)
+ * comes with each of them, and is written with the first (export_written).
+ */
+async function onceEach(job: ExportJob, tx: Knex.Transaction, resources: readonly Resource[]): Promise<Resource[]> {
+  const shared = new Set(resources.filter((r) => compartmentPatients(r).size > 1).map((r) => `${r.resourceType}/${r.id}`));
+  if (shared.size === 0) return [...resources];
+  const fresh = await unwrittenResources(tx, job.id, [...shared]);
+  return resources.filter((r) => !shared.has(`${r.resourceType}/${r.id}`) || fresh.has(`${r.resourceType}/${r.id}`));
 }
 
 async function groupMembers(store: ResourceStore, groupId: string): Promise<string[]> {

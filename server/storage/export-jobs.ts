@@ -156,6 +156,15 @@ export async function unwrittenProvenance(tx: Knex.Transaction, jobId: string, i
   return new Set(rows.map((r) => r.provenance_id));
 }
 
+/** Of `resources` (`Type/id`), those not yet written by the job, now recorded as written. */
+export async function unwrittenResources(tx: Knex.Transaction, jobId: string, resources: readonly string[]): Promise<Set<string>> {
+  if (resources.length === 0) return new Set();
+  const rows: { resource: string }[] = (
+    await tx.raw('INSERT INTO export_written (job_id, resource) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING resource', [jobId, [...resources]])
+  ).rows;
+  return new Set(rows.map((r) => r.resource));
+}
+
 export async function addExportFile(tx: Knex.Transaction, jobId: string, seq: number, resourceType: string, lines: string[]): Promise<void> {
   await tx.raw('INSERT INTO export_file (job_id, seq, resource_type, count, ndjson) VALUES (?, ?, ?, ?, ?)', [jobId, seq, resourceType, lines.length, `${lines.join('\n')}\n`]);
 }

@@ -14,6 +14,7 @@ import * as exportTypeFilter from './migrations/012-export-type-filter';
 import * as exportElementsPatients from './migrations/013-export-elements-patients';
 import * as exportAssociatedData from './migrations/014-export-associated-data';
 import * as refreshAccessTokens from './migrations/015-refresh-access-tokens';
+import * as exportWritten from './migrations/016-export-written';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -37,6 +38,7 @@ const migrations: [string, Migration][] = [
   ['013-export-elements-patients', exportElementsPatients],
   ['014-export-associated-data', exportAssociatedData],
   ['015-refresh-access-tokens', refreshAccessTokens],
+  ['016-export-written', exportWritten],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

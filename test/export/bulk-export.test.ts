@@ -112,6 +112,22 @@ describe('without authorization', () => {
     expect(ids(ghost.get('Observation'))).toEqual(['o4']);
   });
 
+  test('a resource in the compartments of several patients is written once: the Group of its members, an Observation one patient performed on another', async () => {
+    await fhirRequest('PUT', `${server.base}/Observation/o-shared`, {
+      body: { resourceType: 'Observation', id: 'o-shared', status: 'final', code: { text: 'pulse' }, subject: { reference: 'Patient/ann' }, performer: [{ reference: 'Patient/bob' }] },
+    });
+    try {
+      const group = await exported(await manifestOf(await kickOff(server, 'Group/ann-and-bob/$export?_type=Patient,Observation,Group')));
+      expect(group.get('Group')?.map((g) => g.id)).toEqual(['ann-and-bob']);
+      expect(group.get('Observation')?.filter((o) => o.id === 'o-shared')).toHaveLength(1);
+      const all = await exported(await manifestOf(await kickOff(server, 'Patient/$export?_type=Observation,Group')));
+      expect(all.get('Group')?.map((g) => g.id).sort()).toEqual(['ann-and-bob', 'with-ghost']);
+      expect(all.get('Observation')?.map((o) => o.id).sort()).toEqual(['o-shared', 'o1', 'o2', 'o3', 'o4']);
+    } finally {
+      await fhirRequest('DELETE', `${server.base}/Observation/o-shared`);
+    }
+  });
+
   test('a POST kick-off takes the same parameters in a Parameters body (_type may repeat)', async () => {
     const res = await fhirRequest('POST', `${server.base}/$export`, {
       headers: ASYNC,
