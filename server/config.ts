@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 
 /** Every setting of the server. Only this module reads process.env. */
 export interface Config {
@@ -7,6 +9,12 @@ export interface Config {
   workers: number;
   host: string;
   publicUrl: string;
+  /**
+   * TLS_CERT_FILE and TLS_KEY_FILE (PEM): the server itself speaks HTTPS (TLS 1.2 or later),
+   * as SMART requires of authorization and FHIR endpoints; without, plain HTTP for a
+   * TLS-terminating proxy in front.
+   */
+  tls?: { cert: Buffer; key: Buffer };
   /** Set by a WORKERS primary for its workers when `databaseUrl` is its embedded PostgreSQL (EMBEDDED_DATABASE=1, internal). */
   databaseIsEmbedded: boolean;
   /** Unset: an embedded PostgreSQL is started with its data in `dataDir`. */
@@ -168,12 +176,35 @@ function auditReads(raw: string | undefined): 'journal' | 'database' {
   throw new ConfigError(`AUDIT_READS must be journal or database, got "${raw}"`);
 }
 
+/** The certificate chain and private key of TLS_CERT_FILE and TLS_KEY_FILE: both or neither. */
+function tlsFiles(env: Env): { cert: Buffer; key: Buffer } | undefined {
+  const certFile = env.TLS_CERT_FILE || undefined;
+  const keyFile = env.TLS_KEY_FILE || undefined;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE go together: set both (PEM files) or neither');
+  const read = (name: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`${name} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  const files = { cert: read('TLS_CERT_FILE', certFile), key: read('TLS_KEY_FILE', keyFile) };
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    throw new ConfigError(`TLS_CERT_FILE and TLS_KEY_FILE must be a PEM certificate (chain) and its private key: ${(err as Error).message}`);
+  }
+  return files;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   const host = env.HOST || '127.0.0.1';
-  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const tls = tlsFiles(env);
+  const publicUrl = (url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `${tls ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -185,6 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
     workers: integer(env, 'WORKERS', 1, 1, 64),
     host,
     publicUrl,
+    ...(tls ? { tls } : {}),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databaseIsEmbedded: boolean(env, 'EMBEDDED_DATABASE', false),
     databasePoolMax: integer(env, 'DATABASE_POOL_MAX', 20, 1, 1000),

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { Knex } from 'knex';
 import pino, { type Logger } from 'pino';
 import { shippedOperationPolicy, shippedRolePolicy } from './access/role-policy';
@@ -94,7 +95,8 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   await consentWatch.start();
   const limits = RateLimits.create(config.rateLimit, config.redisUrl, logger);
   const app = createApp({ config, repo, logger, knex, audit, consentWatch, limits });
-  const server = http.createServer(app.callback());
+  // TLS 1.2 at least (SMART App Launch, Backend Services); Node's default, said here so that no setting lowers it.
+  const server = config.tls ? https.createServer({ cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' }, app.callback()) : http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -102,7 +104,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url, fhirBase: `${config.publicUrl}/fhir` }, 'FHIR server listening');
 
   let stopping: Promise<void> | undefined;
