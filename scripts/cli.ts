@@ -106,6 +106,23 @@ user
     }
   });
 
+const grant = program.command('grant').description("what clients were granted (tokens, refresh tokens, codes)");
+
+grant
+  .command('revoke')
+  .description("end what a client was granted, for one user or everyone: refresh tokens revoked, codes dropped, access tokens refused")
+  .requiredOption('--client <id>', 'client_id')
+  .option('--username <username>', 'only what this user granted (default: every user, and the client\'s own tokens)')
+  .action(async (options: import('./cli/grant-revoke').GrantRevokeOptions) => {
+    const { revokeGrant } = require('./cli/grant-revoke') as typeof import('./cli/grant-revoke');
+    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+    try {
+      for (const line of await revokeGrant(db.knex, options)) console.log(line);
+    } finally {
+      await db.close();
+    }
+  });
+
 /** Network errors, and PostgreSQL's "wrong password" and "no such database". */
 const DATABASE_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '28P01', '28000', '3D000']);
 

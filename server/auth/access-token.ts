@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { Principal } from '../access/principal';
 import type { AuthContext, BearerVerifier } from './auth-exchange';
-import { revokedTokensFor } from './revoked-tokens';
+import { type IssuedToken, revokedTokensFor } from './revoked-tokens';
 import { signingKeysFor } from './signing-keys';
 
 /** RFC 9068's media type: an id_token (typ JWT) can never pass as an access token. */
@@ -64,14 +64,28 @@ export async function verifiedAccessTokenClaims(context: AuthContext, token: str
   } catch {
     return undefined;
   }
-  if (typeof payload.jti !== 'string' || (await revokedTokensFor(context).isRevoked(payload.jti))) return undefined;
+  const issued = issuedToken(payload);
+  if (!issued || (await revokedTokensFor(context).isRevoked(issued))) return undefined;
   return payload;
+}
+
+/** Who the token was issued to and when, for revocation (revoked-tokens.ts). */
+function issuedToken(payload: JWTPayload): IssuedToken | undefined {
+  const { jti, sub, client_id: clientId, iat } = payload as JWTPayload & { client_id?: unknown };
+  if (typeof jti !== 'string' || typeof sub !== 'string' || typeof clientId !== 'string' || typeof iat !== 'number') return undefined;
+  return { jti, clientId, userId: sub !== clientId ? sub : undefined, issuedAt: iat };
 }
 
 /** The principal of a valid access token (see verifiedAccessTokenClaims), or undefined. */
 export async function verifyAccessToken(context: AuthContext, token: string): Promise<Principal | undefined> {
+  return (await verifiedToken(context, token))?.principal;
+}
+
+async function verifiedToken(context: AuthContext, token: string): Promise<{ principal: Principal; issued: IssuedToken } | undefined> {
   const payload = await verifiedAccessTokenClaims(context, token);
-  return payload ? toPrincipal(payload) : undefined;
+  const principal = payload && toPrincipal(payload);
+  const issued = payload && issuedToken(payload);
+  return principal && issued ? { principal, issued } : undefined;
 }
 
 function toPrincipal(payload: Record<string, unknown>): Principal | undefined {
@@ -101,21 +115,21 @@ function toPrincipal(payload: Record<string, unknown>): Principal | undefined {
  * revoked-tokens.ts refreshes its set from auth_revoked_token when it is older than that.
  */
 export function accessTokenVerifier(context: AuthContext): BearerVerifier {
-  const cache = new Map<string, Principal>();
+  const cache = new Map<string, { principal: Principal; issued: IssuedToken }>();
   const revoked = revokedTokensFor(context);
   return async (token) => {
     const cached = cache.get(token);
     if (cached) {
       cache.delete(token);
-      if (cached.expiresAt * 1000 <= Date.now() || (await revoked.isRevoked(cached.tokenId))) return undefined;
+      if (cached.principal.expiresAt * 1000 <= Date.now() || (await revoked.isRevoked(cached.issued))) return undefined;
       cache.set(token, cached);
-      return cached;
+      return cached.principal;
     }
-    const principal = await verifyAccessToken(context, token);
-    if (principal) {
-      cache.set(token, principal);
+    const verified = await verifiedToken(context, token);
+    if (verified) {
+      cache.set(token, verified);
       if (cache.size > CACHE_MAX) cache.delete(cache.keys().next().value as string);
     }
-    return principal;
+    return verified?.principal;
   };
 }

@@ -15,6 +15,7 @@ import * as exportElementsPatients from './migrations/013-export-elements-patien
 import * as exportAssociatedData from './migrations/014-export-associated-data';
 import * as refreshAccessTokens from './migrations/015-refresh-access-tokens';
 import * as exportWritten from './migrations/016-export-written';
+import * as grantRevocation from './migrations/017-grant-revocation';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -39,6 +40,7 @@ const migrations: [string, Migration][] = [
   ['014-export-associated-data', exportAssociatedData],
   ['015-refresh-access-tokens', refreshAccessTokens],
   ['016-export-written', exportWritten],
+  ['017-grant-revocation', grantRevocation],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { startTestServer, type TestServer } from '../support/test-server';
 import {
   assertionForm,
@@ -32,9 +34,9 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-async function appTokens(): Promise<FormResponse> {
+async function appTokens(who: UserAccount = user): Promise<FormResponse> {
   const { verifier, challenge } = pkcePair();
-  const code = await insertAuthorizationCode(server, { clientId: app.id, userId: user.id, redirectUri: app.redirectUri, scope: appScope, codeChallenge: challenge, patient: 'pat-1' });
+  const code = await insertAuthorizationCode(server, { clientId: app.id, userId: who.id, redirectUri: app.redirectUri, scope: appScope, codeChallenge: challenge, patient: 'pat-1' });
   const res = await postForm(server, '/auth/token', { grant_type: 'authorization_code', client_id: app.id, code, redirect_uri: app.redirectUri, code_verifier: verifier });
   expect(res.status).toBe(200);
   return res;
@@ -104,6 +106,58 @@ describe('introspection', () => {
     const res = await postForm(server, '/auth/introspect', { token: 'x', client_id: app.id });
     expect(res.status).toBe(401);
   });
+});
+
+/** The admin CLI, as an operator runs it, on this file's server's database. */
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'scripts/cli.ts', ...args], { cwd: path.join(__dirname, '../..'), env: { ...process.env, DATABASE_URL: server.databaseUrl } }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+    );
+  });
+}
+
+describe('grant revoke (admin CLI)', () => {
+  test("with --username ends what the client was granted for that user: access tokens refused, refresh token refused, pending code dropped; another user's grant stands", async () => {
+    const other = await registerUser(server, 'Patient/pat-2', 'patient');
+    const mine = await appTokens();
+    const refreshed = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: mine.json.refresh_token as string });
+    const theirs = await appTokens(other);
+    const { challenge } = pkcePair();
+    await insertAuthorizationCode(server, { clientId: app.id, userId: user.id, redirectUri: app.redirectUri, scope: appScope, codeChallenge: challenge, patient: 'pat-1' });
+    for (const t of [mine, refreshed, theirs]) expect((await fhirGet(server, 'Patient/pat-1', t.json.access_token as string)).status).not.toBe(401);
+
+    const run = await cli('grant', 'revoke', '--client', app.id, '--username', user.username);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/refresh tokens, 1 authorization codes not yet exchanged/);
+    await new Promise((r) => setTimeout(r, 1100)); // the other processes' view may be a second old; this one's too, since the CLI is another process
+    for (const t of [mine, refreshed]) {
+      expect((await fhirGet(server, 'Patient/pat-1', t.json.access_token as string)).status).toBe(401);
+      expect((await introspect(t.json.access_token as string)).json).toEqual({ active: false });
+    }
+    const refresh = await postForm(server, '/auth/token', { grant_type: 'refresh_token', client_id: app.id, refresh_token: refreshed.json.refresh_token as string });
+    expect(refresh.json.error).toBe('invalid_grant');
+    expect(await server.server.knex('auth_code').where({ client_id: app.id, user_id: user.id }).whereNull('used_at').first()).toBeUndefined();
+    expect((await fhirGet(server, 'Patient/pat-1', theirs.json.access_token as string)).status).not.toBe(401);
+    // A new authorization after the revocation works.
+    await new Promise((r) => setTimeout(r, 1000));
+    const again = await appTokens();
+    expect((await fhirGet(server, 'Patient/pat-1', again.json.access_token as string)).status).not.toBe(401);
+  }, 30000);
+
+  test("without --username ends the client's grants for everyone, its own client_credentials tokens too; an unknown client or user is refused", async () => {
+    const backend = await registerConfidentialClient(server, 'system/*.read');
+    const token = (await clientCredentials(server, backend, 'system/*.read')).json.access_token as string;
+    expect((await fhirGet(server, 'Patient', token)).status).toBe(200);
+    expect((await cli('grant', 'revoke', '--client', backend.id)).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await fhirGet(server, 'Patient', token)).status).toBe(401);
+    const nobody = await cli('grant', 'revoke', '--client', 'no-such-client');
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/no client 'no-such-client'/);
+    expect((await cli('grant', 'revoke', '--client', app.id, '--username', 'no-such-user')).stderr).toMatch(/no user 'no-such-user'/);
+  }, 30000);
 });
 
 describe('revocation', () => {
