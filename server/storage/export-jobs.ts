@@ -149,20 +149,21 @@ export async function cancelExportJob(knex: Knex, id: string): Promise<void> {
 
 /** Of these Provenance ids, those the job has not written yet, now marked written (in the step's transaction). */
 export async function unwrittenProvenance(tx: Knex.Transaction, jobId: string, ids: readonly string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const rows: { provenance_id: string }[] = (
-    await tx.raw('INSERT INTO export_provenance (job_id, provenance_id) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING provenance_id', [jobId, [...ids]])
-  ).rows;
-  return new Set(rows.map((r) => r.provenance_id));
+  return markWritten(tx, 'export_provenance', 'provenance_id', jobId, ids);
 }
 
 /** Of `resources` (`Type/id`), those not yet written by the job, now recorded as written. */
 export async function unwrittenResources(tx: Knex.Transaction, jobId: string, resources: readonly string[]): Promise<Set<string>> {
-  if (resources.length === 0) return new Set();
-  const rows: { resource: string }[] = (
-    await tx.raw('INSERT INTO export_written (job_id, resource) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING resource', [jobId, [...resources]])
+  return markWritten(tx, 'export_written', 'resource', jobId, resources);
+}
+
+/** Records `values` in a job's table of what it wrote; those that were not there yet. */
+async function markWritten(tx: Knex.Transaction, table: 'export_provenance' | 'export_written', column: string, jobId: string, values: readonly string[]): Promise<Set<string>> {
+  if (values.length === 0) return new Set();
+  const rows: Record<string, string>[] = (
+    await tx.raw(`INSERT INTO ${table} (job_id, ${column}) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING RETURNING ${column} AS value`, [jobId, [...values]])
   ).rows;
-  return new Set(rows.map((r) => r.resource));
+  return new Set(rows.map((r) => r.value));
 }
 
 export async function addExportFile(tx: Knex.Transaction, jobId: string, seq: number, resourceType: string, lines: string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import { fhirRequest } from '../support/fhir-client';
-import { informationFiles, readSyntheaBundle, smallestPatientFiles } from '../support/synthea-bundles';
+import { loadSyntheaPatients } from '../support/synthea-load';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /** Bulk Data 2.0 `includeAssociatedData` (export.html, CodeSystem include-associated-data). */
@@ -14,14 +14,7 @@ const patients: string[] = [];
 
 beforeAll(async () => {
   server = await startTestServer();
-  for (const file of informationFiles()) await fhirRequest('POST', server.base, { body: readSyntheaBundle(file) });
-  for (const file of smallestPatientFiles(2)) {
-    const bundle = readSyntheaBundle(file);
-    const response = await fhirRequest('POST', server.base, { body: bundle });
-    expect(response.status).toBe(200);
-    const index = bundle.entry.findIndex((e) => e.resource.resourceType === 'Patient');
-    patients.push(/Patient\/([^/]+)/.exec(response.body.entry[index].response.location)?.[1] as string);
-  }
+  patients.push(...(await loadSyntheaPatients(server.base, 2)));
   // Besides Synthea's one Provenance per patient bundle: two more on the first patient, one recorded before it, one after.
   for (const recorded of ['1990-01-01T00:00:00Z', '2030-01-01T00:00:00Z']) {
     const res = await fhirRequest('POST', `${server.base}/Provenance`, {

@@ -1,5 +1,5 @@
 import { fhirRequest } from '../support/fhir-client';
-import { informationFiles, readSyntheaBundle, smallestPatientFiles } from '../support/synthea-bundles';
+import { loadSyntheaPatients } from '../support/synthea-load';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
@@ -76,13 +76,7 @@ async function put(resource: Record<string, unknown>): Promise<void> {
 
 beforeAll(async () => {
   server = await startTestServer();
-  for (const file of informationFiles()) expect((await fhirRequest('POST', server.base, { body: readSyntheaBundle(file) })).status).toBe(200);
-  for (const file of smallestPatientFiles(3)) {
-    const response = await fhirRequest('POST', server.base, { body: readSyntheaBundle(file) });
-    expect(response.status).toBe(200);
-    const locations = (response.body.entry as { response: { location: string } }[]).map((e) => /(?:^|\/)Patient\/([^/]+)\/_history\//.exec(e.response.location)?.[1]);
-    patients.push(locations.find((id) => id !== undefined) as string);
-  }
+  patients.push(...(await loadSyntheaPatients(server.base, 3)));
   await put({ resourceType: 'Patient', id: 'ln-patient' });
   await put({ resourceType: 'Patient', id: 'ln-other' });
   const obs = (id: string, code: Record<string, unknown>, effective: Record<string, unknown>, extra: Record<string, unknown> = {}) =>

@@ -1,6 +1,6 @@
 import { isBlocking, validateResource } from '../../server/validation/validate-resource';
 import { fhirRequest } from '../support/fhir-client';
-import { informationFiles, readSyntheaBundle, smallestPatientFiles } from '../support/synthea-bundles';
+import { loadSyntheaPatients } from '../support/synthea-load';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
@@ -112,13 +112,7 @@ const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString
 
 beforeAll(async () => {
   server = await startTestServer();
-  for (const file of informationFiles()) expect((await fhirRequest('POST', server.base, { body: readSyntheaBundle(file) })).status).toBe(200);
-  for (const file of smallestPatientFiles(2)) {
-    const response = await fhirRequest('POST', server.base, { body: readSyntheaBundle(file) });
-    expect(response.status).toBe(200);
-    const locations = (response.body.entry as { response: { location: string } }[]).map((e) => /(?:^|\/)Patient\/([^/]+)\/_history\//.exec(e.response.location)?.[1]);
-    patients.push(locations.find((id) => id !== undefined) as string);
-  }
+  patients.push(...(await loadSyntheaPatients(server.base, 2)));
   await put({ resourceType: 'Patient', id: 'st-patient' });
   const subject = { reference: 'Patient/st-patient' };
   const obs = (id: string, rest: Record<string, unknown>) => put({ resourceType: 'Observation', id, status: 'final', subject, ...rest });

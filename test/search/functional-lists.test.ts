@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { validateResource } from '../../server/validation/validate-resource';
 import { fhirRequest } from '../support/fhir-client';
 import { HL7_EXAMPLES_DIR } from '../support/hl7-examples';
-import { informationFiles, readSyntheaBundle, smallestPatientFiles } from '../support/synthea-bundles';
+import { loadSyntheaPatients } from '../support/synthea-load';
 import { startTestServer, type TestServer } from '../support/test-server';
 
 /**
@@ -60,12 +60,7 @@ const conditionVerification = (code: string) => concept('http://terminology.hl7.
 
 beforeAll(async () => {
   server = await startTestServer();
-  for (const file of informationFiles()) await post(readSyntheaBundle(file), [200]);
-  for (const file of smallestPatientFiles(6)) {
-    const response = await post(readSyntheaBundle(file), [200]);
-    const locations = (response.entry as { response: { location: string } }[]).map((e) => /(?:^|\/)Patient\/([^/]+)\/_history\//.exec(e.response.location)?.[1]);
-    patients.push(locations.find((id) => id !== undefined) as string);
-  }
+  patients.push(...(await loadSyntheaPatients(server.base, 6)));
   // One patient with every status the definitions tell apart.
   await put({ resourceType: 'Patient', id: 'fl-patient' });
   patients.push('fl-patient');
