@@ -84,6 +84,39 @@ test("a practitioner's overlapping appointment is a 409; back to back, another p
   expect((await fhirRequest('GET', `${server.base}/Appointment/${proposed.body.id}`)).body.status).toBe('proposed');
 });
 
+async function slotStatus(id: string): Promise<string> {
+  return (await fhirRequest('GET', `${server.base}/Slot/${id}`)).body.status;
+}
+
+test('booking makes a free slot busy (busy-tentative while pending); cancelling, moving to another slot or deleting the appointment frees it; the slot checker sees it', async () => {
+  const { doctor, patient } = people();
+  for (const id of [`a-${n}`, `b-${n}`]) {
+    await fhirRequest('PUT', `${server.base}/Slot/${id}`, { body: { resourceType: 'Slot', id, schedule: { reference: `Schedule/checker-${n}` }, status: 'free', start: '2030-06-01T09:00:00Z', end: '2030-06-01T09:30:00Z' } });
+  }
+  const free = async (): Promise<string[]> => ((await fhirRequest('GET', `${server.base}/Slot?schedule=Schedule/checker-${n}&status=free`)).body.entry ?? []).map((e: any) => e.resource.id).sort();
+  expect(await free()).toEqual([`a-${n}`, `b-${n}`]);
+  const pending = await post(appointment('2030-06-01T09:00:00Z', '2030-06-01T09:30:00Z', [doctor, patient], { status: 'pending', slot: [{ reference: `Slot/a-${n}` }] }));
+  expect(pending.status).toBe(201);
+  expect(await slotStatus(`a-${n}`)).toBe('busy-tentative');
+  const booked = await fhirRequest('PUT', `${server.base}/Appointment/${pending.body.id}`, { body: { ...pending.body, status: 'booked' } });
+  expect(booked.status).toBe(200);
+  expect(await slotStatus(`a-${n}`)).toBe('busy');
+  expect(await free()).toEqual([`b-${n}`]);
+  // Moved to the other slot: the first is free again.
+  const moved = await fhirRequest('PUT', `${server.base}/Appointment/${pending.body.id}`, { body: { ...booked.body, slot: [{ reference: `Slot/b-${n}` }] } });
+  expect(moved.status).toBe(200);
+  expect([await slotStatus(`a-${n}`), await slotStatus(`b-${n}`)]).toEqual(['free', 'busy']);
+  const cancelled = await fhirRequest('PUT', `${server.base}/Appointment/${pending.body.id}`, { body: { ...moved.body, status: 'cancelled' } });
+  expect(cancelled.status).toBe(200);
+  expect(await free()).toEqual([`a-${n}`, `b-${n}`]);
+  const again = await post(appointment('2030-06-01T09:00:00Z', '2030-06-01T09:30:00Z', [doctor, patient], { slot: [{ reference: `Slot/a-${n}` }] }));
+  expect(await slotStatus(`a-${n}`)).toBe('busy');
+  expect((await fhirRequest('DELETE', `${server.base}/Appointment/${again.body.id}`)).status).toBeLessThan(300);
+  expect(await slotStatus(`a-${n}`)).toBe('free');
+  // Each change of a Slot is a version of it, as any write.
+  expect((await fhirRequest('GET', `${server.base}/Slot/a-${n}/_history`)).body.entry.length).toBeGreaterThanOrEqual(6);
+});
+
 test('rescheduling an appointment does not conflict with itself', async () => {
   const { doctor, patient } = people();
   const booked = await post(appointment('2030-03-01T10:00:00Z', '2030-03-01T10:30:00Z', [doctor, patient], { slot: [{ reference: 'Slot/open-2' }] }));
