@@ -1,5 +1,4 @@
 import type { Bundle, BundleEntry, Observation, Parameters, Resource } from '@medplum/fhirtypes';
-import { parseDateRange } from '../core/date-range';
 import { badRequest } from '../core/outcome';
 import { paramsRecord } from '../core/params-record';
 import type { FhirHandler } from '../fhir/fhir-request';
@@ -7,6 +6,7 @@ import { applySummary, parseElements, parseSummary } from '../fhir/summary';
 import { searchParamDef } from '../search/search-parameter-definitions';
 import type { SearchQuery } from '../search/parse-search-request';
 import { searchEveryPage } from '../storage/search-every-page';
+import { observationTime } from './observation-time';
 
 /** Result parameters that would change what "the last n per code" means, or that a single answer has no use for. */
 const REFUSED = ['_sort', '_count', '_include', '_revinclude', '_total', '_contained', '_containedType', '_cursor'];
@@ -29,7 +29,8 @@ const REFUSED = ['_sort', '_count', '_include', '_revinclude', '_total', '_conta
  * their most recent Observation; `_summary` and `_elements` apply to the entries.
  */
 export const observationLastn: FhirHandler = async (req, ctx) => {
-  const query: SearchQuery = { ...req.query, ...bodyParams(req.body) };
+  const given: SearchQuery = { ...req.query, ...bodyParams(req.body) };
+  const query: SearchQuery = { ...given };
   const max = parseMax(query.max);
   delete query.max;
   for (const name of REFUSED) if (query[name] !== undefined) throw badRequest(`$lastn does not take ${name}: it returns every group whole, in one Bundle`, name);
@@ -49,7 +50,7 @@ export const observationLastn: FhirHandler = async (req, ctx) => {
     search: { mode: 'match' },
   }));
   const self = new URLSearchParams();
-  for (const [key, value] of Object.entries({ ...req.query, ...bodyParams(req.body) })) {
+  for (const [key, value] of Object.entries(given)) {
     for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) self.append(key, v);
   }
   const bundle: Bundle = {
@@ -94,7 +95,7 @@ function namesCode(name: string): boolean {
 /** The Observations kept: per code group, most recent first, up to `max` and every tie with the last one kept. */
 export function lastPerCode<T extends Observation>(observations: readonly T[], max: number): T[] {
   const groups = groupByCode(observations);
-  const ordered = groups.map((group) => group.map((o) => ({ o, at: effectiveAt(o) })).sort((a, b) => b.at - a.at));
+  const ordered = groups.map((group) => group.map((o) => ({ o, at: observationTime(o, { timing: true, issued: true }) ?? -Infinity })).sort((a, b) => b.at - a.at));
   const kept = ordered.map((group) => group.filter((item, i) => i < max || item.at === group[max - 1].at));
   kept.sort((a, b) => b[0].at - a[0].at);
   return kept.flatMap((group) => group.map((item) => item.o));
@@ -139,23 +140,4 @@ function groupByCode<T extends Observation>(observations: readonly T[]): T[][] {
     else groups.set(root, [o]);
   });
   return [...groups.values()];
-}
-
-/** When an Observation was made, for "most recent": effective[x], else issued; never is the oldest of all. */
-function effectiveAt(o: Observation): number {
-  const candidates = [o.effectiveDateTime, o.effectiveInstant, o.effectivePeriod?.end ?? o.effectivePeriod?.start];
-  const events = o.effectiveTiming?.event ?? [];
-  const when = candidates.find((c) => c !== undefined) ?? (events.length > 0 ? latest(events) : undefined) ?? o.issued;
-  const range = when === undefined ? undefined : parseDateRange(when);
-  return range ? range.start.getTime() : -Infinity;
-}
-
-function latest(values: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestAt = -Infinity;
-  for (const v of values) {
-    const at = parseDateRange(v)?.start.getTime() ?? -Infinity;
-    if (at > bestAt) [best, bestAt] = [v, at];
-  }
-  return best;
 }

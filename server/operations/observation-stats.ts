@@ -4,6 +4,7 @@ import { badRequest } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { searchByValues, searchEveryPage } from '../storage/search-every-page';
 import { OperationInput } from './operation-parameters';
+import { observationTime } from './observation-time';
 import { regression, statistic, STATISTIC_CODES, type Outcome, type StatisticCode } from './statistics';
 
 const STATISTICS_SYSTEM = 'http://terminology.hl7.org/CodeSystem/observation-statistics';
@@ -105,7 +106,7 @@ export const observationStats: FhirHandler = async (req, ctx) => {
   };
   const sources = new Map<string, Observation>();
   for (const o of found) {
-    const at = effectiveAt(o);
+    const at = observationTime(o);
     const usable = !o.modifierExtension?.length;
     const own = firstMatch(o.code, wanted);
     if (own) {
@@ -127,7 +128,7 @@ export const observationStats: FhirHandler = async (req, ctx) => {
   for (const m of members) {
     const coding = m.code?.coding?.find((c) => c.code);
     if (!coding) continue;
-    add(coding, { quantity: m.modifierExtension?.length ? undefined : validQuantity(m.valueQuantity), at: effectiveAt(m) });
+    add(coding, { quantity: m.modifierExtension?.length ? undefined : validQuantity(m.valueQuantity), at: observationTime(m) });
     sources.set(m.id as string, m);
   }
   // Every code asked for is answered (a panel by its parts), with a count of 0 when nothing was found.
@@ -138,7 +139,7 @@ export const observationStats: FhirHandler = async (req, ctx) => {
     resource: statisticsObservation(s, subject, window, statistics as StatisticCode[]),
   }));
   if (include) {
-    const newestFirst = [...sources.values()].sort((a, b) => (effectiveAt(b) ?? -Infinity) - (effectiveAt(a) ?? -Infinity));
+    const newestFirst = [...sources.values()].sort((a, b) => (observationTime(b) ?? -Infinity) - (observationTime(a) ?? -Infinity));
     for (const o of limit === undefined ? newestFirst : newestFirst.slice(0, limit)) parameter.push({ name: 'source', resource: o });
   }
   const answer: Parameters = { resourceType: 'Parameters', parameter };
@@ -180,13 +181,8 @@ function timeWindow(duration: number | undefined, period: Period | undefined): T
 function counts(o: Observation, window: TimeWindow): boolean {
   if (o.status === 'entered-in-error') return false;
   if (window.start === undefined && window.end === undefined) return true;
-  const at = effectiveAt(o);
+  const at = observationTime(o);
   return at !== undefined && (window.start === undefined || at >= window.start) && (window.end === undefined || at <= window.end);
-}
-
-function effectiveAt(o: Observation): number | undefined {
-  const when = o.effectiveDateTime ?? o.effectiveInstant ?? o.effectivePeriod?.end ?? o.effectivePeriod?.start;
-  return when === undefined ? undefined : parseDateRange(when)?.start.getTime();
 }
 
 function key(c: Coding): string {
@@ -222,7 +218,7 @@ function statisticsObservation(s: Series, subject: string, window: TimeWindow, a
   const unit = [...unitCounts.entries()].reduce<[string, number] | undefined>((best, e) => (!best || e[1] > best[1] ? e : best), undefined)?.[0];
   const used = s.measurements.filter((m) => m.quantity && m.quantity.code === unit);
   const values = used.map((m) => m.quantity?.value as number);
-  const sample = used.find((m) => m.quantity)?.quantity;
+  const sample = used[0]?.quantity;
   const times = s.measurements.map((m) => m.at).filter((t): t is number => t !== undefined);
   const start = window.start ?? (times.length > 0 ? Math.min(...times) : undefined);
   const end = window.end ?? (times.length > 0 ? Math.max(...times) : undefined);

@@ -1,7 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { paramColumn } from './column-names';
 import { patientCompartmentCodes } from './compartment-definitions';
-import { indexedParam } from './supported-parameters';
+import { indexedValues } from './match-filter-in-memory';
 
 /**
  * The patients in whose compartment `resource` is (`Patient/id`), decided from its content
@@ -16,12 +15,7 @@ export function compartmentPatients(resource: Resource): Set<string> {
     return found;
   }
   for (const code of patientCompartmentCodes(resource.resourceType)) {
-    const param = indexedParam(resource.resourceType, code);
-    if (!param) continue;
-    const out: Record<string, unknown> = {};
-    param.handler.extract(param, param.expression.evaluate(resource), out, resource);
-    const values = out[paramColumn(code)];
-    if (Array.isArray(values)) for (const v of values) if (typeof v === 'string' && /^Patient\/[^/]+$/.test(v)) found.add(v);
+    for (const v of indexedValues(resource, code) ?? []) if (typeof v === 'string' && /^Patient\/[^/]+$/.test(v)) found.add(v);
   }
   return found;
 }

@@ -16,12 +16,9 @@ export function matchesInMemory(resource: Resource, filter: SearchFilter): boole
       return filter.not ? !hit : hit;
     }
     case 'reference': {
-      const param = indexedParam(resource.resourceType, filter.code);
-      if (!param) return undefined;
-      const out: Record<string, unknown> = {};
-      param.handler.extract(param, param.expression.evaluate(resource), out, resource);
-      const values = out[paramColumn(filter.code)];
-      return Array.isArray(values) && values.some((v) => filter.entries.includes(v as string));
+      const values = indexedValues(resource, filter.code);
+      if (values === undefined) return undefined;
+      return values.some((v) => filter.entries.includes(v as string));
     }
     case 'not': {
       const hit = matchesInMemory(resource, filter.filter);
@@ -50,6 +47,19 @@ export function matchesInMemory(resource: Resource, filter: SearchFilter): boole
     default:
       return undefined;
   }
+}
+
+/**
+ * The values `resource` has in the index column of parameter `code`, extracted as the
+ * write path extracts them; undefined when the type has no such indexed parameter.
+ */
+export function indexedValues(resource: Resource, code: string): unknown[] | undefined {
+  const param = indexedParam(resource.resourceType, code);
+  if (!param) return undefined;
+  const out: Record<string, unknown> = {};
+  param.handler.extract(param, param.expression.evaluate(resource), out, resource);
+  const values = out[paramColumn(code)];
+  return Array.isArray(values) ? values : [];
 }
 
 /** An object with that system and code anywhere in `node` (as the jsonpath of build-search-sql.ts finds it). */

@@ -1,4 +1,4 @@
-import { fhirRequest } from '../support/fhir-client';
+import { fhirRequest, searchAllPages } from '../support/fhir-client';
 import { loadSyntheaPatients } from '../support/synthea-load';
 import { startTestServer, type TestServer } from '../support/test-server';
 
@@ -31,15 +31,7 @@ async function lastn(query: string): Promise<Obs[]> {
 }
 
 async function allObservations(query: string): Promise<Obs[]> {
-  const found: Obs[] = [];
-  let next: string | undefined = `${server.base}/Observation?${query}&_count=500`;
-  while (next) {
-    const res: { status: number; body: any } = await fhirRequest('GET', next);
-    expect(res.status).toBe(200);
-    found.push(...(res.body.entry ?? []).map((e: { resource: Obs }) => e.resource));
-    next = res.body.link?.find((l: { relation: string }) => l.relation === 'next')?.url;
-  }
-  return found;
+  return searchAllPages<Obs>(`${server.base}/Observation?${query}&_count=500`);
 }
 
 /** The operation's rules, written out independently of the server's code. */

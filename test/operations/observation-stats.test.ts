@@ -1,5 +1,5 @@
 import { isBlocking, validateResource } from '../../server/validation/validate-resource';
-import { fhirRequest } from '../support/fhir-client';
+import { fhirRequest, searchAllPages } from '../support/fhir-client';
 import { loadSyntheaPatients } from '../support/synthea-load';
 import { startTestServer, type TestServer } from '../support/test-server';
 
@@ -41,15 +41,7 @@ function statisticsFor(body: any, code: string): any {
 }
 
 async function allObservations(subject: string): Promise<Obs[]> {
-  const found: Obs[] = [];
-  let next: string | undefined = `${server.base}/Observation?subject=${subject}&_count=500`;
-  while (next) {
-    const res: { status: number; body: any } = await fhirRequest('GET', next);
-    expect(res.status).toBe(200);
-    found.push(...(res.body.entry ?? []).map((e: { resource: Obs }) => e.resource));
-    next = res.body.link?.find((l: { relation: string }) => l.relation === 'next')?.url;
-  }
-  return found;
+  return searchAllPages<Obs>(`${server.base}/Observation?subject=${subject}&_count=500`);
 }
 
 /** The textbook formulas, written out again here. */

@@ -35,3 +35,15 @@ export function withoutMeta<T extends { meta?: unknown }>(resource: T): Omit<T, 
   const { meta: _meta, ...rest } = resource;
   return rest;
 }
+
+/** Every match of a search, following `next` links from `url` to the last page (each page must be a 200). */
+export async function searchAllPages<T = any>(url: string): Promise<T[]> {
+  const found: T[] = [];
+  for (let next: string | undefined = url; next; ) {
+    const res: FhirHttpResponse = await fhirRequest('GET', next);
+    if (res.status !== 200) throw new Error(`GET ${next}: ${res.status}`);
+    found.push(...(res.body.entry ?? []).map((e: { resource: T }) => e.resource));
+    next = res.body.link?.find((l: { relation: string }) => l.relation === 'next')?.url;
+  }
+  return found;
+}
