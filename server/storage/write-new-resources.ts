@@ -17,6 +17,8 @@ export class NewResourceError extends Error {
 
 /** Rows per statement: large enough to amortise the round trip, small enough to overlap. */
 const CHUNK = 250;
+/** Types whose writes do more than store their row (write-resource.ts): written one by one through writeResource. */
+const ONE_BY_ONE = ['SearchParameter', 'Subscription', 'Appointment', 'AppointmentResponse'];
 
 /**
  * Creates many new resources whose ids the caller chose (a transaction's POST entries):
@@ -40,9 +42,11 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
   // One statement in flight: the next chunk is built while PostgreSQL runs it.
   let inFlight: Promise<void> | undefined;
   try {
-    for (const [resourceType, positions] of byType) {
-      // SearchParameters change the schema, Subscriptions the notification trigger, Appointments check for double booking: one by one, through writeResource.
-      if (resourceType === 'SearchParameter' || resourceType === 'Subscription' || resourceType === 'Appointment') {
+    // Replies last: an AppointmentResponse updates an Appointment the same transaction may be creating.
+    const types = [...byType].sort(([a], [b]) => Number(a === 'AppointmentResponse') - Number(b === 'AppointmentResponse'));
+    for (const [resourceType, positions] of types) {
+      // SearchParameters change the schema, Subscriptions the notification trigger, Appointments check for double booking, AppointmentResponses update their Appointment: one by one, through writeResource.
+      if (ONE_BY_ONE.includes(resourceType)) {
         await inFlight;
         inFlight = undefined;
         for (const i of positions) {

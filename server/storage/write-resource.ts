@@ -8,6 +8,7 @@ import { writeSearchParameter } from './write-search-parameter';
 import { withSubscriptionRules } from './subscription-rules';
 import { writeSubscription } from './write-subscription';
 import { writeAppointment } from './write-appointment';
+import { writeAppointmentResponse } from './write-appointment-response';
 import { newRowsParameter } from './new-rows-parameter';
 import { companionStatements, writeStatements } from './write-statements';
 
@@ -96,6 +97,8 @@ export async function writeResource(db: Db, op: WriteOperation, companion?: Writ
   }
   // An Appointment that holds time must not double-book: see write-appointment.ts.
   if (op.resourceType === 'Appointment') return writeAppointment(db, op, writeOneResource, companion);
+  // A reply sets its participant's status in the Appointment: see write-appointment-response.ts.
+  if (op.resourceType === 'AppointmentResponse') return writeAppointmentResponse(db, op, writeOneResource, writeResource, companion);
   return writeOneResource(db, op, companion);
 }
 
