@@ -4,6 +4,7 @@ import { patientCompartmentCodes } from '../search/compartment-definitions';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
 import type { ConsentPart, ConsentRules } from './consent-rules';
+import { withinDataPeriod } from './care-date';
 import { insurerClaimReferences, withClaimReferences } from './insurer-claims';
 import { patientConfinement } from './patient-confinement';
 import { patientContextReach } from './patient-context-types';
@@ -109,7 +110,7 @@ function excluding(boundary: CareBoundary | undefined, rules: ConsentRules): Car
       }
       for (const part of parts) {
         if (part.types && !part.types.includes(type)) continue;
-        const theirs = partOf(part, type);
+        const theirs = partOf(part, type, 'deny');
         if (theirs === undefined) return undefined;
         if (theirs.length === 0) continue;
         filters = [...filters, { kind: 'not', filter: allOf(theirs) }];
@@ -121,12 +122,15 @@ function excluding(boundary: CareBoundary | undefined, rules: ConsentRules): Car
 
 /**
  * The filters that select a Consent part's resources of `type`: the patient's, with one of
- * its labels, among the resources it names, holding one of its codes; undefined when `type` cannot be confined to
- * patients, empty when the part holds nothing of `type`.
+ * its labels, among the resources it names, holding one of its codes, within its data
+ * period as a deny or a permit reads it (care-date.ts); undefined when `type` cannot be
+ * confined to patients, empty when the part holds nothing of `type`.
  */
-function partOf(part: ConsentPart, type: string): SearchFilter[] | undefined {
+function partOf(part: ConsentPart, type: string, mode: 'deny' | 'permit'): SearchFilter[] | undefined {
   const named = part.resources?.filter((r) => r.startsWith(`${type}/`)).map((r) => r.slice(type.length + 1));
   if (named && named.length === 0) return [];
+  const inPeriod = part.period ? withinDataPeriod(type, part.period, mode) : undefined;
+  if (inPeriod === 'none') return [];
   const theirs: SearchFilter[] | undefined = type === 'Patient' ? [{ kind: 'id', not: false, ids: [part.patient] }] : patientConfinement(type, [part.patient]);
   if (theirs === undefined || theirs.length === 0) return theirs;
   const filters = [...theirs];
@@ -138,6 +142,7 @@ function partOf(part: ConsentPart, type: string): SearchFilter[] | undefined {
   if (part.codes) {
     filters.push({ kind: 'coding-anywhere', codings: part.codes.map((c) => ({ system: c.slice(0, c.indexOf('|')), code: c.slice(c.indexOf('|') + 1) })) });
   }
+  if (inPeriod) filters.push(inPeriod);
   return filters;
 }
 
@@ -197,7 +202,7 @@ function hospitalBoundary(organizations: string[], permitted: readonly string[],
       // Permits narrowed by class or label: only those resources of those patients.
       for (const part of permittedParts) {
         if (part.types && !part.types.includes(type)) continue;
-        const theirs = partOf(part, type);
+        const theirs = partOf(part, type, 'permit');
         if (theirs && theirs.length > 0) ways.push(allOf(theirs));
       }
       if (ways.length === 0) return undefined;

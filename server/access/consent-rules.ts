@@ -1,5 +1,6 @@
 import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
 import { relativeReferenceId } from '../core/references';
+import { dataPeriodBounds } from './care-date';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { ResourceStore } from '../storage/resource-store';
 
@@ -32,6 +33,8 @@ export interface ConsentPart {
   resources?: string[];
   /** The provision's `code` (`system|code`): only resources with one of these Codings anywhere in them. */
   codes?: string[];
+  /** The provision's `dataPeriod`: only resources whose care took place within it (care-date.ts). */
+  period?: { start?: string; end?: string };
 }
 
 const RESOURCE_TYPES_SYSTEM = 'http://hl7.org/fhir/resource-types';
@@ -51,10 +54,12 @@ const PURPOSE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
  * A provision with a `class` of resource types (system resource-types) applies only to
  * resources of those types, one with a `securityLabel` only to resources carrying one of
  * those labels, one with `data` of meaning `instance` only to those resources, one with a
- * `code` only to resources with one of its Codings anywhere in them (all that are given:
- * all). What this server cannot narrow by (a class of another system, a code without a
- * system, `dataPeriod`, `data` of another meaning) makes a deny remove the whole patient and a
- * permit grant nothing: never less denied, never more granted, than asked.
+ * `code` only to resources with one of its Codings anywhere in them, one with a
+ * `dataPeriod` only to resources whose care took place within it (care-date.ts; all that
+ * are given: all). What this server cannot narrow by (a class of another system, a code
+ * without a system, `data` of another meaning, an unreadable dataPeriod) makes a deny
+ * remove the whole patient and a permit grant nothing: never less denied, never more
+ * granted, than asked.
  * A deny wins over a permit for the same patient, except a permit for purpose BTG: the
  * time-limited grant of a break-the-glass (operations/emergency-access.ts), which exists
  * to reach past a deny. A provision counts only within its `period` (and its parents'),
@@ -119,20 +124,22 @@ function consentPart(patient: string, provision: ConsentProvision): ConsentPart 
   const labels = (provision.securityLabel ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`);
   const data = provision.data ?? [];
   if (classes.some((c) => c.system !== RESOURCE_TYPES_SYSTEM || !c.code)) return 'unknown';
-  if (provision.dataPeriod) return 'unknown';
+  const period = provision.dataPeriod ? dataPeriodBounds(provision.dataPeriod) : undefined;
+  if (provision.dataPeriod && period === undefined) return 'unknown';
   const codings = (provision.code ?? []).flatMap((concept) => concept.coding ?? []);
   // A code given as text alone, or a Coding without system or code, cannot be looked for.
   if ((provision.code ?? []).some((concept) => (concept.coding ?? []).length === 0) || codings.some((c) => !c.system || !c.code)) return 'unknown';
   const codes = codings.map((c) => `${c.system}|${c.code}`);
   const resources = data.map((d) => (d.meaning === 'instance' ? /^([A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(\/_history\/.*)?$/.exec(d.reference?.reference ?? '')?.[1] : undefined));
   if (resources.some((r) => r === undefined)) return 'unknown';
-  if (classes.length === 0 && labels.length === 0 && resources.length === 0 && codes.length === 0) return undefined;
+  if (classes.length === 0 && labels.length === 0 && resources.length === 0 && codes.length === 0 && period === undefined) return undefined;
   return {
     patient,
     ...(classes.length > 0 ? { types: classes.map((c) => c.code as string) } : {}),
     ...(labels.length > 0 ? { labels } : {}),
     ...(resources.length > 0 ? { resources: resources as string[] } : {}),
     ...(codes.length > 0 ? { codes } : {}),
+    ...(period ? { period } : {}),
   };
 }
 

@@ -243,7 +243,7 @@ describe('Consent', () => {
     for (const [type, id] of [['Observation', labelled], ['Condition', condition]]) await call(admin, 'DELETE', `/${type}/${id}`);
   });
 
-  it("that names resources (data of meaning instance) is about those resources only; a provision narrowed by dataPeriod denies the whole patient and permits nothing", async () => {
+  it('that names resources (data of meaning instance) is about those resources only', async () => {
     const drA = await user(`Practitioner/${ids.drA}`, 'practitioner');
     const drB = await user(`Practitioner/${ids.drB}`, 'practitioner');
     const another = await create(observation(ids.p1));
@@ -259,11 +259,46 @@ describe('Consent', () => {
     expect((await call(drB, 'GET', `/Observation/${another}`)).status).toBe(403);
     expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
     await call(admin, 'DELETE', `/Consent/${permit}`);
-    const byPeriod = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), dataPeriod: { start: '2020-01-01' } }));
-    expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
-    expect((await call(drB, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
-    await call(admin, 'DELETE', `/Consent/${byPeriod}`);
     await call(admin, 'DELETE', `/Observation/${another}`);
+  });
+
+  it('that is narrowed by dataPeriod is about the data whose care took place within it: a deny also takes undated data and types without a care date, a permit neither, and neither reaches the Patient', async () => {
+    const drA = await user(`Practitioner/${ids.drA}`, 'practitioner');
+    const drB = await user(`Practitioner/${ids.drB}`, 'practitioner');
+    const old = await create({ ...observation(ids.p1), effectiveDateTime: '2012-05-01T10:00:00Z' });
+    const recent = await create({ ...observation(ids.p1), effectiveDateTime: '2021-03-01' });
+    const condition2011 = await create({ resourceType: 'Condition', subject: { reference: `Patient/${ids.p1}` }, code: { text: 'before' }, onsetDateTime: '2011-06' });
+    const stay = await create({ resourceType: 'Encounter', status: 'finished', class: { code: 'IMP' }, subject: { reference: `Patient/${ids.p1}` }, period: { start: '2010-01-01', end: '2013-01-01' } });
+    const coverage = await create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: `Patient/${ids.p1}` }, payor: [{ reference: `Organization/${ids.insurer}` }] });
+    const in2012 = { start: '2012-01-01', end: '2012-12-31' };
+
+    const deny = await create(consent(ids.p1, 'deny', { ...actor(`Practitioner/${ids.drA}`), dataPeriod: in2012 }));
+    expect((await call(drA, 'GET', `/Observation/${old}`)).status).toBe(403);
+    expect((await call(drA, 'GET', `/Encounter/${stay}`)).status).toBe(403);
+    expect((await call(drA, 'GET', `/Observation/${recent}`)).status).toBe(200);
+    expect((await call(drA, 'GET', `/Condition/${condition2011}`)).status).toBe(200);
+    expect((await call(drA, 'GET', `/Patient/${ids.p1}`)).status).toBe(200);
+    // Never less denied than asked: no date to tell, so it may be within.
+    expect((await call(drA, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect((await call(drA, 'GET', `/Coverage/${coverage}`)).status).toBe(403);
+    expect(entryIds((await call(drA, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([recent]);
+    const everything = entryIds((await call(drA, 'GET', `/Patient/${ids.p1}/$everything`)).body);
+    expect(everything).toEqual(expect.arrayContaining([ids.p1, recent, condition2011]));
+    for (const hidden of [old, stay, ids.obsp1, coverage]) expect(everything).not.toContain(hidden);
+    await call(admin, 'DELETE', `/Consent/${deny}`);
+    expect((await call(drA, 'GET', `/Observation/${old}`)).status).toBe(200);
+
+    const permit = await create(consent(ids.p1, 'permit', { ...actor(`Organization/${ids.B}`), dataPeriod: { start: '2020-01-01' } }));
+    expect((await call(drB, 'GET', `/Observation/${recent}`)).status).toBe(200);
+    expect((await call(drB, 'GET', `/Observation/${old}`)).status).toBe(403);
+    // Never more granted than asked: undated data, types without a care date and the Patient stay out.
+    expect((await call(drB, 'GET', `/Observation/${ids.obsp1}`)).status).toBe(403);
+    expect((await call(drB, 'GET', `/Coverage/${coverage}`)).status).toBe(403);
+    expect((await call(drB, 'GET', `/Patient/${ids.p1}`)).status).toBe(403);
+    expect(entryIds((await call(drB, 'GET', `/Observation?subject=Patient/${ids.p1}`)).body)).toEqual([recent]);
+    await call(admin, 'DELETE', `/Consent/${permit}`);
+    expect((await call(drB, 'GET', `/Observation/${recent}`)).status).toBe(403);
+    for (const [type, id] of [['Observation', old], ['Observation', recent], ['Condition', condition2011], ['Encounter', stay], ['Coverage', coverage]]) await call(admin, 'DELETE', `/${type}/${id}`);
   });
 
   it('that denies or permits a code is about the resources holding that Coding anywhere; a code given as text alone denies the whole patient', async () => {
