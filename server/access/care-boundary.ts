@@ -4,7 +4,7 @@ import { patientCompartmentCodes } from '../search/compartment-definitions';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
 import type { ConsentPart, ConsentRules } from './consent-rules';
-import { withinDataPeriod } from './care-date';
+import { withinDataPeriod } from '../search/care-date';
 import { insurerClaimReferences, withClaimReferences } from './insurer-claims';
 import { patientConfinement } from './patient-confinement';
 import { patientContextReach } from './patient-context-types';

@@ -1,6 +1,6 @@
 import type { Consent, ConsentProvision } from '@medplum/fhirtypes';
 import { relativeReferenceId } from '../core/references';
-import { dataPeriodBounds } from './care-date';
+import { dataPeriodBounds } from '../search/care-date';
 import { parseSearchRequest } from '../search/parse-search-request';
 import type { ResourceStore } from '../storage/resource-store';
 

@@ -1,7 +1,7 @@
 import { resourceTypes } from '../validation/structure-definitions';
 import { patientCompartmentFilter } from './compartment-definitions';
-import { searchParamDef } from './search-parameter-definitions';
-import type { DateSearchValue, SearchFilter } from './search-request';
+import { careDateCodes } from './care-date';
+import type { SearchFilter } from './search-request';
 import { indexedParam } from './supported-parameters';
 
 /**
@@ -14,9 +14,6 @@ import { indexedParam } from './supported-parameters';
  * patient's record. Types in the compartment are never followed as references, so a
  * reference to another patient's Encounter cannot bring it in.
  */
-
-/** The official `clinical-date` parameter: the care date of the types that have one. */
-const CLINICAL_DATE = 'http://hl7.org/fhir/SearchParameter/clinical-date';
 
 /**
  * In the compartment but not the record: the trail of who accessed it. It grows with
@@ -56,26 +53,26 @@ export interface CareDates {
 
 /**
  * The filters that select `resourceType`'s part of the record of `Patient/patientId`:
- * compartment membership and, when asked, care dates. Care dates apply to the types
- * with the official clinical `date` parameter (Encounter, Observation, Procedure, …),
- * whose care must overlap the range; a resource without a date, or of a type without
- * one (Claim, MedicationRequest), stays in, since nothing says it lies outside.
+ * compartment membership and, when asked, care dates (care-date.ts: the official
+ * `clinical-date` where the type has it, else the act's own dates, e.g. Claim `created`,
+ * MedicationRequest `authoredon`): one of them must overlap the range; a resource with
+ * none of them, or of a type without care dates (Coverage), stays in, since nothing says
+ * it lies outside.
  */
 export function patientRecordFilters(resourceType: string, patientId: string, careDates: CareDates = {}): SearchFilter[] {
   const compartment = patientCompartmentFilter(resourceType, patientId);
   if (!compartment) throw new Error(`${resourceType} is not in the Patient compartment`);
   const filters: SearchFilter[] = [compartment];
-  if (!hasClinicalDate(resourceType)) return filters;
-  // Overlap: care that ends at or after `from` (gt against a range ending at `from`) and starts before `to`.
-  const bounds: DateSearchValue[] = [];
-  if (careDates.from) bounds.push({ prefix: 'gt', start: careDates.from, end: careDates.from });
-  if (careDates.to) bounds.push({ prefix: 'lt', start: careDates.to, end: careDates.to });
-  for (const bound of bounds) {
-    filters.push({ kind: 'any', filters: [{ kind: 'missing', code: 'date', missing: true }, { kind: 'date', code: 'date', values: [bound] }] });
-  }
+  const codes = (careDateCodes(resourceType) ?? []).filter((code) => indexedParam(resourceType, code) !== undefined);
+  if (codes.length === 0 || (!careDates.from && !careDates.to)) return filters;
+  // Overlap: care that ends at or after `from` (gt against a range ending at `from`) and starts before `to`, by one of its care dates.
+  const overlaps = codes.map((code): SearchFilter => {
+    const sides: SearchFilter[] = [];
+    if (careDates.from) sides.push({ kind: 'date', code, values: [{ prefix: 'gt', start: careDates.from, end: careDates.from }] });
+    if (careDates.to) sides.push({ kind: 'date', code, values: [{ prefix: 'lt', start: careDates.to, end: careDates.to }] });
+    return sides.length === 1 ? sides[0] : { kind: 'all', filters: sides };
+  });
+  const undated: SearchFilter = { kind: 'all', filters: codes.map((code): SearchFilter => ({ kind: 'missing', code, missing: true })) };
+  filters.push({ kind: 'any', filters: [undated, ...overlaps] });
   return filters;
-}
-
-function hasClinicalDate(resourceType: string): boolean {
-  return searchParamDef(resourceType, 'date')?.url === CLINICAL_DATE && indexedParam(resourceType, 'date') !== undefined;
 }

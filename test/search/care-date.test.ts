@@ -1,8 +1,8 @@
-import { careDateCodes, careDatedTypes, withinDataPeriod } from '../../server/access/care-date';
+import { careDateCodes, careDatedTypes, withinDataPeriod } from '../../server/search/care-date';
 import { patientCompartmentCodes } from '../../server/search/compartment-definitions';
 import { searchParamDef } from '../../server/search/search-parameter-definitions';
 
-/** The care dates a Consent's dataPeriod is judged by (server/access/care-date.ts). */
+/** The care dates a Consent's dataPeriod is judged by (server/search/care-date.ts). */
 test('every care date listed is an official date search parameter of its type, and its type is in the patient compartment', () => {
   const wrong: string[] = [];
   for (const type of careDatedTypes()) {

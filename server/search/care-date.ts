@@ -1,10 +1,11 @@
 import type { Period } from '@medplum/fhirtypes';
-import { parseDateSearchValue } from '../search/date-search-value';
-import type { SearchFilter } from '../search/search-request';
+import { parseDateSearchValue } from './date-search-value';
+import type { SearchFilter } from './search-request';
 
 /**
  * When a resource's care took place, for a Consent provision's `dataPeriod` ("the time
- * period of the data that is controlled by the agreement", consent.html): per type, the
+ * period of the data that is controlled by the agreement", consent.html) and for
+ * `$everything`'s `start` / `end` ("care dates, not record currency dates"): per type, the
  * date search parameters whose values together say it: R4's `clinical-date` where the
  * type has it, else the dates of the act the resource records (authored, performed,
  * collected, created …). Kept as data here, not as code branches.
