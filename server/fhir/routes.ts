@@ -16,6 +16,7 @@ import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
 import { listFind } from '../operations/list-find';
+import { compositionDocument } from '../operations/composition-document';
 import { observationLastn } from '../operations/observation-lastn';
 import { observationStats } from '../operations/observation-stats';
 import { valueSetExpand } from '../operations/valueset-expand';
@@ -122,6 +123,9 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Observation/$stats', handler: observationStats, operation: 'stats' },
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
+  // A Composition as a document Bundle (R4 composition-operation-document).
+  { method: 'GET', path: '/Composition/$document', handler: compositionDocument, operation: 'document' },
+  { method: 'POST', path: '/Composition/$document', handler: compositionDocument, operation: 'document' },
   // Terminology ($expand, $validate-code, $lookup, $subsumes, $translate) over the ValueSets and CodeSystems held here and the official R4 ones.
   ...terminologyRoutes('type'),
   // Break-the-glass by health ID (an `identifier` parameter): recorded with purpose of use BTG whatever happens.
@@ -152,6 +156,8 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/:id/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
+  { method: 'GET', path: '/Composition/:id/$document', handler: compositionDocument, operation: 'document' },
+  { method: 'POST', path: '/Composition/:id/$document', handler: compositionDocument, operation: 'document' },
   ...terminologyRoutes('instance'),
   // (instance-level operation routes of other modules: add here)
   { method: 'GET', path: '/Patient/:id/$emergency-card', handler: emergencyCard, operation: 'emergency-card' },

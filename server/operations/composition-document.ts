@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, Composition, Resource } from '@medplum/fhirtypes';
+import { badRequest, notFound } from '../core/outcome';
+import type { FhirHandler } from '../fhir/fhir-request';
+import type { SearchRequest } from '../search/search-request';
+import type { ResourceStore } from '../storage/resource-store';
+import { OperationInput } from './operation-parameters';
+
+/** More resources than this in one document is a request to narrow, not to serve. */
+const MAX_DOCUMENT_RESOURCES = 1000;
+
+/**
+ * `Composition/[id]/$document` and `Composition/$document?id=` (R4
+ * composition-operation-document): the Composition as a `document` Bundle
+ * (documents.html): the Composition first, then what it refers to — its subject,
+ * encounter, authors, attesters, custodian, event details, every section's author, focus
+ * and entries, the documents it relates to — and, transitively, what those refer to: a
+ * document is closed, every reference in it resolves inside it (HL7's validator refuses
+ * a document Bundle with one that does not). A version-specific reference brings that
+ * version. Everything is read through the
+ * caller's store: what they may not read, and what is not stored here (an absolute
+ * reference to another server), is left out. `persist=true` also stores the Bundle (a
+ * new Bundle each call) and gives its Location. `graph` (a GraphDefinition) is refused:
+ * this server does not build documents from one.
+ */
+export const compositionDocument: FhirHandler = async (req, ctx) => {
+  const input = OperationInput.of('document', req.body, req.query);
+  const given = input.string('id');
+  if (req.id !== undefined && given !== undefined) throw badRequest('$document: the id parameter may not be used on a Composition instance (composition-operation-document)', 'id');
+  if (input.string('graph') !== undefined) throw badRequest('$document: the graph parameter (a GraphDefinition) is not supported by this server', 'graph');
+  const persist = input.boolean('persist') ?? false;
+  const id = req.id ?? compositionId(given, ctx.baseUrl);
+  const composition = (await ctx.repo.read('Composition', id)).resource as Composition;
+
+  const included = new Map<string, Resource>([[`Composition/${id}`, composition]]);
+  const tried = new Set<string>(included.keys());
+  let wanted = referencesIn(composition, ctx.baseUrl);
+  while (wanted.length > 0) {
+    const fresh = wanted.filter((r) => !tried.has(r.key));
+    for (const r of fresh) tried.add(r.key);
+    const found = await readAll(ctx.repo, fresh);
+    if (included.size + found.length > MAX_DOCUMENT_RESOURCES) {
+      throw badRequest(`$document: the document would hold more than ${MAX_DOCUMENT_RESOURCES} resources`);
+    }
+    for (const resource of found) included.set(`${resource.resourceType}/${resource.id}`, resource);
+    wanted = found.flatMap((r) => referencesIn(r, ctx.baseUrl));
+  }
+
+  const document: Bundle = {
+    resourceType: 'Bundle',
+    identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${randomUUID()}` },
+    type: 'document',
+    timestamp: new Date().toISOString(),
+    entry: [...included.values()].map((resource): BundleEntry => ({ fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}`, resource })),
+  };
+  if (!persist) return { status: 200, resource: document };
+  const { version } = await ctx.repo.create(document);
+  return {
+    status: 200,
+    resource: version.resource,
+    headers: { Location: `${ctx.baseUrl}/Bundle/${version.id}/_history/${version.versionId}` },
+    audit: { entities: [`Bundle/${version.id}`] },
+  };
+};
+
+/** The `id` parameter: a plain id, `Composition/id`, or this server's URL of one; another server's Composition is not fetched. */
+function compositionId(given: string | undefined, baseUrl: string): string {
+  if (given === undefined) throw badRequest('$document: which Composition? Call it on Composition/[id] or give the id parameter', 'id');
+  const local = given.startsWith(`${baseUrl}/`) ? given.slice(baseUrl.length + 1) : given;
+  const match = /^(?:Composition\/)?([A-Za-z0-9\-.]{1,64})$/.exec(local);
+  if (!match) throw notFound(`$document: ${given} is not a Composition on this server`);
+  return match[1];
+}
+
+interface Wanted {
+  key: string;
+  type: string;
+  id: string;
+  version?: string;
+}
+
+/** Every reference to a resource that may be stored here in `node`: relative, or absolute under this server's base (`#contained` ones are inside already). */
+function referencesIn(node: unknown, baseUrl: string, out: Wanted[] = []): Wanted[] {
+  if (Array.isArray(node)) {
+    for (const item of node) referencesIn(item, baseUrl, out);
+    return out;
+  }
+  if (node === null || typeof node !== 'object') return out;
+  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+    if (key === 'reference' && typeof value === 'string') {
+      const local = value.startsWith(`${baseUrl}/`) ? value.slice(baseUrl.length + 1) : value;
+      const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/.exec(local);
+      if (match) out.push({ key: `${match[1]}/${match[2]}`, type: match[1], id: match[2], ...(match[3] ? { version: match[3] } : {}) });
+    } else {
+      referencesIn(value, baseUrl, out);
+    }
+  }
+  return out;
+}
+
+/** The resources wanted, current ones by type in one search each, versions one by one; what is not there or not readable is left out. */
+async function readAll(store: ResourceStore, wanted: readonly Wanted[]): Promise<Resource[]> {
+  const byType = new Map<string, Set<string>>();
+  const versions = new Map<string, Wanted>();
+  for (const w of wanted) {
+    if (w.version !== undefined) versions.set(w.key, w);
+    else byType.set(w.type, (byType.get(w.type) ?? new Set()).add(w.id));
+  }
+  const found: Resource[] = [];
+  for (const w of versions.values()) {
+    if (byType.get(w.type)?.has(w.id)) continue;
+    const version = Number(w.version);
+    if (!Number.isInteger(version) || version < 1) continue;
+    const read = await store.vread(w.type, w.id, version).catch(() => undefined);
+    if (read?.resource && !read.deleted) found.push(read.resource);
+  }
+  for (const [type, ids] of byType) {
+    const request: SearchRequest = { resourceType: type, filters: [{ kind: 'id', not: false, ids: [...ids] }], sort: [], count: ids.size, offset: 0, total: 'none', warnings: [] };
+    const result = await store.search(request).catch((err: unknown) => {
+      // A type the caller may not read at all is left out like a resource they may not read.
+      if ((err as { status?: number }).status === 403) return undefined;
+      throw err;
+    });
+    found.push(...(result?.resources ?? []));
+  }
+  return found;
+}
