@@ -15,6 +15,7 @@ import { compartmentTypes, compartmentUrl } from '../search/compartment-definiti
 import { conditionalUpdate, update } from './update';
 import { vread } from './vread';
 import { everything } from '../operations/everything';
+import { encounterEverything } from '../operations/encounter-everything';
 import { listFind } from '../operations/list-find';
 import { compositionDocument } from '../operations/composition-document';
 import { observationLastn } from '../operations/observation-lastn';
@@ -156,6 +157,8 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/:id/$everything', handler: everything, operation: 'everything' },
   { method: 'POST', path: '/Patient/:id/$emergency-access', handler: emergencyAccess, operation: 'emergency-access', auditPurposeOfUse: ['BTG'] },
   { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
+  { method: 'GET', path: '/Encounter/:id/$everything', handler: encounterEverything, operation: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Encounter-everything' },
+  { method: 'POST', path: '/Encounter/:id/$everything', handler: encounterEverything, operation: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Encounter-everything' },
   { method: 'GET', path: '/Composition/:id/$document', handler: compositionDocument, operation: 'document' },
   { method: 'POST', path: '/Composition/:id/$document', handler: compositionDocument, operation: 'document' },
   ...terminologyRoutes('instance'),

@@ -20,6 +20,8 @@ export interface EverythingParameters {
   careDates: CareDates;
   count: number;
   after?: EverythingPosition;
+  /** `_cursor` as given, for an operation that keeps positions of its own (`rawCursor`). */
+  cursor?: string;
   /** The parameters as given (for the Bundle's links), without `_cursor`. */
   linkParams: URLSearchParams;
   warnings: OperationOutcomeIssue[];
@@ -28,9 +30,17 @@ export interface EverythingParameters {
 /** Handled by the HTTP layer, not the operation. */
 const FORMAT_PARAMETERS: ReadonlySet<string> = new Set(['_format', '_pretty']);
 
+/** What an `$everything` other than Patient's takes: Encounter's has no care dates, and pages with a cursor of its own. */
+export interface EverythingOptions {
+  operation?: string;
+  careDates?: boolean;
+  rawCursor?: boolean;
+}
+
 /** GET query parameters, or (POST) a Parameters body, and the query string's `_cursor`. */
-export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean): EverythingParameters {
+export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean, options: EverythingOptions = {}): EverythingParameters {
   const given = givenParameters(req);
+  const careDates = options.careDates ?? true;
   const result: EverythingParameters = { careDates: {}, count: EVERYTHING_PAGE_MAX, linkParams: new URLSearchParams(), warnings: [] };
   for (const [name, values] of given) {
     const value = values[values.length - 1];
@@ -42,26 +52,41 @@ export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean):
         result.since = new Date(parseDateSearchValue('_since', `ge${value}`).start).toISOString();
         break;
       case 'start':
+        if (!careDates) {
+          unknownParameter(req, result, name, options);
+          continue;
+        }
         result.careDates.from = parseDateSearchValue('start', `eq${value}`).start;
         break;
       case 'end':
+        if (!careDates) {
+          unknownParameter(req, result, name, options);
+          continue;
+        }
         result.careDates.to = parseDateSearchValue('end', `eq${value}`).end;
         break;
       case '_count':
         result.count = parseCount(value, result.warnings);
         break;
       case '_cursor':
-        result.after = decodeEverythingCursor(value, typeLevel);
+        if (options.rawCursor) result.cursor = value;
+        else result.after = decodeEverythingCursor(value, typeLevel);
         continue;
       default:
         if (FORMAT_PARAMETERS.has(name)) continue;
-        if (req.preferHandling === 'strict') throw badRequest(`Unknown parameter of $everything: ${name}`, name);
-        result.warnings.push(issue('warning', 'not-supported', `Unknown parameter of $everything, ignored: ${name}`, name));
+        unknownParameter(req, result, name, options);
         continue;
     }
     for (const v of values) result.linkParams.append(name, v);
   }
   return result;
+}
+
+/** An unknown parameter: a 400 with `Prefer: handling=strict`, else a warning in the Bundle. */
+function unknownParameter(req: FhirRequest, result: EverythingParameters, name: string, options: EverythingOptions): void {
+  const operation = options.operation ?? 'everything';
+  if (req.preferHandling === 'strict') throw badRequest(`Unknown parameter of $${operation}: ${name}`, name);
+  result.warnings.push(issue('warning', 'not-supported', `Unknown parameter of $${operation}, ignored: ${name}`, name));
 }
 
 /** Query parameters, then a POSTed Parameters resource's (in given order, repeats kept). */

@@ -1,7 +1,7 @@
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
 import { outcome } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
-import { encodeEverythingCursor, parseEverythingParameters } from './everything-parameters';
+import { encodeEverythingCursor, type EverythingParameters, parseEverythingParameters } from './everything-parameters';
 import { nonEmpty } from '../core/non-empty';
 
 /**
@@ -34,24 +34,37 @@ export const everything: FhirHandler = async (req, ctx) => {
   });
   const page = entries.slice(0, params.count);
   const path = `${ctx.baseUrl}/Patient${typeLevel ? '' : `/${encodeURIComponent(req.id as string)}`}/$everything`;
-  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, params.linkParams, params.after && encodeEverythingCursor(params.after)) }];
-  if (params.after) link.push({ relation: 'first', url: linkUrl(path, withCount(params.linkParams, params.count)) });
-  if (entries.length > params.count) {
-    const last = page[page.length - 1].position;
-    link.push({ relation: 'next', url: linkUrl(path, withCount(params.linkParams, params.count), encodeEverythingCursor(last)) });
-  }
+  const next = entries.length > params.count ? encodeEverythingCursor(page[page.length - 1].position) : undefined;
+  return { status: 200, resource: everythingBundle(ctx.baseUrl, path, params, page, params.after && encodeEverythingCursor(params.after), next) };
+};
+
+/**
+ * One page of an `$everything` answer as a searchset Bundle: `self` (with the cursor it
+ * started from), `first` on later pages, `next` when more follows; each entry with its
+ * search mode, warnings as an `outcome` entry; `total` (the matches) when the whole
+ * record is on this first page, where it costs nothing.
+ */
+export function everythingBundle(
+  baseUrl: string,
+  path: string,
+  params: EverythingParameters,
+  page: readonly { resource: Resource; mode: 'match' | 'include' }[],
+  selfCursor: string | undefined,
+  nextCursor: string | undefined
+): Bundle {
+  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, params.linkParams, selfCursor) }];
+  if (selfCursor) link.push({ relation: 'first', url: linkUrl(path, withCount(params.linkParams, params.count)) });
+  if (nextCursor) link.push({ relation: 'next', url: linkUrl(path, withCount(params.linkParams, params.count), nextCursor) });
   const entry: BundleEntry[] = page.map(({ resource, mode }) => ({
-    fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}`,
+    fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`,
     resource,
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
-  // The number of matches, given when it costs nothing: the whole record is on this first page.
-  const whole = !params.after && entries.length <= params.count;
+  const whole = !selfCursor && !nextCursor;
   const total = whole ? { total: page.filter((e) => e.mode === 'match').length } : {};
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', ...total, link, ...nonEmpty('entry', entry) };
-  return { status: 200, resource: bundle };
-};
+  return { resourceType: 'Bundle', type: 'searchset', ...total, link, ...nonEmpty('entry', entry) };
+}
 
 function withCount(params: URLSearchParams, count: number): URLSearchParams {
   const result = new URLSearchParams(params);

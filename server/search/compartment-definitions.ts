@@ -59,6 +59,11 @@ export function compartmentTypes(): string[] {
   return ['Patient', ...otherCompartmentParams().keys()];
 }
 
+/** The types with a place in compartments of type `compartment` (indexed reference parameters to it), alphabetically. */
+export function compartmentMemberTypes(compartment: string): string[] {
+  return [...(compartmentParams(compartment)?.keys() ?? [])].filter((type) => compartmentCodes(compartment, type).length > 0).sort();
+}
+
 export function isCompartmentType(type: string): boolean {
   return compartmentParams(type) !== undefined;
 }

@@ -196,7 +196,7 @@ test('unknown parameters are ignored with a warning in the Bundle, or refused wi
   expect(strict.status).toBe(400);
 });
 
-test('the CapabilityStatement lists everything on Patient only, with its official definition', async () => {
+test('the CapabilityStatement lists Patient\'s everything with its official definition, on Patient and Encounter only', async () => {
   const res = await fhirRequest<CapabilityStatement>('GET', `${server.base}/metadata`);
   const resources = res.body.rest?.[0].resource ?? [];
   const operations = (type: string): string[] => (resources.find((r) => r.type === type)?.operation ?? []).map((o) => `${o.name} ${o.definition}`).sort();
@@ -207,5 +207,6 @@ test('the CapabilityStatement lists everything on Patient only, with its officia
     ])
   );
   expect(operations('Observation')).not.toContainEqual(expect.stringMatching(/^everything /));
-  expect(resources.filter((r) => r.operation?.some((o) => o.name === 'everything')).map((r) => r.type)).toEqual(['Patient']);
+  // Patient's and Encounter's (encounter-everything.test.ts), each with its own definition.
+  expect(resources.filter((r) => r.operation?.some((o) => o.name === 'everything')).map((r) => r.type)).toEqual(['Encounter', 'Patient']);
 });
