@@ -18,6 +18,7 @@ import { everything } from '../operations/everything';
 import { encounterEverything } from '../operations/encounter-everything';
 import { listFind } from '../operations/list-find';
 import { compositionDocument } from '../operations/composition-document';
+import { patientSummary } from '../operations/patient-summary';
 import { observationLastn } from '../operations/observation-lastn';
 import { observationStats } from '../operations/observation-stats';
 import { valueSetExpand } from '../operations/valueset-expand';
@@ -67,6 +68,7 @@ export interface Route {
 }
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
+const IPS_SUMMARY = 'http://hl7.org/fhir/uv/ips/OperationDefinition/summary';
 
 /** Terminology operations, each at type and instance level, by GET and POST: [type, operation, handler, definition when not the name's]. */
 const TERMINOLOGY_OPERATIONS: [string, string, FhirHandler, string?][] = [
@@ -124,6 +126,9 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Observation/$stats', handler: observationStats, operation: 'stats' },
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
+  // A patient's summary as an International Patient Summary document (HL7 IPS `summary`).
+  { method: 'GET', path: '/Patient/$summary', handler: patientSummary, operation: 'summary', definition: IPS_SUMMARY },
+  { method: 'POST', path: '/Patient/$summary', handler: patientSummary, operation: 'summary', definition: IPS_SUMMARY },
   // A Composition as a document Bundle (R4 composition-operation-document).
   { method: 'GET', path: '/Composition/$document', handler: compositionDocument, operation: 'document' },
   { method: 'POST', path: '/Composition/$document', handler: compositionDocument, operation: 'document' },
@@ -159,6 +164,8 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Patient/:id/$transfer', handler: transfer, operation: 'transfer' },
   { method: 'GET', path: '/Encounter/:id/$everything', handler: encounterEverything, operation: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Encounter-everything' },
   { method: 'POST', path: '/Encounter/:id/$everything', handler: encounterEverything, operation: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Encounter-everything' },
+  { method: 'GET', path: '/Patient/:id/$summary', handler: patientSummary, operation: 'summary', definition: IPS_SUMMARY },
+  { method: 'POST', path: '/Patient/:id/$summary', handler: patientSummary, operation: 'summary', definition: IPS_SUMMARY },
   { method: 'GET', path: '/Composition/:id/$document', handler: compositionDocument, operation: 'document' },
   { method: 'POST', path: '/Composition/:id/$document', handler: compositionDocument, operation: 'document' },
   ...terminologyRoutes('instance'),

@@ -7,7 +7,7 @@ import type { ResourceStore } from '../storage/resource-store';
 import { OperationInput } from './operation-parameters';
 
 /** More resources than this in one document is a request to narrow, not to serve. */
-const MAX_DOCUMENT_RESOURCES = 1000;
+const MAX_DOCUMENT_RESOURCES = 5000;
 
 /**
  * `Composition/[id]/$document` and `Composition/$document?id=` (R4
@@ -32,27 +32,7 @@ export const compositionDocument: FhirHandler = async (req, ctx) => {
   const id = req.id ?? compositionId(given, ctx.baseUrl);
   const composition = (await ctx.repo.read('Composition', id)).resource as Composition;
 
-  const included = new Map<string, Resource>([[`Composition/${id}`, composition]]);
-  const tried = new Set<string>(included.keys());
-  let wanted = referencesIn(composition, ctx.baseUrl);
-  while (wanted.length > 0) {
-    const fresh = wanted.filter((r) => !tried.has(r.key));
-    for (const r of fresh) tried.add(r.key);
-    const found = await readAll(ctx.repo, fresh);
-    if (included.size + found.length > MAX_DOCUMENT_RESOURCES) {
-      throw badRequest(`$document: the document would hold more than ${MAX_DOCUMENT_RESOURCES} resources`);
-    }
-    for (const resource of found) included.set(`${resource.resourceType}/${resource.id}`, resource);
-    wanted = found.flatMap((r) => referencesIn(r, ctx.baseUrl));
-  }
-
-  const document: Bundle = {
-    resourceType: 'Bundle',
-    identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${randomUUID()}` },
-    type: 'document',
-    timestamp: new Date().toISOString(),
-    entry: [...included.values()].map((resource): BundleEntry => ({ fullUrl: `${ctx.baseUrl}/${resource.resourceType}/${resource.id}`, resource })),
-  };
+  const document = await documentBundle(ctx.repo, ctx.baseUrl, { fullUrl: `${ctx.baseUrl}/Composition/${id}`, resource: composition });
   if (!persist) return { status: 200, resource: document };
   const { version } = await ctx.repo.create(document);
   return {
@@ -62,6 +42,38 @@ export const compositionDocument: FhirHandler = async (req, ctx) => {
     audit: { entities: [`Bundle/${version.id}`] },
   };
 };
+
+/**
+ * A `document` Bundle: `composition` first (stored here or made for the occasion, with a
+ * `urn:uuid:` fullUrl), then `extra` (made for the occasion too, e.g. the Device that
+ * authored a generated summary), then every resource stored here that these refer to,
+ * transitively, read through `store` (what it may not read is left out).
+ */
+export async function documentBundle(store: ResourceStore, baseUrl: string, composition: BundleEntry, extra: readonly BundleEntry[] = []): Promise<Bundle> {
+  const included = new Map<string, Resource>();
+  const root = composition.resource as Resource;
+  if (root.id) included.set(`${root.resourceType}/${root.id}`, root);
+  const tried = new Set<string>(included.keys());
+  let wanted = referencesIn([root, ...extra.map((e) => e.resource)], baseUrl);
+  while (wanted.length > 0) {
+    const fresh = wanted.filter((r) => !tried.has(r.key));
+    for (const r of fresh) tried.add(r.key);
+    const found = await readAll(store, fresh);
+    if (included.size + found.length > MAX_DOCUMENT_RESOURCES) {
+      throw badRequest(`$document: the document would hold more than ${MAX_DOCUMENT_RESOURCES} resources`);
+    }
+    for (const resource of found) included.set(`${resource.resourceType}/${resource.id}`, resource);
+    wanted = found.flatMap((r) => referencesIn(r, baseUrl));
+  }
+  included.delete(`${root.resourceType}/${root.id}`);
+  return {
+    resourceType: 'Bundle',
+    identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${randomUUID()}` },
+    type: 'document',
+    timestamp: new Date().toISOString(),
+    entry: [composition, ...extra, ...[...included.values()].map((resource): BundleEntry => ({ fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`, resource }))],
+  };
+}
 
 /** The `id` parameter: a plain id, `Composition/id`, or this server's URL of one; another server's Composition is not fetched. */
 function compositionId(given: string | undefined, baseUrl: string): string {
