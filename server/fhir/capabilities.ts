@@ -17,6 +17,7 @@ export const OFFICIAL_OPERATION_DEFINITIONS: Record<string, string> = {
   everything: 'http://hl7.org/fhir/OperationDefinition/Patient-everything',
   find: 'http://hl7.org/fhir/OperationDefinition/List-find',
   document: 'http://hl7.org/fhir/OperationDefinition/Composition-document',
+  match: 'http://hl7.org/fhir/OperationDefinition/Patient-match',
   lastn: 'http://hl7.org/fhir/OperationDefinition/Observation-lastn',
   stats: 'http://hl7.org/fhir/OperationDefinition/Observation-stats',
   expand: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand',

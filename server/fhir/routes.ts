@@ -19,6 +19,7 @@ import { encounterEverything } from '../operations/encounter-everything';
 import { listFind } from '../operations/list-find';
 import { compositionDocument } from '../operations/composition-document';
 import { patientSummary } from '../operations/patient-summary';
+import { patientMatch } from '../operations/patient-match';
 import { observationLastn } from '../operations/observation-lastn';
 import { observationStats } from '../operations/observation-stats';
 import { valueSetExpand } from '../operations/valueset-expand';
@@ -126,6 +127,8 @@ export const routes: Route[] = [
   { method: 'POST', path: '/Observation/$stats', handler: observationStats, operation: 'stats' },
   { method: 'GET', path: '/List/$find', handler: listFind, operation: 'find' },
   { method: 'POST', path: '/List/$find', handler: listFind, operation: 'find' },
+  // Which stored patients may be the person described (R4 patient-operation-match, an MPI query).
+  { method: 'POST', path: '/Patient/$match', handler: patientMatch, operation: 'match' },
   // A patient's summary as an International Patient Summary document (HL7 IPS `summary`).
   { method: 'GET', path: '/Patient/$summary', handler: patientSummary, operation: 'summary', definition: IPS_SUMMARY },
   { method: 'POST', path: '/Patient/$summary', handler: patientSummary, operation: 'summary', definition: IPS_SUMMARY },
