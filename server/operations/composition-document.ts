@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Composition, Resource } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
-import type { SearchRequest } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
+import { localReferences, readReferenced } from './local-references';
 import { OperationInput } from './operation-parameters';
 
 /** More resources than this in one document is a request to narrow, not to serve. */
@@ -54,16 +54,16 @@ export async function documentBundle(store: ResourceStore, baseUrl: string, comp
   const root = composition.resource as Resource;
   if (root.id) included.set(`${root.resourceType}/${root.id}`, root);
   const tried = new Set<string>(included.keys());
-  let wanted = referencesIn([root, ...extra.map((e) => e.resource)], baseUrl);
+  let wanted = localReferences([root, ...extra.map((e) => e.resource)], baseUrl);
   while (wanted.length > 0) {
     const fresh = wanted.filter((r) => !tried.has(r.key));
     for (const r of fresh) tried.add(r.key);
-    const found = await readAll(store, fresh);
+    const found = await readReferenced(store, fresh);
     if (included.size + found.length > MAX_DOCUMENT_RESOURCES) {
       throw badRequest(`$document: the document would hold more than ${MAX_DOCUMENT_RESOURCES} resources`);
     }
     for (const resource of found) included.set(`${resource.resourceType}/${resource.id}`, resource);
-    wanted = found.flatMap((r) => referencesIn(r, baseUrl));
+    wanted = found.flatMap((r) => localReferences(r, baseUrl));
   }
   included.delete(`${root.resourceType}/${root.id}`);
   return {
@@ -82,58 +82,4 @@ function compositionId(given: string | undefined, baseUrl: string): string {
   const match = /^(?:Composition\/)?([A-Za-z0-9\-.]{1,64})$/.exec(local);
   if (!match) throw notFound(`$document: ${given} is not a Composition on this server`);
   return match[1];
-}
-
-interface Wanted {
-  key: string;
-  type: string;
-  id: string;
-  version?: string;
-}
-
-/** Every reference to a resource that may be stored here in `node`: relative, or absolute under this server's base (`#contained` ones are inside already). */
-function referencesIn(node: unknown, baseUrl: string, out: Wanted[] = []): Wanted[] {
-  if (Array.isArray(node)) {
-    for (const item of node) referencesIn(item, baseUrl, out);
-    return out;
-  }
-  if (node === null || typeof node !== 'object') return out;
-  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-    if (key === 'reference' && typeof value === 'string') {
-      const local = value.startsWith(`${baseUrl}/`) ? value.slice(baseUrl.length + 1) : value;
-      const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/.exec(local);
-      if (match) out.push({ key: `${match[1]}/${match[2]}`, type: match[1], id: match[2], ...(match[3] ? { version: match[3] } : {}) });
-    } else {
-      referencesIn(value, baseUrl, out);
-    }
-  }
-  return out;
-}
-
-/** The resources wanted, current ones by type in one search each, versions one by one; what is not there or not readable is left out. */
-async function readAll(store: ResourceStore, wanted: readonly Wanted[]): Promise<Resource[]> {
-  const byType = new Map<string, Set<string>>();
-  const versions = new Map<string, Wanted>();
-  for (const w of wanted) {
-    if (w.version !== undefined) versions.set(w.key, w);
-    else byType.set(w.type, (byType.get(w.type) ?? new Set()).add(w.id));
-  }
-  const found: Resource[] = [];
-  for (const w of versions.values()) {
-    if (byType.get(w.type)?.has(w.id)) continue;
-    const version = Number(w.version);
-    if (!Number.isInteger(version) || version < 1) continue;
-    const read = await store.vread(w.type, w.id, version).catch(() => undefined);
-    if (read?.resource && !read.deleted) found.push(read.resource);
-  }
-  for (const [type, ids] of byType) {
-    const request: SearchRequest = { resourceType: type, filters: [{ kind: 'id', not: false, ids: [...ids] }], sort: [], count: ids.size, offset: 0, total: 'none', warnings: [] };
-    const result = await store.search(request).catch((err: unknown) => {
-      // A type the caller may not read at all is left out like a resource they may not read.
-      if ((err as { status?: number }).status === 403) return undefined;
-      throw err;
-    });
-    found.push(...(result?.resources ?? []));
-  }
-  return found;
 }

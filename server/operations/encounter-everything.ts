@@ -7,6 +7,7 @@ import type { SearchFilter } from '../search/search-request';
 import type { ResourceStore } from '../storage/resource-store';
 import { everythingBundle } from './everything';
 import { parseEverythingParameters } from './everything-parameters';
+import { localReferences, readReferenced } from './local-references';
 
 /** What one encounter's record may hold; beyond it the request is refused rather than served from memory. */
 const MAX_RECORD = 20_000;
@@ -51,11 +52,14 @@ export const encounterEverything: FhirHandler = async (req, ctx) => {
   // Referenced from a resource changed since `_since` (or from any, without it).
   const referenced = new Map<string, boolean>();
   for (const member of members) {
-    for (const key of referencesIn(member, ctx.baseUrl)) {
+    for (const { key } of localReferences(member, ctx.baseUrl)) {
       if (!memberKeys.has(key)) referenced.set(key, (referenced.get(key) ?? false) || changed(member));
     }
   }
-  const included = await readReferenced(ctx.repo, [...referenced.keys()]);
+  const included = (await readReferenced(
+    ctx.repo,
+    [...referenced.keys()].map((key) => ({ key, type: key.split('/')[0], id: key.split('/')[1] }))
+  )) as (Resource & { id: string })[];
 
   const items: Item[] = [
     ...members.filter(changed).map((resource): Item => ({ section: 0, resource })),
@@ -95,47 +99,6 @@ async function everyMatch(store: ResourceStore, type: string, filter: SearchFilt
     if (!page.hasMore || !page.next) return found;
     request = { ...request, cursor: page.next };
   }
-}
-
-/** `Type/id` of every reference in `node` to a resource that may be stored here (relative, or absolute under this server's base). */
-function referencesIn(node: unknown, baseUrl: string, out: Set<string> = new Set()): Set<string> {
-  if (Array.isArray(node)) {
-    for (const item of node) referencesIn(item, baseUrl, out);
-  } else if (node !== null && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-      if (key === 'reference' && typeof value === 'string') {
-        const local = value.startsWith(`${baseUrl}/`) ? value.slice(baseUrl.length + 1) : value;
-        const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(local);
-        if (match) out.add(`${match[1]}/${match[2]}`);
-      } else {
-        referencesIn(value, baseUrl, out);
-      }
-    }
-  }
-  return out;
-}
-
-/** The referenced resources the caller may read, by type in slices; the rest are left out. */
-async function readReferenced(store: ResourceStore, keys: readonly string[]): Promise<(Resource & { id: string })[]> {
-  const byType = new Map<string, string[]>();
-  for (const key of keys) {
-    const [type, id] = key.split('/');
-    byType.set(type, [...(byType.get(type) ?? []), id]);
-  }
-  const found: (Resource & { id: string })[] = [];
-  for (const [type, ids] of byType) {
-    for (let at = 0; at < ids.length; at += PAGE) {
-      const slice = ids.slice(at, at + PAGE);
-      const request = { resourceType: type, filters: [{ kind: 'id' as const, not: false, ids: slice }], sort: [], count: slice.length, offset: 0, total: 'none' as const, warnings: [] };
-      const result = await store.search(request).catch((err: unknown) => {
-        // A type the caller may not read at all is left out like a resource they may not read.
-        if ((err as { status?: number }).status === 403) return undefined;
-        throw err;
-      });
-      found.push(...((result?.resources ?? []) as (Resource & { id: string })[]));
-    }
-  }
-  return found;
 }
 
 function compareItems(a: Item, b: Item): number {
