@@ -1,4 +1,5 @@
 import { fhirRequest } from '../support/fhir-client';
+import { jsonReferences } from '../support/json-references';
 import { readHl7Example } from '../support/hl7-examples';
 import { mintToken } from '../support/mint-token';
 import { startTestServer, type TestServer } from '../support/test-server';
@@ -42,18 +43,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Every `reference` in `node` that names `Type/id`. */
-function references(node: unknown, out: string[] = []): string[] {
-  if (Array.isArray(node)) node.forEach((n) => references(n, out));
-  else if (node && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
-      if (key === 'reference' && typeof value === 'string' && /^[A-Z][A-Za-z]+\/[^/]+$/.test(value)) out.push(value);
-      else references(value, out);
-    }
-  }
-  return out;
-}
-
 /** What documents.html asks for, computed by reading the server resource by resource with `token`: the Composition, then what it refers to, transitively (a document is closed), as far as it is stored and readable. */
 async function expectedDocument(compositionKey: string, token = admin): Promise<string[]> {
   const result: string[] = [];
@@ -68,7 +57,7 @@ async function expectedDocument(compositionKey: string, token = admin): Promise<
         found.push(res.body);
       }
     }
-    level = found.flatMap((r) => references(r));
+    level = found.flatMap((r) => jsonReferences(r));
   }
   return result;
 }
@@ -100,7 +89,7 @@ test('the document: a Bundle of type document with an identifier and a timestamp
   expect(validated.status).toBe(200);
   const errors = validated.body.issue.filter((i: any) => i.severity === 'error' || i.severity === 'fatal');
   const unresolved = errors.map((i: any) => /^Can't find '([^']+)' in the document bundle$/.exec(i.diagnostics)?.[1]);
-  const dangling = new Set(bundle.entry.flatMap((e: any) => references(e.resource)).filter((r: string) => !keys(bundle).includes(r)));
+  const dangling = new Set(bundle.entry.flatMap((e: any) => jsonReferences(e.resource)).filter((r: string) => !keys(bundle).includes(r)));
   expect(new Set(unresolved)).toEqual(dangling);
   for (const reference of dangling) expect((await call('GET', `/${reference}`)).status).toBe(404);
 });

