@@ -41,6 +41,12 @@ export interface Config {
   searchParameterRefreshMs: number;
   /** Rows per reindex batch (one transaction, one UPDATE). */
   reindexBatchSize: number;
+  /**
+   * How long a finished Bulk Data export (its manifest and files) is kept after it
+   * completed, announced in the status answer's `Expires` header; then it is gone (404)
+   * and its rows are deleted.
+   */
+  exportRetentionSeconds: number;
   auth: AuthConfig;
   /**
    * true (the default): an AuditEvent for every interaction (docs/audit.md). false only
@@ -232,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     searchParameterRefreshMs: integer(env, 'SEARCH_PARAMETER_REFRESH_MS', 1000, 50, 600000),
     reindexBatchSize: integer(env, 'REINDEX_BATCH_SIZE', 500, 1, 10000),
+    exportRetentionSeconds: integer(env, 'EXPORT_RETENTION_SECONDS', 24 * 3600, 1, 365 * 24 * 3600),
     audit: boolean(env, 'AUDIT', true),
     auditReads: auditReads(env.AUDIT_READS),
     auditJournalDir: path.resolve(env.AUDIT_JOURNAL_DIR || path.join(dataDir, 'audit-journal')),

@@ -64,7 +64,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   const jobOptions = {
     refreshMs: config.searchParameterRefreshMs,
     reindexBatchSize: config.reindexBatchSize,
-    export: { pageSize: EXPORT_PAGE_SIZE, accessOptions: { patientDependants: config.patientDependants } },
+    export: { pageSize: EXPORT_PAGE_SIZE, retentionSeconds: config.exportRetentionSeconds, accessOptions: { patientDependants: config.patientDependants } },
     subscriptions: { batchSize: 50, timeoutMs: 5000, maxAttempts: 5 },
   };
   const jobs = config.redisUrl

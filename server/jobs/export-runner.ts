@@ -19,6 +19,8 @@ import { compartmentPatients } from '../search/compartment-patients';
 export interface ExportRunnerOptions {
   /** Resources read per step (and at most per file). */
   pageSize: number;
+  /** Finished exports older than this are deleted (config.exportRetentionSeconds). */
+  retentionSeconds?: number;
   accessOptions?: AccessOptions;
 }
 

@@ -4,6 +4,7 @@ import { loadedRegistryVersion } from '../search/custom-search-parameter-registr
 import { refreshCustomSearchParameters, registryVersion } from '../storage/custom-search-parameter-store';
 import type { Repository } from '../storage/repository';
 import { type ExportRunnerOptions, runExportStep } from './export-runner';
+import { deleteExpiredExports } from '../storage/export-jobs';
 import { runReindexBatch } from './reindex-job';
 import { type DeliveryOptions, runDeliveryStep } from './subscription-delivery';
 
@@ -31,7 +32,8 @@ export async function refreshRegistry(knex: Knex, logger: Logger): Promise<void>
 
 /**
  * One round of the jobs whose state lives in PostgreSQL (the durable outbox): reindex
- * batches, Subscription notifications and Bulk Data export steps, for at most half a
+ * batches, Subscription notifications, Bulk Data export steps and the deletion of
+ * expired exports, for at most half a
  * refresh interval, so that a long job never delays the next round by much. Each step
  * claims its rows FOR UPDATE SKIP LOCKED, so rounds may run in several processes at once.
  * Returns true when work was left when its time ran out.
@@ -47,6 +49,9 @@ export async function runJobRound(knex: Knex, repo: Repository, logger: Logger, 
   const { subscriptions, export: exports } = options;
   if (subscriptions) steps.push(() => runDeliveryStep(knex, repo, logger, subscriptions));
   if (exports) steps.push(() => runExportStep(knex, repo, logger, exports));
+  // Expired exports go once a round: one DELETE, nothing left for the next.
+  const retention = exports?.retentionSeconds;
+  if (retention !== undefined) steps.push(async () => (await deleteExpiredExports(knex, retention), false));
   let left = false;
   for (const step of steps) {
     let more = true;

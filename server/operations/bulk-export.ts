@@ -5,7 +5,7 @@ import type { FhirContext, FhirHandler, FhirRequest, FhirResponse } from '../fhi
 import { primitiveFormatError } from '../validation/primitive-formats';
 import { isResourceType } from '../validation/structure-definitions';
 import { referenceIdAnywhere } from '../core/references';
-import type { AssociatedData, ExportJob, ExportJobStore, ExportLevel } from '../storage/export-jobs';
+import { type AssociatedData, type ExportJob, type ExportJobStore, type ExportLevel, exportExpired } from '../storage/export-jobs';
 import { parseTypeFilters } from './export-type-filter';
 
 /** `_outputFormat` values meaning NDJSON (Bulk Data 2.0 lists the abbreviations servers must accept). */
@@ -98,7 +98,7 @@ export const exportStatus: FhirHandler = async (req, ctx): Promise<FhirResponse>
       const files = await exportJobs(ctx).files(job.id);
       return {
         status: 200,
-        headers: { Expires: new Date(Date.now() + 24 * 3600 * 1000).toUTCString() },
+        headers: { Expires: new Date(job.updatedAt.getTime() + ctx.config.exportRetentionSeconds * 1000).toUTCString() },
         document: {
           contentType: 'application/json',
           json: {
@@ -150,6 +150,8 @@ function statusUrl(ctx: FhirContext, id: string): string {
 async function ownJob(req: FhirRequest, ctx: FhirContext): Promise<ExportJob> {
   const job = await exportJobs(ctx).read(req.id ?? '');
   if (!job || job.status === 'cancelled' || !sameCaller(job.principal, ctx.principal)) throw notFound(`No export ${req.id}`);
+  // Past its retention (the Expires the manifest gave) it is gone, whether or not a job round has deleted it yet.
+  if (exportExpired(job, ctx.config.exportRetentionSeconds)) throw notFound(`Export ${req.id} has expired`);
   return job;
 }
 

@@ -42,6 +42,8 @@ export interface ExportJob {
   cursor: ExportCursor;
   exported: number;
   error?: string;
+  /** When the job last moved: for a finished one, when it finished. */
+  updatedAt: Date;
 }
 
 interface JobRow {
@@ -62,6 +64,7 @@ interface JobRow {
   cursor: ExportCursor;
   exported: string;
   error: string | null;
+  updated_at: Date;
 }
 
 function fromRow(row: JobRow): ExportJob {
@@ -83,6 +86,7 @@ function fromRow(row: JobRow): ExportJob {
     cursor: row.cursor,
     exported: Number(row.exported),
     error: row.error ?? undefined,
+    updatedAt: row.updated_at,
   };
 }
 
@@ -141,6 +145,17 @@ export async function saveExportJob(tx: Knex.Transaction, job: ExportJob): Promi
 }
 
 /** Cancels a job that is not finished yet, or forgets one that is (DELETE on its status URL): its files go. */
+/** Whether a finished export is past its retention (it is then gone for clients, and deleted by the next job round). */
+export function exportExpired(job: ExportJob, retentionSeconds: number, now = Date.now()): boolean {
+  return (job.status === 'completed' || job.status === 'error') && job.updatedAt.getTime() + retentionSeconds * 1000 <= now;
+}
+
+/** Deletes finished (and cancelled) exports older than the retention, their files and bookkeeping with them (ON DELETE CASCADE). */
+export async function deleteExpiredExports(knex: Knex, retentionSeconds: number): Promise<number> {
+  const { rowCount } = await knex.raw(`DELETE FROM export_job WHERE status IN ('completed', 'error', 'cancelled') AND updated_at <= now() - make_interval(secs => ?)`, [retentionSeconds]);
+  return rowCount ?? 0;
+}
+
 export async function cancelExportJob(knex: Knex, id: string): Promise<void> {
   await knex.raw(`UPDATE export_job SET status = 'cancelled', updated_at = now() WHERE id = ?`, [id]);
   await knex.raw('DELETE FROM export_file WHERE job_id = ?', [id]);
