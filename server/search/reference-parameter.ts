@@ -1,11 +1,12 @@
 import type { Attachment, Reference } from '@medplum/fhirtypes';
 import { badRequest } from '../core/outcome';
 import { isResourceType, resourceTypes } from '../validation/structure-definitions';
-import { paramColumn } from './column-names';
+import { paramColumn, quoteIdentifier } from './column-names';
 import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
-import { arrayEntrySort, arrayOverlap, columnMissing } from './parameter-type';
-import type { ReferenceFilter } from './search-request';
+import { arrayEntrySort, arrayOverlap, columnMissing, placeholders } from './parameter-type';
+import type { ReferenceFilter, ReferenceTreeFilter } from './search-request';
+import { indexedParam } from './supported-parameters';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 import { anySystemEntry, systemCodeEntry } from './token-encoding';
 
@@ -79,9 +80,10 @@ export const referenceParameter: ParameterType = {
     out[paramColumn(param.def.code)] = referenceEntries(nodes);
   },
 
-  parse(param, modifier, values): ReferenceFilter {
+  parse(param, modifier, values): ReferenceFilter | ReferenceTreeFilter {
     const code = param.def.code;
     const targets = targetTypes(param.def.targets);
+    if (modifier === 'below' || modifier === 'above') return treeFilter(code, modifier, targets, values);
     if (modifier === 'identifier') {
       return { kind: 'reference', code, entries: values.map((v) => identifierSearchEntry(code, v)) };
     }
@@ -108,6 +110,7 @@ export const referenceParameter: ParameterType = {
   },
 
   condition(param, filter, column) {
+    if (filter.kind === 'reference-tree') return treeCondition(column(paramColumn(param.def.code)), filter);
     if (filter.kind !== 'reference') throw new Error(`reference parameter cannot apply a ${filter.kind} filter`);
     return arrayOverlap(column(paramColumn(param.def.code)), filter.entries);
   },
@@ -121,3 +124,54 @@ export const referenceParameter: ParameterType = {
     return arrayEntrySort(column(paramColumn(param.def.code)), descending, `NOT starts_with(e, '${IDENTIFIER_PREFIX}')`);
   },
 };
+
+/** The reference parameter of `type` that makes a hierarchy of its own type (Location.partof, Organization.partof, Encounter.part-of …). */
+export function hierarchyParameter(type: string): string | undefined {
+  return ['partof', 'part-of'].find((code) => {
+    const param = indexedParam(type, code);
+    return param?.def.type === 'reference' && param.def.targets.includes(type);
+  });
+}
+
+/** `code:below=Location/1` (`:above`): the roots, all of one type with a hierarchy; a plain id when only one target type has one. */
+function treeFilter(code: string, direction: 'below' | 'above', targets: readonly string[], values: string[]): ReferenceTreeFilter {
+  const hierarchical = targets.filter((t) => hierarchyParameter(t) !== undefined);
+  const roots: string[] = [];
+  let targetType: string | undefined;
+  for (const raw of values) {
+    const value = unescapeSearchValue(raw);
+    const relative = RELATIVE.exec(value);
+    let type: string | undefined;
+    let id: string | undefined;
+    if (relative) [type, id] = [relative[1], relative[2]];
+    else if (/^[A-Za-z0-9\-.]{1,64}$/.test(value) && hierarchical.length === 1) [type, id] = [hierarchical[0], value];
+    if (!type || !id || !hierarchical.includes(type)) {
+      throw badRequest(`${code}:${direction} needs a reference (Type/id) to a type with a hierarchy of its own among ${hierarchical.join(', ') || 'none'} of ${code}'s targets, got '${value}'`, code);
+    }
+    if (targetType !== undefined && type !== targetType) throw badRequest(`${code}:${direction}: the values must be of one type, got ${targetType} and ${type}`, code);
+    targetType = type;
+    roots.push(`${type}/${id}`);
+  }
+  const via = hierarchyParameter(targetType as string) as string;
+  return { kind: 'reference-tree', code, direction, targetType: targetType as string, via, roots };
+}
+
+/**
+ * The references to the roots and what lies below (above) them, gathered by a recursive
+ * query over the target type's hierarchy column (UNION: a cycle ends it), deleted
+ * resources left out; an uncorrelated sub-select, so PostgreSQL runs it once per search.
+ */
+function treeCondition(column: string, filter: ReferenceTreeFilter): { sql: string; bindings: unknown[] } {
+  const table = quoteIdentifier(filter.targetType);
+  const via = quoteIdentifier(paramColumn(filter.via));
+  const prefix = `${filter.targetType}/`;
+  const roots = `SELECT unnest(ARRAY[${placeholders(filter.roots.length)}]::text[])`;
+  const step =
+    filter.direction === 'below'
+      ? `SELECT ?::text || t.id FROM ${table} t JOIN tree ON t.${via} && ARRAY[tree.ref] WHERE NOT t.deleted`
+      : `SELECT p FROM tree JOIN ${table} t ON starts_with(tree.ref, ?::text) AND t.id = substr(tree.ref, ${prefix.length + 1}) CROSS JOIN LATERAL unnest(t.${via}) p WHERE NOT t.deleted`;
+  return {
+    sql: `${column} && ARRAY(WITH RECURSIVE tree(ref) AS (${roots} UNION ${step}) SELECT ref FROM tree)`,
+    bindings: [...filter.roots, prefix],
+  };
+}

@@ -64,6 +64,7 @@ export type SearchFilter =
   | OfTypeFilter
   | DateFilter
   | ReferenceFilter
+  | ReferenceTreeFilter
   | StringFilter
   | NumberFilter
   | QuantityFilter
@@ -163,6 +164,21 @@ export interface ReferenceFilter {
   kind: 'reference';
   code: string;
   entries: string[];
+}
+
+/**
+ * `:below` / `:above` on a reference parameter (search.html, hierarchies): references to
+ * one of `roots` or to what lies below (above) them in their type's own hierarchy, the
+ * reference parameter `via` of `targetType` that points to its own type (`partof`).
+ */
+export interface ReferenceTreeFilter {
+  kind: 'reference-tree';
+  code: string;
+  direction: 'below' | 'above';
+  targetType: string;
+  via: string;
+  /** `Type/id`, all of `targetType`. */
+  roots: string[];
 }
 
 /** A string parameter: default starts-with, `:contains` (both case- and accent-insensitive) or `:exact`; values ORed. */
