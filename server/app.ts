@@ -7,6 +7,7 @@ import type { Repository } from './storage/repository';
 import type { AuditRecorder } from './audit/audit-recorder';
 import { refuseAuditEventChanges } from './audit/audited-handler';
 import { createAuthServer } from './auth/auth-server';
+import type { BearerVerifier } from './auth/auth-exchange';
 import type { ConsentWatch } from './access/consent-watch';
 import { healthCardKeyFor } from './auth/health-card-key';
 import { ExportJobStore } from './storage/export-jobs';
@@ -37,8 +38,8 @@ export interface AppDependencies {
   limits: RateLimits;
 }
 
-/** Composes the middleware and routes; no I/O happens here. */
-export function createApp({ config, repo, knex, logger, audit, consentWatch, limits }: AppDependencies): Koa {
+/** Composes the middleware and routes; no I/O happens here. `verify` checks bearer tokens, for what is served beside the app (websocket Subscriptions). */
+export function createApp({ config, repo, knex, logger, audit, consentWatch, limits }: AppDependencies): { app: Koa; verify: BearerVerifier } {
   const app = new Koa();
   app.proxy = true;
   app.silent = true;
@@ -58,7 +59,7 @@ export function createApp({ config, repo, knex, logger, audit, consentWatch, lim
   app.use(limits.byClient());
   app.use(negotiation());
   app.use(fhirRouter({ repo, config, baseUrl: fhirBase, findRoute, log: logger, healthCardKey: healthCardKeyFor(knex), exportJobs: new ExportJobStore(knex) }, audit, consentWatch));
-  return app;
+  return { app, verify: auth.verify };
 }
 
 /**

@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { shippedOperationPolicy, shippedRolePolicy } from './access/role-policy';
 import { ConsentWatch } from './access/consent-watch';
 import { createApp } from './app';
+import { SubscriptionSockets } from './http/subscription-sockets';
 import { publishOperationDefinitions } from './operations/operation-definitions';
 import { journalDirFor } from './audit/audit-journal';
 import { ChainAnchors } from './audit/chain-anchors';
@@ -94,10 +95,13 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   const consentWatch = ConsentWatch.forKnex(knex, logger);
   await consentWatch.start();
   const limits = RateLimits.create(config.rateLimit, config.redisUrl, logger);
-  const app = createApp({ config, repo, logger, knex, audit, consentWatch, limits });
+  const { app, verify } = createApp({ config, repo, logger, knex, audit, consentWatch, limits });
   // TLS 1.2 at least (SMART App Launch, Backend Services); Node's default, said here so that no setting lowers it.
   const server = config.tls ? https.createServer({ cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' }, app.callback()) : http.createServer(app.callback());
   server.keepAliveTimeout = 65000;
+  // Subscriptions of channel type websocket: clients bind on /fhir/websocket and are pinged there.
+  const sockets = SubscriptionSockets.forKnex(knex, { repo, verify, authRequired: config.auth.required, accessOptions: { patientDependants: config.patientDependants }, logger });
+  await sockets.start(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -118,6 +122,7 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
           resolve();
         }, config.shutdownTimeoutMs).unref()
       );
+      await sockets.stop();
       await Promise.race([closed, timeout]);
       await jobs.stop();
       await consentWatch.stop();

@@ -102,6 +102,8 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     rest: [
       {
         mode: 'server',
+        // Where websocket Subscriptions bind (R4 subscription.html, http/subscription-sockets.ts).
+        extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket', valueUri: `${baseUrl.replace(/^http/, 'ws')}/websocket` }],
         security: smartSecurity(baseUrl),
         resource,
         interaction: unique(routes.flatMap((r) => r.systemInteraction)).map((code) => ({ code })),

@@ -7,6 +7,9 @@ import { parseSearchRequest } from '../search/parse-search-request';
 import type { Repository } from '../storage/repository';
 import { subscriptionCriteria } from '../storage/subscription-rules';
 
+/** The PostgreSQL channel websocket notifications go out on: its payload is the Subscription's id. */
+export const SUBSCRIPTION_PING_CHANNEL = 'fhir_subscription_ping';
+
 export interface DeliveryOptions {
   /** Queue rows handled per step. */
   batchSize: number;
@@ -29,11 +32,12 @@ interface QueueRow {
 const BACKOFF_SECONDS = [1, 5, 30, 120, 600];
 
 /**
- * One step of rest-hook delivery (R4 subscription.html#2.46.7.1): queued versions whose
+ * One step of rest-hook and websocket delivery (R4 subscription.html#2.46.7.1): queued versions whose
  * time has come (migration 010 queues them in the write's transaction), each checked
  * against its Subscription's criteria, then POSTed to the channel's endpoint with its
  * headers, with the resource as FHIR JSON or XML (the channel's payload type) or an
- * empty body when it has none. A 2xx ends the row; anything else is retried with backoff, and
+ * empty body when it has none; for a websocket channel, the bound sockets are pinged
+ * instead (pingSockets). A 2xx ends the row; anything else is retried with backoff, and
  * after `maxAttempts` the Subscription is set to `error` (with the reason in `error`)
  * and its rows are dropped. Rows are locked FOR UPDATE SKIP LOCKED, so processes share
  * the queue without delivering twice. Returns false when nothing was due.
@@ -54,7 +58,10 @@ export async function runDeliveryStep(knex: Knex, repo: Repository, logger: Logg
       const subscription = subscriptions.get(row.subscription_id);
       let failure: string | undefined;
       try {
-        if (subscription && (await matches(repo, subscription, row))) await notify(repo, subscription, row, options.timeoutMs);
+        if (subscription && (await matches(repo, subscription, row))) {
+          if (subscription.channel.type === 'websocket') await pingSockets(tx, subscription.id as string);
+          else await notify(repo, subscription, row, options.timeoutMs);
+        }
       } catch (err) {
         failure = err instanceof Error ? err.message : String(err);
       }
@@ -98,6 +105,15 @@ async function matches(repo: Repository, subscription: Subscription, row: QueueR
   const request = parseSearchRequest(resourceType, { ...query, _id: row.id }, { strict: true, defaultCount: 1, maxCount: 1 });
   request.total = 'none';
   return (await repo.search(request)).resources.length > 0;
+}
+
+/**
+ * A websocket channel: every process holding a socket bound to the Subscription pings it
+ * (http/subscription-sockets.ts). PostgreSQL sends the notification when this step
+ * commits, together with the queue row's deletion.
+ */
+async function pingSockets(tx: Knex.Transaction, subscriptionId: string): Promise<void> {
+  await tx.raw('SELECT pg_notify(?, ?)', [SUBSCRIPTION_PING_CHANNEL, subscriptionId]);
 }
 
 async function notify(repo: Repository, subscription: Subscription, row: QueueRow, timeoutMs: number): Promise<void> {

@@ -4,14 +4,13 @@ import { paramsRecord } from '../core/params-record';
 import { parseSearchRequest } from '../search/parse-search-request';
 import { isResourceType } from '../validation/structure-definitions';
 
-/** Payload types a rest-hook notification can carry: the resource as FHIR JSON. */
 /** The payload types rest-hook notifications are written in: FHIR JSON or FHIR XML. */
 const PAYLOADS = new Set(['application/fhir+json', 'application/json', 'application/fhir+xml', 'application/xml']);
 
 /**
  * What the server decides about a Subscription as it is written (R4 subscription.html):
  * its criteria must be a search this server can run, its channel a rest-hook to an http(s)
- * endpoint with a JSON or XML payload or none (422 otherwise); one written as `requested` is
+ * endpoint with a JSON or XML payload or none, or a websocket (422 otherwise); one written as `requested` is
  * stored `active`, since from then on every matching write is notified
  * (jobs/subscription-delivery.ts). Any other resource passes unchanged.
  */
@@ -22,9 +21,11 @@ export function withSubscriptionRules(resource: Resource): Resource {
   if (typeof subscription.criteria !== 'string' || !subscription.channel) return resource;
   subscriptionCriteria(subscription.criteria);
   const channel = subscription.channel;
-  if (channel.type !== 'rest-hook') {
-    throw unprocessable(`Subscription.channel.type ${channel.type} is not supported here; use rest-hook`, 'Subscription.channel.type');
+  if (channel.type !== 'rest-hook' && channel.type !== 'websocket') {
+    throw unprocessable(`Subscription.channel.type ${channel.type} is not supported here; use rest-hook or websocket`, 'Subscription.channel.type');
   }
+  // A websocket client binds to the Subscription on the server's socket (http/subscription-sockets.ts) and is pinged there.
+  if (channel.type === 'websocket') return subscription.status === 'requested' ? ({ ...subscription, status: 'active' } as Subscription) : subscription;
   if (!channel.endpoint || !/^https?:\/\/[^\s/]+/i.test(channel.endpoint)) {
     throw unprocessable('A rest-hook Subscription needs an http(s) channel.endpoint', 'Subscription.channel.endpoint');
   }
