@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Composition, Resource } from '@medplum/fhirtypes';
-import { badRequest, notFound } from '../core/outcome';
+import { badRequest, notFound, unprocessable } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import type { ResourceStore } from '../storage/resource-store';
-import { localReferences, readReferenced } from './local-references';
+import { type LocalReference, localReferences, readReferenced } from './local-references';
 import { OperationInput } from './operation-parameters';
 
 /** More resources than this in one document is a request to narrow, not to serve. */
@@ -17,9 +17,9 @@ const MAX_DOCUMENT_RESOURCES = 5000;
  * and entries, the documents it relates to — and, transitively, what those refer to: a
  * document is closed, every reference in it resolves inside it (HL7's validator refuses
  * a document Bundle with one that does not). A version-specific reference brings that
- * version. Everything is read through the
- * caller's store: what they may not read, and what is not stored here (an absolute
- * reference to another server), is left out. `persist=true` also stores the Bundle (a
+ * version. Everything is read through the caller's store: what the document SHALL hold
+ * (its subject, authors, section entries …) must be readable, else 422; further
+ * resources they may not read, or that are not stored here, are left out. `persist=true` also stores the Bundle (a
  * new Bundle each call) and gives its Location. `graph` (a GraphDefinition) is refused:
  * this server does not build documents from one.
  */
@@ -43,18 +43,43 @@ export const compositionDocument: FhirHandler = async (req, ctx) => {
   };
 };
 
+/** What documentBundle may leave out or must include, beyond its defaults. */
+export interface DocumentRules {
+  /** Resources not to bring in (nor follow): an IPS has one Patient and one Composition. */
+  exclude?: (reference: LocalReference) => boolean;
+}
+
+/**
+ * The elements whose references a document SHALL include (documents.html, "Document
+ * Content": subject, encounter, author, attester.party, custodian, event.detail,
+ * section.author, section.focus, section.entry): without one of them it is not the
+ * document, and the operation says so rather than answer an incomplete one.
+ */
+function requiredReferences(composition: Composition, baseUrl: string): LocalReference[] {
+  const sections = (list: Composition['section']): unknown[] => (list ?? []).flatMap((s) => [s.author, s.focus, s.entry, ...sections(s.section)]);
+  return localReferences(
+    [composition.subject, composition.encounter, composition.author, (composition.attester ?? []).map((a) => a.party), composition.custodian, (composition.event ?? []).map((e) => e.detail), sections(composition.section)],
+    baseUrl
+  );
+}
+
 /**
  * A `document` Bundle: `composition` first (stored here or made for the occasion, with a
  * `urn:uuid:` fullUrl), then `extra` (made for the occasion too, e.g. the Device that
  * authored a generated summary), then every resource stored here that these refer to,
- * transitively, read through `store` (what it may not read is left out).
+ * transitively, read through `store`. A reference the document SHALL include
+ * (requiredReferences) that cannot be read — not here, deleted, or not for this caller —
+ * is a 422 naming it: the operation "either returns a full document bundle, or returns
+ * an error" (composition-operation-document). Further references that cannot be read are
+ * left out.
  */
-export async function documentBundle(store: ResourceStore, baseUrl: string, composition: BundleEntry, extra: readonly BundleEntry[] = []): Promise<Bundle> {
+export async function documentBundle(store: ResourceStore, baseUrl: string, composition: BundleEntry, extra: readonly BundleEntry[] = [], rules: DocumentRules = {}): Promise<Bundle> {
   const included = new Map<string, Resource>();
-  const root = composition.resource as Resource;
+  const root = composition.resource as Composition;
   if (root.id) included.set(`${root.resourceType}/${root.id}`, root);
   const tried = new Set<string>(included.keys());
-  let wanted = localReferences([root, ...extra.map((e) => e.resource)], baseUrl);
+  const follow = (refs: LocalReference[]): LocalReference[] => (rules.exclude ? refs.filter((r) => !rules.exclude?.(r)) : refs);
+  let wanted = follow(localReferences([root, ...extra.map((e) => e.resource)], baseUrl));
   while (wanted.length > 0) {
     const fresh = wanted.filter((r) => !tried.has(r.key));
     for (const r of fresh) tried.add(r.key);
@@ -63,14 +88,19 @@ export async function documentBundle(store: ResourceStore, baseUrl: string, comp
       throw badRequest(`$document: the document would hold more than ${MAX_DOCUMENT_RESOURCES} resources`);
     }
     for (const resource of found) included.set(`${resource.resourceType}/${resource.id}`, resource);
-    wanted = found.flatMap((r) => localReferences(r, baseUrl));
+    wanted = follow(found.flatMap((r) => localReferences(r, baseUrl)));
   }
+  const missing = [...new Set(follow(requiredReferences(root, baseUrl)).map((r) => r.key))].filter((key) => !included.has(key));
+  if (missing.length > 0) throw unprocessable(`The document cannot be made whole: ${missing.join(', ')} cannot be read here`);
   included.delete(`${root.resourceType}/${root.id}`);
+  const timestamp = new Date().toISOString();
   return {
     resourceType: 'Bundle',
+    // documents.html: the document's date is Bundle.meta.lastUpdated as well as Bundle.timestamp (bdl-10).
+    meta: { lastUpdated: timestamp },
     identifier: { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${randomUUID()}` },
     type: 'document',
-    timestamp: new Date().toISOString(),
+    timestamp,
     entry: [composition, ...extra, ...[...included.values()].map((resource): BundleEntry => ({ fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`, resource }))],
   };
 }

@@ -83,6 +83,8 @@ export const patientSummary: FhirHandler = async (req, ctx) => {
   if (req.id !== undefined && input.string('identifier') !== undefined) throw badRequest('$summary: the identifier parameter may not be used on a Patient instance', 'identifier');
   const patient = req.id !== undefined ? ((await ctx.repo.read('Patient', req.id)).resource as Patient & { id: string }) : await patientByIdentifier(ctx.repo, input.identifierToken('identifier'));
   const subject = `Patient/${patient.id}`;
+  // The Composition's fullUrl is a urn:uuid: a relative reference in it would resolve nowhere (bundle.html#references), so its references are absolute, as its entries' fullUrls are.
+  const subjectUrl = `${ctx.baseUrl}/${subject}`;
 
   const sections: CompositionSection[] = [];
   for (const rule of SECTIONS) {
@@ -98,7 +100,7 @@ export const patientSummary: FhirHandler = async (req, ctx) => {
       code: { coding: [{ system: LOINC, code: rule.code, display: rule.display }] },
       text: { status: 'generated', div: narrative(entries) },
       ...(entries.length > 0
-        ? { entry: entries.map((r) => ({ reference: `${r.resourceType}/${r.id}` })) }
+        ? { entry: entries.map((r) => ({ reference: `${ctx.baseUrl}/${r.resourceType}/${r.id}` })) }
         : { emptyReason: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/list-empty-reason', code: 'nilknown', display: 'Nil Known' }] } }),
     });
   }
@@ -114,14 +116,17 @@ export const patientSummary: FhirHandler = async (req, ctx) => {
     resourceType: 'Composition',
     status: 'final',
     type: { coding: [{ system: LOINC, code: '60591-5', display: 'Patient summary Document' }] },
-    subject: { reference: subject },
+    subject: { reference: subjectUrl },
     date: now,
     author: [{ reference: deviceUrl }],
     title: `Patient Summary as of ${now.slice(0, 10)}`,
     confidentiality: 'N',
     section: sections,
   };
-  const document = await documentBundle(ctx.repo, ctx.baseUrl, { fullUrl: `urn:uuid:${randomUUID()}`, resource: composition }, [{ fullUrl: deviceUrl, resource: device }]);
+  // An IPS holds one Patient and one Composition (Bundle-uv-ips): other patients (Patient.link) and other Compositions are not brought in.
+  const document = await documentBundle(ctx.repo, ctx.baseUrl, { fullUrl: `urn:uuid:${randomUUID()}`, resource: composition }, [{ fullUrl: deviceUrl, resource: device }], {
+    exclude: (r) => r.type === 'Composition' || (r.type === 'Patient' && r.key !== subject),
+  });
   return { status: 200, resource: document, audit: { entities: [subject] } };
 };
 

@@ -8,7 +8,9 @@ import type { SearchFilter } from './search-request';
  * `$everything`'s `start` / `end` ("care dates, not record currency dates"): per type, the
  * date search parameters whose values together say it: R4's `clinical-date` where the
  * type has it, else the dates of the act the resource records (authored, performed,
- * collected, created …). Kept as data here, not as code branches.
+ * collected, created …). Kept as data here, not as code branches. A Condition has none:
+ * it is a state that lasts from its onset until its abatement, often with no abatement
+ * recorded, and no date parameter of it says it lies outside a period.
  */
 const CARE_DATES: Readonly<Record<string, readonly string[]>> = {
   Account: ['period'],
@@ -25,7 +27,6 @@ const CARE_DATES: Readonly<Record<string, readonly string[]>> = {
   Communication: ['sent', 'received'],
   CommunicationRequest: ['authored', 'occurrence'],
   Composition: ['date', 'period'],
-  Condition: ['onset-date', 'recorded-date'],
   Consent: ['date'],
   CoverageEligibilityRequest: ['created'],
   CoverageEligibilityResponse: ['created'],

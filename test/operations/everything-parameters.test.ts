@@ -107,7 +107,7 @@ test('_since: what changed at or after the instant, and the supporting resources
   expect(keys((await everything(`${server.base}/Patient/${patient.id}/$everything`)).entries)).toContain(ref(first));
 });
 
-test('start / end: care dates (the clinical date, else the act’s own dates, any of which may overlap); resources without one, and types without care dates, stay', async () => {
+test('start / end: care dates (the clinical date, else the act’s own dates, any of which may overlap); resources without one, and types without care dates (Coverage, Condition), stay', async () => {
   const patient = await create({ resourceType: 'Patient' });
   const early = await create(encounter(patient, { period: { start: '2019-03-01T10:00:00Z', end: '2019-03-01T11:00:00Z' } }));
   const late = await create(encounter(patient, { period: { start: '2021-06-01T10:00:00Z', end: '2021-06-01T11:00:00Z' } }));
@@ -126,19 +126,19 @@ test('start / end: care dates (the clinical date, else the act’s own dates, an
     priority: { text: 'normal' },
     insurance: [{ sequence: 1, focal: true, coverage: { display: 'c' } }],
   } as Resource);
-  // Condition: onset in 2021, recorded in 2019; either date may place it.
+  // A Condition is a state, not an act: no care date places it (search/care-date.ts), so it stays.
   const condition = await create({ resourceType: 'Condition', subject: { reference: ref(patient) }, code: { text: 'x' }, onsetDateTime: '2021-02-01', recordedDate: '2019-06-01' } as Resource);
   const prescription = await create({ resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: ref(patient) }, medicationCodeableConcept: { text: 'm' }, authoredOn: '2021-07-01' } as Resource);
   // Coverage has no care date: nothing says it lies outside.
   const coverage = await create({ resourceType: 'Coverage', status: 'active', beneficiary: { reference: ref(patient) }, payor: [{ reference: ref(patient) }] } as Resource);
   const base = `${server.base}/Patient/${patient.id}/$everything`;
-  const always = [ref(patient), ref(undated), ref(dated), ref(overnight), ref(coverage)];
-  expect(keys((await everything(`${base}?start=2020-01-01`)).entries)).toEqual([...always, ref(late), ref(condition), ref(prescription)].sort());
-  expect(keys((await everything(`${base}?end=2020-12-31`)).entries)).toEqual([...always, ref(early), ref(claim), ref(condition)].sort());
+  const always = [ref(patient), ref(undated), ref(dated), ref(overnight), ref(coverage), ref(condition)];
+  expect(keys((await everything(`${base}?start=2020-01-01`)).entries)).toEqual([...always, ref(late), ref(prescription)].sort());
+  expect(keys((await everything(`${base}?end=2020-12-31`)).entries)).toEqual([...always, ref(early), ref(claim)].sort());
   expect(keys((await everything(`${base}?start=2020-01-01&end=2020-12-31`)).entries)).toEqual([...always].sort());
   expect(keys((await everything(`${base}?start=2020-01-02&end=2020-12-31`)).entries)).toEqual(always.filter((k) => k !== ref(overnight)).sort());
   expect(keys((await everything(`${base}?end=2019-12-30`)).entries)).toEqual([ref(patient), ref(undated), ref(claim), ref(early), ref(condition), ref(coverage)].sort());
-  expect(keys((await everything(`${base}?start=2021-07-01&end=2021-07-01`)).entries)).toEqual([ref(patient), ref(undated), ref(prescription), ref(coverage)].sort());
+  expect(keys((await everything(`${base}?start=2021-07-01&end=2021-07-01`)).entries)).toEqual([ref(patient), ref(undated), ref(prescription), ref(coverage), ref(condition)].sort());
 });
 
 test('paging while others write: no entry twice, none of those present throughout missing, a resource created meanwhile still comes', async () => {
