@@ -6,7 +6,7 @@ import type { TypedNode } from './compile-path-expression';
 import type { ParameterType } from './parameter-type';
 import { arrayEntrySort, arrayOverlap, columnMissing, placeholders } from './parameter-type';
 import type { ReferenceFilter, ReferenceTreeFilter } from './search-request';
-import { indexedParam } from './supported-parameters';
+import { searchParamDef } from './search-parameter-definitions';
 import { splitUnescaped, unescapeSearchValue } from './search-value-escaping';
 import { anySystemEntry, systemCodeEntry } from './token-encoding';
 
@@ -128,8 +128,9 @@ export const referenceParameter: ParameterType = {
 /** The reference parameter of `type` that makes a hierarchy of its own type (Location.partof, Organization.partof, Encounter.part-of …). */
 export function hierarchyParameter(type: string): string | undefined {
   return ['partof', 'part-of'].find((code) => {
-    const param = indexedParam(type, code);
-    return param?.def.type === 'reference' && param.def.targets.includes(type);
+    // The definitions, not supported-parameters.ts: that module imports this one to build its handlers.
+    const def = searchParamDef(type, code);
+    return def?.type === 'reference' && def.targets.includes(type);
   });
 }
 
