@@ -106,6 +106,9 @@ export class AuditSealer {
    * another one that held the rows): for tests and shutdown.
    */
   async sealed(timeoutMs = 10_000): Promise<void> {
+    // A pass that has committed its links (the queue looks empty) may still be writing its anchor.
+    await this.running;
+    await this.inFlight?.catch(() => undefined);
     const newest = (await this.knex('audit_unsealed').max({ seq: 'seq' }).first()) as { seq: string | null } | undefined;
     if (!newest?.seq) return;
     const deadline = Date.now() + timeoutMs;
