@@ -1,21 +1,20 @@
 import type { Encounter, Resource } from '@medplum/fhirtypes';
-import { badRequest, tooLarge } from '../core/outcome';
+import { badRequest } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { compartmentFilter, compartmentMemberTypes } from '../search/compartment-definitions';
 import { parseSearchRequest } from '../search/parse-search-request';
-import type { SearchFilter } from '../search/search-request';
-import type { ResourceStore } from '../storage/resource-store';
+import { searchEveryMatch } from '../storage/search-every-page';
 import { everythingBundle } from './everything';
 import { parseEverythingParameters } from './everything-parameters';
-import { localReferences, readReferenced } from './local-references';
+import { type LocalReference, localReferences, readReferenced } from './local-references';
 
-/** What one encounter's record may hold; beyond it the request is refused rather than served from memory. */
+/** What one encounter's record may hold; beyond it the request is refused (422 too-costly) rather than served from memory. */
 const MAX_RECORD = 20_000;
 const PAGE = 1000;
 
-type Section = 0 | 1;
+/** 0: the Encounter, 1: its compartment (both search mode match), 2: what those refer to (include): the record's order. */
+type Section = 0 | 1 | 2;
 interface Item {
-  /** 0: the Encounter and its compartment (search mode match); 1: what those refer to (include). */
   section: Section;
   resource: Resource & { id: string };
 }
@@ -41,36 +40,33 @@ export const encounterEverything: FhirHandler = async (req, ctx) => {
 
   const members: (Resource & { id: string })[] = [encounter];
   for (const type of compartmentMemberTypes('Encounter')) {
-    if (type === 'Encounter') continue;
     const filter = compartmentFilter('Encounter', type, id);
-    if (filter) members.push(...(await everyMatch(ctx.repo, type, filter)));
-    if (members.length > MAX_RECORD) throw tooLarge(`Encounter/${id} has more than ${MAX_RECORD} resources in its record`);
+    if (type === 'Encounter' || !filter) continue;
+    const request = parseSearchRequest(type, { _count: String(PAGE) }, { strict: true, defaultCount: PAGE, maxCount: PAGE });
+    members.push(...(await searchEveryMatch(ctx.repo, { ...request, filters: [...request.filters, filter] }, MAX_RECORD - members.length)));
   }
   const since = params.since === undefined ? undefined : Date.parse(params.since);
   const changed = (r: Resource): boolean => since === undefined || Date.parse(r.meta?.lastUpdated ?? '') >= since;
   const memberKeys = new Set(members.map((r) => `${r.resourceType}/${r.id}`));
   // Referenced from a resource changed since `_since` (or from any, without it).
-  const referenced = new Map<string, boolean>();
+  const referenced = new Map<string, { reference: LocalReference; fromChanged: boolean }>();
   for (const member of members) {
-    for (const { key } of localReferences(member, ctx.baseUrl)) {
-      if (!memberKeys.has(key)) referenced.set(key, (referenced.get(key) ?? false) || changed(member));
+    for (const reference of localReferences(member, ctx.baseUrl)) {
+      if (memberKeys.has(reference.key)) continue;
+      // The current version: an encounter's record is what it is now.
+      const current = { key: reference.key, type: reference.type, id: reference.id };
+      referenced.set(reference.key, { reference: current, fromChanged: (referenced.get(reference.key)?.fromChanged ?? false) || changed(member) });
     }
   }
-  const included = (await readReferenced(
-    ctx.repo,
-    [...referenced.keys()].map((key) => ({ key, type: key.split('/')[0], id: key.split('/')[1] }))
-  )) as (Resource & { id: string })[];
+  const included = (await readReferenced(ctx.repo, [...referenced.values()].map((r) => r.reference))) as (Resource & { id: string })[];
 
   const items: Item[] = [
-    ...members.filter(changed).map((resource): Item => ({ section: 0, resource })),
-    ...included.filter((r) => referenced.get(`${r.resourceType}/${r.id}`) || changed(r)).map((resource): Item => ({ section: 1, resource })),
+    ...members.filter(changed).map((resource): Item => ({ section: resource === encounter ? 0 : 1, resource })),
+    ...included.filter((r) => referenced.get(`${r.resourceType}/${r.id}`)?.fromChanged || changed(r)).map((resource): Item => ({ section: 2, resource })),
   ]
     .filter((item) => params.types === undefined || params.types.has(item.resource.resourceType))
     .sort(compareItems);
-  // The Encounter itself leads the record.
-  const first = items.findIndex((i) => i.section === 0 && i.resource.resourceType === 'Encounter' && i.resource.id === id);
-  if (first > 0) items.unshift(...items.splice(first, 1));
-  const start = after === undefined ? 0 : firstAfter(items, after, id);
+  const start = after === undefined ? 0 : firstAfter(items, after);
   const page = items.slice(start, start + params.count);
   const more = start + params.count < items.length;
   const last = page[page.length - 1];
@@ -81,25 +77,12 @@ export const encounterEverything: FhirHandler = async (req, ctx) => {
       ctx.baseUrl,
       path,
       params,
-      page.map((i) => ({ resource: i.resource, mode: i.section === 0 ? 'match' : 'include' })),
+      page.map((i) => ({ resource: i.resource, mode: i.section < 2 ? 'match' : 'include' })),
       params.cursor,
       more && last ? encodeCursor(last) : undefined
     ),
   };
 };
-
-async function everyMatch(store: ResourceStore, type: string, filter: SearchFilter): Promise<(Resource & { id: string })[]> {
-  let request = parseSearchRequest(type, { _count: String(PAGE) }, { strict: true, defaultCount: PAGE, maxCount: PAGE });
-  request = { ...request, filters: [...request.filters, filter] };
-  const found: (Resource & { id: string })[] = [];
-  for (;;) {
-    const page = await store.search(request);
-    found.push(...(page.resources as (Resource & { id: string })[]));
-    if (found.length > MAX_RECORD) return found;
-    if (!page.hasMore || !page.next) return found;
-    request = { ...request, cursor: page.next };
-  }
-}
 
 function compareItems(a: Item, b: Item): number {
   return a.section - b.section || compareStrings(a.resource.resourceType, b.resource.resourceType) || compareStrings(a.resource.id, b.resource.id);
@@ -115,14 +98,10 @@ interface Position {
   id: string;
 }
 
-/** The index of the first item after `position` in the record's order (the Encounter first, then section, type, id). */
-function firstAfter(items: readonly Item[], position: Position, encounterId: string): number {
-  const isEncounter = (p: Position): boolean => p.section === 0 && p.type === 'Encounter' && p.id === encounterId;
-  if (isEncounter(position)) return items.length > 0 && items[0].resource.resourceType === 'Encounter' && items[0].resource.id === encounterId ? 1 : 0;
-  const index = items.findIndex((item) => {
-    if (item.section === 0 && item.resource.resourceType === 'Encounter' && item.resource.id === encounterId) return false;
-    return compareItems(item, { section: position.section, resource: { resourceType: position.type, id: position.id } as Resource & { id: string } }) > 0;
-  });
+/** The index of the first item after `position` in the record's order (section, type, id). */
+function firstAfter(items: readonly Item[], position: Position): number {
+  const at: Item = { section: position.section, resource: { resourceType: position.type, id: position.id } as Resource & { id: string } };
+  const index = items.findIndex((item) => compareItems(item, at) > 0);
   return index < 0 ? items.length : index;
 }
 
@@ -137,7 +116,7 @@ function decodeCursor(text: string): Position {
   } catch {
     parsed = undefined;
   }
-  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== 'n' || (parsed[1] !== 0 && parsed[1] !== 1) || typeof parsed[2] !== 'string' || typeof parsed[3] !== 'string') {
+  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== 'n' || ![0, 1, 2].includes(parsed[1]) || typeof parsed[2] !== 'string' || typeof parsed[3] !== 'string') {
     throw badRequest('Invalid _cursor: use the next link as the server gave it', '_cursor');
   }
   return { section: parsed[1] as Section, type: parsed[2], id: parsed[3] };

@@ -1,6 +1,6 @@
 import type { Period } from '@medplum/fhirtypes';
 import { parseDateSearchValue } from './date-search-value';
-import type { SearchFilter } from './search-request';
+import type { DateSearchValue, SearchFilter } from './search-request';
 
 /**
  * When a resource's care took place, for a Consent provision's `dataPeriod` ("the time
@@ -103,15 +103,23 @@ export function withinDataPeriod(type: string, bounds: { start?: string; end?: s
   if (TIMELESS_TYPES.includes(type)) return 'none';
   const codes = CARE_DATES[type];
   if (!codes) return mode === 'deny' ? undefined : 'none';
-  const overlaps: SearchFilter[] = codes.map((code) => {
-    const sides: SearchFilter[] = [];
-    // ge S: the value ends at or after the period starts; le E: it starts at or before the period ends.
-    if (bounds.start) sides.push({ kind: 'date', code, values: [parseDateSearchValue(code, `ge${bounds.start}`)] });
-    if (bounds.end) sides.push({ kind: 'date', code, values: [parseDateSearchValue(code, `le${bounds.end}`)] });
+  // ge S: the value ends at or after the period starts; le E: it starts at or before the period ends.
+  const after = bounds.start ? parseDateSearchValue('dataPeriod', `ge${bounds.start}`) : undefined;
+  const before = bounds.end ? parseDateSearchValue('dataPeriod', `le${bounds.end}`) : undefined;
+  return careDateFilter(codes, after, before, mode === 'deny');
+}
+
+/**
+ * Resources one of whose care dates (`codes`) is `after` and `before` (date search values,
+ * either or both), and, when `undatedIn`, those with none of these dates: shared by a
+ * Consent's data period and `$everything`'s start / end.
+ */
+export function careDateFilter(codes: readonly string[], after: DateSearchValue | undefined, before: DateSearchValue | undefined, undatedIn: boolean): SearchFilter {
+  const ways: SearchFilter[] = codes.map((code) => {
+    const sides: SearchFilter[] = [after, before].filter((v): v is DateSearchValue => v !== undefined).map((value) => ({ kind: 'date', code, values: [value] }));
     if (sides.length === 0) return { kind: 'missing', code, missing: false };
     return sides.length === 1 ? sides[0] : { kind: 'all', filters: sides };
   });
-  const ways = [...overlaps];
-  if (mode === 'deny') ways.push({ kind: 'all', filters: codes.map((code): SearchFilter => ({ kind: 'missing', code, missing: true })) });
+  if (undatedIn) ways.push({ kind: 'all', filters: codes.map((code): SearchFilter => ({ kind: 'missing', code, missing: true })) });
   return ways.length === 1 ? ways[0] : { kind: 'any', filters: ways };
 }

@@ -1,7 +1,7 @@
 import { resourceTypes } from '../validation/structure-definitions';
 import { patientCompartmentFilter } from './compartment-definitions';
-import { careDateCodes } from './care-date';
-import type { SearchFilter } from './search-request';
+import { careDateCodes, careDateFilter } from './care-date';
+import type { DateSearchValue, SearchFilter } from './search-request';
 import { indexedParam } from './supported-parameters';
 
 /**
@@ -65,14 +65,9 @@ export function patientRecordFilters(resourceType: string, patientId: string, ca
   const filters: SearchFilter[] = [compartment];
   const codes = (careDateCodes(resourceType) ?? []).filter((code) => indexedParam(resourceType, code) !== undefined);
   if (codes.length === 0 || (!careDates.from && !careDates.to)) return filters;
-  // Overlap: care that ends at or after `from` (gt against a range ending at `from`) and starts before `to`, by one of its care dates.
-  const overlaps = codes.map((code): SearchFilter => {
-    const sides: SearchFilter[] = [];
-    if (careDates.from) sides.push({ kind: 'date', code, values: [{ prefix: 'gt', start: careDates.from, end: careDates.from }] });
-    if (careDates.to) sides.push({ kind: 'date', code, values: [{ prefix: 'lt', start: careDates.to, end: careDates.to }] });
-    return sides.length === 1 ? sides[0] : { kind: 'all', filters: sides };
-  });
-  const undated: SearchFilter = { kind: 'all', filters: codes.map((code): SearchFilter => ({ kind: 'missing', code, missing: true })) };
-  filters.push({ kind: 'any', filters: [undated, ...overlaps] });
+  // Overlap: care that ends at or after `from` (gt against a range ending at `from`) and starts before `to`, by one of its care dates; undated care stays.
+  const after: DateSearchValue | undefined = careDates.from ? { prefix: 'gt', start: careDates.from, end: careDates.from } : undefined;
+  const before: DateSearchValue | undefined = careDates.to ? { prefix: 'lt', start: careDates.to, end: careDates.to } : undefined;
+  filters.push(careDateFilter(codes, after, before, true));
   return filters;
 }

@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { issue, OperationOutcomeError, outcome } from '../core/outcome';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
+import type { SearchRequest } from '../search/search-request';
 import type { ResourceStore } from './resource-store';
 
 /** Rows per round trip: large enough that a hospital of a few thousand beds takes a handful of pages. */
@@ -24,12 +25,17 @@ export async function searchEveryPage<T extends Resource>(
   query: SearchQuery,
   limit = MAX_MATCHES
 ): Promise<(T & { id: string })[]> {
-  let request = parseSearchRequest(resourceType, query, { strict: true, defaultCount: PAGE_SIZE, maxCount: PAGE_SIZE });
+  return searchEveryMatch<T>(store, parseSearchRequest(resourceType, query, { strict: true, defaultCount: PAGE_SIZE, maxCount: PAGE_SIZE }), limit);
+}
+
+/** `searchEveryPage` for filters built in code (a compartment's, say) rather than a query. */
+export async function searchEveryMatch<T extends Resource>(store: ResourceStore, first: SearchRequest, limit = MAX_MATCHES): Promise<(T & { id: string })[]> {
+  let request = first;
   const found: (T & { id: string })[] = [];
   for (;;) {
     const page = await store.search(request);
     found.push(...(page.resources as (T & { id: string })[]));
-    if (found.length > limit) throw tooManyMatches(resourceType, limit);
+    if (found.length > limit) throw tooManyMatches(request.resourceType, limit);
     if (!page.hasMore || !page.next) return found;
     request = { ...request, cursor: page.next };
   }
