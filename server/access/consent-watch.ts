@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
-import pg from 'pg';
+import type pg from 'pg';
+import { PgListener } from '../storage/pg-listener';
 import type { Logger } from 'pino';
 
 const CHANNEL = 'fhir_consent_changed';
-const RECONNECT_MS = 1000;
 
 /**
  * Tells whether the Consents may have changed since a moment, so that the Consent rules
@@ -22,15 +22,29 @@ const RECONNECT_MS = 1000;
  */
 export class ConsentWatch {
   private epochValue = 0;
-  private client: pg.Client | undefined;
   private listening = false;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
+  private readonly listener: PgListener;
 
-  constructor(
-    private readonly connection: string | pg.ClientConfig,
-    private readonly log?: Pick<Logger, 'warn'>
-  ) {}
+  constructor(connection: string | pg.ClientConfig, log?: Pick<Logger, 'warn'>) {
+    this.listener = new PgListener(
+      connection,
+      CHANNEL,
+      {
+        notification: () => this.epochValue++,
+        // Whatever changed before LISTEN took effect is covered by the new epoch.
+        up: () => {
+          this.epochValue++;
+          this.listening = true;
+        },
+        down: () => {
+          this.listening = false;
+          this.epochValue++;
+        },
+      },
+      'Consent change notifications lost; Consents are read per request until they are back',
+      log
+    );
+  }
 
   static forKnex(knex: Knex, log?: Pick<Logger, 'warn'>): ConsentWatch {
     return new ConsentWatch((knex.client as { config: { connection: string | pg.ClientConfig } }).config.connection, log);
@@ -50,43 +64,11 @@ export class ConsentWatch {
     this.epochValue++;
   }
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    const client = new pg.Client(this.connection);
-    client.on('notification', () => {
-      this.epochValue++;
-    });
-    const lost = (err?: Error): void => {
-      if (this.client !== client) return;
-      this.listening = false;
-      this.epochValue++;
-      this.client = undefined;
-      client.end().catch(() => undefined);
-      if (!this.stopped) {
-        if (err) this.log?.warn({ err }, 'Consent change notifications lost; Consents are read per request until they are back');
-        this.retry = setTimeout(() => void this.start().catch(() => undefined), RECONNECT_MS);
-      }
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-      // Whatever changed before LISTEN took effect is covered by the new epoch.
-      this.epochValue++;
-      this.listening = true;
-    } catch (err) {
-      lost(err as Error);
-    }
+  start(): Promise<void> {
+    return this.listener.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
-    this.listening = false;
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+  stop(): Promise<void> {
+    return this.listener.stop();
   }
 }

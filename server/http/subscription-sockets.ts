@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { GuardedStore } from '../access/guarded-store';
@@ -10,12 +10,12 @@ import type { Principal } from '../access/principal';
 import { type AccessOptions, accessFor } from '../access/principal-access';
 import type { BearerVerifier } from '../auth/auth-exchange';
 import { SUBSCRIPTION_PING_CHANNEL } from '../jobs/subscription-delivery';
+import { PgListener } from '../storage/pg-listener';
 import type { ResourceStore } from '../storage/resource-store';
 import { bearerToken } from './bearer-auth';
 
 /** Where clients open their socket, under the FHIR base (advertised in the CapabilityStatement). */
 export const SUBSCRIPTION_SOCKET_PATH = '/fhir/websocket';
-const RECONNECT_MS = 1000;
 /** A socket that says nothing and answers no ping for this long is closed (ws protocol pings keep proxies from dropping idle sockets). */
 const HEARTBEAT_MS = 30_000;
 
@@ -47,15 +47,21 @@ export interface SubscriptionSocketOptions {
 export class SubscriptionSockets {
   private readonly sockets = new WebSocketServer({ noServer: true });
   private readonly bound = new Map<string, Set<WebSocket>>();
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
+  private readonly listener: PgListener;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly connection: string | pg.ClientConfig,
+    connection: string | pg.ClientConfig,
     private readonly options: SubscriptionSocketOptions
-  ) {}
+  ) {
+    this.listener = new PgListener(
+      connection,
+      SUBSCRIPTION_PING_CHANNEL,
+      { notification: (payload) => payload && this.ping(payload) },
+      'websocket Subscription pings lost; listening again in a second',
+      options.logger
+    );
+  }
 
   static forKnex(knex: Knex, options: SubscriptionSocketOptions): SubscriptionSockets {
     return new SubscriptionSockets((knex.client as { config: { connection: string | pg.ClientConfig } }).config.connection, options);
@@ -63,7 +69,7 @@ export class SubscriptionSockets {
 
   /** Starts listening for pings and takes the server's websocket upgrades on SUBSCRIPTION_SOCKET_PATH. */
   async start(server: http.Server): Promise<void> {
-    await this.listen();
+    await this.listener.start();
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head));
     this.heartbeat = setInterval(() => {
       for (const socket of this.sockets.clients) {
@@ -80,38 +86,10 @@ export class SubscriptionSockets {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.retry) clearTimeout(this.retry);
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const socket of this.sockets.clients) socket.close(1001, 'server shutting down');
     await new Promise<void>((resolve) => this.sockets.close(() => resolve()));
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
-  }
-
-  private async listen(): Promise<void> {
-    const client = new pg.Client(this.connection);
-    client.on('notification', (message) => {
-      if (message.channel === SUBSCRIPTION_PING_CHANNEL && message.payload) this.ping(message.payload);
-    });
-    const lost = (err?: Error): void => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      client.end().catch(() => undefined);
-      if (this.stopped) return;
-      if (err) this.options.logger.warn({ err }, 'websocket Subscription pings lost; listening again in a second');
-      this.retry = setTimeout(() => void this.listen().catch(() => undefined), RECONNECT_MS);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${SUBSCRIPTION_PING_CHANNEL}`);
-    } catch (err) {
-      lost(err as Error);
-    }
+    await this.listener.stop();
   }
 
   private ping(subscriptionId: string): void {
