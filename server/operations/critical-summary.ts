@@ -91,7 +91,8 @@ export function summaryBundle(resources: readonly Resource[], baseUrl: string, n
   };
 }
 
-function notInError(resource: Resource): boolean {
+/** Not recorded in error, nor refuted: what a summary may show. */
+export function notInError(resource: Resource): boolean {
   const r = resource as { status?: string; verificationStatus?: { coding?: { code?: string }[] } };
   if (r.status === 'entered-in-error') return false;
   const verification = r.verificationStatus?.coding?.map((c) => c.code) ?? [];
@@ -99,7 +100,7 @@ function notInError(resource: Resource): boolean {
 }
 
 /** The first of each code in `observations` (sorted newest first): the latest value of each measurement. */
-function latestPerCode(observations: readonly Resource[]): Resource[] {
+export function latestPerCode(observations: readonly Resource[]): Resource[] {
   const seen = new Set<string>();
   const latest: Resource[] = [];
   for (const observation of observations) {

@@ -5,19 +5,13 @@ import type { FhirHandler } from '../fhir/fhir-request';
 import { parseSearchRequest, type SearchQuery } from '../search/parse-search-request';
 import type { ResourceStore } from '../storage/resource-store';
 import { documentBundle } from './composition-document';
+import { latestPerCode, notInError } from './critical-summary';
 import { OperationInput } from './operation-parameters';
 
 const LOINC = 'http://loinc.org';
 /** The IPS's own Bundle profile: the only kind of summary this server makes. */
 const IPS_BUNDLE_PROFILE = 'http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips';
 const MAX_PER_SECTION = 200;
-
-/** Whether a search result is something recorded in error or ruled out: never in a summary. */
-function inError(resource: Resource): boolean {
-  const r = resource as { status?: string; verificationStatus?: CodeableConcept };
-  const verification = (r.verificationStatus?.coding ?? []).map((c) => c.code);
-  return r.status === 'entered-in-error' || verification.includes('entered-in-error') || verification.includes('refuted');
-}
 
 interface SectionRule {
   title: string;
@@ -91,7 +85,7 @@ export const patientSummary: FhirHandler = async (req, ctx) => {
     let entries: Resource[] = [];
     for (const [type, query] of rule.queries) {
       const request = parseSearchRequest(type, { ...query, patient: subject, _count: String(MAX_PER_SECTION) }, { strict: true, defaultCount: MAX_PER_SECTION, maxCount: MAX_PER_SECTION });
-      entries.push(...(await ctx.repo.search(request)).resources.filter((r) => !inError(r)));
+      entries.push(...(await ctx.repo.search(request)).resources.filter(notInError));
     }
     if (rule.latestPerCode) entries = latestPerCode(entries);
     if (entries.length === 0 && !rule.required) continue;
@@ -137,18 +131,6 @@ async function patientByIdentifier(store: ResourceStore, token: string | undefin
   if (found.length === 0) throw notFound(`$summary: no patient with identifier ${token}`);
   if (found.length > 1) throw badRequest(`$summary: more than one patient has identifier ${token}`, 'identifier');
   return found[0];
-}
-
-/** The first of each code in `observations` (sorted newest first). */
-function latestPerCode(observations: readonly Resource[]): Resource[] {
-  const seen = new Set<string>();
-  return observations.filter((observation) => {
-    const code = (observation as { code?: CodeableConcept }).code;
-    const key = code?.coding?.map((c) => `${c.system}|${c.code}`).sort().join(',') || code?.text || observation.id || '';
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 /** A section's narrative: one line per entry, what it is and when. */
