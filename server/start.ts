@@ -19,6 +19,7 @@ import { startOnDatabase } from './storage/database-location';
 import type { EmbeddedDatabase } from './storage/embedded-postgres';
 import { Repository } from './storage/repository';
 import { prepareSchema } from './storage/prepare-schema';
+import { refreshStoredProfiles } from './storage/stored-profiles';
 import { warmUpValidation } from './validation/validate-resource';
 import { setContentSearch } from './search/full-text-settings';
 
@@ -49,6 +50,8 @@ async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefin
   if (added > 0) {
     logger.info({ added }, 'search index columns created');
   }
+  // Writes check the profiles they claim, the stored ones included, from the first request on.
+  await refreshStoredProfiles(knex);
   // The validator compiles its definitions lazily (~0.4 s): pay that before the first request.
   warmUpValidation();
   // A mistake in policies/roles.json stops the start here, naming the entry.

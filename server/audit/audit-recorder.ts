@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
-import { refreshIfChanged } from '../storage/custom-search-parameter-store';
+import { refreshRegistriesAfterCommit } from '../storage/registries-after-commit';
 import { newId } from '../core/ids';
 import { Repository, type RepositoryOptions } from '../storage/repository';
 import { writeNewResources } from '../storage/write-new-resources';
@@ -111,7 +111,7 @@ export class AuditRecorder {
       return value;
     });
     // A SearchParameter written in it counts from the next request on (as Repository.transaction does).
-    await refreshIfChanged(this.knex).catch(() => undefined);
+    await refreshRegistriesAfterCommit(this.knex).catch(() => undefined);
     return result;
   }
 

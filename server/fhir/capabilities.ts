@@ -8,6 +8,7 @@ import type { Route } from './routes';
 import { oauthEndpoints } from '../auth/oauth-endpoints';
 import { operationDefinitionUrl } from '../operations/operation-definitions';
 import { nonEmpty } from '../core/non-empty';
+import { storedProfilesGeneration, supportedProfiles } from '../storage/stored-profiles';
 
 const SOFTWARE_VERSION: string = (require('../../package.json') as { version: string }).version;
 
@@ -50,8 +51,8 @@ export function thisInstance(baseUrl: string, description: string) {
  * what is not routed is not claimed. https://hl7.org/fhir/R4/capabilitystatement.html
  */
 export function capabilityStatement(routes: readonly Route[], baseUrl: string): CapabilityStatement {
-  // Custom SearchParameters change the searchParam lists: one statement per registry generation.
-  const key = `${searchParameterGeneration()} ${baseUrl}`;
+  // Custom SearchParameters change the searchParam lists, stored profiles the supportedProfile lists: one statement per generation of each.
+  const key = `${searchParameterGeneration()} ${storedProfilesGeneration()} ${baseUrl}`;
   const cached = cache.get(key);
   if (cached) {
     return cached;
@@ -64,6 +65,8 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     return {
       type: type as CapabilityStatementRestResource['type'],
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      // Profiles that $validate applies, and writes that claim them are checked against.
+      ...nonEmpty('supportedProfile', supportedProfiles(type)),
       interaction: interactions.filter((code) => !(appendOnly && CHANGE_INTERACTIONS.has(code))).map((code) => ({ code })),
       versioning: 'versioned',
       readHistory: true,

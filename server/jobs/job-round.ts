@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { loadedRegistryVersion } from '../search/custom-search-parameter-registry';
 import { refreshCustomSearchParameters, registryVersion } from '../storage/custom-search-parameter-store';
+import { refreshStoredProfiles } from '../storage/stored-profiles';
 import type { Repository } from '../storage/repository';
 import { type ExportRunnerOptions, runExportStep } from './export-runner';
 import { deleteExpiredExports } from '../storage/export-jobs';
@@ -19,15 +20,18 @@ export interface JobRoundOptions {
 }
 
 /**
- * Reloads the custom search parameters if their version in PostgreSQL moved. Every
- * process does this for itself, whoever runs the jobs: it is how a process learns of a
- * SearchParameter another one wrote.
+ * Reloads the custom search parameters if their version in PostgreSQL moved, and the
+ * stored profiles if their table changed. Every process does this for itself, whoever
+ * runs the jobs: it is how a process learns of a SearchParameter or a StructureDefinition
+ * another one wrote.
  */
 export async function refreshRegistry(knex: Knex, logger: Logger): Promise<void> {
   if ((await registryVersion(knex)) !== loadedRegistryVersion()) {
     const loaded = await refreshCustomSearchParameters(knex);
     for (const skip of loaded.skipped) logger.warn(skip, 'stored SearchParameter not applied');
   }
+  // And the stored profiles (StructureDefinitions) that writes check their claims against.
+  await refreshStoredProfiles(knex);
 }
 
 /**

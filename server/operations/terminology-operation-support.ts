@@ -1,4 +1,4 @@
-import type { CodeableConcept, CodeSystem, Coding, ConceptMap, Parameters, ValueSet } from '@medplum/fhirtypes';
+import type { CodeableConcept, CodeSystem, Coding, ConceptMap, Parameters, StructureDefinition, ValueSet } from '@medplum/fhirtypes';
 import { badRequest, issue, notFound, OperationOutcomeError, outcome } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
 import { terminologySource } from '../terminology/terminology-source';
@@ -17,7 +17,7 @@ export function callerTerminology(repo: ResourceStore): TerminologySource {
 }
 
 /** The latest live resource of a canonical the caller may read. */
-export async function latestByCanonical<T extends ValueSet | CodeSystem | ConceptMap>(repo: ResourceStore, resourceType: T['resourceType'], canonical: string): Promise<T | undefined> {
+export async function latestByCanonical<T extends ValueSet | CodeSystem | ConceptMap | StructureDefinition>(repo: ResourceStore, resourceType: T['resourceType'], canonical: string): Promise<T | undefined> {
   const { resources } = await repo.search({
     resourceType,
     filters: [{ kind: 'uri', code: 'url', entries: [canonical] }],

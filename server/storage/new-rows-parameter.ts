@@ -5,6 +5,7 @@ import { withSubscriptionRules } from './subscription-rules';
 import { type ResourceRow, toVersion, withVersionMeta } from './resource-row';
 import type { WriteResult } from './write-resource';
 import { writeStatements } from './write-statements';
+import { knownProfile } from './stored-profiles';
 
 /**
  * The rows as one jsonb parameter in PostgreSQL's binary format (a version byte, 1, then
@@ -63,7 +64,7 @@ export function newRowsParameter(
     let source = given;
     try {
       source = withSubscriptionRules(given) as typeof given;
-      assertValidResource(source);
+      assertValidResource(source, knownProfile);
     } catch (err) {
       throw invalid(position, err);
     }

@@ -17,7 +17,7 @@ import { StaleBaseError, type WriteCompanion, type WriteOperation, type WriteRes
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
-import { refreshIfChanged } from './custom-search-parameter-store';
+import { refreshRegistriesAfterCommit } from './registries-after-commit';
 import type { ResourceStore } from './resource-store';
 import { applyPatchDocument, type PatchDocument } from './patch-document';
 
@@ -350,7 +350,7 @@ export class Repository implements ResourceStore {
       try {
         const result = await this.knex.transaction(work);
         // The write committed: a failed reload is caught up by the background refresh, not reported as a failed write.
-        if (!(this.knex as Knex.Transaction).isTransaction) await refreshIfChanged(this.knex).catch(() => undefined);
+        if (!(this.knex as Knex.Transaction).isTransaction) await refreshRegistriesAfterCommit(this.knex).catch(() => undefined);
         return result;
       } catch (err) {
         if (this.companion) this.companion.written = companionsBefore;

@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { conflict } from '../core/outcome';
 import { newRowsParameter } from './new-rows-parameter';
+import { storedProfilesWritten } from './stored-profiles';
 import { type Db, runSql } from './sql';
 import { type WriteResult, writeResource } from './write-resource';
 import { writeStatements } from './write-statements';
@@ -83,5 +84,7 @@ export async function writeNewResources(db: Db, resources: readonly (Resource & 
     await inFlight?.catch(() => undefined);
     throw err;
   }
+  // Profiles: the claims of the next writes are checked against them.
+  if (byType.has('StructureDefinition')) await storedProfilesWritten(db);
   return results;
 }

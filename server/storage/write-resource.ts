@@ -10,6 +10,7 @@ import { writeSubscription } from './write-subscription';
 import { writeAppointment } from './write-appointment';
 import { writeAppointmentResponse } from './write-appointment-response';
 import { newRowsParameter } from './new-rows-parameter';
+import { knownProfile, storedProfilesWritten } from './stored-profiles';
 import { companionStatements, writeStatements } from './write-statements';
 
 /**
@@ -99,7 +100,10 @@ export async function writeResource(db: Db, op: WriteOperation, companion?: Writ
   if (op.resourceType === 'Appointment') return writeAppointment(db, op, writeOneResource, companion);
   // A reply sets its participant's status in the Appointment: see write-appointment-response.ts.
   if (op.resourceType === 'AppointmentResponse') return writeAppointmentResponse(db, op, writeOneResource, writeResource, companion);
-  return writeOneResource(db, op, companion);
+  const result = await writeOneResource(db, op, companion);
+  // A profile: the claims of the next writes are checked against it.
+  if (op.resourceType === 'StructureDefinition' && !result.noop) await storedProfilesWritten(db);
+  return result;
 }
 
 /** Sends a write statement, with the companions of its result when there are any. */
@@ -126,7 +130,7 @@ async function send(
 async function writeOneResource(db: Db, given: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
   const op = given.resource ? { ...given, resource: withSubscriptionRules(given.resource) } : given;
   if (op.resource) {
-    assertValidResource(op.resource);
+    assertValidResource(op.resource, knownProfile);
   }
   const sql = writeStatements(op.resourceType);
   const indexValues = op.resource ? extractIndexValues(op.resource) : undefined;

@@ -1,5 +1,7 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { OperationOutcomeError, outcome } from '../core/outcome';
+import { claimedProfileIssues } from './claimed-profiles';
+import type { ProfileResolver } from './profile-validation';
 import { ResourceWalker } from './resource-walker';
 import type { ValidationOptions } from './resource-walker';
 
@@ -21,11 +23,20 @@ export function isBlocking(issue: OperationOutcomeIssue): boolean {
   return issue.severity === 'error' || issue.severity === 'fatal';
 }
 
-/** Throws a 400 OperationOutcomeError listing every issue when any is an error. */
-export function assertValidResource(resource: unknown): void {
+/**
+ * Throws a 400 OperationOutcomeError listing every issue when any is an error, then a 422
+ * (http.html: "the proposed resource violated applicable FHIR profiles") when the
+ * resource breaks a profile it claims in meta.profile that `resolveProfile` knows (by
+ * default those R4 publishes; the write path adds those stored here).
+ */
+export function assertValidResource(resource: unknown, resolveProfile?: ProfileResolver): void {
   const issues = validateResource(resource);
   if (issues.some(isBlocking)) {
     throw new OperationOutcomeError(400, outcome(issues));
+  }
+  const profileIssues = claimedProfileIssues(resource, { vitalSigns: false, resolve: resolveProfile });
+  if (profileIssues.some(isBlocking)) {
+    throw new OperationOutcomeError(422, outcome(profileIssues));
   }
 }
 

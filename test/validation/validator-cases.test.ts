@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isBlocking, validateResource } from '../../server/validation/validate-resource';
+import { claimedProfileIssues } from '../../server/validation/claimed-profiles';
 import type { ValidationOptions } from '../../server/validation/validate-resource';
 import { SHARED_DATA_DIR } from '../../scripts/shared-data-dir';
 
@@ -27,7 +28,6 @@ const disagreements: Record<string, string> = {
   'sp-diff-type': 'needs the derivedFrom SearchParameter to be fetched and compared (business rule)',
   'sp-diff-base': 'needs the derivedFrom SearchParameter and FHIRPath type analysis of its expression',
   'sp-composite': 'Java business rule on composite SearchParameters (components count), not an R4 invariant',
-  'obs-temp-bad': 'Java applies the vital-signs profile (bodytemp) by LOINC code; the server validates against the base resource only',
   'pat-dob-ext': 'unknown extension URL: the server accepts extensions it has no definition for (R4 allows any extension)',
   'nested-questionnaire-nested-valueset': 'unknown extension URL (SDC); extensions without a definition are accepted',
   'maiden-name-extension': 'extension context check needs the extension definition (5.x ballot version)',
@@ -57,7 +57,8 @@ function verdict(c: ValidatorCase): { valid: boolean; errors: string[] } {
   } catch (err) {
     return { valid: false, errors: [`malformed JSON: ${(err as Error).message}`] };
   }
-  const errors = validateResource(parsed, optionsFor(c))
+  // As HL7's validator: the base definitions, then the R4 profiles claimed or required (vital signs).
+  const errors = [...validateResource(parsed, optionsFor(c)), ...claimedProfileIssues(parsed, { vitalSigns: true })]
     .filter(isBlocking)
     .map((i) => `${i.expression?.[0]}: ${i.diagnostics}`);
   return { valid: errors.length === 0, errors };

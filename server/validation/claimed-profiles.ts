@@ -1,0 +1,37 @@
+import type { Coding, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
+import { isJsonObject, type JsonObject } from './json-shape';
+import { officialProfile, vitalSignsProfilesFor } from './official-profiles';
+import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
+
+/**
+ * The issues of the profiles a resource claims in meta.profile that `resolve` knows (by
+ * default those R4 publishes: vital signs, lipid profiles, shareable value sets …);
+ * claimed profiles not known, or without a snapshot, are not checked. With `vitalSigns`,
+ * also the vital signs profile that R4 requires of an Observation by its LOINC code
+ * (observation-vitalsigns.html), as HL7's validator applies it.
+ */
+export function claimedProfileIssues(resource: unknown, options: { vitalSigns: boolean; resolve?: ProfileResolver }): OperationOutcomeIssue[] {
+  if (!isJsonObject(resource)) return [];
+  const resolve = options.resolve ?? officialProfile;
+  const meta = resource.meta;
+  const claimed = isJsonObject(meta) && Array.isArray(meta.profile) ? meta.profile.filter((u): u is string => typeof u === 'string') : [];
+  const profiles: StructureDefinition[] = [];
+  for (const url of claimed) {
+    const sd = resolve(url);
+    if (sd && !profileUnusableReason(sd) && (!url.includes('|') || sd.version === url.split('|')[1])) profiles.push(sd);
+  }
+  if (options.vitalSigns && resource.resourceType === 'Observation') {
+    const code = resource.code;
+    const codings = isJsonObject(code) && Array.isArray(code.coding) ? (code.coding.filter(isJsonObject) as Coding[]) : [];
+    profiles.push(...vitalSignsProfilesFor(codings).map((v) => v.profile));
+  }
+  if (profiles.length === 0) return [];
+  const applied = new Set<string>();
+  const issues: OperationOutcomeIssue[] = [];
+  for (const sd of profiles) {
+    if (applied.has(sd.url)) continue;
+    applied.add(sd.url);
+    issues.push(...profileProblems(resource as JsonObject, sd, resolve));
+  }
+  return issues;
+}

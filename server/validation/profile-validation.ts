@@ -1,0 +1,441 @@
+import { toTypedValue } from '@medplum/core';
+import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
+import { issue, type IssueCode } from '../core/outcome';
+import { evaluateInvariant, type InvariantContext } from './invariants';
+import { isJsonObject, type JsonObject } from './json-shape';
+import { expandValueSet } from './required-bindings';
+import { resourceDefinitions, typeDefinitions } from './structure-definitions';
+import { isPrimitiveType } from './type-schemas';
+
+/**
+ * Validation of a resource against a constraint profile (a StructureDefinition with a
+ * snapshot), on top of the base R4 validation (validate-resource.ts), which has already
+ * checked structure, types, primitives and the base invariants. What a profile adds is
+ * checked here: narrower cardinality, fixed and pattern values, narrower types and
+ * reference targets, required bindings, its own invariants, the profiles of its element
+ * types (extensions, nested profiles), and slicing with value, pattern, exists, type and
+ * profile discriminators (profiling.html#slicing).
+ */
+
+/** Finds a profile by canonical url (with or without `|version`), or undefined when it is not known here. */
+export type ProfileResolver = (url: string) => StructureDefinition | undefined;
+
+interface ProfileNode {
+  def: ElementDefinition;
+  /** The element's name in its parent: `coding`, `value[x]`, `valueQuantity`. */
+  name: string;
+  children: ProfileNode[];
+  slices: ProfileNode[];
+}
+
+/** A value found in the resource, where it was found, and its FHIR type. */
+interface Located {
+  value: unknown;
+  path: string;
+  type: string;
+}
+
+const MAX_PROFILE_DEPTH = 24;
+
+/** Invariant keys of the base definitions: the base validation evaluates those already. */
+let baseKeys: ReadonlySet<string> | undefined;
+function isBaseInvariant(key: string): boolean {
+  baseKeys ??= new Set(
+    [...resourceDefinitions, ...typeDefinitions].flatMap((sd) => (sd.snapshot?.element ?? []).flatMap((e) => (e.constraint ?? []).map((c) => c.key)))
+  );
+  return baseKeys.has(key);
+}
+
+const compiled = new WeakMap<StructureDefinition, ProfileNode>();
+
+/** The snapshot as a tree: children by element id, slices under the element they slice. */
+function compile(sd: StructureDefinition): ProfileNode {
+  const cached = compiled.get(sd);
+  if (cached) return cached;
+  const byId = new Map<string, ProfileNode>();
+  let root: ProfileNode | undefined;
+  for (const def of sd.snapshot?.element ?? []) {
+    const id = def.id ?? def.path;
+    const segments = id.split('.');
+    const last = segments[segments.length - 1];
+    const colon = last.indexOf(':');
+    const node: ProfileNode = { def, name: colon < 0 ? last : last.slice(0, colon), children: [], slices: [] };
+    byId.set(id, node);
+    if (!root) {
+      root = node;
+      continue;
+    }
+    const parentId = segments.slice(0, -1).join('.');
+    if (colon < 0) {
+      byId.get(parentId)?.children.push(node);
+      continue;
+    }
+    // A reslice `name:a/b` slices the slice `name:a`.
+    const sliceName = last.slice(colon + 1);
+    const sliced = sliceName.includes('/') ? `${node.name}:${sliceName.slice(0, sliceName.lastIndexOf('/'))}` : node.name;
+    byId.get(parentId ? `${parentId}.${sliced}` : sliced)?.slices.push(node);
+  }
+  if (!root) throw new Error(`StructureDefinition ${sd.url} has no snapshot`);
+  compiled.set(sd, root);
+  return root;
+}
+
+/** Whether a StructureDefinition can serve as a profile here: a constraint with a snapshot. */
+export function profileUnusableReason(sd: StructureDefinition): string | undefined {
+  if (sd.derivation !== 'constraint') return `it is not a constraint profile (derivation ${sd.derivation ?? 'missing'})`;
+  if (!sd.snapshot?.element?.length) return 'it has no snapshot (this server does not generate snapshots from differentials)';
+  return undefined;
+}
+
+/** The issues of `resource` against `profile`; `resolve` finds the profiles it refers to. */
+export function profileProblems(resource: JsonObject, profile: StructureDefinition, resolve: ProfileResolver): OperationOutcomeIssue[] {
+  const walker = new ProfileWalker(resource, profile, resolve);
+  walker.checkResource(resource, profile, String(resource.resourceType ?? profile.type));
+  return walker.issues;
+}
+
+class ProfileWalker {
+  readonly issues: OperationOutcomeIssue[] = [];
+  private readonly context: InvariantContext;
+  private depth = 0;
+
+  constructor(
+    resource: JsonObject,
+    private readonly profile: StructureDefinition,
+    private readonly resolve: ProfileResolver
+  ) {
+    const typed = toTypedValue(resource);
+    this.context = { resource: typed, rootResource: typed };
+  }
+
+  checkResource(value: JsonObject, profile: StructureDefinition, path: string): void {
+    if (profile.type && value.resourceType !== profile.type && profile.kind === 'resource') {
+      this.report('error', 'structure', `The profile ${profile.url} is for ${profile.type}, not ${String(value.resourceType)}`, path);
+      return;
+    }
+    this.checkValue(compile(profile), { value, path, type: profile.type ?? String(value.resourceType) });
+  }
+
+  private report(severity: OperationOutcomeIssue['severity'], code: IssueCode, text: string, path: string): void {
+    if (!this.issues.some((i) => i.diagnostics === text && i.expression?.[0] === path)) this.issues.push(issue(severity, code, text, path));
+  }
+
+  private label(node: ProfileNode): string {
+    return `${node.def.id ?? node.def.path} (${this.profile.url})`;
+  }
+
+  /** The values of one element (or one slice) of a parent: cardinality, then each value, then its slices. */
+  private checkElement(node: ProfileNode, values: Located[], path: string, isSlice: boolean): void {
+    const def = node.def;
+    const min = def.min ?? 0;
+    const max = cardinalityMax(def.max);
+    const baseMin = def.base?.min ?? 0;
+    const baseMax = cardinalityMax(def.base?.max);
+    if ((isSlice || min > baseMin) && values.length < min) {
+      this.report('error', 'structure', `${this.label(node)}: minimum required = ${min}, but only found ${values.length}`, path);
+    }
+    if ((isSlice || max < baseMax) && values.length > max) {
+      this.report('error', 'structure', `${this.label(node)}: maximum allowed = ${max}, but found ${values.length}`, path);
+    }
+    for (const value of values) this.checkValue(node, value);
+    if (node.slices.length > 0) this.checkSlices(node, values, path);
+  }
+
+  private checkValue(node: ProfileNode, located: Located): void {
+    const def = node.def;
+    const { value, path } = located;
+    const types = def.type ?? [];
+    const type = types.find((t) => sameType(t.code, located.type));
+    if (types.length > 0 && !type && !(types.length === 1 && (types[0].code === 'BackboneElement' || types[0].code === 'Element'))) {
+      this.report('error', 'structure', `${this.label(node)}: type ${located.type} is not allowed here (allowed: ${types.map((t) => t.code).join(', ')})`, path);
+      return;
+    }
+    const fixed = constrainedValue(def, 'fixed');
+    if (fixed !== undefined && !deepEqual(value, fixed)) {
+      this.report('error', 'value', `${this.label(node)}: the value must be ${JSON.stringify(fixed)}, found ${JSON.stringify(value)}`, path);
+    }
+    const pattern = constrainedValue(def, 'pattern');
+    if (pattern !== undefined && !includes(value, pattern)) {
+      this.report('error', 'value', `${this.label(node)}: the value must match the pattern ${JSON.stringify(pattern)}, found ${JSON.stringify(value)}`, path);
+    }
+    if (def.maxLength !== undefined && typeof value === 'string' && value.length > def.maxLength) {
+      this.report('error', 'too-long', `${this.label(node)}: longer than ${def.maxLength} characters`, path);
+    }
+    if (def.binding?.strength === 'required' && def.binding.valueSet) this.checkBinding(node, located, def.binding.valueSet);
+    if (located.type === 'Reference' && isJsonObject(value)) this.checkTarget(node, value, types, path);
+    for (const constraint of def.constraint ?? []) {
+      if (!constraint.expression || isBaseInvariant(constraint.key)) continue;
+      const result = evaluateInvariant(
+        { key: constraint.key, human: constraint.human ?? '', expression: constraint.expression, source: def.path },
+        value,
+        fhirPathType(def, located.type),
+        this.context
+      );
+      if (result !== true) {
+        const reason = typeof result === 'string' ? ` (${result})` : '';
+        this.report(constraint.severity === 'warning' ? 'warning' : 'error', 'invariant', `Constraint ${constraint.key} failed: ${constraint.human ?? constraint.expression}${reason} (${this.profile.url})`, path);
+      }
+    }
+    for (const url of type?.profile ?? []) this.checkTypeProfile(url, located);
+    if (isJsonObject(value)) {
+      for (const child of node.children) this.checkElement(child, childValues(value, path, child), `${path}.${child.name}`, false);
+    }
+  }
+
+  /** A profile an element's type must conform to (an extension's definition, a datatype or resource profile). */
+  private checkTypeProfile(url: string, located: Located): void {
+    // Base types, SimpleQuantity and MoneyQuantity are not constraint profiles known here: the base validation applies them.
+    const sd = this.resolve(url.split('|')[0]);
+    if (!sd || profileUnusableReason(sd) || this.depth >= MAX_PROFILE_DEPTH) return;
+    this.depth++;
+    try {
+      if (sd.kind === 'resource' && isJsonObject(located.value)) this.checkResource(located.value, sd, located.path);
+      else this.checkValue(compile(sd), { ...located, type: sd.type ?? located.type });
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private checkBinding(node: ProfileNode, located: Located, valueSet: string): void {
+    const expansion = expandValueSet(valueSet.split('|')[0]);
+    if (!expansion) return;
+    const { value } = located;
+    let codes: { system?: string; code: string }[] = [];
+    if (typeof value === 'string') codes = [{ code: value }];
+    else if (isJsonObject(value) && Array.isArray(value.coding)) codes = value.coding.filter(isJsonObject).map(codeOf).filter(isCode);
+    else if (isJsonObject(value)) codes = [codeOf(value)].filter(isCode);
+    if (codes.length === 0) return;
+    const inSet = (c: { system?: string; code: string }): boolean => (c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code));
+    if (!codes.some(inSet)) {
+      const shown = codes.map((c) => (c.system ? `${c.system}#${c.code}` : c.code)).join(', ');
+      // On a choice of types (vital signs' component.value[x]) HL7's validator holds the binding as extensible: a warning.
+      const choice = (node.def.type?.length ?? 0) > 1;
+      this.report(choice ? 'warning' : 'error', 'code-invalid', `${this.label(node)}: ${shown} is not in the value set ${valueSet}, which the profile ${choice ? 'binds' : 'requires'}`, located.path);
+    }
+  }
+
+  private checkTarget(node: ProfileNode, reference: JsonObject, types: ElementDefinition['type'] & object, path: string): void {
+    const targets = types.flatMap((t) => t.targetProfile ?? []);
+    if (targets.length === 0 || typeof reference.reference !== 'string') return;
+    const match = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/.exec(reference.reference);
+    if (!match) return;
+    const allowed = targets.map((t) => this.resolve(t.split('|')[0])?.type ?? t.slice(t.lastIndexOf('/') + 1));
+    if (allowed.includes('Resource') || allowed.includes(match[1])) return;
+    this.report('error', 'structure', `${this.label(node)}: a reference to ${match[1]} is not allowed here (allowed: ${[...new Set(allowed)].join(', ')})`, path);
+  }
+
+  private checkSlices(node: ProfileNode, values: Located[], path: string): void {
+    const slicing = node.def.slicing;
+    const discriminators = slicing?.discriminator ?? (node.def.type?.[0]?.code === 'Extension' ? [{ type: 'value' as const, path: 'url' }] : []);
+    const matched = new Map<ProfileNode, Located[]>(node.slices.map((s) => [s, []]));
+    for (const located of values) {
+      const slice = node.slices.find((s) => discriminators.length > 0 && discriminators.every((d) => this.matchesDiscriminator(located, s, d)));
+      if (slice) matched.get(slice)?.push(located);
+      else if (slicing?.rules === 'closed') {
+        this.report('error', 'structure', `${this.label(node)}: the value matches none of the slices, and the slicing is closed`, located.path);
+      }
+    }
+    for (const slice of node.slices) this.checkElement(slice, matched.get(slice) ?? [], path, true);
+  }
+
+  private matchesDiscriminator(located: Located, slice: ProfileNode, discriminator: ElementDefinitionSlicingDiscriminator): boolean {
+    const path = discriminator.path ?? '$this';
+    const found = valuesAt(located, path);
+    if (found === undefined) return false;
+    // The elements the path names in the slice, also inside the slices of the elements on the way (code.coding:SBPCode.code).
+    const constraints = this.nodesAt(slice, path);
+    const constraint = constraints[0];
+    switch (discriminator.type) {
+      case 'value':
+      case 'pattern': {
+        if (!constraint) {
+          // An extension slice whose elements the snapshot leaves to the extension's definition.
+          const profile = slice.def.type?.[0]?.profile?.[0];
+          return path === 'url' && profile !== undefined && found.some((f) => f.value === profile.split('|')[0]);
+        }
+        const expected = constraints.flatMap((c) => {
+          const fixed = constrainedValue(c.def, 'fixed');
+          const pattern = constrainedValue(c.def, 'pattern');
+          return fixed !== undefined ? [{ value: fixed, exact: true }] : pattern !== undefined ? [{ value: pattern, exact: false }] : [];
+        });
+        if (expected.length > 0) return found.some((f) => expected.some((e) => (e.exact ? deepEqual(f.value, e.value) : includes(f.value, e.value))));
+        const valueSet = constraint.def.binding?.strength === 'required' ? constraint.def.binding.valueSet : undefined;
+        const expansion = valueSet ? expandValueSet(valueSet.split('|')[0]) : null;
+        if (!expansion) return false;
+        return found.some((f) => {
+          const codes = typeof f.value === 'string' ? [{ code: f.value }] : isJsonObject(f.value) ? [codeOf(f.value)].filter(isCode) : [];
+          return codes.some((c) => (c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code)));
+        });
+      }
+      case 'exists': {
+        const def = constraint?.def;
+        if (!def) return false;
+        if ((def.min ?? 0) > 0) return found.length > 0;
+        if (def.max === '0') return found.length === 0;
+        return true;
+      }
+      case 'type': {
+        const types = (constraint ?? slice).def.type?.map((t) => t.code) ?? [];
+        return found.some((f) => types.some((t) => sameType(t, f.type)));
+      }
+      case 'profile': {
+        const profiles = (constraint ?? slice).def.type?.flatMap((t) => [...(t.profile ?? []), ...(t.targetProfile ?? [])]) ?? [];
+        return found.some((f) => profiles.some((p) => this.conforms(f, p)));
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Whether a value conforms to a profile, without reporting. */
+  private conforms(located: Located, url: string): boolean {
+    const sd = this.resolve(url.split('|')[0]);
+    if (!sd || profileUnusableReason(sd) || this.depth >= MAX_PROFILE_DEPTH) return false;
+    const inner = new ProfileWalker(this.context.resource.value as JsonObject, sd, this.resolve);
+    inner.depth = this.depth + 1;
+    if (sd.kind === 'resource' && isJsonObject(located.value)) inner.checkResource(located.value, sd, located.path);
+    else inner.checkValue(compile(sd), { ...located, type: sd.type ?? located.type });
+    return !inner.issues.some((i) => i.severity === 'error');
+  }
+
+  /** The elements of a slice that a discriminator path names, following slices and type profiles where the snapshot stops. */
+  private nodesAt(slice: ProfileNode, path: string): ProfileNode[] {
+    if (path === '$this') return [slice];
+    let current: ProfileNode[] = [slice];
+    for (const segment of path.split('.')) {
+      const url = /^extension\('(.*)'\)$/.exec(segment)?.[1];
+      const name = url === undefined ? segment : 'extension';
+      const next: ProfileNode[] = [];
+      for (const node of current) {
+        let children = node.children;
+        if (!children.some((c) => c.name === name || c.name === `${name}[x]`)) {
+          const profile = node.def.type?.[0]?.profile?.[0];
+          const sd = profile ? this.resolve(profile.split('|')[0]) : undefined;
+          if (sd && !profileUnusableReason(sd)) children = compile(sd).children;
+        }
+        for (const child of children) {
+          if (child.name !== name && child.name !== `${name}[x]`) continue;
+          // extension('url'): the slice of the extensions with that url.
+          if (url !== undefined) next.push(...child.slices.filter((s) => s.def.type?.[0]?.profile?.some((p) => p.split('|')[0] === url)));
+          else next.push(child, ...child.slices);
+        }
+      }
+      current = next;
+    }
+    return current;
+  }
+}
+
+function cardinalityMax(max: string | undefined): number {
+  return max === undefined || max === '*' ? Infinity : Number(max);
+}
+
+/** The values of a child element in a parent object, each with its path and type. */
+function childValues(parent: JsonObject, parentPath: string, node: ProfileNode): Located[] {
+  const located: Located[] = [];
+  const add = (key: string, type: string): void => {
+    const value = parent[key];
+    if (value === undefined || value === null) return;
+    if (Array.isArray(value)) value.forEach((v, i) => v !== null && located.push({ value: v, path: `${parentPath}.${key}[${i}]`, type: typeOf(v, type) }));
+    else located.push({ value, path: `${parentPath}.${key}`, type: typeOf(value, type) });
+  };
+  if (node.name.endsWith('[x]')) {
+    const prefix = node.name.slice(0, -3);
+    for (const key of Object.keys(parent)) {
+      if (key.length > prefix.length && key.startsWith(prefix) && /[A-Z]/.test(key[prefix.length])) add(key, typeFromSuffix(key.slice(prefix.length)));
+    }
+  } else {
+    add(node.name, node.def.type?.[0]?.code ?? 'Element');
+  }
+  return located;
+}
+
+function typeOf(value: unknown, declared: string): string {
+  return declared === 'Resource' && isJsonObject(value) && typeof value.resourceType === 'string' ? value.resourceType : declared;
+}
+
+function typeFromSuffix(suffix: string): string {
+  const lower = suffix[0].toLowerCase() + suffix.slice(1);
+  return isPrimitiveType(lower) ? lower : suffix;
+}
+
+function sameType(code: string, type: string): boolean {
+  // Element types in R4 snapshots are codes; FHIRPath system types (System.String) appear on ids and urls.
+  return code === type || code.endsWith(`.${type[0].toUpperCase()}${type.slice(1)}`) || (code === 'Resource' && /^[A-Z]/.test(type));
+}
+
+/** A discriminator path's values, from a value: `$this`, dotted names, `extension('url')`; undefined when unsupported (resolve()). */
+function valuesAt(located: Located, path: string): Located[] | undefined {
+  if (path === '$this') return [located];
+  let current: Located[] = [located];
+  for (const segment of path.split('.')) {
+    const ext = /^extension\('(.*)'\)$/.exec(segment);
+    const next: Located[] = [];
+    for (const item of current) {
+      if (!isJsonObject(item.value)) continue;
+      const object = item.value;
+      if (ext) {
+        for (const e of Array.isArray(object.extension) ? object.extension : []) {
+          if (isJsonObject(e) && e.url === ext[1]) next.push({ value: e, path: `${item.path}.extension`, type: 'Extension' });
+        }
+        continue;
+      }
+      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(segment)) return undefined;
+      const keys = segment in object ? [segment] : Object.keys(object).filter((k) => k.startsWith(segment) && /[A-Z]/.test(k[segment.length] ?? ''));
+      for (const key of keys) {
+        const type = key === segment ? 'Element' : typeFromSuffix(key.slice(segment.length));
+        const value = object[key];
+        for (const v of Array.isArray(value) ? value : [value]) next.push({ value: v, path: `${item.path}.${key}`, type });
+      }
+    }
+    current = next;
+  }
+  return current;
+}
+
+function constrainedValue(def: ElementDefinition, kind: 'fixed' | 'pattern'): unknown {
+  for (const key in def) {
+    if (key.startsWith(kind) && /[A-Z]/.test(key[kind.length] ?? '')) return (def as unknown as Record<string, unknown>)[key];
+  }
+  return undefined;
+}
+
+function codeOf(value: JsonObject): { system?: string; code: string } {
+  return { system: typeof value.system === 'string' ? value.system : undefined, code: typeof value.code === 'string' ? value.code : '' };
+}
+
+function isCode(c: { code: string }): boolean {
+  return c.code !== '';
+}
+
+function fhirPathType(def: ElementDefinition, type: string): string {
+  if (type !== 'BackboneElement' && type !== 'Element') return type;
+  return def.path
+    .split('.')
+    .map((s) => s.replace('[x]', ''))
+    .map((s) => s[0].toUpperCase() + s.slice(1))
+    .join('');
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'number' && typeof b === 'number') return a === b;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  if (isJsonObject(a) && isJsonObject(b)) {
+    const keys = Object.keys(a).filter((k) => a[k] !== undefined);
+    return keys.length === Object.keys(b).filter((k) => b[k] !== undefined).length && keys.every((k) => deepEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+/** A pattern matches a value holding at least what it holds (profiling.html: pattern[x]). */
+function includes(value: unknown, pattern: unknown): boolean {
+  if (Array.isArray(pattern)) {
+    const values = Array.isArray(value) ? value : [value];
+    return pattern.every((p) => values.some((v) => includes(v, p)));
+  }
+  if (isJsonObject(pattern)) {
+    return isJsonObject(value) && Object.keys(pattern).every((k) => includes(value[k], pattern[k]));
+  }
+  return value === pattern;
+}
