@@ -2,7 +2,7 @@ import type { StructureDefinition } from '@medplum/fhirtypes';
 import { isOperationOutcomeError } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
 import { officialProfile } from '../validation/official-profiles';
-import { profileUnusableReason, type ProfileResolver } from '../validation/profile-validation';
+import type { ProfileResolver } from '../validation/profile-validation';
 import { latestByCanonical } from './terminology-operation-support';
 
 /** Profiles loaded for one validation, with those that refer to other profiles followed up to this many. */
@@ -23,8 +23,10 @@ export async function loadProfiles(repo: ResourceStore, urls: readonly string[])
     if (found.has(url)) continue;
     const sd = officialProfile(url) ?? (await storedProfile(repo, url));
     found.set(url, sd);
-    if (!sd || profileUnusableReason(sd)) continue;
-    for (const element of sd.snapshot?.element ?? []) {
+    if (!sd) continue;
+    // A profile published as a differential is laid over its base, which must be loaded too.
+    if (!sd.snapshot?.element?.length && sd.baseDefinition) queue.push(sd.baseDefinition);
+    for (const element of [...(sd.snapshot?.element ?? []), ...(sd.differential?.element ?? [])]) {
       for (const type of element.type ?? []) {
         for (const next of [...(type.profile ?? []), ...(type.targetProfile ?? [])]) {
           if (!found.has(next.split('|')[0])) queue.push(next);

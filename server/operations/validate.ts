@@ -102,7 +102,7 @@ function unusable(canonical: string, resolve: ProfileResolver): string | undefin
   const sd = resolve(canonical);
   if (!sd) return 'it is not known to this server';
   if (version !== undefined && sd.version !== version) return `this server has version ${sd.version ?? '(none)'}, not ${version}`;
-  return profileUnusableReason(sd);
+  return profileUnusableReason(sd, resolve);
 }
 
 function isParameters(value: unknown): value is Parameters {

@@ -68,7 +68,7 @@ export function storedProfilesGeneration(): number {
 
 /** The canonical urls of the profiles of a resource type that writes and $validate apply: R4's, then those stored here. */
 export function supportedProfiles(resourceType: string): string[] {
-  const usable = (sd: StructureDefinition): boolean => sd.type === resourceType && sd.kind === 'resource' && !profileUnusableReason(sd);
+  const usable = (sd: StructureDefinition): boolean => sd.type === resourceType && sd.kind === 'resource' && !profileUnusableReason(sd, knownProfile);
   const official = [...officialProfiles()].filter(usable).map((sd) => sd.url);
   const stored = [...byUrl.values()].filter(usable).map((sd) => sd.url);
   return [...new Set([...official, ...stored])];

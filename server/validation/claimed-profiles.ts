@@ -18,7 +18,7 @@ export function claimedProfileIssues(resource: unknown, options: { vitalSigns: b
   const profiles: StructureDefinition[] = [];
   for (const url of claimed) {
     const sd = resolve(url);
-    if (sd && !profileUnusableReason(sd) && (!url.includes('|') || sd.version === url.split('|')[1])) profiles.push(sd);
+    if (sd && !profileUnusableReason(sd, resolve) && (!url.includes('|') || sd.version === url.split('|')[1])) profiles.push(sd);
   }
   if (options.vitalSigns && resource.resourceType === 'Observation') {
     const code = resource.code;

@@ -46,45 +46,100 @@ function isBaseInvariant(key: string): boolean {
   return baseKeys.has(key);
 }
 
-const compiled = new WeakMap<StructureDefinition, ProfileNode>();
+const compiled = new WeakMap<StructureDefinition, ProfileNode | string>();
+const MAX_BASE_DEPTH = 12;
 
-/** The snapshot as a tree: children by element id, slices under the element they slice. */
-function compile(sd: StructureDefinition): ProfileNode {
+let coreByUrl: ReadonlyMap<string, StructureDefinition> | undefined;
+function coreDefinition(url: string): StructureDefinition | undefined {
+  coreByUrl ??= new Map([...resourceDefinitions, ...typeDefinitions].map((sd) => [sd.url, sd]));
+  return coreByUrl.get(url.split('|')[0]);
+}
+
+/**
+ * A profile's elements: its snapshot, or else its differential laid over its base's
+ * elements (as profiling tools such as SUSHI publish them, without a snapshot): an
+ * element the differential names by id takes its constraints over the base's; the others
+ * (slices, elements inside a datatype) are added. A string says why there are none.
+ */
+function profileElements(sd: StructureDefinition, resolve: ProfileResolver, depth = 0): ElementDefinition[] | string {
+  if (sd.snapshot?.element?.length) return sd.snapshot.element;
+  const differential = sd.differential?.element ?? [];
+  if (differential.length === 0) return 'it has neither a snapshot nor a differential';
+  if (!sd.baseDefinition) return 'it has a differential but no baseDefinition';
+  if (depth >= MAX_BASE_DEPTH) return 'its chain of base definitions is too long';
+  const base = resolve(sd.baseDefinition) ?? coreDefinition(sd.baseDefinition);
+  if (!base) return `its base ${sd.baseDefinition} is not known here`;
+  const inherited = profileElements(base, resolve, depth + 1);
+  if (typeof inherited === 'string') return `its base ${sd.baseDefinition}: ${inherited}`;
+  const elements = [...inherited];
+  const position = new Map(elements.map((e, i) => [elementId(e), i]));
+  for (const change of differential) {
+    const id = elementId(change);
+    const at = position.get(id);
+    if (at === undefined) {
+      position.set(id, elements.length);
+      elements.push({ ...change, id });
+    } else {
+      const before = elements[at];
+      elements[at] = { ...before, ...change, id, constraint: [...(before.constraint ?? []), ...(change.constraint ?? [])] };
+    }
+  }
+  return elements;
+}
+
+/** An element's id, from its path and slice name when it has none (older differentials). */
+function elementId(element: ElementDefinition): string {
+  if (element.id) return element.id;
+  return element.sliceName ? `${element.path}:${element.sliceName}` : element.path;
+}
+
+/** The profile's elements as a tree: children by element id, slices under the element they slice; a string says why it has none. */
+function compile(sd: StructureDefinition, resolve: ProfileResolver): ProfileNode | string {
   const cached = compiled.get(sd);
   if (cached) return cached;
+  const elements = profileElements(sd, resolve);
+  const tree = typeof elements === 'string' ? elements : buildTree(elements, sd.url);
+  compiled.set(sd, tree);
+  return tree;
+}
+
+function buildTree(elements: readonly ElementDefinition[], url: string): ProfileNode | string {
   const byId = new Map<string, ProfileNode>();
-  let root: ProfileNode | undefined;
-  for (const def of sd.snapshot?.element ?? []) {
-    const id = def.id ?? def.path;
+  const rootId = elementId(elements[0]);
+  const nodeFor = (id: string, def?: ElementDefinition): ProfileNode | undefined => {
+    const known = byId.get(id);
+    if (known) {
+      if (def) known.def = def;
+      return known;
+    }
     const segments = id.split('.');
     const last = segments[segments.length - 1];
     const colon = last.indexOf(':');
-    const node: ProfileNode = { def, name: colon < 0 ? last : last.slice(0, colon), children: [], slices: [] };
+    // An element inside a datatype that the differential names without its parent: a parent with no constraints of its own.
+    const node: ProfileNode = { def: def ?? { id, path: id.replace(/:[^.]*/g, '') }, name: colon < 0 ? last : last.slice(0, colon), children: [], slices: [] };
     byId.set(id, node);
-    if (!root) {
-      root = node;
-      continue;
-    }
+    if (id === rootId) return node;
+    if (segments.length === 1) return undefined;
     const parentId = segments.slice(0, -1).join('.');
     if (colon < 0) {
-      byId.get(parentId)?.children.push(node);
-      continue;
+      nodeFor(parentId)?.children.push(node);
+      return node;
     }
     // A reslice `name:a/b` slices the slice `name:a`.
     const sliceName = last.slice(colon + 1);
     const sliced = sliceName.includes('/') ? `${node.name}:${sliceName.slice(0, sliceName.lastIndexOf('/'))}` : node.name;
-    byId.get(parentId ? `${parentId}.${sliced}` : sliced)?.slices.push(node);
-  }
-  if (!root) throw new Error(`StructureDefinition ${sd.url} has no snapshot`);
-  compiled.set(sd, root);
-  return root;
+    nodeFor(`${parentId}.${sliced}`)?.slices.push(node);
+    return node;
+  };
+  for (const def of elements) nodeFor(elementId(def), def);
+  return byId.get(rootId) ?? `StructureDefinition ${url} has no root element`;
 }
 
-/** Whether a StructureDefinition can serve as a profile here: a constraint with a snapshot. */
-export function profileUnusableReason(sd: StructureDefinition): string | undefined {
+/** Why a StructureDefinition cannot serve as a profile here (not a constraint, or no elements to check), or undefined. */
+export function profileUnusableReason(sd: StructureDefinition, resolve: ProfileResolver): string | undefined {
   if (sd.derivation !== 'constraint') return `it is not a constraint profile (derivation ${sd.derivation ?? 'missing'})`;
-  if (!sd.snapshot?.element?.length) return 'it has no snapshot (this server does not generate snapshots from differentials)';
-  return undefined;
+  const tree = compile(sd, resolve);
+  return typeof tree === 'string' ? tree : undefined;
 }
 
 /** The issues of `resource` against `profile`; `resolve` finds the profiles it refers to. */
@@ -113,7 +168,12 @@ class ProfileWalker {
       this.report('error', 'structure', `The profile ${profile.url} is for ${profile.type}, not ${String(value.resourceType)}`, path);
       return;
     }
-    this.checkValue(compile(profile), { value, path, type: profile.type ?? String(value.resourceType) });
+    const tree = compile(profile, this.resolve);
+    if (typeof tree === 'string') {
+      this.report('error', 'not-supported', `The profile ${profile.url} cannot be checked: ${tree}`, path);
+      return;
+    }
+    this.checkValue(tree, { value, path, type: profile.type ?? String(value.resourceType) });
   }
 
   private report(severity: OperationOutcomeIssue['severity'], code: IssueCode, text: string, path: string): void {
@@ -186,11 +246,12 @@ class ProfileWalker {
   private checkTypeProfile(url: string, located: Located): void {
     // Base types, SimpleQuantity and MoneyQuantity are not constraint profiles known here: the base validation applies them.
     const sd = this.resolve(url.split('|')[0]);
-    if (!sd || profileUnusableReason(sd) || this.depth >= MAX_PROFILE_DEPTH) return;
+    const tree = sd ? compile(sd, this.resolve) : undefined;
+    if (!sd || !tree || typeof tree === 'string' || this.depth >= MAX_PROFILE_DEPTH) return;
     this.depth++;
     try {
       if (sd.kind === 'resource' && isJsonObject(located.value)) this.checkResource(located.value, sd, located.path);
-      else this.checkValue(compile(sd), { ...located, type: sd.type ?? located.type });
+      else this.checkValue(tree, { ...located, type: sd.type ?? located.type });
     } finally {
       this.depth--;
     }
@@ -290,11 +351,12 @@ class ProfileWalker {
   /** Whether a value conforms to a profile, without reporting. */
   private conforms(located: Located, url: string): boolean {
     const sd = this.resolve(url.split('|')[0]);
-    if (!sd || profileUnusableReason(sd) || this.depth >= MAX_PROFILE_DEPTH) return false;
+    const tree = sd ? compile(sd, this.resolve) : undefined;
+    if (!sd || !tree || typeof tree === 'string' || this.depth >= MAX_PROFILE_DEPTH) return false;
     const inner = new ProfileWalker(this.context.resource.value as JsonObject, sd, this.resolve);
     inner.depth = this.depth + 1;
     if (sd.kind === 'resource' && isJsonObject(located.value)) inner.checkResource(located.value, sd, located.path);
-    else inner.checkValue(compile(sd), { ...located, type: sd.type ?? located.type });
+    else inner.checkValue(tree, { ...located, type: sd.type ?? located.type });
     return !inner.issues.some((i) => i.severity === 'error');
   }
 
@@ -311,7 +373,8 @@ class ProfileWalker {
         if (!children.some((c) => c.name === name || c.name === `${name}[x]`)) {
           const profile = node.def.type?.[0]?.profile?.[0];
           const sd = profile ? this.resolve(profile.split('|')[0]) : undefined;
-          if (sd && !profileUnusableReason(sd)) children = compile(sd).children;
+          const tree = sd ? compile(sd, this.resolve) : undefined;
+          if (tree && typeof tree !== 'string') children = tree.children;
         }
         for (const child of children) {
           if (child.name !== name && child.name !== `${name}[x]`) continue;

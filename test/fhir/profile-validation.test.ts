@@ -137,12 +137,38 @@ test('a profile stored as a StructureDefinition is applied by $validate, with th
   expect(errorPaths(await validateAgainst({ resourceType: 'Patient', meta: { profile: [url] } })).sort()).toEqual(['Patient.extension', 'Patient.identifier']);
 });
 
-test('a stored StructureDefinition without a snapshot cannot be used as a profile, and $validate says why', async () => {
-  const differentialOnly = example('StructureDefinition-example-composition.json');
-  const url = 'http://example.org/fhir/StructureDefinition/differential-only';
-  expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: { ...differentialOnly, id: undefined, url } })).status).toBe(201);
-  const outcome = await validateAgainst({ resourceType: 'Composition', status: 'final', type: { text: 'x' }, date: '2020-01-01', author: [{ display: 'a' }], title: 't' }, url);
-  expect(errors(outcome).map((i) => i.diagnostics)).toEqual([expect.stringContaining('no snapshot')]);
+test('a profile published as a differential alone (as SUSHI writes it) is applied over its base; one whose base is not known says so', async () => {
+  const url = 'http://example.org/fhir/StructureDefinition/differential-patient';
+  const differential = {
+    resourceType: 'StructureDefinition',
+    url,
+    name: 'DifferentialPatient',
+    status: 'active',
+    kind: 'resource',
+    abstract: false,
+    type: 'Patient',
+    baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+    derivation: 'constraint',
+    differential: {
+      element: [
+        { id: 'Patient', path: 'Patient' },
+        { id: 'Patient.identifier', path: 'Patient.identifier', min: 1 },
+        { id: 'Patient.identifier.system', path: 'Patient.identifier.system', min: 1, fixedUri: 'urn:oid:1.2.36.146.595.217.0.1' },
+        { id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 },
+      ],
+    },
+  };
+  expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: differential })).status).toBe(201);
+  const missing = await validateAgainst({ resourceType: 'Patient', identifier: [{ value: '1' }] }, url);
+  expect(errorPaths(missing).sort()).toEqual(['Patient.birthDate', 'Patient.identifier[0].system']);
+  const otherSystem = await validateAgainst({ resourceType: 'Patient', birthDate: '1970', identifier: [{ system: 'urn:oid:1.2.3', value: '1' }] }, url);
+  expect(errorPaths(otherSystem)).toEqual(['Patient.identifier[0].system']);
+  expect(errors(await validateAgainst({ resourceType: 'Patient', birthDate: '1970', identifier: [{ system: 'urn:oid:1.2.36.146.595.217.0.1', value: '1' }] }, url))).toEqual([]);
+
+  const orphan = { ...differential, url: `${url}-orphan`, baseDefinition: 'http://example.org/fhir/StructureDefinition/nowhere' };
+  expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: orphan })).status).toBe(201);
+  const outcome = await validateAgainst({ resourceType: 'Patient' }, orphan.url);
+  expect(errors(outcome).map((i) => i.diagnostics)).toEqual([expect.stringContaining('http://example.org/fhir/StructureDefinition/nowhere is not known here')]);
 });
 
 test('a write that claims a profile it breaks is refused with 422 naming the element; the same without the claim, or conforming, is stored', async () => {
