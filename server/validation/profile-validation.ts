@@ -221,7 +221,8 @@ class ProfileWalker {
     if (def.maxLength !== undefined && typeof value === 'string' && value.length > def.maxLength) {
       this.report('error', 'too-long', `${this.label(node)}: longer than ${def.maxLength} characters`, path);
     }
-    if (def.binding?.strength === 'required' && def.binding.valueSet) this.checkBinding(node, located, def.binding.valueSet);
+    const strength = def.binding?.strength;
+    if ((strength === 'required' || strength === 'extensible') && def.binding?.valueSet) this.checkBinding(node, located, def.binding.valueSet, strength);
     if (located.type === 'Reference' && isJsonObject(value)) this.checkTarget(node, value, types, path);
     for (const constraint of def.constraint ?? []) {
       if (!constraint.expression || isBaseInvariant(constraint.key)) continue;
@@ -257,7 +258,7 @@ class ProfileWalker {
     }
   }
 
-  private checkBinding(node: ProfileNode, located: Located, valueSet: string): void {
+  private checkBinding(node: ProfileNode, located: Located, valueSet: string, strength: 'required' | 'extensible'): void {
     const expansion = expandValueSet(valueSet.split('|')[0]);
     if (!expansion) return;
     const { value } = located;
@@ -269,9 +270,10 @@ class ProfileWalker {
     const inSet = (c: { system?: string; code: string }): boolean => (c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code));
     if (!codes.some(inSet)) {
       const shown = codes.map((c) => (c.system ? `${c.system}#${c.code}` : c.code)).join(', ');
-      // On a choice of types (vital signs' component.value[x]) HL7's validator holds the binding as extensible: a warning.
-      const choice = (node.def.type?.length ?? 0) > 1;
-      this.report(choice ? 'warning' : 'error', 'code-invalid', `${this.label(node)}: ${shown} is not in the value set ${valueSet}, which the profile ${choice ? 'binds' : 'requires'}`, located.path);
+      // Extensible: a code from elsewhere is allowed when the value set has none suitable, so a warning. On a choice of
+      // types (vital signs' component.value[x]) HL7's validator holds a required binding as extensible too.
+      const required = strength === 'required' && (node.def.type?.length ?? 0) <= 1;
+      this.report(required ? 'error' : 'warning', 'code-invalid', `${this.label(node)}: ${shown} is not in the value set ${valueSet}, which the profile ${required ? 'requires' : 'binds (extensible)'}`, located.path);
     }
   }
 

@@ -55,6 +55,16 @@ test('$validate with an R4 profile checks what the profile adds: HL7 body temper
     // The base definition alone accepts every one of them: the errors are the profile's.
     expect({ why, base: errors(await validateAgainst(copy)).filter((i) => !i.diagnostics?.includes('vitalsigns') && !i.diagnostics?.includes(BODYTEMP)) }).toEqual({ why, base: [] });
   }
+
+  // An extensible binding (dataAbsentReason) allows other codes: a warning, not an error.
+  const absent = structuredClone(temperature);
+  // Without HL7's claim of vitalsigns, which would warn a second time.
+  delete absent.meta;
+  delete absent.valueQuantity;
+  absent.dataAbsentReason = { coding: [{ system: 'http://example.org/reasons', code: 'thermometer-broken' }] };
+  const outcome = await validateAgainst(absent, BODYTEMP);
+  expect(errors(outcome)).toEqual([]);
+  expect(outcome.issue.filter((i) => i.severity === 'warning').map((i) => i.expression?.[0])).toEqual(['Observation.dataAbsentReason']);
 });
 
 test('an Observation with a vital sign code is checked against its R4 vital signs profile, as R4 requires: HL7 example f202 has no effective time', async () => {
