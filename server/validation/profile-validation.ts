@@ -3,6 +3,7 @@ import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, Operatio
 import { issue, type IssueCode } from '../core/outcome';
 import { evaluateInvariant, type InvariantContext } from './invariants';
 import { isJsonObject, type JsonObject } from './json-shape';
+import { officialProfile } from './official-profiles';
 import { expandValueSet } from './required-bindings';
 import { resourceDefinitions, typeDefinitions } from './structure-definitions';
 import { isPrimitiveType } from './type-schemas';
@@ -22,6 +23,8 @@ export type ProfileResolver = (url: string) => StructureDefinition | undefined;
 
 interface ProfileNode {
   def: ElementDefinition;
+  /** The canonical of the profile the element belongs to, for messages. */
+  profile: string;
   /** The element's name in its parent: `coding`, `value[x]`, `valueQuantity`. */
   name: string;
   children: ProfileNode[];
@@ -116,7 +119,7 @@ function buildTree(elements: readonly ElementDefinition[], url: string): Profile
     const last = segments[segments.length - 1];
     const colon = last.indexOf(':');
     // An element inside a datatype that the differential names without its parent: a parent with no constraints of its own.
-    const node: ProfileNode = { def: def ?? { id, path: id.replace(/:[^.]*/g, '') }, name: colon < 0 ? last : last.slice(0, colon), children: [], slices: [] };
+    const node: ProfileNode = { def: def ?? { id, path: id.replace(/:[^.]*/g, '') }, profile: url, name: colon < 0 ? last : last.slice(0, colon), children: [], slices: [] };
     byId.set(id, node);
     if (id === rootId) return node;
     if (segments.length === 1) return undefined;
@@ -149,6 +152,17 @@ export function profileProblems(resource: JsonObject, profile: StructureDefiniti
   return walker.issues;
 }
 
+/**
+ * The issues of one extension against its definition (an Extension profile: the type of
+ * its value, its nested extensions, its fixed url). `resource` is the resource holding it,
+ * for the definition's invariants.
+ */
+export function extensionProblems(extension: JsonObject, path: string, resource: JsonObject, definition: StructureDefinition, resolve: ProfileResolver): OperationOutcomeIssue[] {
+  const walker = new ProfileWalker(resource, definition, resolve);
+  walker.checkExtension(extension, path);
+  return walker.issues;
+}
+
 class ProfileWalker {
   readonly issues: OperationOutcomeIssue[] = [];
   private readonly context: InvariantContext;
@@ -176,12 +190,17 @@ class ProfileWalker {
     this.checkValue(tree, { value, path, type: profile.type ?? String(value.resourceType) });
   }
 
+  checkExtension(extension: JsonObject, path: string): void {
+    const tree = compile(this.profile, this.resolve);
+    if (typeof tree !== 'string') this.checkValue(tree, { value: extension, path, type: 'Extension' });
+  }
+
   private report(severity: OperationOutcomeIssue['severity'], code: IssueCode, text: string, path: string): void {
     if (!this.issues.some((i) => i.diagnostics === text && i.expression?.[0] === path)) this.issues.push(issue(severity, code, text, path));
   }
 
   private label(node: ProfileNode): string {
-    return `${node.def.id ?? node.def.path} (${this.profile.url})`;
+    return `${node.def.id ?? node.def.path} (${node.profile})`;
   }
 
   /** The values of one element (or one slice) of a parent: cardinality, then each value, then its slices. */
@@ -234,7 +253,7 @@ class ProfileWalker {
       );
       if (result !== true) {
         const reason = typeof result === 'string' ? ` (${result})` : '';
-        this.report(constraint.severity === 'warning' ? 'warning' : 'error', 'invariant', `Constraint ${constraint.key} failed: ${constraint.human ?? constraint.expression}${reason} (${this.profile.url})`, path);
+        this.report(constraint.severity === 'warning' ? 'warning' : 'error', 'invariant', `Constraint ${constraint.key} failed: ${constraint.human ?? constraint.expression}${reason} (${node.profile})`, path);
       }
     }
     for (const url of type?.profile ?? []) this.checkTypeProfile(url, located);
@@ -245,8 +264,10 @@ class ProfileWalker {
 
   /** A profile an element's type must conform to (an extension's definition, a datatype or resource profile). */
   private checkTypeProfile(url: string, located: Located): void {
-    // Base types, SimpleQuantity and MoneyQuantity are not constraint profiles known here: the base validation applies them.
+    // Base types, SimpleQuantity and MoneyQuantity are not constraint profiles known here, and the base validation checks
+    // every extension against R4's definition of it: those are not checked twice.
     const sd = this.resolve(url.split('|')[0]);
+    if (sd?.type === 'Extension' && officialProfile(sd.url) === sd) return;
     const tree = sd ? compile(sd, this.resolve) : undefined;
     if (!sd || !tree || typeof tree === 'string' || this.depth >= MAX_PROFILE_DEPTH) return;
     this.depth++;
@@ -272,7 +293,10 @@ class ProfileWalker {
       const shown = codes.map((c) => (c.system ? `${c.system}#${c.code}` : c.code)).join(', ');
       // Extensible: a code from elsewhere is allowed when the value set has none suitable, so a warning. On a choice of
       // types (vital signs' component.value[x]) HL7's validator holds a required binding as extensible too.
-      const required = strength === 'required' && (node.def.type?.length ?? 0) <= 1;
+      // HL7 Terminology (terminology.hl7.org) has added codes since R4 was published, and HL7's validator checks against
+      // its current release: a code outside R4's copy of such a value set is a warning.
+      const hl7Terminology = [...expansion.systems].every((system) => system.startsWith('http://terminology.hl7.org/'));
+      const required = strength === 'required' && (node.def.type?.length ?? 0) <= 1 && !hl7Terminology;
       this.report(required ? 'error' : 'warning', 'code-invalid', `${this.label(node)}: ${shown} is not in the value set ${valueSet}, which the profile ${required ? 'requires' : 'binds (extensible)'}`, located.path);
     }
   }

@@ -5,6 +5,8 @@ import type { IssueCode } from '../core/outcome';
 import { bundleProblems } from './bundle-rules';
 import { containedProblems } from './contained-rules';
 import { evaluateInvariant } from './invariants';
+import { officialProfile } from './official-profiles';
+import { extensionProblems } from './profile-validation';
 import type { InvariantContext } from './invariants';
 import { ReferenceResolver } from './reference-resolution';
 import { isResourceType } from './structure-definitions';
@@ -263,6 +265,13 @@ export class ResourceWalker {
       }
     }
     this.reportAll(datatypeProblems(value, property.typeCode, path, scope.containedIds));
+    if (property.typeCode === 'Extension' && typeof value.url === 'string') {
+      // An extension R4 defines is checked against its definition (its value's type, its parts), as HL7's validator does.
+      const definition = officialProfile(value.url);
+      if (definition?.type === 'Extension') {
+        this.issues.push(...extensionProblems(value, path, scope.resource.value as JsonObject, definition, officialProfile));
+      }
+    }
     if (property.requiredValueSet) {
       const problem = codedBindingProblem(value, property, path);
       if (problem) this.reportAll([problem]);

@@ -138,6 +138,26 @@ describe('validateResource', () => {
     }
   });
 
+  test('an extension R4 defines is checked against its definition, wherever it is; one R4 does not define is accepted', () => {
+    const birthPlace = 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace';
+    expect(errorsAt({ resourceType: 'Patient', extension: [{ url: birthPlace, valueString: 'Paris' }] }).map((e) => e.expression)).toEqual([
+      'Patient.extension[0].valueString',
+    ]);
+    expect(errorsAt({ resourceType: 'Patient', extension: [{ url: birthPlace, valueAddress: { city: 'Paris' } }] })).toEqual([]);
+    // On an element, inside a datatype: HumanName.family's own-prefix extension takes a string.
+    const ownPrefix = 'http://hl7.org/fhir/StructureDefinition/humanname-own-prefix';
+    const name = (value: Record<string, unknown>): unknown => ({ resourceType: 'Patient', name: [{ family: 'Berg', _family: { extension: [{ url: ownPrefix, ...value }] } }] });
+    expect(errorsAt(name({ valueString: 'van den' }))).toEqual([]);
+    expect(errorsAt(name({ valueBoolean: true })).map((e) => e.expression)).toEqual(['Patient.name[0]._family.extension[0].valueBoolean']);
+    expect(errorsAt({ resourceType: 'Patient', extension: [{ url: 'http://example.org/fhir/StructureDefinition/anything', valueBoolean: true }] })).toEqual([]);
+  });
+
+  test('a code outside R4 copy of a value set of HL7 Terminology, which has grown since, is a warning in an extension', () => {
+    const workGroup = { url: 'http://hl7.org/fhir/StructureDefinition/structuredefinition-wg', valueCode: 'not-a-work-group' };
+    const issues = validateResource({ resourceType: 'Basic', code: { text: 'x' }, extension: [workGroup] });
+    expect(issues.map((i) => [i.severity, i.expression?.[0]])).toEqual([['warning', 'Basic.extension[0].valueCode']]);
+  });
+
   describe('validateReference', () => {
     const parameters = {
       resourceType: 'Parameters',

@@ -32,7 +32,6 @@ const disagreements: Record<string, string> = {
   'nested-questionnaire-nested-valueset': 'unknown extension URL (SDC); extensions without a definition are accepted',
   'maiden-name-extension': 'extension context check needs the extension definition (5.x ballot version)',
   'obs-mz': 'needs snapshot generation of the StructureDefinition being validated',
-  'ips-htmlrefs-backwards': 'extension type check needs the extension definition; narrative link resolution not implemented',
   'bundle-id-3': 'search-result checks need the search URL parsed against search parameters (Java-only) plus a terminology display check',
   'bundle-id-4': 'search-result and OperationOutcome-mode checks need search URL semantics, plus a terminology display check',
   'bundle-id-5': 'only error is a wrong display name: needs a CVX terminology server',
