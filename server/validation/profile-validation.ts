@@ -58,6 +58,16 @@ function coreDefinition(url: string): StructureDefinition | undefined {
   return coreByUrl.get(url.split('|')[0]);
 }
 
+let coreElements: ReadonlyMap<string, ElementDefinition> | undefined;
+
+/** A binding the base definition already has: the base validation checks it when required (and not at all when weaker). */
+function inheritedBinding(def: ElementDefinition): boolean {
+  coreElements ??= new Map([...resourceDefinitions, ...typeDefinitions].flatMap((sd) => (sd.snapshot?.element ?? []).map((e) => [e.path, e] as const)));
+  const base = def.base?.path ? coreElements.get(def.base.path)?.binding : undefined;
+  const canonical = (url: string | undefined): string | undefined => url?.split('|')[0];
+  return base !== undefined && base.strength === def.binding?.strength && canonical(base.valueSet) === canonical(def.binding?.valueSet);
+}
+
 /**
  * A profile's elements: its snapshot, or else its differential laid over its base's
  * elements (as profiling tools such as SUSHI publish them, without a snapshot): an
@@ -241,7 +251,9 @@ class ProfileWalker {
       this.report('error', 'too-long', `${this.label(node)}: longer than ${def.maxLength} characters`, path);
     }
     const strength = def.binding?.strength;
-    if ((strength === 'required' || strength === 'extensible') && def.binding?.valueSet) this.checkBinding(node, located, def.binding.valueSet, strength);
+    if ((strength === 'required' || strength === 'extensible') && def.binding?.valueSet && !inheritedBinding(def)) {
+      this.checkBinding(node, located, def.binding.valueSet, strength);
+    }
     if (located.type === 'Reference' && isJsonObject(value)) this.checkTarget(node, value, types, path);
     for (const constraint of def.constraint ?? []) {
       if (!constraint.expression || isBaseInvariant(constraint.key)) continue;

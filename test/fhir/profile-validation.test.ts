@@ -56,15 +56,14 @@ test('$validate with an R4 profile checks what the profile adds: HL7 body temper
     expect({ why, base: errors(await validateAgainst(copy)).filter((i) => !i.diagnostics?.includes('vitalsigns') && !i.diagnostics?.includes(BODYTEMP)) }).toEqual({ why, base: [] });
   }
 
-  // An extensible binding (dataAbsentReason) allows other codes: a warning, not an error.
-  const absent = structuredClone(temperature);
+  // An extensible binding the profile adds (vitalsigns' component.code) allows other codes: a warning, not an error.
+  const component = structuredClone(temperature);
   // Without HL7's claim of vitalsigns, which would warn a second time.
-  delete absent.meta;
-  delete absent.valueQuantity;
-  absent.dataAbsentReason = { coding: [{ system: 'http://example.org/reasons', code: 'thermometer-broken' }] };
-  const outcome = await validateAgainst(absent, BODYTEMP);
+  delete component.meta;
+  component.component = [{ code: { coding: [{ system: 'http://example.org/codes', code: 'skin-feel' }] }, valueQuantity: { value: 1, unit: '%', system: 'http://unitsofmeasure.org', code: '%' } }];
+  const outcome = await validateAgainst(component, BODYTEMP);
   expect(errors(outcome)).toEqual([]);
-  expect(outcome.issue.filter((i) => i.severity === 'warning').map((i) => i.expression?.[0])).toEqual(['Observation.dataAbsentReason']);
+  expect(outcome.issue.filter((i) => i.severity === 'warning').map((i) => i.expression?.[0])).toEqual(['Observation.component[0].code']);
 });
 
 test('an Observation with a vital sign code is checked against its R4 vital signs profile, as R4 requires: HL7 example f202 has no effective time', async () => {
