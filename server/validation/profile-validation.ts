@@ -4,7 +4,7 @@ import { issue, type IssueCode } from '../core/outcome';
 import { evaluateInvariant, type InvariantContext } from './invariants';
 import { isJsonObject, type JsonObject } from './json-shape';
 import { officialProfile } from './official-profiles';
-import { expandValueSet } from './required-bindings';
+import { expandValueSet, type Expansion } from './required-bindings';
 import { resourceDefinitions, typeDefinitions } from './structure-definitions';
 import { isPrimitiveType } from './type-schemas';
 
@@ -64,8 +64,7 @@ let coreElements: ReadonlyMap<string, ElementDefinition> | undefined;
 function inheritedBinding(def: ElementDefinition): boolean {
   coreElements ??= new Map([...resourceDefinitions, ...typeDefinitions].flatMap((sd) => (sd.snapshot?.element ?? []).map((e) => [e.path, e] as const)));
   const base = def.base?.path ? coreElements.get(def.base.path)?.binding : undefined;
-  const canonical = (url: string | undefined): string | undefined => url?.split('|')[0];
-  return base !== undefined && base.strength === def.binding?.strength && canonical(base.valueSet) === canonical(def.binding?.valueSet);
+  return base !== undefined && base.strength === def.binding?.strength && base.valueSet?.split('|')[0] === def.binding?.valueSet?.split('|')[0];
 }
 
 /**
@@ -300,8 +299,7 @@ class ProfileWalker {
     else if (isJsonObject(value) && Array.isArray(value.coding)) codes = value.coding.filter(isJsonObject).map(codeOf).filter(isCode);
     else if (isJsonObject(value)) codes = [codeOf(value)].filter(isCode);
     if (codes.length === 0) return;
-    const inSet = (c: { system?: string; code: string }): boolean => (c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code));
-    if (!codes.some(inSet)) {
+    if (!codes.some((c) => inExpansion(expansion, c))) {
       const shown = codes.map((c) => (c.system ? `${c.system}#${c.code}` : c.code)).join(', ');
       // Extensible: a code from elsewhere is allowed when the value set has none suitable, so a warning. On a choice of
       // types (vital signs' component.value[x]) HL7's validator holds a required binding as extensible too.
@@ -363,7 +361,7 @@ class ProfileWalker {
         if (!expansion) return false;
         return found.some((f) => {
           const codes = typeof f.value === 'string' ? [{ code: f.value }] : isJsonObject(f.value) ? [codeOf(f.value)].filter(isCode) : [];
-          return codes.some((c) => (c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code)));
+          return codes.some((c) => inExpansion(expansion, c));
         });
       }
       case 'exists': {
@@ -434,21 +432,32 @@ function cardinalityMax(max: string | undefined): number {
 /** The values of a child element in a parent object, each with its path and type. */
 function childValues(parent: JsonObject, parentPath: string, node: ProfileNode): Located[] {
   const located: Located[] = [];
-  const add = (key: string, type: string): void => {
-    const value = parent[key];
-    if (value === undefined || value === null) return;
-    if (Array.isArray(value)) value.forEach((v, i) => v !== null && located.push({ value: v, path: `${parentPath}.${key}[${i}]`, type: typeOf(v, type) }));
-    else located.push({ value, path: `${parentPath}.${key}`, type: typeOf(value, type) });
-  };
   if (node.name.endsWith('[x]')) {
     const prefix = node.name.slice(0, -3);
-    for (const key of Object.keys(parent)) {
-      if (key.length > prefix.length && key.startsWith(prefix) && /[A-Z]/.test(key[prefix.length])) add(key, typeFromSuffix(key.slice(prefix.length)));
+    for (const key in parent) {
+      if (key.length > prefix.length && key.startsWith(prefix) && /[A-Z]/.test(key[prefix.length])) addValues(located, parent, parentPath, key, typeFromSuffix(key.slice(prefix.length)));
     }
   } else {
-    add(node.name, node.def.type?.[0]?.code ?? 'Element');
+    addValues(located, parent, parentPath, node.name, node.def.type?.[0]?.code ?? 'Element');
   }
   return located;
+}
+
+// Top-level functions, not closures: in hot paths, tsx's keepNames makes each closure cost a defineProperty.
+function addValues(located: Located[], parent: JsonObject, parentPath: string, key: string, type: string): void {
+  const value = parent[key];
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value)) {
+    located.push({ value, path: `${parentPath}.${key}`, type: typeOf(value, type) });
+    return;
+  }
+  for (let i = 0; i < value.length; i++) {
+    if (value[i] !== null) located.push({ value: value[i], path: `${parentPath}.${key}[${i}]`, type: typeOf(value[i], type) });
+  }
+}
+
+function inExpansion(expansion: Expansion, c: { system?: string; code: string }): boolean {
+  return c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code);
 }
 
 function typeOf(value: unknown, declared: string): string {
