@@ -1,5 +1,5 @@
 import type { StructureDefinition } from '@medplum/fhirtypes';
-import { officialProfile, officialProfiles } from '../validation/official-profiles';
+import { OFFICIAL_RESOURCE_PROFILES, officialProfile } from '../validation/official-profiles';
 import { profileUnusableReason } from '../validation/profile-validation';
 import type { Db } from './sql';
 
@@ -68,8 +68,10 @@ export function storedProfilesGeneration(): number {
 
 /** The canonical urls of the profiles of a resource type that writes and $validate apply: R4's, then those stored here. */
 export function supportedProfiles(resourceType: string): string[] {
-  const usable = (sd: StructureDefinition): boolean => sd.type === resourceType && sd.kind === 'resource' && !profileUnusableReason(sd, knownProfile);
-  const official = [...officialProfiles()].filter(usable).map((sd) => sd.url);
-  const stored = [...byUrl.values()].filter(usable).map((sd) => sd.url);
+  // R4's from the index, without reading their definitions (the first /metadata of a process would wait for them).
+  const official = Object.entries(OFFICIAL_RESOURCE_PROFILES)
+    .filter(([, type]) => type === resourceType)
+    .map(([name]) => `http://hl7.org/fhir/StructureDefinition/${name}`);
+  const stored = [...byUrl.values()].filter((sd) => sd.type === resourceType && sd.kind === 'resource' && !profileUnusableReason(sd, knownProfile)).map((sd) => sd.url);
   return [...new Set([...official, ...stored])];
 }

