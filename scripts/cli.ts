@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Bundle, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { Command } from 'commander';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../server/config';
@@ -28,10 +29,22 @@ program
 
 program
   .command('validate')
-  .description('validate FHIR JSON resource files against the R4 definitions, offline')
+  .description('validate FHIR JSON resource files against the R4 definitions and profiles, offline')
   .argument('<files...>', 'JSON files, one resource each')
-  .action((files: string[]) => {
+  .option('--profile <url>', "also validate against this profile (R4's own, or one given with --with)")
+  .option('--with <files...>', "StructureDefinition files (or Bundles of them) to know besides R4's own, e.g. an IG's profiles and extensions")
+  .addHelpText('after', "\nAs $validate: the profiles each resource claims in meta.profile, and R4's vital signs profile for an Observation with a vital sign's code, are applied too.")
+  .action((files: string[], options: { profile?: string; with?: string[] }) => {
     const { isBlocking, validateResource } = require('../server/validation/validate-resource') as typeof import('../server/validation/validate-resource');
+    const { applicableProfileIssues } = require('../server/validation/applicable-profiles') as typeof import('../server/validation/applicable-profiles');
+    const { officialProfile } = require('../server/validation/official-profiles') as typeof import('../server/validation/official-profiles');
+    const given = new Map<string, StructureDefinition>();
+    for (const file of options.with ?? []) {
+      const content = JSON.parse(readFileSync(file, 'utf8')) as StructureDefinition | Bundle;
+      const definitions = content.resourceType === 'Bundle' ? (content.entry ?? []).map((e) => e.resource) : [content];
+      for (const sd of definitions) if (sd?.resourceType === 'StructureDefinition' && sd.url) given.set(sd.url, sd);
+    }
+    const resolve = (url: string): StructureDefinition | undefined => given.get(url.split('|')[0]) ?? officialProfile(url);
     let failed = 0;
     for (const file of files) {
       let resource: unknown;
@@ -43,6 +56,7 @@ program
         continue;
       }
       const issues = validateResource(resource);
+      if (isResourceObject(resource)) issues.push(...applicableProfileIssues(resource, options.profile, resolve));
       const errors = issues.filter(isBlocking);
       console.log(`${file}: ${errors.length === 0 ? 'valid' : 'INVALID'}`);
       for (const i of issues) {
@@ -52,6 +66,10 @@ program
     }
     process.exitCode = failed > 0 ? 1 : 0;
   });
+
+function isResourceObject(value: unknown): value is Resource {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { resourceType?: unknown }).resourceType === 'string';
+}
 
 const client = program.command('client').description('OAuth clients: SMART apps, backend services, confidential clients');
 

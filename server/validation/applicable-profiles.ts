@@ -1,0 +1,62 @@
+import type { Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import { issue } from '../core/outcome';
+import type { JsonObject } from './json-shape';
+import { vitalSignsProfilesFor } from './official-profiles';
+import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
+
+/** The canonicals a validation of `resource` needs: the one asked for, those it claims, and R4's vital signs profile for its code. */
+export function applicableProfileUrls(resource: Resource, requested: string | undefined): string[] {
+  const base = `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`;
+  const urls = [...(requested !== undefined ? [requested] : []), ...(resource.meta?.profile ?? [])].filter((url) => url.split('|')[0] !== base);
+  const vitalSigns = resource.resourceType === 'Observation' ? vitalSignsProfilesFor((resource.code?.coding ?? []) as Coding[]) : [];
+  return [...urls, ...vitalSigns.map((v) => v.profile.url)];
+}
+
+/**
+ * What a validation ($validate, `cli validate`) reports beyond the base definitions
+ * (profiling.html, resource-operation-validate.html): the profile asked for (an error
+ * when it cannot be checked, not a silent "valid"), those the resource claims in
+ * meta.profile (a warning when one cannot be, as the HL7 validator gives, since the base
+ * checks still ran), and for an Observation with a vital sign's code the R4 vital signs
+ * profile for it, which the specification requires (observation-vitalsigns.html).
+ * `resolve` knows the profiles (those applicableProfileUrls named, loaded beforehand).
+ */
+export function applicableProfileIssues(resource: Resource, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
+  const base = `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`;
+  const isBase = (url: string): boolean => url.split('|')[0] === base;
+  const claimed = (resource.meta?.profile ?? []).filter((url) => !isBase(url));
+  const vitalSigns = resource.resourceType === 'Observation' ? vitalSignsProfilesFor((resource.code?.coding ?? []) as Coding[]) : [];
+  const issues: OperationOutcomeIssue[] = [];
+  const applied = new Set<string>();
+  const apply = (sd: StructureDefinition): void => {
+    if (applied.has(sd.url)) return;
+    applied.add(sd.url);
+    issues.push(...profileProblems(resource as unknown as JsonObject, sd, resolve));
+  };
+  if (requested !== undefined && !isBase(requested)) {
+    const problem = unusable(requested, resolve);
+    if (problem) issues.push(issue('error', 'not-supported', `Profile ${requested} cannot be checked: ${problem}`));
+    else apply(resolve(requested) as StructureDefinition);
+  }
+  for (const [i, url] of claimed.entries()) {
+    if (url === requested) continue;
+    const problem = unusable(url, resolve);
+    if (problem) issues.push(issue('warning', 'not-supported', `Profile ${url} is not checked: ${problem}; the base R4 ${resource.resourceType} definition was`, `${resource.resourceType}.meta.profile[${i}]`));
+    else apply(resolve(url) as StructureDefinition);
+  }
+  for (const { profile, coding } of vitalSigns) {
+    if (applied.has(profile.url)) continue;
+    issues.push(issue('information', 'informational', `Validated against the ${profile.title ?? profile.name} profile (${profile.url}), which R4 requires of an Observation with the code ${coding.system}#${coding.code}`, `${resource.resourceType}.code`));
+    apply(profile);
+  }
+  return issues;
+}
+
+/** Why a profile cannot be applied: not known here, not the version asked for, or not usable as a profile. */
+function unusable(canonical: string, resolve: ProfileResolver): string | undefined {
+  const [, version] = canonical.split('|');
+  const sd = resolve(canonical);
+  if (!sd) return 'it is not known to this server';
+  if (version !== undefined && sd.version !== version) return `this server has version ${sd.version ?? '(none)'}, not ${version}`;
+  return profileUnusableReason(sd, resolve);
+}
