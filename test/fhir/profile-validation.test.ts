@@ -104,18 +104,21 @@ function patientProfile(url: string): StructureDefinition {
       });
     }
   }
+  return { ...patientProfileHeader(url, 'TestPatient'), version: '1.0.0', snapshot: { element: elements } };
+}
+
+/** What a constraint profile on Patient says of itself. */
+function patientProfileHeader(url: string, name: string): StructureDefinition {
   return {
     resourceType: 'StructureDefinition',
     url,
-    version: '1.0.0',
-    name: 'TestPatient',
+    name,
     status: 'active',
     kind: 'resource',
     abstract: false,
     type: 'Patient',
     baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
     derivation: 'constraint',
-    snapshot: { element: elements },
   };
 }
 
@@ -149,15 +152,7 @@ test('a profile stored as a StructureDefinition is applied by $validate, with th
 test('a profile published as a differential alone (as SUSHI writes it) is applied over its base; one whose base is not known says so', async () => {
   const url = 'http://example.org/fhir/StructureDefinition/differential-patient';
   const differential = {
-    resourceType: 'StructureDefinition',
-    url,
-    name: 'DifferentialPatient',
-    status: 'active',
-    kind: 'resource',
-    abstract: false,
-    type: 'Patient',
-    baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
-    derivation: 'constraint',
+    ...patientProfileHeader(url, 'DifferentialPatient'),
     differential: {
       element: [
         { id: 'Patient', path: 'Patient' },
