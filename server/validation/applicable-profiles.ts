@@ -1,52 +1,65 @@
 import type { Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { issue } from '../core/outcome';
 import type { JsonObject } from './json-shape';
+import { resourcesWithin } from './nested-resources';
 import { vitalSignsProfilesFor } from './official-profiles';
 import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
 
-/** The canonicals a validation of `resource` needs: the one asked for, those it claims, and R4's vital signs profile for its code. */
+/** The canonicals a validation of `resource` needs: the one asked for, those it and the resources inside it claim, and R4's vital signs profiles for their codes. */
 export function applicableProfileUrls(resource: Resource, requested: string | undefined): string[] {
-  const base = `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`;
-  const urls = [...(requested !== undefined ? [requested] : []), ...(resource.meta?.profile ?? [])].filter((url) => url.split('|')[0] !== base);
-  const vitalSigns = resource.resourceType === 'Observation' ? vitalSignsProfilesFor((resource.code?.coding ?? []) as Coding[]) : [];
-  return [...urls, ...vitalSigns.map((v) => v.profile.url)];
+  const urls = requested !== undefined ? [requested] : [];
+  for (const inner of resourcesWithin(resource as unknown as JsonObject, resource.resourceType)) {
+    const found = inner.resource as unknown as Resource;
+    const base = `http://hl7.org/fhir/StructureDefinition/${found.resourceType}`;
+    urls.push(...(found.meta?.profile ?? []).filter((url) => url.split('|')[0] !== base));
+    if (found.resourceType === 'Observation') urls.push(...vitalSignsProfilesFor((found.code?.coding ?? []) as Coding[]).map((v) => v.profile.url));
+  }
+  return urls.filter((url) => url.split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`);
 }
 
 /**
  * What a validation ($validate, `cli validate`) reports beyond the base definitions
  * (profiling.html, resource-operation-validate.html): the profile asked for (an error
- * when it cannot be checked, not a silent "valid"), those the resource claims in
- * meta.profile (a warning when one cannot be, as the HL7 validator gives, since the base
- * checks still ran), and for an Observation with a vital sign's code the R4 vital signs
- * profile for it, which the specification requires (observation-vitalsigns.html).
- * `resolve` knows the profiles (those applicableProfileUrls named, loaded beforehand).
+ * when it cannot be checked, not a silent "valid"), those the resource and the resources
+ * inside it (contained, Bundle entries) claim in meta.profile (a warning when one cannot
+ * be, as the HL7 validator gives, since the base checks still ran), and for an
+ * Observation with a vital sign's code the R4 vital signs profile for it, which the
+ * specification requires (observation-vitalsigns.html). `resolve` knows the profiles
+ * (those applicableProfileUrls named, loaded beforehand).
  */
 export function applicableProfileIssues(resource: Resource, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
-  const base = `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`;
-  const isBase = (url: string): boolean => url.split('|')[0] === base;
-  const claimed = (resource.meta?.profile ?? []).filter((url) => !isBase(url));
-  const vitalSigns = resource.resourceType === 'Observation' ? vitalSignsProfilesFor((resource.code?.coding ?? []) as Coding[]) : [];
   const issues: OperationOutcomeIssue[] = [];
-  const applied = new Set<string>();
+  if (requested !== undefined && requested.split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`) {
+    const problem = unusable(requested, resolve);
+    if (problem) issues.push(issue('error', 'not-supported', `Profile ${requested} cannot be checked: ${problem}`));
+    else issues.push(...profileProblems(resource as unknown as JsonObject, resolve(requested) as StructureDefinition, resolve));
+  }
+  for (const { resource: inner, path } of resourcesWithin(resource as unknown as JsonObject, resource.resourceType)) {
+    issues.push(...ownProfileIssues(inner as unknown as Resource, path, path === resource.resourceType ? requested : undefined, resolve));
+  }
+  return issues;
+}
+
+/** The profiles one resource claims, and the vital signs profile its code requires (those not asked for already). */
+function ownProfileIssues(resource: Resource, path: string, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
+  const base = `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`;
+  const issues: OperationOutcomeIssue[] = [];
+  const applied = new Set<string>(requested !== undefined ? [resolve(requested)?.url ?? requested] : []);
   const apply = (sd: StructureDefinition): void => {
     if (applied.has(sd.url)) return;
     applied.add(sd.url);
-    issues.push(...profileProblems(resource as unknown as JsonObject, sd, resolve));
+    issues.push(...profileProblems(resource as unknown as JsonObject, sd, resolve, path));
   };
-  if (requested !== undefined && !isBase(requested)) {
-    const problem = unusable(requested, resolve);
-    if (problem) issues.push(issue('error', 'not-supported', `Profile ${requested} cannot be checked: ${problem}`));
-    else apply(resolve(requested) as StructureDefinition);
-  }
-  for (const [i, url] of claimed.entries()) {
-    if (url === requested) continue;
+  for (const [i, url] of (resource.meta?.profile ?? []).entries()) {
+    if (url.split('|')[0] === base || url === requested) continue;
     const problem = unusable(url, resolve);
-    if (problem) issues.push(issue('warning', 'not-supported', `Profile ${url} is not checked: ${problem}; the base R4 ${resource.resourceType} definition was`, `${resource.resourceType}.meta.profile[${i}]`));
+    if (problem) issues.push(issue('warning', 'not-supported', `Profile ${url} is not checked: ${problem}; the base R4 ${resource.resourceType} definition was`, `${path}.meta.profile[${i}]`));
     else apply(resolve(url) as StructureDefinition);
   }
+  const vitalSigns = resource.resourceType === 'Observation' ? vitalSignsProfilesFor((resource.code?.coding ?? []) as Coding[]) : [];
   for (const { profile, coding } of vitalSigns) {
     if (applied.has(profile.url)) continue;
-    issues.push(issue('information', 'informational', `Validated against the ${profile.title ?? profile.name} profile (${profile.url}), which R4 requires of an Observation with the code ${coding.system}#${coding.code}`, `${resource.resourceType}.code`));
+    issues.push(issue('information', 'informational', `Validated against the ${profile.title ?? profile.name} profile (${profile.url}), which R4 requires of an Observation with the code ${coding.system}#${coding.code}`, `${path}.code`));
     apply(profile);
   }
   return issues;

@@ -1,10 +1,12 @@
 import type { Coding, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
 import { isJsonObject, type JsonObject } from './json-shape';
+import { resourcesWithin } from './nested-resources';
 import { officialProfile, vitalSignsProfilesFor } from './official-profiles';
 import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
 
 /**
- * The issues of the profiles a resource claims in meta.profile that `resolve` knows (by
+ * The issues of the profiles a resource, and each resource inside it (contained, Bundle
+ * entries), claims in meta.profile that `resolve` knows (by
  * default those R4 publishes: vital signs, lipid profiles, shareable value sets …);
  * claimed profiles not known, or without a snapshot, are not checked. With `vitalSigns`,
  * also the vital signs profile that R4 requires of an Observation by its LOINC code
@@ -12,6 +14,12 @@ import { profileProblems, profileUnusableReason, type ProfileResolver } from './
  */
 export function claimedProfileIssues(resource: unknown, options: { vitalSigns: boolean; resolve?: ProfileResolver }): OperationOutcomeIssue[] {
   if (!isJsonObject(resource)) return [];
+  const issues: OperationOutcomeIssue[] = [];
+  for (const inner of resourcesWithin(resource, String(resource.resourceType))) issues.push(...ownClaimIssues(inner.resource, inner.path, options));
+  return issues;
+}
+
+function ownClaimIssues(resource: JsonObject, path: string, options: { vitalSigns: boolean; resolve?: ProfileResolver }): OperationOutcomeIssue[] {
   const resolve = options.resolve ?? officialProfile;
   const meta = resource.meta;
   const claimed = isJsonObject(meta) && Array.isArray(meta.profile) ? meta.profile.filter((u): u is string => typeof u === 'string') : [];
@@ -31,7 +39,7 @@ export function claimedProfileIssues(resource: unknown, options: { vitalSigns: b
   for (const sd of profiles) {
     if (applied.has(sd.url)) continue;
     applied.add(sd.url);
-    issues.push(...profileProblems(resource as JsonObject, sd, resolve));
+    issues.push(...profileProblems(resource, sd, resolve, path));
   }
   return issues;
 }

@@ -154,10 +154,10 @@ export function profileUnusableReason(sd: StructureDefinition, resolve: ProfileR
   return typeof tree === 'string' ? tree : undefined;
 }
 
-/** The issues of `resource` against `profile`; `resolve` finds the profiles it refers to. */
-export function profileProblems(resource: JsonObject, profile: StructureDefinition, resolve: ProfileResolver): OperationOutcomeIssue[] {
+/** The issues of `resource` (found at `path`) against `profile`; `resolve` finds the profiles it refers to. */
+export function profileProblems(resource: JsonObject, profile: StructureDefinition, resolve: ProfileResolver, path = String(resource.resourceType ?? profile.type)): OperationOutcomeIssue[] {
   const walker = new ProfileWalker(resource, profile, resolve);
-  walker.checkResource(resource, profile, String(resource.resourceType ?? profile.type));
+  walker.checkResource(resource, profile, path);
   return walker.issues;
 }
 

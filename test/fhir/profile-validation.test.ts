@@ -206,3 +206,26 @@ test('a write that claims a profile it breaks is refused with 422 naming the ele
   expect((await fhirRequest('DELETE', `${server.base}/StructureDefinition/${stored.body.entry[0].resource.id}`)).status).toBeLessThan(300);
   expect((await fhirRequest('POST', `${server.base}/Patient`, { body: patient })).status).toBe(201);
 });
+
+test('the profiles claimed by resources inside a resource (Bundle entries, contained resources) are applied too, at their paths', async () => {
+  const { id: _id, effectiveDateTime: _effective, ...noEffective } = example('Observation-body-temperature.json');
+  const claiming = { ...noEffective, meta: { profile: [BODYTEMP] } };
+  const collection = { resourceType: 'Bundle', type: 'collection', entry: [{ fullUrl: 'urn:uuid:4a5b7c1e-0000-4000-8000-000000000001', resource: claiming }] };
+  expect(errorPaths(await validateAgainst(collection))).toEqual(['Bundle.entry[0].resource.effective[x]']);
+  const stored = await fhirRequest('POST', `${server.base}/Bundle`, { body: collection });
+  expect(stored.status).toBe(422);
+  expect(errorPaths(stored.body)).toEqual(['Bundle.entry[0].resource.effective[x]']);
+
+  const report = {
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    code: { text: 'temperature' },
+    contained: [{ ...claiming, id: 't' }],
+    result: [{ reference: '#t' }],
+  };
+  const refused = await fhirRequest('POST', `${server.base}/DiagnosticReport`, { body: report });
+  expect(refused.status).toBe(422);
+  expect(errorPaths(refused.body)).toEqual(['DiagnosticReport.contained[0].effective[x]']);
+  const fixed = { ...report, contained: [{ ...claiming, id: 't', effectiveDateTime: '2020-01-01' }] };
+  expect((await fhirRequest('POST', `${server.base}/DiagnosticReport`, { body: fixed })).status).toBe(201);
+});
