@@ -1,18 +1,17 @@
-import type { Coding, OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import { issue } from '../core/outcome';
 import type { JsonObject } from './json-shape';
+import { claimedUrls, vitalSignsOf } from './claimed-profiles';
 import { resourcesWithin } from './nested-resources';
-import { vitalSignsProfilesFor } from './official-profiles';
 import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
 
 /** The canonicals a validation of `resource` needs: the one asked for, those it and the resources inside it claim, and R4's vital signs profiles for their codes. */
 export function applicableProfileUrls(resource: Resource, requested: string | undefined): string[] {
   const urls = requested !== undefined ? [requested] : [];
   for (const inner of resourcesWithin(resource as unknown as JsonObject, resource.resourceType)) {
-    const found = inner.resource as unknown as Resource;
-    const base = `http://hl7.org/fhir/StructureDefinition/${found.resourceType}`;
-    urls.push(...(found.meta?.profile ?? []).filter((url) => url.split('|')[0] !== base));
-    if (found.resourceType === 'Observation') urls.push(...vitalSignsProfilesFor((found.code?.coding ?? []) as Coding[]).map((v) => v.profile.url));
+    const base = `http://hl7.org/fhir/StructureDefinition/${String(inner.resource.resourceType)}`;
+    urls.push(...claimedUrls(inner.resource).filter((url) => url.split('|')[0] !== base));
+    urls.push(...vitalSignsOf(inner.resource).map((v) => v.profile.url));
   }
   return urls.filter((url) => url.split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`);
 }
@@ -35,29 +34,28 @@ export function applicableProfileIssues(resource: Resource, requested: string | 
     else issues.push(...profileProblems(resource as unknown as JsonObject, resolve(requested) as StructureDefinition, resolve));
   }
   for (const { resource: inner, path } of resourcesWithin(resource as unknown as JsonObject, resource.resourceType)) {
-    issues.push(...ownProfileIssues(inner as unknown as Resource, path, path === resource.resourceType ? requested : undefined, resolve));
+    issues.push(...ownProfileIssues(inner, path, path === resource.resourceType ? requested : undefined, resolve));
   }
   return issues;
 }
 
 /** The profiles one resource claims, and the vital signs profile its code requires (those not asked for already). */
-function ownProfileIssues(resource: Resource, path: string, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
-  const base = `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`;
+function ownProfileIssues(resource: JsonObject, path: string, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
+  const base = `http://hl7.org/fhir/StructureDefinition/${String(resource.resourceType)}`;
   const issues: OperationOutcomeIssue[] = [];
   const applied = new Set<string>(requested !== undefined ? [resolve(requested)?.url ?? requested] : []);
   const apply = (sd: StructureDefinition): void => {
     if (applied.has(sd.url)) return;
     applied.add(sd.url);
-    issues.push(...profileProblems(resource as unknown as JsonObject, sd, resolve, path));
+    issues.push(...profileProblems(resource, sd, resolve, path));
   };
-  for (const [i, url] of (resource.meta?.profile ?? []).entries()) {
+  for (const [i, url] of claimedUrls(resource).entries()) {
     if (url.split('|')[0] === base || url === requested) continue;
     const problem = unusable(url, resolve);
-    if (problem) issues.push(issue('warning', 'not-supported', `Profile ${url} is not checked: ${problem}; the base R4 ${resource.resourceType} definition was`, `${path}.meta.profile[${i}]`));
+    if (problem) issues.push(issue('warning', 'not-supported', `Profile ${url} is not checked: ${problem}; the base R4 ${String(resource.resourceType)} definition was`, `${path}.meta.profile[${i}]`));
     else apply(resolve(url) as StructureDefinition);
   }
-  const vitalSigns = resource.resourceType === 'Observation' ? vitalSignsProfilesFor((resource.code?.coding ?? []) as Coding[]) : [];
-  for (const { profile, coding } of vitalSigns) {
+  for (const { profile, coding } of vitalSignsOf(resource)) {
     if (applied.has(profile.url)) continue;
     issues.push(issue('information', 'informational', `Validated against the ${profile.title ?? profile.name} profile (${profile.url}), which R4 requires of an Observation with the code ${coding.system}#${coding.code}`, `${path}.code`));
     apply(profile);

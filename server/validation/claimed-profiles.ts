@@ -21,18 +21,12 @@ export function claimedProfileIssues(resource: unknown, options: { vitalSigns: b
 
 function ownClaimIssues(resource: JsonObject, path: string, options: { vitalSigns: boolean; resolve?: ProfileResolver }): OperationOutcomeIssue[] {
   const resolve = options.resolve ?? officialProfile;
-  const meta = resource.meta;
-  const claimed = isJsonObject(meta) && Array.isArray(meta.profile) ? meta.profile.filter((u): u is string => typeof u === 'string') : [];
   const profiles: StructureDefinition[] = [];
-  for (const url of claimed) {
+  for (const url of claimedUrls(resource)) {
     const sd = resolve(url);
     if (sd && !profileUnusableReason(sd, resolve) && (!url.includes('|') || sd.version === url.split('|')[1])) profiles.push(sd);
   }
-  if (options.vitalSigns && resource.resourceType === 'Observation') {
-    const code = resource.code;
-    const codings = isJsonObject(code) && Array.isArray(code.coding) ? (code.coding.filter(isJsonObject) as Coding[]) : [];
-    profiles.push(...vitalSignsProfilesFor(codings).map((v) => v.profile));
-  }
+  if (options.vitalSigns) profiles.push(...vitalSignsOf(resource).map((v) => v.profile));
   if (profiles.length === 0) return [];
   const applied = new Set<string>();
   const issues: OperationOutcomeIssue[] = [];
@@ -42,4 +36,17 @@ function ownClaimIssues(resource: JsonObject, path: string, options: { vitalSign
     issues.push(...profileProblems(resource, sd, resolve, path));
   }
   return issues;
+}
+
+/** The profiles a resource claims in meta.profile (its strings: a malformed resource is not this check's to report). */
+export function claimedUrls(resource: JsonObject): string[] {
+  const meta = resource.meta;
+  return isJsonObject(meta) && Array.isArray(meta.profile) ? meta.profile.filter((u): u is string => typeof u === 'string') : [];
+}
+
+/** For an Observation, R4's vital signs profiles its codes call for (observation-vitalsigns.html). */
+export function vitalSignsOf(resource: JsonObject): ReturnType<typeof vitalSignsProfilesFor> {
+  if (resource.resourceType !== 'Observation') return [];
+  const code = resource.code;
+  return vitalSignsProfilesFor(isJsonObject(code) && Array.isArray(code.coding) ? (code.coding.filter(isJsonObject) as Coding[]) : []);
 }

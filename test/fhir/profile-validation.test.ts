@@ -229,3 +229,16 @@ test('the profiles claimed by resources inside a resource (Bundle entries, conta
   const fixed = { ...report, contained: [{ ...claiming, id: 't', effectiveDateTime: '2020-01-01' }] };
   expect((await fhirRequest('POST', `${server.base}/DiagnosticReport`, { body: fixed })).status).toBe(201);
 });
+
+test('$validate of a malformed resource answers its errors, never a 500, whatever its claims and codes look like', async () => {
+  const malformed = [
+    { resourceType: 'Observation', status: 'final', code: { coding: 'x' }, meta: { profile: [1, BODYTEMP] } },
+    { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '8310-5' }, 7] }, valueQuantity: [1] },
+    { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Observation', meta: { profile: 'x' }, code: [] } }, 3] },
+  ];
+  for (const body of malformed) {
+    const res = await fhirRequest('POST', `${server.base}/${body.resourceType}/$validate`, { body });
+    expect({ body, status: res.status }).toEqual({ body, status: 200 });
+    expect(errors(res.body).length).toBeGreaterThan(0);
+  }
+});
