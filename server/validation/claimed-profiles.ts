@@ -2,7 +2,7 @@ import type { Coding, OperationOutcomeIssue, StructureDefinition } from '@medplu
 import { isJsonObject, type JsonObject } from './json-shape';
 import { resourcesWithin } from './nested-resources';
 import { officialProfile, vitalSignsProfilesFor } from './official-profiles';
-import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
+import { profileProblems, profileUnusableReason, type InvariantMemo, type ProfileResolver } from './profile-validation';
 
 /**
  * The issues of the profiles a resource, and each resource inside it (contained, Bundle
@@ -30,10 +30,11 @@ function ownClaimIssues(resource: JsonObject, path: string, options: { vitalSign
   if (profiles.length === 0) return [];
   const applied = new Set<string>();
   const issues: OperationOutcomeIssue[] = [];
+  const memo: InvariantMemo = new Map();
   for (const sd of profiles) {
     if (applied.has(sd.url)) continue;
     applied.add(sd.url);
-    issues.push(...profileProblems(resource, sd, resolve, path));
+    issues.push(...profileProblems(resource, sd, resolve, path, memo));
   }
   return issues;
 }

@@ -1,5 +1,5 @@
 import { toTypedValue } from '@medplum/core';
-import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
+import type { ElementDefinition, ElementDefinitionConstraint, ElementDefinitionSlicingDiscriminator, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
 import { issue, type IssueCode } from '../core/outcome';
 import { evaluateInvariant, type InvariantContext } from './invariants';
 import { isJsonObject, type JsonObject } from './json-shape';
@@ -41,16 +41,34 @@ function isBaseInvariant(key: string): boolean {
 
 let coreElements: ReadonlyMap<string, ElementDefinition> | undefined;
 
+/** The R4 element an element derives from (its base path), when it is one of R4's resources or datatypes. */
+function coreElement(def: ElementDefinition): ElementDefinition | undefined {
+  coreElements ??= new Map([...resourceDefinitions, ...typeDefinitions].flatMap((sd) => (sd.snapshot?.element ?? []).map((e) => [e.path, e] as const)));
+  return def.base?.path ? coreElements.get(def.base.path) : undefined;
+}
+
 /** A binding the base definition already has: the base validation checks it when required (and not at all when weaker). */
 function inheritedBinding(def: ElementDefinition): boolean {
-  coreElements ??= new Map([...resourceDefinitions, ...typeDefinitions].flatMap((sd) => (sd.snapshot?.element ?? []).map((e) => [e.path, e] as const)));
-  const base = def.base?.path ? coreElements.get(def.base.path)?.binding : undefined;
+  const base = coreElement(def)?.binding;
   return base !== undefined && base.strength === def.binding?.strength && base.valueSet?.split('|')[0] === def.binding?.valueSet?.split('|')[0];
 }
 
+/**
+ * Invariant results by value path and expression, shared by the profiles checked on one
+ * resource: a vital sign's specific profile (bp, bodytemp …) repeats the invariants of
+ * the vitalsigns profile it derives from.
+ */
+export type InvariantMemo = Map<string, boolean | string>;
+
 /** The issues of `resource` (found at `path`) against `profile`; `resolve` finds the profiles it refers to. */
-export function profileProblems(resource: JsonObject, profile: StructureDefinition, resolve: ProfileResolver, path = String(resource.resourceType ?? profile.type)): OperationOutcomeIssue[] {
-  const walker = new ProfileWalker(resource, profile, resolve);
+export function profileProblems(
+  resource: JsonObject,
+  profile: StructureDefinition,
+  resolve: ProfileResolver,
+  path = String(resource.resourceType ?? profile.type),
+  memo: InvariantMemo = new Map()
+): OperationOutcomeIssue[] {
+  const walker = new ProfileWalker(resource, profile, resolve, memo);
   walker.checkResource(resource, profile, path);
   return walker.issues;
 }
@@ -61,7 +79,7 @@ export function profileProblems(resource: JsonObject, profile: StructureDefiniti
  * for the definition's invariants.
  */
 export function extensionProblems(extension: JsonObject, path: string, resource: JsonObject, definition: StructureDefinition, resolve: ProfileResolver): OperationOutcomeIssue[] {
-  const walker = new ProfileWalker(resource, definition, resolve);
+  const walker = new ProfileWalker(resource, definition, resolve, new Map());
   walker.checkExtension(extension, path);
   return walker.issues;
 }
@@ -74,7 +92,8 @@ class ProfileWalker {
   constructor(
     resource: JsonObject,
     private readonly profile: StructureDefinition,
-    private readonly resolve: ProfileResolver
+    private readonly resolve: ProfileResolver,
+    private readonly memo: InvariantMemo
   ) {
     const typed = toTypedValue(resource);
     this.context = { resource: typed, rootResource: typed };
@@ -132,30 +151,34 @@ class ProfileWalker {
       this.report('error', 'structure', `${this.label(node)}: type ${located.type} is not allowed here (allowed: ${types.map((t) => t.code).join(', ')})`, path);
       return;
     }
-    const fixed = constrainedValue(def, 'fixed');
+    const plan = planOf(node);
+    const fixed = plan.fixed;
     if (fixed !== undefined && !deepEqual(value, fixed)) {
       this.report('error', 'value', `${this.label(node)}: the value must be ${JSON.stringify(fixed)}, found ${JSON.stringify(value)}`, path);
     }
-    const pattern = constrainedValue(def, 'pattern');
+    const pattern = plan.pattern;
     if (pattern !== undefined && !includes(value, pattern)) {
       this.report('error', 'value', `${this.label(node)}: the value must match the pattern ${JSON.stringify(pattern)}, found ${JSON.stringify(value)}`, path);
     }
     if (def.maxLength !== undefined && typeof value === 'string' && value.length > def.maxLength) {
       this.report('error', 'too-long', `${this.label(node)}: longer than ${def.maxLength} characters`, path);
     }
-    const strength = def.binding?.strength;
-    if ((strength === 'required' || strength === 'extensible') && def.binding?.valueSet && !inheritedBinding(def)) {
-      this.checkBinding(node, located, def.binding.valueSet, strength);
+    if (plan.binding && def.binding?.valueSet) {
+      this.checkBinding(node, located, def.binding.valueSet, def.binding.strength as 'required' | 'extensible');
     }
     if (located.type === 'Reference' && isJsonObject(value)) this.checkTarget(node, value, types, path);
-    for (const constraint of def.constraint ?? []) {
-      if (!constraint.expression || isBaseInvariant(constraint.key)) continue;
-      const result = evaluateInvariant(
-        { key: constraint.key, human: constraint.human ?? '', expression: constraint.expression, source: def.path },
-        value,
-        fhirPathType(def, located.type),
-        this.context
-      );
+    for (const constraint of plan.invariants) {
+      const memoKey = `${path}\u0000${constraint.key}\u0000${constraint.expression}`;
+      let result = this.memo.get(memoKey);
+      if (result === undefined) {
+        result = evaluateInvariant(
+          { key: constraint.key, human: constraint.human ?? '', expression: constraint.expression ?? '', source: def.path },
+          value,
+          fhirPathType(def, located.type),
+          this.context
+        );
+        this.memo.set(memoKey, result);
+      }
       if (result !== true) {
         const reason = typeof result === 'string' ? ` (${result})` : '';
         this.report(constraint.severity === 'warning' ? 'warning' : 'error', 'invariant', `Constraint ${constraint.key} failed: ${constraint.human ?? constraint.expression}${reason} (${node.profile})`, path);
@@ -163,7 +186,10 @@ class ProfileWalker {
     }
     for (const url of type?.profile ?? []) this.checkTypeProfile(url, located);
     if (isJsonObject(value)) {
-      for (const child of node.children) this.checkElement(child, childValues(value, path, child), `${path}.${child.name}`, false);
+      for (const child of node.children) {
+        // What the profile leaves as the base defines it, the base validation has checked already.
+        if (planOf(child).relevant) this.checkElement(child, childValues(value, path, child), `${path}.${child.name}`, false);
+      }
     }
   }
 
@@ -220,7 +246,8 @@ class ProfileWalker {
     const discriminators = slicing?.discriminator ?? (node.def.type?.[0]?.code === 'Extension' ? [{ type: 'value' as const, path: 'url' }] : []);
     const matched = new Map<ProfileNode, Located[]>(node.slices.map((s) => [s, []]));
     for (const located of values) {
-      const slice = node.slices.find((s) => discriminators.length > 0 && discriminators.every((d) => this.matchesDiscriminator(located, s, d)));
+      const found = discriminators.map((d) => valuesAt(located, d.path ?? '$this'));
+      const slice = node.slices.find((s) => discriminators.length > 0 && discriminators.every((d, i) => this.matchesDiscriminator(found[i], s, d)));
       if (slice) matched.get(slice)?.push(located);
       else if (slicing?.rules === 'closed') {
         this.report('error', 'structure', `${this.label(node)}: the value matches none of the slices, and the slicing is closed`, located.path);
@@ -229,12 +256,12 @@ class ProfileWalker {
     for (const slice of node.slices) this.checkElement(slice, matched.get(slice) ?? [], path, true);
   }
 
-  private matchesDiscriminator(located: Located, slice: ProfileNode, discriminator: ElementDefinitionSlicingDiscriminator): boolean {
-    const path = discriminator.path ?? '$this';
-    const found = valuesAt(located, path);
+  /** Whether a value's `found` values at the discriminator's path (undefined: a path not supported) put it in `slice`. */
+  private matchesDiscriminator(found: Located[] | undefined, slice: ProfileNode, discriminator: ElementDefinitionSlicingDiscriminator): boolean {
     if (found === undefined) return false;
+    const path = discriminator.path ?? '$this';
     // The elements the path names in the slice, also inside the slices of the elements on the way (code.coding:SBPCode.code).
-    const constraints = this.nodesAt(slice, path);
+    const { constraints, expected } = this.discriminated(slice, path);
     const constraint = constraints[0];
     switch (discriminator.type) {
       case 'value':
@@ -244,11 +271,6 @@ class ProfileWalker {
           const profile = slice.def.type?.[0]?.profile?.[0];
           return path === 'url' && profile !== undefined && found.some((f) => f.value === profile.split('|')[0]);
         }
-        const expected = constraints.flatMap((c) => {
-          const fixed = constrainedValue(c.def, 'fixed');
-          const pattern = constrainedValue(c.def, 'pattern');
-          return fixed !== undefined ? [{ value: fixed, exact: true }] : pattern !== undefined ? [{ value: pattern, exact: false }] : [];
-        });
         if (expected.length > 0) return found.some((f) => expected.some((e) => (e.exact ? deepEqual(f.value, e.value) : includes(f.value, e.value))));
         const valueSet = constraint.def.binding?.strength === 'required' ? constraint.def.binding.valueSet : undefined;
         const expansion = valueSet ? expandValueSet(valueSet.split('|')[0]) : null;
@@ -283,15 +305,39 @@ class ProfileWalker {
     const sd = this.resolve(url.split('|')[0]);
     const tree = sd ? compile(sd, this.resolve) : undefined;
     if (!sd || !tree || typeof tree === 'string' || this.depth >= MAX_PROFILE_DEPTH) return false;
-    const inner = new ProfileWalker(this.context.resource.value as JsonObject, sd, this.resolve);
+    const inner = new ProfileWalker(this.context.resource.value as JsonObject, sd, this.resolve, this.memo);
     inner.depth = this.depth + 1;
     if (sd.kind === 'resource' && isJsonObject(located.value)) inner.checkResource(located.value, sd, located.path);
     else inner.checkValue(tree, { ...located, type: sd.type ?? located.type });
     return !inner.issues.some((i) => i.severity === 'error');
   }
 
+  /**
+   * The elements of a slice that a discriminator path names, with the fixed and pattern
+   * values they require. Worked out once per slice and path, unless that meant following a
+   * type profile (which another resolver, or a reloaded stored profile, could answer
+   * differently).
+   */
+  private discriminated(slice: ProfileNode, path: string): Discriminated {
+    let byPath = discriminatedCache.get(slice);
+    const cached = byPath?.get(path);
+    if (cached) return cached;
+    const followed = { profile: false };
+    const constraints = this.nodesAt(slice, path, followed);
+    const expected = constraints.flatMap((c) => {
+      const { fixed, pattern } = planOf(c);
+      return fixed !== undefined ? [{ value: fixed, exact: true }] : pattern !== undefined ? [{ value: pattern, exact: false }] : [];
+    });
+    const result = { constraints, expected };
+    if (!followed.profile) {
+      if (!byPath) discriminatedCache.set(slice, (byPath = new Map()));
+      byPath.set(path, result);
+    }
+    return result;
+  }
+
   /** The elements of a slice that a discriminator path names, following slices and type profiles where the snapshot stops. */
-  private nodesAt(slice: ProfileNode, path: string): ProfileNode[] {
+  private nodesAt(slice: ProfileNode, path: string, followed: { profile: boolean }): ProfileNode[] {
     if (path === '$this') return [slice];
     let current: ProfileNode[] = [slice];
     for (const segment of path.split('.')) {
@@ -302,6 +348,7 @@ class ProfileWalker {
         let children = node.children;
         if (!children.some((c) => c.name === name || c.name === `${name}[x]`)) {
           const profile = node.def.type?.[0]?.profile?.[0];
+          followed.profile ||= profile !== undefined;
           const sd = profile ? this.resolve(profile.split('|')[0]) : undefined;
           const tree = sd ? compile(sd, this.resolve) : undefined;
           if (tree && typeof tree !== 'string') children = tree.children;
@@ -317,6 +364,63 @@ class ProfileWalker {
     }
     return current;
   }
+}
+
+interface Discriminated {
+  constraints: ProfileNode[];
+  expected: { value: unknown; exact: boolean }[];
+}
+
+const discriminatedCache = new WeakMap<ProfileNode, Map<string, Discriminated>>();
+
+/** What checkValue applies at a node, worked out once per node of a compiled profile. */
+interface NodePlan {
+  fixed: unknown;
+  pattern: unknown;
+  /** The profile's own invariants (the base's are evaluated by the base validation). */
+  invariants: ElementDefinitionConstraint[];
+  /** A required or extensible binding the base definition does not already have. */
+  binding: boolean;
+  /** Whether the node, its slices or anything below it constrains more than the base definition does. */
+  relevant: boolean;
+}
+
+const plans = new WeakMap<ProfileNode, NodePlan>();
+
+function planOf(node: ProfileNode): NodePlan {
+  let plan = plans.get(node);
+  if (plan) return plan;
+  const def = node.def;
+  const strength = def.binding?.strength;
+  plan = {
+    fixed: constrainedValue(def, 'fixed'),
+    pattern: constrainedValue(def, 'pattern'),
+    invariants: (def.constraint ?? []).filter((c) => c.expression && !isBaseInvariant(c.key)),
+    binding: (strength === 'required' || strength === 'extensible') && def.binding?.valueSet !== undefined && !inheritedBinding(def),
+    relevant: true,
+  };
+  plans.set(node, plan);
+  let relevant = node.slices.length > 0 || addsToBase(def, plan);
+  for (const child of node.children) relevant = planOf(child).relevant || relevant;
+  plan.relevant = relevant;
+  return plan;
+}
+
+/** Whether an element says more than the R4 element it derives from (an element with no R4 base counts as saying more). */
+function addsToBase(def: ElementDefinition, plan: NodePlan): boolean {
+  if (plan.fixed !== undefined || plan.pattern !== undefined || plan.invariants.length > 0 || plan.binding || def.maxLength !== undefined) return true;
+  const base = coreElement(def);
+  if (!base) return true;
+  if ((def.min ?? 0) > (def.base?.min ?? 0) || cardinalityMax(def.max) < cardinalityMax(def.base?.max)) return true;
+  return typeSignature(def) !== typeSignature(base);
+}
+
+/** An element's types with their profiles and target profiles, in a comparable form. */
+function typeSignature(def: ElementDefinition): string {
+  return (def.type ?? [])
+    .map((t) => `${t.code}(${[...(t.profile ?? [])].sort().join(' ')})(${[...(t.targetProfile ?? [])].sort().join(' ')})`)
+    .sort()
+    .join('|');
 }
 
 function cardinalityMax(max: string | undefined): number {
@@ -364,27 +468,30 @@ function typeFromSuffix(suffix: string): string {
 }
 
 function sameType(code: string, type: string): boolean {
-  // Element types in R4 snapshots are codes; FHIRPath system types (System.String) appear on ids and urls.
-  return code === type || code.endsWith(`.${type[0].toUpperCase()}${type.slice(1)}`) || (code === 'Resource' && /^[A-Z]/.test(type));
+  if (code === type) return true;
+  if (code === 'Resource') return /^[A-Z]/.test(type);
+  // Element types in R4 snapshots are codes; FHIRPath system types (http://hl7.org/fhirpath/System.String) appear on ids and urls.
+  const dot = code.lastIndexOf('.');
+  return dot >= 0 && code.length - dot - 1 === type.length && code[dot + 1] === type[0].toUpperCase() && code.endsWith(type.slice(1));
 }
 
 /** A discriminator path's values, from a value: `$this`, dotted names, `extension('url')`; undefined when unsupported (resolve()). */
 function valuesAt(located: Located, path: string): Located[] | undefined {
   if (path === '$this') return [located];
+  const segments = pathSegments(path);
+  if (segments === undefined) return undefined;
   let current: Located[] = [located];
-  for (const segment of path.split('.')) {
-    const ext = /^extension\('(.*)'\)$/.exec(segment);
+  for (const { segment, extensionUrl } of segments) {
     const next: Located[] = [];
     for (const item of current) {
       if (!isJsonObject(item.value)) continue;
       const object = item.value;
-      if (ext) {
+      if (extensionUrl !== undefined) {
         for (const e of Array.isArray(object.extension) ? object.extension : []) {
-          if (isJsonObject(e) && e.url === ext[1]) next.push({ value: e, path: `${item.path}.extension`, type: 'Extension' });
+          if (isJsonObject(e) && e.url === extensionUrl) next.push({ value: e, path: `${item.path}.extension`, type: 'Extension' });
         }
         continue;
       }
-      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(segment)) return undefined;
       const keys = segment in object ? [segment] : Object.keys(object).filter((k) => k.startsWith(segment) && /[A-Z]/.test(k[segment.length] ?? ''));
       for (const key of keys) {
         const type = key === segment ? 'Element' : typeFromSuffix(key.slice(segment.length));
@@ -395,6 +502,25 @@ function valuesAt(located: Located, path: string): Located[] | undefined {
     current = next;
   }
   return current;
+}
+
+const parsedPaths = new Map<string, { segment: string; extensionUrl?: string }[] | undefined>();
+
+/** A discriminator path's steps: element names and `extension('url')`; undefined for what is not supported (resolve(), functions). */
+function pathSegments(path: string): { segment: string; extensionUrl?: string }[] | undefined {
+  if (parsedPaths.has(path)) return parsedPaths.get(path);
+  const segments: { segment: string; extensionUrl?: string }[] = [];
+  for (const segment of path.split('.')) {
+    const ext = /^extension\('(.*)'\)$/.exec(segment);
+    if (ext) segments.push({ segment, extensionUrl: ext[1] });
+    else if (/^[A-Za-z][A-Za-z0-9]*$/.test(segment)) segments.push({ segment });
+    else {
+      parsedPaths.set(path, undefined);
+      return undefined;
+    }
+  }
+  parsedPaths.set(path, segments);
+  return segments;
 }
 
 function constrainedValue(def: ElementDefinition, kind: 'fixed' | 'pattern'): unknown {

@@ -175,6 +175,31 @@ test('a profile published as a differential alone (as SUSHI writes it) is applie
   expect(errors(outcome).map((i) => i.diagnostics)).toEqual([expect.stringContaining('http://example.org/fhir/StructureDefinition/nowhere is not known here')]);
 });
 
+test('a constraint deep inside elements a profile leaves as R4 defines them is still checked (the walk skips only what adds nothing)', async () => {
+  const url = 'http://example.org/fhir/StructureDefinition/deep-patient';
+  const profile = {
+    ...patientProfileHeader(url, 'DeepPatient'),
+    differential: {
+      element: [
+        { id: 'Patient', path: 'Patient' },
+        { id: 'Patient.contact.name.family', path: 'Patient.contact.name.family', min: 1 },
+        { id: 'Patient.contact.relationship.coding.system', path: 'Patient.contact.relationship.coding.system', fixedUri: 'http://terminology.hl7.org/CodeSystem/v2-0131' },
+      ],
+    },
+  };
+  expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: profile })).status).toBe(201);
+  const broken: any = {
+    resourceType: 'Patient',
+    name: [{ family: 'Chalmers' }],
+    contact: [{ name: { given: ['Bénédicte'] }, relationship: [{ coding: [{ system: 'http://example.org/relations', code: 'N' }] }] }],
+  };
+  expect(errorPaths(await validateAgainst(broken, url)).sort()).toEqual(['Patient.contact[0].name.family', 'Patient.contact[0].relationship[0].coding[0].system']);
+  const fixed = structuredClone(broken);
+  fixed.contact[0].name = { family: 'du Marché', given: ['Bénédicte'] };
+  fixed.contact[0].relationship[0].coding[0].system = 'http://terminology.hl7.org/CodeSystem/v2-0131';
+  expect(errors(await validateAgainst(fixed, url))).toEqual([]);
+});
+
 test('a write that claims a profile it breaks is refused with 422 naming the element; the same without the claim, or conforming, is stored', async () => {
   // HL7's example claims the vitalsigns profile; these copies claim what each case says.
   const { id: _id, meta: _meta, ...temperature } = example('Observation-body-temperature.json');
