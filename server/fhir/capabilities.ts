@@ -4,6 +4,7 @@ import { searchParamsForCapability } from '../search/capability';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { searchIncludeValues, searchRevIncludeValues } from '../search/include-capability';
 import { isResourceType, resourceTypes } from '../validation/structure-definitions';
+import { r4DefinitionUrl } from '../validation/official-profiles';
 import type { Route } from './routes';
 import { oauthEndpoints } from '../auth/oauth-endpoints';
 import { operationDefinitionUrl } from '../operations/operation-definitions';
@@ -64,7 +65,7 @@ export function capabilityStatement(routes: readonly Route[], baseUrl: string): 
     const appendOnly = APPEND_ONLY_TYPES.has(type);
     return {
       type: type as CapabilityStatementRestResource['type'],
-      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      profile: r4DefinitionUrl(type),
       // Profiles that $validate applies, and writes that claim them are checked against.
       ...nonEmpty('supportedProfile', supportedProfiles(type)),
       interaction: interactions.filter((code) => !(appendOnly && CHANGE_INTERACTIONS.has(code))).map((code) => ({ code })),

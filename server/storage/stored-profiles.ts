@@ -1,5 +1,5 @@
 import type { StructureDefinition } from '@medplum/fhirtypes';
-import { OFFICIAL_RESOURCE_PROFILES, officialProfile } from '../validation/official-profiles';
+import { OFFICIAL_RESOURCE_PROFILES, officialProfile, r4DefinitionUrl } from '../validation/official-profiles';
 import { profileUnusableReason } from '../validation/profile-validation';
 import type { Db } from './sql';
 
@@ -71,7 +71,7 @@ export function supportedProfiles(resourceType: string): string[] {
   // R4's from the index, without reading their definitions (the first /metadata of a process would wait for them).
   const official = Object.entries(OFFICIAL_RESOURCE_PROFILES)
     .filter(([, type]) => type === resourceType)
-    .map(([name]) => `http://hl7.org/fhir/StructureDefinition/${name}`);
+    .map(([name]) => r4DefinitionUrl(name));
   const stored = [...byUrl.values()].filter((sd) => sd.type === resourceType && sd.kind === 'resource' && !profileUnusableReason(sd, knownProfile)).map((sd) => sd.url);
   return [...new Set([...official, ...stored])];
 }

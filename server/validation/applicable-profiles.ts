@@ -3,17 +3,18 @@ import { issue } from '../core/outcome';
 import type { JsonObject } from './json-shape';
 import { claimedUrls, vitalSignsOf } from './claimed-profiles';
 import { resourcesWithin } from './nested-resources';
-import { profileProblems, profileUnusableReason, type ProfileResolver } from './profile-validation';
+import { r4DefinitionUrl } from './official-profiles';
+import { profileProblems, profileUnusableReason, type InvariantMemo, type ProfileResolver } from './profile-validation';
 
 /** The canonicals a validation of `resource` needs: the one asked for, those it and the resources inside it claim, and R4's vital signs profiles for their codes. */
 export function applicableProfileUrls(resource: Resource, requested: string | undefined): string[] {
   const urls = requested !== undefined ? [requested] : [];
   for (const inner of resourcesWithin(resource as unknown as JsonObject, resource.resourceType)) {
-    const base = `http://hl7.org/fhir/StructureDefinition/${String(inner.resource.resourceType)}`;
+    const base = r4DefinitionUrl(String(inner.resource.resourceType));
     urls.push(...claimedUrls(inner.resource).filter((url) => url.split('|')[0] !== base));
     urls.push(...vitalSignsOf(inner.resource).map((v) => v.profile.url));
   }
-  return urls.filter((url) => url.split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`);
+  return urls.filter((url) => url.split('|')[0] !== r4DefinitionUrl(resource.resourceType));
 }
 
 /**
@@ -28,7 +29,7 @@ export function applicableProfileUrls(resource: Resource, requested: string | un
  */
 export function applicableProfileIssues(resource: Resource, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
-  if (requested !== undefined && requested.split('|')[0] !== `http://hl7.org/fhir/StructureDefinition/${resource.resourceType}`) {
+  if (requested !== undefined && requested.split('|')[0] !== r4DefinitionUrl(resource.resourceType)) {
     const problem = unusable(requested, resolve);
     if (problem) issues.push(issue('error', 'not-supported', `Profile ${requested} cannot be checked: ${problem}`));
     else issues.push(...profileProblems(resource as unknown as JsonObject, resolve(requested) as StructureDefinition, resolve));
@@ -41,13 +42,14 @@ export function applicableProfileIssues(resource: Resource, requested: string | 
 
 /** The profiles one resource claims, and the vital signs profile its code requires (those not asked for already). */
 function ownProfileIssues(resource: JsonObject, path: string, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
-  const base = `http://hl7.org/fhir/StructureDefinition/${String(resource.resourceType)}`;
+  const base = r4DefinitionUrl(String(resource.resourceType));
   const issues: OperationOutcomeIssue[] = [];
   const applied = new Set<string>(requested !== undefined ? [resolve(requested)?.url ?? requested] : []);
+  const memo: InvariantMemo = new Map();
   const apply = (sd: StructureDefinition): void => {
     if (applied.has(sd.url)) return;
     applied.add(sd.url);
-    issues.push(...profileProblems(resource, sd, resolve, path));
+    issues.push(...profileProblems(resource, sd, resolve, path, memo));
   };
   for (const [i, url] of claimedUrls(resource).entries()) {
     if (url.split('|')[0] === base || url === requested) continue;

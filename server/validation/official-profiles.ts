@@ -8,6 +8,11 @@ import type { Bundle, Coding, ElementDefinition, StructureDefinition } from '@me
  */
 const R4_NAMESPACE = 'http://hl7.org/fhir/StructureDefinition/';
 
+/** The canonical url of a StructureDefinition R4 publishes: a resource or datatype's base definition, or one of its profiles by name. */
+export function r4DefinitionUrl(name: string): string {
+  return `${R4_NAMESPACE}${name}`;
+}
+
 /**
  * The resource profiles among them (name under R4's namespace → resource type), so that
  * the CapabilityStatement can list them and a lookup knows which of the two files to
