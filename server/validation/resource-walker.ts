@@ -5,6 +5,7 @@ import type { IssueCode } from '../core/outcome';
 import { bundleProblems } from './bundle-rules';
 import { containedProblems } from './contained-rules';
 import { evaluateInvariant } from './invariants';
+import { extensionContextProblem, type ExtensionHost } from './extension-context';
 import { officialProfile } from './official-profiles';
 import { extensionProblems } from './profile-validation';
 import type { InvariantContext } from './invariants';
@@ -82,7 +83,7 @@ export class ResourceWalker {
       ? { resource: typed, rootResource: containerScope.rootResource, containedIds: containerScope.containedIds }
       : { resource: typed, rootResource: typed, containedIds: collectContainedIds(value) };
 
-    this.references.within(value, () => this.walkObject(value, schema, rootPath, depth, scope));
+    this.references.within(value, () => this.walkObject(value, schema, rootPath, depth, scope, { paths: [], type: resourceType }));
 
     const checkContained = this.options.validateContained !== false;
     if (checkContained && !containerScope && Array.isArray(value.contained) && value.contained.length > 0) {
@@ -97,7 +98,8 @@ export class ResourceWalker {
     }
   }
 
-  private walkObject(obj: JsonObject, schema: TypeSchema, path: string, depth: number, scope: ResourceScope): void {
+  /** `host` describes the element `obj` is, for the contexts of the extensions it carries. */
+  private walkObject(obj: JsonObject, schema: TypeSchema, path: string, depth: number, scope: ResourceScope, host?: ExtensionHost): void {
     if (depth > MAX_DEPTH) {
       this.report('fatal', 'structure', `Content nested deeper than ${MAX_DEPTH} levels is not accepted`, path);
       return;
@@ -141,6 +143,22 @@ export class ResourceWalker {
     if (schema.invariants.length > 0) {
       this.checkInvariants(schema.invariants, obj, schema.fhirPathType, path, scope, schema);
     }
+    if (host) {
+      this.checkExtensionContexts(obj.extension, host, `${path}.extension`);
+      this.checkExtensionContexts(obj.modifierExtension, host, `${path}.modifierExtension`);
+    }
+  }
+
+  /** R4's extensions used where their definition's context does not allow them. */
+  private checkExtensionContexts(extensions: unknown, host: ExtensionHost, path: string): void {
+    if (!Array.isArray(extensions)) return;
+    for (let i = 0; i < extensions.length; i++) {
+      const url = isJsonObject(extensions[i]) ? (extensions[i] as JsonObject).url : undefined;
+      const definition = typeof url === 'string' ? officialProfile(url) : undefined;
+      if (definition?.type !== 'Extension') continue;
+      const problem = extensionContextProblem(definition, host);
+      if (problem) this.report('error', 'structure', problem, `${path}[${i}]`);
+    }
   }
 
   private walkUnknownOrPrimitiveExtension(
@@ -159,9 +177,11 @@ export class ResourceWalker {
     }
     const elementSchema = getTypeSchema('Element') as TypeSchema;
     const at = `${path}.${key}`;
+    // The extensions of a primitive value are on that element (Patient.birthDate, HumanName.family), of its type.
+    const host: ExtensionHost = { paths: [base.path], type: base.typeCode };
     if (!base.isArray) {
       if (isJsonObject(value)) {
-        this.walkObject(value, elementSchema, at, depth + 1, scope);
+        this.walkObject(value, elementSchema, at, depth + 1, scope, host);
       } else {
         this.report('error', 'structure', `'${key}' must be a JSON object, found ${describe(value)}`, at);
       }
@@ -181,7 +201,7 @@ export class ResourceWalker {
         continue;
       }
       if (isJsonObject(item)) {
-        this.walkObject(item, elementSchema, `${at}[${i}]`, depth + 1, scope);
+        this.walkObject(item, elementSchema, `${at}[${i}]`, depth + 1, scope, host);
       } else {
         this.report('error', 'structure', `Items of '${key}' must be objects or null`, `${at}[${i}]`);
       }
@@ -257,7 +277,9 @@ export class ResourceWalker {
       return;
     }
     const schema = (property.schema as () => TypeSchema)();
-    this.walkObject(value, schema, path, depth + 1, scope);
+    // A backbone element answers to its own path too (Questionnaire.item for an item nested at Questionnaire.item.item).
+    const paths = schema.path !== property.path && schema.path !== property.typeCode ? [property.path, schema.path] : [property.path];
+    this.walkObject(value, schema, path, depth + 1, scope, { paths, type: property.typeCode });
     if (property.typeCode === 'Reference') {
       const problem = this.references.check(value, property.targetTypes, scope.rootResource.value);
       if (problem) {

@@ -232,4 +232,55 @@ describe('validateResource', () => {
       ]);
     });
   });
+
+  describe('an extension R4 defines is allowed only where its definition\'s context says', () => {
+    const R4 = 'http://hl7.org/fhir/StructureDefinition/';
+    const contextErrors = (resource: unknown): (string | undefined)[] =>
+      errorsAt(resource)
+        .filter((e) => e.text?.includes('is not allowed to be used at this point'))
+        .map((e) => e.expression);
+
+    test('by resource type: patient-birthPlace on a Patient, not on an Observation', () => {
+      const birthPlace = { url: `${R4}patient-birthPlace`, valueAddress: { city: 'Lyon' } };
+      expect(contextErrors({ resourceType: 'Patient', extension: [birthPlace] })).toEqual([]);
+      expect(contextErrors({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, extension: [birthPlace] })).toEqual(['Observation.extension[0]']);
+    });
+
+    test('by element path: humanname-mothers-family on a family name (_family), not on the HumanName (HL7 validator case maiden-name)', () => {
+      const mothers = { url: `${R4}humanname-mothers-family`, valueString: 'Dupont' };
+      expect(contextErrors({ resourceType: 'Patient', name: [{ family: 'Martin', _family: { extension: [mothers] } }] })).toEqual([]);
+      expect(contextErrors({ resourceType: 'Patient', name: [{ family: 'Martin', extension: [mothers] }] })).toEqual(['Patient.name[0].extension[0]']);
+      // Inside a contained Patient, the element is still HumanName.family.
+      const contained = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: '#p' }, contained: [{ resourceType: 'Patient', id: 'p', name: [{ family: 'Martin', _family: { extension: [mothers] } }] }] };
+      expect(contextErrors(contained)).toEqual([]);
+    });
+
+    test('by the path of a primitive in a resource: patient-birthTime on birthDate, not on gender', () => {
+      const birthTime = { url: `${R4}patient-birthTime`, valueDateTime: '1970-01-31T10:15:00+01:00' };
+      expect(contextErrors({ resourceType: 'Patient', birthDate: '1970-01-31', _birthDate: { extension: [birthTime] } })).toEqual([]);
+      expect(contextErrors({ resourceType: 'Patient', gender: 'female', _gender: { extension: [birthTime] } })).toEqual(['Patient._gender.extension[0]']);
+    });
+
+    test('by type and the types it derives from: iso21090-uncertainty on a Quantity and on an Age (a Quantity), not on a Period', () => {
+      const uncertainty = { url: `${R4}iso21090-uncertainty`, valueDecimal: 0.5 };
+      const observation = (value: Record<string, unknown>): unknown => ({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, ...value });
+      expect(contextErrors(observation({ valueQuantity: { value: 5, extension: [uncertainty] } }))).toEqual([]);
+      expect(contextErrors({ resourceType: 'Condition', subject: { reference: 'Patient/1' }, onsetAge: { value: 40, system: 'http://unitsofmeasure.org', code: 'a', extension: [uncertainty] } })).toEqual([]);
+      expect(contextErrors(observation({ valuePeriod: { start: '2020', extension: [uncertainty] } }))).toEqual(['Observation.valuePeriod.extension[0]']);
+    });
+
+    test('Element means anywhere, and a recursive element keeps its path: questionnaire-hidden on items nested three deep', () => {
+      const absent = { url: `${R4}data-absent-reason`, valueCode: 'unknown' };
+      expect(contextErrors({ resourceType: 'Patient', _birthDate: { extension: [absent] }, name: [{ extension: [absent], family: 'X' }] })).toEqual([]);
+      const hidden = { url: `${R4}questionnaire-hidden`, valueBoolean: true };
+      const item = (linkId: string, items?: unknown[]): unknown => ({ linkId, type: items ? 'group' : 'string', extension: [hidden], ...(items ? { item: items } : {}) });
+      expect(contextErrors({ resourceType: 'Questionnaire', status: 'active', item: [item('1', [item('1.1', [item('1.1.1')])])] })).toEqual([]);
+      expect(contextErrors({ resourceType: 'Questionnaire', status: 'active', extension: [hidden] })).toEqual(['Questionnaire.extension[0]']);
+    });
+
+    // Every HL7 R4 example keeps to its extensions' contexts: hl7-examples.test.ts.
+    test('an extension without an R4 definition is not checked here', () => {
+      expect(contextErrors({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, extension: [{ url: 'http://example.org/anything', valueString: 'x' }] })).toEqual([]);
+    });
+  });
 });

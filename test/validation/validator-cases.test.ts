@@ -30,7 +30,6 @@ const disagreements: Record<string, string> = {
   'sp-composite': 'Java business rule on composite SearchParameters (components count), not an R4 invariant',
   'pat-dob-ext': 'unknown extension URL: the server accepts extensions it has no definition for (R4 allows any extension)',
   'nested-questionnaire-nested-valueset': 'unknown extension URL (SDC); extensions without a definition are accepted',
-  'maiden-name-extension': 'extension context check needs the extension definition (5.x ballot version)',
   'obs-mz': 'needs snapshot generation of the StructureDefinition being validated',
   'bundle-id-3': 'search-result checks need the search URL parsed against search parameters (Java-only) plus a terminology display check',
   'bundle-id-4': 'search-result and OperationOutcome-mode checks need search URL semantics, plus a terminology display check',
