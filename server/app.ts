@@ -18,6 +18,7 @@ import { errorOutcome } from './http/error-outcome';
 import { compileRoutes } from './fhir/route-matcher';
 import { routes } from './fhir/routes';
 import { fhirRouter } from './http/fhir-router';
+import { refuseNulInUrl } from './http/nul-characters';
 import { health } from './http/health';
 import { metrics } from './http/metrics';
 import { negotiation } from './http/negotiation';
@@ -55,6 +56,7 @@ export function createApp({ config, repo, knex, logger, audit, consentWatch, lim
   app.use(authRoutes(auth.routes, auth.context, auth.verify, audit));
   const findRoute = refuseAuditEventChanges(compileRoutes(routes));
   if (audit) app.use(auditRefusals(audit, findRoute));
+  app.use(refuseNulInUrl());
   app.use(bearerAuth(auth.verify, config.auth.required, fhirBase));
   app.use(limits.byClient());
   app.use(negotiation());

@@ -5,6 +5,7 @@ import { OAuthError, type AuthContext, type AuthRequest, type AuthResponse, type
 import type { AuditRecorder } from '../audit/audit-recorder';
 import { loginAuditEvent, tokenAuditEvent } from '../audit/audit-event';
 import { bearerToken } from './bearer-auth';
+import { formHoldsNul, jsonHoldsNul, NUL_REFUSAL, urlHoldsNul } from './nul-characters';
 
 const MAX_FORM_BYTES = 64 * 1024;
 
@@ -44,6 +45,7 @@ export function authRoutes(routes: readonly AuthRoute[], auth: AuthContext, veri
 }
 
 async function authRequest(ctx: Context, route: AuthRoute, verify: BearerVerifier): Promise<AuthRequest> {
+  if (urlHoldsNul(ctx.url)) throw new OAuthError(400, 'invalid_request', NUL_REFUSAL);
   const form: Record<string, string | undefined> = {};
   let json: unknown;
   if (ctx.method === 'POST' && ctx.get('Content-Length') !== '0') {
@@ -55,7 +57,9 @@ async function authRequest(ctx: Context, route: AuthRoute, verify: BearerVerifie
     }
     const text = await getRawBody(ctx.req, { limit: MAX_FORM_BYTES, encoding: 'utf-8' });
     if (mediaType === 'application/x-www-form-urlencoded') {
-      for (const [name, value] of new URLSearchParams(text)) {
+      const params = new URLSearchParams(text);
+      if (formHoldsNul(params)) throw new OAuthError(400, 'invalid_request', NUL_REFUSAL);
+      for (const [name, value] of params) {
         // RFC 6749 §3.1: request and response parameters MUST NOT be included more than once.
         if (name in form) throw new OAuthError(400, 'invalid_request', `Parameter ${name} is repeated`);
         form[name] = value;
@@ -66,6 +70,7 @@ async function authRequest(ctx: Context, route: AuthRoute, verify: BearerVerifie
       } catch {
         throw new OAuthError(400, 'invalid_request', 'The body is not valid JSON');
       }
+      if (jsonHoldsNul(text)) throw new OAuthError(400, 'invalid_request', NUL_REFUSAL);
     }
   }
   const query: Record<string, string | undefined> = {};

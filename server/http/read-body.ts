@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { badRequest, unsupportedMediaType } from '../core/outcome';
 import { jsonDepthExceeds } from './json-depth';
+import { formHoldsNul, jsonHoldsNul, NUL_REFUSAL } from './nul-characters';
 import { xmlToResourceYielding } from '../fhir/xml-to-resource';
 
 /** FHIR resources nest a few dozen levels at most; 200 leaves room for extensions. */
@@ -59,7 +60,9 @@ export async function readBody(ctx: Context, limit: number, options: { form: boo
   }
   const text = await getRawBody(ctx.req, { limit, length: length || undefined, encoding: 'utf-8' });
   if (isForm) {
-    return { body: new URLSearchParams(text), mediaType };
+    const form = new URLSearchParams(text);
+    if (formHoldsNul(form)) throw badRequest(NUL_REFUSAL);
+    return { body: form, mediaType };
   }
   if (text.trim() === '') {
     return { mediaType };
@@ -73,6 +76,7 @@ export async function readBody(ctx: Context, limit: number, options: { form: boo
     } catch (err) {
       throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
     }
+    if (jsonHoldsNul(text)) throw badRequest(NUL_REFUSAL);
   }
   if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
     throw badRequest(`A resource nested deeper than ${MAX_JSON_DEPTH} levels is not accepted`);

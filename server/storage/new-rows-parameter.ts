@@ -63,8 +63,9 @@ export function newRowsParameter(
   resources.forEach((given, position) => {
     let source = given;
     try {
+      // Valid first: the Subscription rules read what they decide on.
+      assertValidResource(given, knownProfile);
       source = withSubscriptionRules(given) as typeof given;
-      assertValidResource(source, knownProfile);
     } catch (err) {
       throw invalid(position, err);
     }

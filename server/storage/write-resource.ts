@@ -85,6 +85,9 @@ function nextTimestamp(previous: Date | undefined): Date {
  * (If-Match). Works the same inside a caller's transaction.
  */
 export async function writeResource(db: Db, op: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
+  // The types below are read before they are written (their rules look into them): a malformed one is a 400 first,
+  // not a crash of the rule that reads it (writeOneResource validates again, as for every type).
+  if (op.resource && TYPES_READ_BEFORE_WRITING.has(op.resourceType)) assertValidResource(op.resource, knownProfile);
   // A SearchParameter also changes what is indexed: see write-search-parameter.ts.
   if (op.resourceType === 'SearchParameter') {
     // Its schema changes run in a transaction of their own making: nothing may ride on its statement.
@@ -105,6 +108,8 @@ export async function writeResource(db: Db, op: WriteOperation, companion?: Writ
   if (op.resourceType === 'StructureDefinition' && !result.noop) await storedProfilesWritten(db);
   return result;
 }
+
+const TYPES_READ_BEFORE_WRITING: ReadonlySet<string> = new Set(['SearchParameter', 'Subscription', 'Appointment', 'AppointmentResponse']);
 
 /** Sends a write statement, with the companions of its result when there are any. */
 async function send(
@@ -128,10 +133,9 @@ async function send(
 }
 
 async function writeOneResource(db: Db, given: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
+  // Valid first: the Subscription rules read what they decide on.
+  if (given.resource) assertValidResource(given.resource, knownProfile);
   const op = given.resource ? { ...given, resource: withSubscriptionRules(given.resource) } : given;
-  if (op.resource) {
-    assertValidResource(op.resource, knownProfile);
-  }
   const sql = writeStatements(op.resourceType);
   const indexValues = op.resource ? extractIndexValues(op.resource) : undefined;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {

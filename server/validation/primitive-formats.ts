@@ -74,6 +74,8 @@ function numberError(fhirType: string, n: number): string | undefined {
 }
 
 const nonWhitespace = /\S/;
+/** U+0000, or half of a surrogate pair (with the u flag, whole pairs are one code point and do not match). */
+const notStorableText = /\u0000|\p{Cs}/u;
 
 function stringError(fhirType: string, s: string): string | undefined {
   if (s.length === 0) {
@@ -81,6 +83,11 @@ function stringError(fhirType: string, s: string): string | undefined {
   }
   if (s.length > MAX_STRING_LENGTH) {
     return `Invalid ${fhirType}: longer than the maximum of 1 MB`;
+  }
+  if (notStorableText.test(s)) {
+    // U+0000 is below the characters R4 allows in strings (datatypes.html#string), and PostgreSQL's jsonb cannot hold it;
+    // an unpaired surrogate is not Unicode text at all.
+    return `Invalid ${fhirType}: contains ${s.includes('\u0000') ? 'the character U+0000' : 'an unpaired UTF-16 surrogate'}, which is not text FHIR allows`;
   }
   if (fhirType === 'base64Binary') {
     return isBase64(s) ? undefined : `Invalid base64Binary: not valid base64 content`;

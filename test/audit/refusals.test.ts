@@ -47,3 +47,14 @@ test('a path with no route (404), a method not allowed (405) and a malformed bod
   const mine = (await failures()).filter((e) => e.agent.some((a: any) => a.who?.identifier?.value === 'test-client')).map((e) => e.action).sort();
   expect(mine).toEqual(['C', 'R']);
 });
+
+test('text a refused request carries that PostgreSQL cannot store (an unpaired surrogate in a property name, NUL in the URL) is recorded as U+FFFD', async () => {
+  const auth = { Authorization: `Bearer ${system}` };
+  const badKey = await fhirRequest('POST', `${server.base}/Patient`, { rawBody: '{"resourceType":"Patient","nick\\ud800name":"x"}', headers: { ...auth, 'Content-Type': 'application/fhir+json' } });
+  expect(badKey.status).toBe(400);
+  expect((await fhirRequest('GET', `${server.base}/Patient/nul%00id`, { headers: auth })).status).toBe(400);
+  const events = await failures();
+  expect(events.some((e) => typeof e.outcomeDesc === 'string' && e.outcomeDesc.includes('nick\uFFFDname'))).toBe(true);
+  const nulRefusal = events.find((e) => e.entity?.some((x: any) => x.what?.reference === 'Patient/nul\uFFFDid'));
+  expect(nulRefusal?.outcome).toBe('4');
+});
