@@ -14,6 +14,7 @@ import { noRoute, pathFields } from '../fhir/route-matcher';
 import { readBody } from './read-body';
 import { writeContent, writeDocument, writeResource } from './write-response';
 import { binaryFromUpload } from '../fhir/binary-content';
+import { assertValidParameters } from '../operations/operation-parameters';
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -46,6 +47,7 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     if (parsed.raw) {
       parsed.body = binaryFromUpload(parsed.raw, ctx.get('Content-Type'), ctx.get('X-Security-Context') || undefined, fields.id);
     }
+
     const req: FhirRequest = {
       method: ctx.method,
       ...fields,
@@ -66,6 +68,8 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     const principal: Principal | undefined = ctx.state.principal;
     const access = principal ? await accessFor(principal, fhir.repo, req.purposeOfUse, accessOptions) : undefined;
     const handle = async (repo: FhirContext['repo']): Promise<FhirResponse> => {
+      // An operation's Parameters (not a Parameters resource to validate: POST Parameters/$validate), refused as the call's own outcome.
+      if (route.operation && !(route.operation === 'validate' && fields.resourceType === 'Parameters')) assertValidParameters(req.body);
       const res = await route.handler(req, principal && access ? { ...fhir, principal, repo: new GuardedStore(repo, access) } : { ...fhir, repo });
       // What a break-the-glass grant alone let them see is recorded as such (purpose of use BTG).
       if (access && access.emergencyPatients.length > 0 && res.resource && touches(res.resource, access.emergencyPatients)) {

@@ -1,6 +1,7 @@
 import type { CodeableConcept, Coding, Parameters, ParametersParameter, Period, Reference, Resource } from '@medplum/fhirtypes';
 import { referenceIdAnywhere } from '../core/references';
-import { badRequest } from '../core/outcome';
+import { badRequest, OperationOutcomeError, outcome } from '../core/outcome';
+import { isBlocking, validateResource } from '../validation/validate-resource';
 
 /**
  * The input of a custom operation: a Parameters body (https://hl7.org/fhir/R4/parameters.html),
@@ -174,4 +175,33 @@ export class OperationInput {
     const fromQuery = query === undefined ? [] : Array.isArray(query) ? query : [query];
     return [...fromBody, ...fromQuery].filter((v): v is string => typeof v === 'string' && v.trim() !== '').map((v) => v.trim());
   }
+}
+
+/** Stands in for a `resource` parameter while the Parameters around it are checked. */
+const PLACEHOLDER = { resourceType: 'Basic', code: { text: 'resource parameter' } };
+
+function withoutResources(parameters: unknown): unknown {
+  if (!Array.isArray(parameters)) return parameters;
+  return parameters.map((p: unknown) => {
+    if (p === null || typeof p !== 'object' || Array.isArray(p)) return p;
+    const copy: Record<string, unknown> = { ...(p as Record<string, unknown>) };
+    if (copy.resource !== null && typeof copy.resource === 'object' && !Array.isArray(copy.resource)) copy.resource = PLACEHOLDER;
+    if ('part' in copy) copy.part = withoutResources(copy.part);
+    return copy;
+  });
+}
+
+/**
+ * An operation's Parameters body is checked against R4 before the operation reads it (a
+ * 400 naming the element: `parameter` not an array, a valueInteger that is text, a
+ * valueCoding that is a string …). The resources it carries are left to the operation,
+ * which judges them its own way ($validate reports on them with a 200, $submit and
+ * $match refuse them).
+ */
+export function assertValidParameters(body: unknown): void {
+  if (body === null || typeof body !== 'object' || (body as { resourceType?: unknown }).resourceType !== 'Parameters') return;
+  const shape = { ...(body as Record<string, unknown>), parameter: withoutResources((body as { parameter?: unknown }).parameter) };
+  if (!('parameter' in body)) delete shape.parameter;
+  const issues = validateResource(shape).filter(isBlocking);
+  if (issues.length > 0) throw new OperationOutcomeError(400, outcome(issues));
 }
