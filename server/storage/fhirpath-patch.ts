@@ -312,6 +312,7 @@ function remove(located: Located): void {
  */
 function listAt(resource: Json, path: string, where: string): { list: unknown[]; holder: Json; key: string; schema?: TypeSchema } {
   const items = select(resource, path, where);
+  if (items.some((item) => !item.parentResNode)) throw unprocessable(`The path ${path} selects the resource itself, not the items of a list`, where);
   if (items.length > 0) {
     const located = locateIn(items[0]);
     if (items.some((item) => item.index === null || locateIn(item).holder !== located.holder || locateIn(item).key !== located.key)) {

@@ -116,6 +116,9 @@ describe('FHIRPath Patch', () => {
     const result = patch(patient(), op('move', 'Patient.identifier', [{ name: 'source', valueInteger: 1 }, { name: 'destination', valueInteger: 0 }]));
     expect(result.identifier.map((i: { value: string }) => i.value)).toEqual(['2', '1']);
     expect(statusOf(() => patch(patient(), op('move', 'Patient.identifier', [{ name: 'source', valueInteger: 2 }, { name: 'destination', valueInteger: 0 }])))).toBe(422);
+    // The resource itself is not a list (found by fuzzing: it was a TypeError, a 500).
+    expect(statusOf(() => patch(patient(), op('move', 'Patient', [{ name: 'source', valueInteger: 0 }, { name: 'destination', valueInteger: 0 }])))).toBe(422);
+    expect(statusOf(() => patch(patient(), op('insert', 'Patient', [{ name: 'index', valueInteger: 0 }, { name: 'value', valueString: 'x' }])))).toBe(422);
   });
 
   test('malformed documents are 400: no type, an unknown type, a missing part, a path that is not FHIRPath, another parameter name', () => {
