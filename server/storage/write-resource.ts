@@ -3,6 +3,8 @@ import { conflict, preconditionFailed } from '../core/outcome';
 import { extractIndexValues } from '../search/extract-index-values';
 import { assertValidResource } from '../validation/validate-resource';
 import { type ResourceRow, type ResourceVersion, toVersion, withVersionMeta } from './resource-row';
+import type { Knex } from 'knex';
+import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, pgErrorCode } from './database';
 import { type Db, runSql } from './sql';
 import { writeSearchParameter } from './write-search-parameter';
 import { withSubscriptionRules } from './subscription-rules';
@@ -111,6 +113,23 @@ export async function writeResource(db: Db, op: WriteOperation, companion?: Writ
 
 const TYPES_READ_BEFORE_WRITING: ReadonlySet<string> = new Set(['SearchParameter', 'Subscription', 'Appointment', 'AppointmentResponse']);
 
+/**
+ * A write statement of its own (autocommit) that PostgreSQL chose as a deadlock's victim
+ * (a batch entry against a transaction Bundle locking the same rows in another order) was
+ * rolled back whole: it runs again. Inside a transaction the whole transaction is what
+ * runs again (Repository.transaction).
+ */
+async function runStatement(db: Db, name: string, sql: string, params: unknown[]): ReturnType<typeof runSql> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runSql(db, name, sql, params);
+    } catch (err) {
+      const code = pgErrorCode(err);
+      if ((db as Knex.Transaction).isTransaction || attempt >= 3 || (code !== PG_DEADLOCK && code !== PG_SERIALIZATION_FAILURE)) throw err;
+    }
+  }
+}
+
 /** Sends a write statement, with the companions of its result when there are any. */
 async function send(
   db: Db,
@@ -123,11 +142,11 @@ async function send(
   const sql = writeStatements(op.resourceType);
   const rows = companion?.rowsFor(result) ?? [];
   if (!companion || rows.length === 0) {
-    return (await runSql(db, `${kind}:${sql.key}`, sql[kind], params)).rowCount === 1;
+    return (await runStatement(db, `${kind}:${sql.key}`, sql[kind], params)).rowCount === 1;
   }
   const { parameter } = newRowsParameter(companion.resourceType, rows, result.version.lastUpdated);
   const withCompanions = companionStatements(op.resourceType, companion.resourceType);
-  const written = (await runSql(db, `${kind}+:${withCompanions.key}`, withCompanions[kind], [...params, parameter])).rowCount === 1;
+  const written = (await runStatement(db, `${kind}+:${withCompanions.key}`, withCompanions[kind], [...params, parameter])).rowCount === 1;
   if (written) companion.written++;
   return written;
 }
