@@ -13,7 +13,7 @@ import { writeAppointment } from './write-appointment';
 import { writeAppointmentResponse } from './write-appointment-response';
 import { newRowsParameter } from './new-rows-parameter';
 import { knownProfile, storedProfilesWritten } from './stored-profiles';
-import { companionStatements, writeStatements } from './write-statements';
+import { companionStatements, writeStatements, type WriteStatements } from './write-statements';
 
 /**
  * One change to one resource. Every mutation of the server — REST, bundle entries,
@@ -130,6 +130,18 @@ async function runStatement(db: Db, name: string, sql: string, params: unknown[]
   }
 }
 
+class StaleStatementsError extends Error {}
+
+/** send, or 'stale' when the statements changed under the parameters (the caller builds them again). */
+async function sendUnlessStale(...args: Parameters<typeof send>): Promise<boolean | 'stale'> {
+  try {
+    return await send(...args);
+  } catch (err) {
+    if (err instanceof StaleStatementsError) return 'stale';
+    throw err;
+  }
+}
+
 /** Sends a write statement, with the companions of its result when there are any. */
 async function send(
   db: Db,
@@ -137,9 +149,13 @@ async function send(
   kind: 'insert' | 'update' | 'delete',
   params: unknown[],
   result: WriteResult,
-  companion: WriteCompanion | undefined
+  companion: WriteCompanion | undefined,
+  /** The statements `params` were built for (their index columns). */
+  built: WriteStatements
 ): Promise<boolean> {
   const sql = writeStatements(op.resourceType);
+  // A SearchParameter written meanwhile changed the type's columns: the parameters must be built again.
+  if (sql.key !== built.key) throw new StaleStatementsError();
   const rows = companion?.rowsFor(result) ?? [];
   if (!companion || rows.length === 0) {
     return (await runStatement(db, `${kind}:${sql.key}`, sql[kind], params)).rowCount === 1;
@@ -155,9 +171,13 @@ async function writeOneResource(db: Db, given: WriteOperation, companion?: Write
   // Valid first: the Subscription rules read what they decide on.
   if (given.resource) assertValidResource(given.resource, knownProfile);
   const op = given.resource ? { ...given, resource: withSubscriptionRules(given.resource) } : given;
-  const sql = writeStatements(op.resourceType);
-  const indexValues = op.resource ? extractIndexValues(op.resource) : undefined;
+  let sql = writeStatements(op.resourceType);
+  let indexValues = op.resource ? extractIndexValues(op.resource) : undefined;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    if (sql.key !== writeStatements(op.resourceType).key) {
+      sql = writeStatements(op.resourceType);
+      indexValues = op.resource ? extractIndexValues(op.resource) : undefined;
+    }
     const current =
       op.method === 'POST'
         ? undefined
@@ -184,7 +204,7 @@ async function writeOneResource(db: Db, given: WriteOperation, companion?: Write
       }
       const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null, method: 'DELETE' };
       const result: WriteResult = { version: toVersion(op.resourceType, row), created: false, noop: false };
-      if (await send(db, op, 'delete', [op.id, versionId, lastUpdated, current.version_id], result, companion)) return result;
+      if ((await sendUnlessStale(db, op, 'delete', [op.id, versionId, lastUpdated, current.version_id], result, companion, sql)) === true) return result;
       continue;
     }
 
@@ -195,8 +215,9 @@ async function writeOneResource(db: Db, given: WriteOperation, companion?: Write
     const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false, content, method: op.method };
     const result: WriteResult = { version: toVersion(op.resourceType, row), created: !exists, noop: false };
     const written = current
-      ? await send(db, op, 'update', [op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns], result, companion)
-      : await send(db, op, 'insert', [op.id, versionId, lastUpdated, json, op.method, ...columns], result, companion);
+      ? await sendUnlessStale(db, op, 'update', [op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns], result, companion, sql)
+      : await sendUnlessStale(db, op, 'insert', [op.id, versionId, lastUpdated, json, op.method, ...columns], result, companion, sql);
+    if (written === 'stale') continue;
     if (written) return result;
     if (op.method === 'POST') {
       throw conflict(`${op.resourceType}/${op.id} already exists`);
