@@ -284,11 +284,13 @@ function withId(event: AuditEvent): Resource & { id: string } {
   return withoutUndefined({ ...event, id: newId() }) as Resource & { id: string };
 }
 
-/** A copy of plain JSON data without undefined members (what a JSON round trip gives, at a fraction of its cost). */
 /** U+0000 and unpaired surrogates: a request can carry them into an error text or a URL; PostgreSQL's jsonb holds neither. */
 const UNSTORABLE = /\u0000|\p{Cs}/gu;
 
-/** The event as it can be stored: no undefined members, and unstorable characters replaced by U+FFFD. */
+/**
+ * A copy of plain JSON data without undefined members (what a JSON round trip gives, at a
+ * fraction of its cost), with unstorable characters replaced by U+FFFD.
+ */
 function withoutUndefined(value: unknown): unknown {
   if (typeof value === 'string') {
     UNSTORABLE.lastIndex = 0;

@@ -47,7 +47,6 @@ export function fhirRouter(fhir: FhirContext, audit?: AuditRecorder, consentWatc
     if (parsed.raw) {
       parsed.body = binaryFromUpload(parsed.raw, ctx.get('Content-Type'), ctx.get('X-Security-Context') || undefined, fields.id);
     }
-
     const req: FhirRequest = {
       method: ctx.method,
       ...fields,

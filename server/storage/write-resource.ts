@@ -87,24 +87,27 @@ function nextTimestamp(previous: Date | undefined): Date {
  * (If-Match). Works the same inside a caller's transaction.
  */
 export async function writeResource(db: Db, op: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
-  // The types below are read before they are written (their rules look into them): a malformed one is a 400 first,
-  // not a crash of the rule that reads it (writeOneResource validates again, as for every type).
-  if (op.resource && TYPES_READ_BEFORE_WRITING.has(op.resourceType)) assertValidResource(op.resource, knownProfile);
-  // A SearchParameter also changes what is indexed: see write-search-parameter.ts.
-  if (op.resourceType === 'SearchParameter') {
-    // Its schema changes run in a transaction of their own making: nothing may ride on its statement.
-    if (companion) throw new Error('writeResource: a SearchParameter write carries no companion resources');
-    return writeSearchParameter(db, op, writeOneResource);
+  if (TYPES_READ_BEFORE_WRITING.has(op.resourceType)) {
+    // Their rules read them before they are written: a malformed one is a 400 first, not a crash of the rule that reads
+    // it. The rule then writes `op` itself without validating it again; what else it writes (a Slot, a reindex Task) is validated.
+    if (op.resource) assertValidResource(op.resource, knownProfile);
+    const write: typeof writeOneResource = (tx, o, c) => writeOneResource(tx, o, c, o === op);
+    // A SearchParameter also changes what is indexed: see write-search-parameter.ts.
+    if (op.resourceType === 'SearchParameter') {
+      // Its schema changes run in a transaction of their own making: nothing may ride on its statement.
+      if (companion) throw new Error('writeResource: a SearchParameter write carries no companion resources');
+      return writeSearchParameter(db, op, write);
+    }
+    // A Subscription also switches the notification trigger: see write-subscription.ts.
+    if (op.resourceType === 'Subscription') {
+      if (companion) throw new Error('writeResource: a Subscription write carries no companion resources');
+      return writeSubscription(db, op, write);
+    }
+    // An Appointment that holds time must not double-book: see write-appointment.ts.
+    if (op.resourceType === 'Appointment') return writeAppointment(db, op, write, companion);
+    // A reply sets its participant's status in the Appointment: see write-appointment-response.ts.
+    return writeAppointmentResponse(db, op, write, writeResource, companion);
   }
-  // A Subscription also switches the notification trigger: see write-subscription.ts.
-  if (op.resourceType === 'Subscription') {
-    if (companion) throw new Error('writeResource: a Subscription write carries no companion resources');
-    return writeSubscription(db, op, writeOneResource);
-  }
-  // An Appointment that holds time must not double-book: see write-appointment.ts.
-  if (op.resourceType === 'Appointment') return writeAppointment(db, op, writeOneResource, companion);
-  // A reply sets its participant's status in the Appointment: see write-appointment-response.ts.
-  if (op.resourceType === 'AppointmentResponse') return writeAppointmentResponse(db, op, writeOneResource, writeResource, companion);
   const result = await writeOneResource(db, op, companion);
   // A profile: the claims of the next writes are checked against it.
   if (op.resourceType === 'StructureDefinition' && !result.noop) await storedProfilesWritten(db);
@@ -130,19 +133,11 @@ async function runStatement(db: Db, name: string, sql: string, params: unknown[]
   }
 }
 
-class StaleStatementsError extends Error {}
-
-/** send, or 'stale' when the statements changed under the parameters (the caller builds them again). */
-async function sendUnlessStale(...args: Parameters<typeof send>): Promise<boolean | 'stale'> {
-  try {
-    return await send(...args);
-  } catch (err) {
-    if (err instanceof StaleStatementsError) return 'stale';
-    throw err;
-  }
-}
-
-/** Sends a write statement, with the companions of its result when there are any. */
+/**
+ * Sends a write statement, with the companions of its result when there are any: whether
+ * it wrote, or 'stale' when a SearchParameter written meanwhile changed the type's columns
+ * (the caller builds its parameters again).
+ */
 async function send(
   db: Db,
   op: WriteOperation,
@@ -151,11 +146,9 @@ async function send(
   result: WriteResult,
   companion: WriteCompanion | undefined,
   /** The statements `params` were built for (their index columns). */
-  built: WriteStatements
-): Promise<boolean> {
-  const sql = writeStatements(op.resourceType);
-  // A SearchParameter written meanwhile changed the type's columns: the parameters must be built again.
-  if (sql.key !== built.key) throw new StaleStatementsError();
+  sql: WriteStatements
+): Promise<boolean | 'stale'> {
+  if (writeStatements(op.resourceType).key !== sql.key) return 'stale';
   const rows = companion?.rowsFor(result) ?? [];
   if (!companion || rows.length === 0) {
     return (await runStatement(db, `${kind}:${sql.key}`, sql[kind], params)).rowCount === 1;
@@ -167,9 +160,9 @@ async function send(
   return written;
 }
 
-async function writeOneResource(db: Db, given: WriteOperation, companion?: WriteCompanion): Promise<WriteResult> {
+async function writeOneResource(db: Db, given: WriteOperation, companion?: WriteCompanion, validated = false): Promise<WriteResult> {
   // Valid first: the Subscription rules read what they decide on.
-  if (given.resource) assertValidResource(given.resource, knownProfile);
+  if (given.resource && !validated) assertValidResource(given.resource, knownProfile);
   const op = given.resource ? { ...given, resource: withSubscriptionRules(given.resource) } : given;
   let sql = writeStatements(op.resourceType);
   let indexValues = op.resource ? extractIndexValues(op.resource) : undefined;
@@ -204,7 +197,7 @@ async function writeOneResource(db: Db, given: WriteOperation, companion?: Write
       }
       const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: true, content: null, method: 'DELETE' };
       const result: WriteResult = { version: toVersion(op.resourceType, row), created: false, noop: false };
-      if ((await sendUnlessStale(db, op, 'delete', [op.id, versionId, lastUpdated, current.version_id], result, companion, sql)) === true) return result;
+      if ((await send(db, op, 'delete', [op.id, versionId, lastUpdated, current.version_id], result, companion, sql)) === true) return result;
       continue;
     }
 
@@ -215,8 +208,8 @@ async function writeOneResource(db: Db, given: WriteOperation, companion?: Write
     const row: ResourceRow = { id: op.id, version_id: versionId, last_updated: lastUpdated, deleted: false, content, method: op.method };
     const result: WriteResult = { version: toVersion(op.resourceType, row), created: !exists, noop: false };
     const written = current
-      ? await sendUnlessStale(db, op, 'update', [op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns], result, companion, sql)
-      : await sendUnlessStale(db, op, 'insert', [op.id, versionId, lastUpdated, json, op.method, ...columns], result, companion, sql);
+      ? await send(db, op, 'update', [op.id, versionId, lastUpdated, json, op.method, current.version_id, ...columns], result, companion, sql)
+      : await send(db, op, 'insert', [op.id, versionId, lastUpdated, json, op.method, ...columns], result, companion, sql);
     if (written === 'stale') continue;
     if (written) return result;
     if (op.method === 'POST') {

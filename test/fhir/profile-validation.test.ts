@@ -122,6 +122,11 @@ function patientProfileHeader(url: string, name: string): StructureDefinition {
   };
 }
 
+/** A Patient profile published as a differential alone (as SUSHI writes it): the root, then `elements`. */
+function differentialPatientProfile(url: string, name: string, elements: ElementDefinition[]): StructureDefinition {
+  return { ...patientProfileHeader(url, name), differential: { element: [{ id: 'Patient', path: 'Patient' }, ...elements] } };
+}
+
 test('a profile stored as a StructureDefinition is applied by $validate, with the R4 extension definitions it names', async () => {
   const url = 'http://example.org/fhir/StructureDefinition/test-patient';
   expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: patientProfile(url) })).status).toBe(201);
@@ -151,17 +156,11 @@ test('a profile stored as a StructureDefinition is applied by $validate, with th
 
 test('a profile published as a differential alone (as SUSHI writes it) is applied over its base; one whose base is not known says so', async () => {
   const url = 'http://example.org/fhir/StructureDefinition/differential-patient';
-  const differential = {
-    ...patientProfileHeader(url, 'DifferentialPatient'),
-    differential: {
-      element: [
-        { id: 'Patient', path: 'Patient' },
-        { id: 'Patient.identifier', path: 'Patient.identifier', min: 1 },
-        { id: 'Patient.identifier.system', path: 'Patient.identifier.system', min: 1, fixedUri: 'urn:oid:1.2.36.146.595.217.0.1' },
-        { id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 },
-      ],
-    },
-  };
+  const differential = differentialPatientProfile(url, 'DifferentialPatient', [
+    { id: 'Patient.identifier', path: 'Patient.identifier', min: 1 },
+    { id: 'Patient.identifier.system', path: 'Patient.identifier.system', min: 1, fixedUri: 'urn:oid:1.2.36.146.595.217.0.1' },
+    { id: 'Patient.birthDate', path: 'Patient.birthDate', min: 1 },
+  ]);
   expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: differential })).status).toBe(201);
   const missing = await validateAgainst({ resourceType: 'Patient', identifier: [{ value: '1' }] }, url);
   expect(errorPaths(missing).sort()).toEqual(['Patient.birthDate', 'Patient.identifier[0].system']);
@@ -177,16 +176,10 @@ test('a profile published as a differential alone (as SUSHI writes it) is applie
 
 test('a constraint deep inside elements a profile leaves as R4 defines them is still checked (the walk skips only what adds nothing)', async () => {
   const url = 'http://example.org/fhir/StructureDefinition/deep-patient';
-  const profile = {
-    ...patientProfileHeader(url, 'DeepPatient'),
-    differential: {
-      element: [
-        { id: 'Patient', path: 'Patient' },
-        { id: 'Patient.contact.name.family', path: 'Patient.contact.name.family', min: 1 },
-        { id: 'Patient.contact.relationship.coding.system', path: 'Patient.contact.relationship.coding.system', fixedUri: 'http://terminology.hl7.org/CodeSystem/v2-0131' },
-      ],
-    },
-  };
+  const profile = differentialPatientProfile(url, 'DeepPatient', [
+    { id: 'Patient.contact.name.family', path: 'Patient.contact.name.family', min: 1 },
+    { id: 'Patient.contact.relationship.coding.system', path: 'Patient.contact.relationship.coding.system', fixedUri: 'http://terminology.hl7.org/CodeSystem/v2-0131' },
+  ]);
   expect((await fhirRequest('POST', `${server.base}/StructureDefinition`, { body: profile })).status).toBe(201);
   const broken: any = {
     resourceType: 'Patient',
