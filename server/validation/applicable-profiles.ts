@@ -4,7 +4,7 @@ import type { JsonObject } from './json-shape';
 import { claimedUrls, vitalSignsOf } from './claimed-profiles';
 import { resourcesWithin } from './nested-resources';
 import { r4DefinitionUrl } from './official-profiles';
-import { profileProblems, profileUnusableReason, type InvariantMemo, type ProfileResolver } from './profile-validation';
+import { canonicalUnusableReason, profileProblems, ProfilesOfOneResource, type ProfileResolver } from './profile-validation';
 
 /** The canonicals a validation of `resource` needs: the one asked for, those it and the resources inside it claim, and R4's vital signs profiles for their codes. */
 export function applicableProfileUrls(resource: Resource, requested: string | undefined): string[] {
@@ -30,7 +30,7 @@ export function applicableProfileUrls(resource: Resource, requested: string | un
 export function applicableProfileIssues(resource: Resource, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
   if (requested !== undefined && requested.split('|')[0] !== r4DefinitionUrl(resource.resourceType)) {
-    const problem = unusable(requested, resolve);
+    const problem = canonicalUnusableReason(requested, resolve);
     if (problem) issues.push(issue('error', 'not-supported', `Profile ${requested} cannot be checked: ${problem}`));
     else issues.push(...profileProblems(resource as unknown as JsonObject, resolve(requested) as StructureDefinition, resolve));
   }
@@ -44,32 +44,19 @@ export function applicableProfileIssues(resource: Resource, requested: string | 
 function ownProfileIssues(resource: JsonObject, path: string, requested: string | undefined, resolve: ProfileResolver): OperationOutcomeIssue[] {
   const base = r4DefinitionUrl(String(resource.resourceType));
   const issues: OperationOutcomeIssue[] = [];
-  const applied = new Set<string>(requested !== undefined ? [resolve(requested)?.url ?? requested] : []);
-  const memo: InvariantMemo = new Map();
-  const apply = (sd: StructureDefinition): void => {
-    if (applied.has(sd.url)) return;
-    applied.add(sd.url);
-    issues.push(...profileProblems(resource, sd, resolve, path, memo));
-  };
+  const profiles = new ProfilesOfOneResource(resource, path, resolve, issues);
+  // The profile asked for was checked by the caller.
+  if (requested !== undefined) profiles.skip(resolve(requested)?.url ?? requested);
   for (const [i, url] of claimedUrls(resource).entries()) {
     if (url.split('|')[0] === base || url === requested) continue;
-    const problem = unusable(url, resolve);
+    const problem = canonicalUnusableReason(url, resolve);
     if (problem) issues.push(issue('warning', 'not-supported', `Profile ${url} is not checked: ${problem}; the base R4 ${String(resource.resourceType)} definition was`, `${path}.meta.profile[${i}]`));
-    else apply(resolve(url) as StructureDefinition);
+    else profiles.apply(resolve(url) as StructureDefinition);
   }
   for (const { profile, coding } of vitalSignsOf(resource)) {
-    if (applied.has(profile.url)) continue;
+    if (profiles.has(profile.url)) continue;
     issues.push(issue('information', 'informational', `Validated against the ${profile.title ?? profile.name} profile (${profile.url}), which R4 requires of an Observation with the code ${coding.system}#${coding.code}`, `${path}.code`));
-    apply(profile);
+    profiles.apply(profile);
   }
   return issues;
-}
-
-/** Why a profile cannot be applied: not known here, not the version asked for, or not usable as a profile. */
-function unusable(canonical: string, resolve: ProfileResolver): string | undefined {
-  const [, version] = canonical.split('|');
-  const sd = resolve(canonical);
-  if (!sd) return 'it is not known to this server';
-  if (version !== undefined && sd.version !== version) return `this server has version ${sd.version ?? '(none)'}, not ${version}`;
-  return profileUnusableReason(sd, resolve);
 }

@@ -2,7 +2,7 @@ import type { Coding, OperationOutcomeIssue, StructureDefinition } from '@medplu
 import { isJsonObject, type JsonObject } from './json-shape';
 import { resourcesWithin } from './nested-resources';
 import { officialProfile, vitalSignsProfilesFor } from './official-profiles';
-import { profileProblems, profileUnusableReason, type InvariantMemo, type ProfileResolver } from './profile-validation';
+import { canonicalUnusableReason, ProfilesOfOneResource, type ProfileResolver } from './profile-validation';
 
 /**
  * The issues of the profiles a resource, and each resource inside it (contained, Bundle
@@ -21,22 +21,12 @@ export function claimedProfileIssues(resource: unknown, options: { vitalSigns: b
 
 function ownClaimIssues(resource: JsonObject, path: string, options: { vitalSigns: boolean; resolve?: ProfileResolver }): OperationOutcomeIssue[] {
   const resolve = options.resolve ?? officialProfile;
-  const profiles: StructureDefinition[] = [];
+  const profiles = new ProfilesOfOneResource(resource, path, resolve);
   for (const url of claimedUrls(resource)) {
-    const sd = resolve(url);
-    if (sd && !profileUnusableReason(sd, resolve) && (!url.includes('|') || sd.version === url.split('|')[1])) profiles.push(sd);
+    if (!canonicalUnusableReason(url, resolve)) profiles.apply(resolve(url) as StructureDefinition);
   }
-  if (options.vitalSigns) profiles.push(...vitalSignsOf(resource).map((v) => v.profile));
-  if (profiles.length === 0) return [];
-  const applied = new Set<string>();
-  const issues: OperationOutcomeIssue[] = [];
-  const memo: InvariantMemo = new Map();
-  for (const sd of profiles) {
-    if (applied.has(sd.url)) continue;
-    applied.add(sd.url);
-    issues.push(...profileProblems(resource, sd, resolve, path, memo));
-  }
-  return issues;
+  if (options.vitalSigns) for (const { profile } of vitalSignsOf(resource)) profiles.apply(profile);
+  return profiles.issues;
 }
 
 /** The profiles a resource claims in meta.profile (its strings: a malformed resource is not this check's to report). */

@@ -116,3 +116,12 @@ export function profileUnusableReason(sd: StructureDefinition, resolve: ProfileR
   return typeof tree === 'string' ? tree : undefined;
 }
 
+
+/** Why the profile a canonical names (`url` or `url|version`) cannot be applied: not known here, not that version, or not usable. */
+export function canonicalUnusableReason(canonical: string, resolve: ProfileResolver): string | undefined {
+  const [, version] = canonical.split('|');
+  const sd = resolve(canonical);
+  if (!sd) return 'it is not known to this server';
+  if (version !== undefined && sd.version !== version) return `this server has version ${sd.version ?? '(none)'}, not ${version}`;
+  return profileUnusableReason(sd, resolve);
+}

@@ -9,7 +9,7 @@ import { isPrimitiveType } from './type-schemas';
 import { compile, type ProfileNode, type ProfileResolver } from './profile-tree';
 import { cardinalityMax, planOf } from './profile-node-plan';
 
-export { profileUnusableReason, type ProfileResolver } from './profile-tree';
+export { canonicalUnusableReason, profileUnusableReason, type ProfileResolver } from './profile-tree';
 
 /**
  * Validation of a resource against a constraint profile (a StructureDefinition with a
@@ -35,7 +35,7 @@ const MAX_PROFILE_DEPTH = 24;
  * resource: a vital sign's specific profile (bp, bodytemp …) repeats the invariants of
  * the vitalsigns profile it derives from.
  */
-export type InvariantMemo = Map<string, boolean | string>;
+type InvariantMemo = Map<string, boolean | string>;
 
 /** The issues of `resource` (found at `path`) against `profile`; `resolve` finds the profiles it refers to. */
 export function profileProblems(
@@ -48,6 +48,35 @@ export function profileProblems(
   const walker = new ProfileWalker(resource, profile, resolve, memo);
   walker.checkResource(resource, profile, path);
   return walker.issues;
+}
+
+/** The profiles applied to one resource: each once, with invariant results shared between them. */
+export class ProfilesOfOneResource {
+  private readonly applied = new Set<string>();
+  private readonly memo: InvariantMemo = new Map();
+
+  constructor(
+    private readonly resource: JsonObject,
+    private readonly path: string,
+    private readonly resolve: ProfileResolver,
+    /** Where the issues go (in order, beside the caller's own). */
+    readonly issues: OperationOutcomeIssue[] = []
+  ) {}
+
+  has(url: string): boolean {
+    return this.applied.has(url);
+  }
+
+  /** Marks a profile as applied without walking it here (one checked by the caller). */
+  skip(url: string): void {
+    this.applied.add(url);
+  }
+
+  apply(sd: StructureDefinition): void {
+    if (this.applied.has(sd.url)) return;
+    this.applied.add(sd.url);
+    this.issues.push(...profileProblems(this.resource, sd, this.resolve, this.path, this.memo));
+  }
 }
 
 /**
