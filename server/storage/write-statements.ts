@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexColumns } from '../search/index-columns';
+import { CONTENT_IN_CURRENT_ROW } from './history-content';
 import { digestSql, SEALED_TYPES } from './sealing-queue';
 
 /**
@@ -41,6 +42,11 @@ export interface WriteStatements {
 
 const HISTORY = 'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)';
 
+/** What a new version's history row holds as content (history-content.ts: none for types whose current row keeps it). */
+function historyContent(resourceType: string, content: string): string {
+  return CONTENT_IN_CURRENT_ROW.has(resourceType) ? 'NULL::jsonb' : content;
+}
+
 function list(items: string[]): string {
   return items.map((item) => `, ${item}`).join('');
 }
@@ -76,7 +82,7 @@ function newRows(p: string, resourceType: string, rows: string, lastUpdated: str
       resourceType,
       `INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
         `SELECT id, 1, ${lastUpdated}::timestamptz, false, content${list(quoted)} FROM ${p}v${gatedBy ? '' : ' ON CONFLICT (id) DO NOTHING'}`,
-      `SELECT '${resourceType}', ${p}v.id, 1, ${lastUpdated}::timestamptz, false, 'POST', ${p}v.content FROM ${p}v JOIN ${p}w ON ${p}w.id = ${p}v.id`,
+      `SELECT '${resourceType}', ${p}v.id, 1, ${lastUpdated}::timestamptz, false, 'POST', ${historyContent(resourceType, `${p}v.content`)} FROM ${p}v JOIN ${p}w ON ${p}w.id = ${p}v.id`,
       true
     )
   );
@@ -95,7 +101,7 @@ function rowWrites(resourceType: string): { insert: string; update: string; dele
       resourceType,
       `INSERT INTO ${table} (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
         `VALUES ($1, $2, $3, false, $4::jsonb${list(insertParams)}) ON CONFLICT (id) DO NOTHING`,
-      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, $4::jsonb FROM w`,
+      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, ${historyContent(resourceType, '$4::jsonb')} FROM w`,
       true
     ),
     update: writeChain(
