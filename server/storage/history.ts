@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { badRequest } from '../core/outcome';
 import type { DateRange } from '../core/date-range';
-import { historyContentColumn } from './history-content';
+import { withCurrentContent } from './history-content';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
 
 export interface HistoryQuery {
@@ -24,7 +24,6 @@ export interface HistoryPage {
 type CursorKey = [string, string, string, number];
 
 const COLUMNS = ['resource_type', 'id', 'version_id', 'last_updated', 'deleted', 'method', 'content'];
-const KEY_COLUMNS = COLUMNS.filter((c) => c !== 'content');
 
 /**
  * Newest first, paged by keyset on (last_updated, type, id, version): a client paging
@@ -47,7 +46,7 @@ export async function readHistory(knex: Knex, query: HistoryQuery): Promise<Hist
   let source: Knex.QueryBuilder;
   if (query.at) {
     const at = query.at;
-    const inner = scoped(knex('resource_history').select(KEY_COLUMNS).select(historyContentColumn(knex, 'resource_history')))
+    const inner = scoped(knex('resource_history').select(COLUMNS))
       .select(knex.raw('lead(last_updated) OVER (PARTITION BY resource_type, id ORDER BY version_id) AS superseded_at'))
       .where('last_updated', '<', at.end);
     source = knex
@@ -55,7 +54,7 @@ export async function readHistory(knex: Knex, query: HistoryQuery): Promise<Hist
       .select(COLUMNS)
       .where((w) => w.whereNull('superseded_at').orWhere('superseded_at', '>', at.start));
   } else {
-    source = scoped(knex('resource_history').select(KEY_COLUMNS).select(historyContentColumn(knex, 'resource_history')));
+    source = scoped(knex('resource_history').select(COLUMNS));
   }
   if (query.cursor) {
     const [lastUpdated, type, id, version] = decodeCursor(query.cursor);
@@ -75,7 +74,7 @@ export async function readHistory(knex: Knex, query: HistoryQuery): Promise<Hist
     ])
     .limit(query.count + 1);
 
-  const page = rows.slice(0, query.count);
+  const page = await withCurrentContent(knex, rows.slice(0, query.count));
   const last = page[page.length - 1];
   return {
     versions: page.map((row) => toVersion(row.resource_type as string, row)),

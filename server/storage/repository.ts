@@ -17,7 +17,7 @@ import { StaleBaseError, type WriteCompanion, type WriteOperation, type WriteRes
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
-import { historyContentColumn } from './history-content';
+import { withCurrentContent } from './history-content';
 import { refreshRegistriesAfterCommit } from './registries-after-commit';
 import type { ResourceStore } from './resource-store';
 import { applyPatchDocument, type PatchDocument } from './patch-document';
@@ -205,7 +205,7 @@ export class Repository implements ResourceStore {
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceVersion> {
     const row: ResourceRow | undefined = await this.knex('resource_history')
-      .select('resource_type', 'id', 'version_id', 'last_updated', 'deleted', 'method', historyContentColumn(this.knex, 'resource_history'))
+      .select('resource_type', 'id', 'version_id', 'last_updated', 'deleted', 'method', 'content')
       .where({ resource_type: resourceType, id, version_id: versionId })
       .first();
     if (!row) {
@@ -214,6 +214,7 @@ export class Repository implements ResourceStore {
     if (row.deleted) {
       throw gone(`${resourceType}/${id}/_history/${versionId} is a deletion`);
     }
+    await withCurrentContent(this.knex, [row]);
     return toVersion(resourceType, row);
   }
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexColumns } from '../search/index-columns';
-import { CONTENT_IN_CURRENT_ROW } from './history-content';
 import { digestSql, SEALED_TYPES } from './sealing-queue';
 
 /**
@@ -42,9 +41,19 @@ export interface WriteStatements {
 
 const HISTORY = 'INSERT INTO resource_history (resource_type, id, version_id, last_updated, deleted, method, content)';
 
-/** What a new version's history row holds as content (history-content.ts: none for types whose current row keeps it). */
-function historyContent(resourceType: string, content: string): string {
-  return CONTENT_IN_CURRENT_ROW.has(resourceType) ? 'NULL::jsonb' : content;
+/**
+ * A new version's history row holds no content while the version is current: the type's
+ * row holds it (storage/history-content.ts). The update or delete that supersedes it
+ * copies it over, in the same statement: CTEs `o` (the superseded version's content, read
+ * in the statement's snapshot, i.e. before the write) and `f` (its history row, filled
+ * once the write `w` wrote). `expected` is the parameter of the superseded version.
+ */
+function fillSuperseded(resourceType: string, expected: string): string {
+  return (
+    `, o AS (SELECT content FROM "${resourceType}" WHERE id = $1 AND version_id = ${expected}), ` +
+    `f AS (UPDATE resource_history SET content = o.content FROM o, w WHERE resource_history.resource_type = '${resourceType}' ` +
+    `AND resource_history.id = $1 AND resource_history.version_id = ${expected} AND resource_history.content IS NULL AND NOT resource_history.deleted)`
+  );
 }
 
 function list(items: string[]): string {
@@ -82,7 +91,7 @@ function newRows(p: string, resourceType: string, rows: string, lastUpdated: str
       resourceType,
       `INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
         `SELECT id, 1, ${lastUpdated}::timestamptz, false, content${list(quoted)} FROM ${p}v${gatedBy ? '' : ' ON CONFLICT (id) DO NOTHING'}`,
-      `SELECT '${resourceType}', ${p}v.id, 1, ${lastUpdated}::timestamptz, false, 'POST', ${historyContent(resourceType, `${p}v.content`)} FROM ${p}v JOIN ${p}w ON ${p}w.id = ${p}v.id`,
+      `SELECT '${resourceType}', ${p}v.id, 1, ${lastUpdated}::timestamptz, false, 'POST', NULL::jsonb FROM ${p}v JOIN ${p}w ON ${p}w.id = ${p}v.id`,
       true
     )
   );
@@ -101,7 +110,7 @@ function rowWrites(resourceType: string): { insert: string; update: string; dele
       resourceType,
       `INSERT INTO ${table} (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
         `VALUES ($1, $2, $3, false, $4::jsonb${list(insertParams)}) ON CONFLICT (id) DO NOTHING`,
-      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, ${historyContent(resourceType, '$4::jsonb')} FROM w`,
+      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, NULL::jsonb FROM w`,
       true
     ),
     update: writeChain(
@@ -109,9 +118,9 @@ function rowWrites(resourceType: string): { insert: string; update: string; dele
       resourceType,
       `UPDATE ${table} SET version_id = $2, last_updated = $3, deleted = false, content = $4::jsonb` +
         `${list(quoted.map((c, i) => `${c} = ${updateParams[i]}`))} WHERE id = $1 AND version_id = $6`,
-      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, $4::jsonb FROM w`,
+      `SELECT ${type}, id, $2::integer, $3::timestamptz, false, $5::text, NULL::jsonb FROM w`,
       false
-    ),
+    ) + fillSuperseded(resourceType, '$6::integer'),
     delete: writeChain(
       '',
       resourceType,
@@ -119,7 +128,7 @@ function rowWrites(resourceType: string): { insert: string; update: string; dele
         `${list(quoted.map((c) => `${c} = NULL`))} WHERE id = $1 AND version_id = $4`,
       `SELECT ${type}, id, $2::integer, $3::timestamptz, true, 'DELETE', NULL FROM w`,
       false
-    ),
+    ) + fillSuperseded(resourceType, '$4::integer'),
     columns: quoted.length,
   };
 }

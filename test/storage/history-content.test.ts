@@ -1,8 +1,9 @@
 import { fhirRequest } from '../support/fhir-client';
 import { startTestServer, type TestServer } from '../support/test-server';
 
-// An AuditEvent's history row holds no copy of its content (storage/history-content.ts):
-// every way of reading its history still answers the content, from the current row.
+// A version's history row holds its content only once the version is superseded
+// (storage/history-content.ts): every way of reading history still answers every
+// version's content, from the current row or from history.
 
 let server: TestServer;
 beforeAll(async () => {
@@ -28,12 +29,53 @@ async function readable(): Promise<{ id: string; recorded: string }> {
   return res.body;
 }
 
-test("an AuditEvent's history row is stored without content, and only the AuditEvent's", async () => {
+test('a current version has no content in history; an update moves the superseded content there, a delete too', async () => {
   const created = await readable();
-  const patient = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', active: true } });
-  const rows = await server.server.knex('resource_history').select('resource_type', 'content').whereIn('id', [created.id, patient.body.id]);
-  expect(rows.find((r) => r.resource_type === 'AuditEvent')?.content).toBeNull();
-  expect(rows.find((r) => r.resource_type === 'Patient')?.content).toMatchObject({ active: true });
+  const patient = (await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', active: true } })).body;
+  const history = (type: string, id: string) => server.server.knex('resource_history').where({ resource_type: type, id }).orderBy('version_id').select('version_id', 'deleted', 'content');
+  expect(await history('AuditEvent', created.id)).toEqual([{ version_id: 1, deleted: false, content: null }]);
+  expect(await history('Patient', patient.id)).toEqual([{ version_id: 1, deleted: false, content: null }]);
+
+  expect((await fhirRequest('PUT', `${server.base}/Patient/${patient.id}`, { body: { ...patient, active: false } })).status).toBe(200);
+  let rows = await history('Patient', patient.id);
+  expect(rows.map((r) => [r.version_id, r.content?.active ?? null])).toEqual([
+    [1, true],
+    [2, null],
+  ]);
+  expect((await fhirRequest('DELETE', `${server.base}/Patient/${patient.id}`)).status).toBe(204);
+  rows = await history('Patient', patient.id);
+  expect(rows.map((r) => [r.version_id, r.deleted, r.content?.active ?? null])).toEqual([
+    [1, false, true],
+    [2, false, false],
+    [3, true, null],
+  ]);
+  // Brought back after the deletion: the deletion's row stays without content.
+  expect((await fhirRequest('PUT', `${server.base}/Patient/${patient.id}`, { body: { ...patient, active: true, gender: 'other' } })).status).toBe(201);
+  rows = await history('Patient', patient.id);
+  expect(rows.map((r) => [r.version_id, r.deleted, r.content?.gender ?? null])).toEqual([
+    [1, false, null],
+    [2, false, null],
+    [3, true, null],
+    [4, false, null],
+  ]);
+  expect(rows[3].content).toBeNull();
+  const all = await fhirRequest('GET', `${server.base}/Patient/${patient.id}/_history`);
+  expect(all.body.entry.map((e: any) => [e.request.method, e.resource?.active ?? null, e.resource?.gender ?? null])).toEqual([
+    ['PUT', true, 'other'],
+    ['DELETE', null, null],
+    ['PUT', false, null],
+    ['POST', true, null],
+  ]);
+  for (const [version, active] of [
+    [1, true],
+    [2, false],
+    [4, true],
+  ] as const) {
+    const vread = await fhirRequest('GET', `${server.base}/Patient/${patient.id}/_history/${version}`);
+    expect(vread.status).toBe(200);
+    expect(vread.body.active).toBe(active);
+    expect(vread.body.meta.versionId).toBe(String(version));
+  }
 });
 
 test("vread, instance, type and system history answer an AuditEvent's content from its current row", async () => {
