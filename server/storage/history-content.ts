@@ -13,30 +13,35 @@ import type { ResourceRow } from './resource-row';
  * `withCurrentContent`, which takes the missing contents from the types' tables.
  */
 
-/** Rows of resource_history that still lack their content (rows are completed in place). */
+/** Fills in place the content the rows of resource_history lack, and returns them. */
 export async function withCurrentContent<R extends ResourceRow>(knex: Knex, rows: R[]): Promise<R[]> {
-  // A version read as current may be superseded before its content is fetched; the update
-  // that superseded it has then written the content into its history row: look there.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const missing = rows.filter((r) => r.content == null && !r.deleted);
-    if (missing.length === 0) return rows;
-    const byType = new Map<string, R[]>();
-    for (const row of missing) {
-      const type = row.resource_type as string;
-      byType.set(type, [...(byType.get(type) ?? []), row]);
-    }
-    for (const [type, typed] of byType) {
-      const source = attempt === 0 ? knex(type).select('id', 'version_id', 'content') : knex('resource_history').select('id', 'version_id', 'content').where('resource_type', type);
-      const found: { id: string; version_id: number; content: unknown }[] = await source.whereIn(
-        'id',
-        typed.map((r) => r.id)
-      );
-      for (const row of typed) {
-        const match = found.find((f) => f.id === row.id && f.version_id === row.version_id);
-        if (match?.content != null) row.content = match.content as R['content'];
-      }
+  await fillFrom(rows, (type) => knex(type));
+  // A version read as current may have been superseded since: the update that did it wrote
+  // the content into the version's history row, in the same statement.
+  await fillFrom(rows, (type) => knex('resource_history').where('resource_type', type));
+  const lost = rows.find(lacksContent);
+  if (lost) throw new Error(`no content found for ${lost.resource_type}/${lost.id}/_history/${lost.version_id}`);
+  return rows;
+}
+
+function lacksContent(row: ResourceRow): boolean {
+  return row.content == null && !row.deleted;
+}
+
+/** One query per type: the rows still lacking content take it from `source(type)`'s row of the same id and version. */
+async function fillFrom(rows: ResourceRow[], source: (type: string) => Knex.QueryBuilder): Promise<void> {
+  const byType = new Map<string, Map<string, ResourceRow>>();
+  for (const row of rows.filter(lacksContent)) {
+    const type = row.resource_type as string;
+    if (!byType.has(type)) byType.set(type, new Map());
+    byType.get(type)?.set(`${row.id}/${row.version_id}`, row);
+  }
+  for (const [type, wanted] of byType) {
+    const ids = [...new Set([...wanted.values()].map((r) => r.id))];
+    const found: ResourceRow[] = await source(type).select('id', 'version_id', 'content').whereIn('id', ids);
+    for (const f of found) {
+      const row = wanted.get(`${f.id}/${f.version_id}`);
+      if (row && f.content != null) row.content = f.content;
     }
   }
-  const lost = rows.find((r) => r.content == null && !r.deleted);
-  throw new Error(`no content found for ${lost?.resource_type}/${lost?.id}/_history/${lost?.version_id}`);
 }

@@ -91,7 +91,7 @@ function newRows(p: string, resourceType: string, rows: string, lastUpdated: str
       resourceType,
       `INSERT INTO "${resourceType}" (id, version_id, last_updated, deleted, content${list(quoted)}) ` +
         `SELECT id, 1, ${lastUpdated}::timestamptz, false, content${list(quoted)} FROM ${p}v${gatedBy ? '' : ' ON CONFLICT (id) DO NOTHING'}`,
-      `SELECT '${resourceType}', ${p}v.id, 1, ${lastUpdated}::timestamptz, false, 'POST', NULL::jsonb FROM ${p}v JOIN ${p}w ON ${p}w.id = ${p}v.id`,
+      `SELECT '${resourceType}', id, 1, ${lastUpdated}::timestamptz, false, 'POST', NULL::jsonb FROM ${p}w`,
       true
     )
   );

@@ -116,7 +116,6 @@ export function profileUnusableReason(sd: StructureDefinition, resolve: ProfileR
   return typeof tree === 'string' ? tree : undefined;
 }
 
-
 /** Why the profile a canonical names (`url` or `url|version`) cannot be applied: not known here, not that version, or not usable. */
 export function canonicalUnusableReason(canonical: string, resolve: ProfileResolver): string | undefined {
   const [, version] = canonical.split('|');
