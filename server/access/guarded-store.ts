@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { PatchDocument } from '../storage/patch-document';
 import { forbidden, isOperationOutcomeError } from '../core/outcome';
 import { matchesInMemory } from '../search/match-filter-in-memory';
+import { patientRecordTypes } from '../search/patient-record';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import type { EverythingEntry, EverythingQuery } from '../storage/everything-reads';
 import type { HistoryPage, HistoryQuery } from '../storage/history';
@@ -114,18 +115,30 @@ export class GuardedStore implements ResourceStore {
     // Entries the principal may not see are dropped; read on until the page is full, so
     // that a short page still means the end of the record.
     const out: EverythingEntry[] = [];
-    let after = query.after;
+    let { after, before } = query;
     for (;;) {
-      const batch = await this.inner.everything({ ...query, after });
+      const batch = await this.inner.everything({ ...query, after, before });
       const visible = await this.visibleEach(
         batch.map((e) => ({ resourceType: e.resource.resourceType, id: e.resource.id as string, content: e.resource })),
         'r'
       );
-      out.push(...batch.filter((_, i) => visible[i]));
+      const kept = batch.filter((_, i) => visible[i]);
+      // Backward (a previous page), each batch lies before the one read earlier.
+      if (before) out.unshift(...kept);
+      else out.push(...kept);
       if (batch.length < query.limit || out.length >= query.limit) break;
-      after = batch[batch.length - 1].position;
+      if (before) before = batch[0].position;
+      else after = batch[batch.length - 1].position;
     }
-    return out.slice(0, query.limit);
+    return before ? out.slice(-query.limit) : out.slice(0, query.limit);
+  }
+
+  /** Counted only when the principal sees every resource of the types counted: otherwise the count would tell what it hides. */
+  async everythingTotal(query: EverythingQuery & { patientId: string }): Promise<number | undefined> {
+    const types = [...(query.types ?? patientRecordTypes())].filter((type) => patientRecordTypes().includes(type));
+    const grants = types.map((type) => this.access.grant(type, 'r'));
+    if (grants.some((grant) => grant.allowed && grant.filter)) return undefined;
+    return this.inner.everythingTotal({ ...query, types: new Set(types.filter((_, i) => grants[i].allowed)) });
   }
 
   async matchCriteria(resourceType: string, criteria: string, lock: boolean): Promise<string[]> {

@@ -78,8 +78,7 @@ export const encounterEverything: FhirHandler = async (req, ctx) => {
       path,
       params,
       page.map((i) => ({ resource: i.resource, mode: i.section < 2 ? 'match' : 'include' })),
-      params.cursor,
-      more && last ? encodeCursor(last) : undefined
+      { self: params.cursor, next: more && last ? encodeCursor(last) : undefined }
     ),
   };
 };

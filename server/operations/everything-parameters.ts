@@ -20,6 +20,8 @@ export interface EverythingParameters {
   careDates: CareDates;
   count: number;
   after?: EverythingPosition;
+  /** A `previous` link's cursor: the page ends just before this position. */
+  before?: EverythingPosition;
   /** `_cursor` as given, for an operation that keeps positions of its own (`rawCursor`). */
   cursor?: string;
   /** The parameters as given (for the Bundle's links), without `_cursor`. */
@@ -70,7 +72,7 @@ export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean, 
         break;
       case '_cursor':
         if (options.rawCursor) result.cursor = value;
-        else result.after = decodeEverythingCursor(value, typeLevel);
+        else Object.assign(result, decodeEverythingCursor(value, typeLevel));
         continue;
       default:
         if (FORMAT_PARAMETERS.has(name)) continue;
@@ -130,14 +132,16 @@ function parseCount(value: string, warnings: OperationOutcomeIssue[]): number {
 }
 
 /**
- * The position after the last entry of a page (see storage/everything-reads.ts), opaque
- * to clients: `["e", patient id or null, type, id]` as base64url JSON.
+ * A page's position (see storage/everything-reads.ts), opaque to clients: `["e", patient
+ * id or null, type, id]` as base64url JSON for a page after that entry (`next`), with a
+ * fifth element `"b"` for the page before it (`previous`).
  */
-export function encodeEverythingCursor(position: EverythingPosition): string {
-  return Buffer.from(JSON.stringify(['e', position.patientId ?? null, position.resourceType, position.id])).toString('base64url');
+export function encodeEverythingCursor(position: EverythingPosition, direction: 'after' | 'before' = 'after'): string {
+  const parts = ['e', position.patientId ?? null, position.resourceType, position.id, ...(direction === 'before' ? ['b'] : [])];
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
 
-function decodeEverythingCursor(text: string, typeLevel: boolean): EverythingPosition {
+function decodeEverythingCursor(text: string, typeLevel: boolean): { after: EverythingPosition } | { before: EverythingPosition } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
@@ -147,7 +151,7 @@ function decodeEverythingCursor(text: string, typeLevel: boolean): EverythingPos
   const known = (type: unknown): boolean => typeof type === 'string' && (patientRecordTypes().includes(type) || supportingTypes().includes(type));
   if (
     !Array.isArray(parsed) ||
-    parsed.length !== 4 ||
+    !(parsed.length === 4 || (parsed.length === 5 && parsed[4] === 'b')) ||
     parsed[0] !== 'e' ||
     (typeLevel ? typeof parsed[1] !== 'string' : parsed[1] !== null) ||
     !known(parsed[2]) ||
@@ -155,5 +159,6 @@ function decodeEverythingCursor(text: string, typeLevel: boolean): EverythingPos
   ) {
     throw badRequest('Invalid _cursor: use the next link as the server gave it', '_cursor');
   }
-  return { ...(typeLevel ? { patientId: parsed[1] as string } : {}), resourceType: parsed[2] as string, id: parsed[3] };
+  const position = { ...(typeLevel ? { patientId: parsed[1] as string } : {}), resourceType: parsed[2] as string, id: parsed[3] };
+  return parsed.length === 5 ? { before: position } : { after: position };
 }

@@ -12,8 +12,9 @@ import { nonEmpty } from '../core/non-empty';
  * `match`), then the resources they refer to outside the compartment (mode `include`);
  * see search/patient-record.ts for what that is and storage/everything-reads.ts for the
  * order. Without `_count` the whole record comes in one Bundle, up to
- * EVERYTHING_PAGE_MAX entries; otherwise pages of `_count` linked by `next` (a keyset
- * cursor: no repeats, no gaps while others write). At type level the records follow one
+ * EVERYTHING_PAGE_MAX entries; otherwise pages of `_count` linked by `next` and
+ * `previous` (keyset cursors: no repeats, no gaps while others write), each with the
+ * record's total where it can be told (docs/everything.md). At type level the records follow one
  * another in patient id order, each complete: a resource shared by two records (a
  * Practitioner) appears in both, once per page.
  */
@@ -24,46 +25,60 @@ export const everything: FhirHandler = async (req, ctx) => {
     // 404 for an unknown patient, 410 for a deleted one.
     await ctx.repo.read('Patient', req.id as string);
   }
-  const entries = await ctx.repo.everything({
-    patientId: req.id,
-    types: params.types,
-    since: params.since,
-    careDates: params.careDates,
-    after: params.after,
-    limit: params.count + 1,
-  });
-  const page = entries.slice(0, params.count);
+  const selection = { patientId: req.id, types: params.types, since: params.since, careDates: params.careDates };
+  const entries = await ctx.repo.everything({ ...selection, after: params.after, before: params.before, limit: params.count + 1 });
+  const more = entries.length > params.count;
+  // A previous page is read backwards from its cursor: the extra entry is its first, and says that more lie before it.
+  const page = params.before && more ? entries.slice(entries.length - params.count) : entries.slice(0, params.count);
+  const first = page[0];
+  const last = page[page.length - 1];
+  const links: EverythingLinks = {
+    self: params.after ? encodeEverythingCursor(params.after) : params.before && encodeEverythingCursor(params.before, 'before'),
+    next: last && (params.before || more) ? encodeEverythingCursor(last.position) : undefined,
+    previous: first && (params.before ? more : params.after) ? encodeEverythingCursor(first.position, 'before') : undefined,
+  };
+  const whole = !links.self && !links.next;
+  // Counted when the record spans several pages (one statement); a whole record counts its own match entries.
+  links.total = whole || typeLevel ? undefined : await ctx.repo.everythingTotal({ ...selection, patientId: req.id as string, limit: 0 });
   const path = `${ctx.baseUrl}/Patient${typeLevel ? '' : `/${encodeURIComponent(req.id as string)}`}/$everything`;
-  const next = entries.length > params.count ? encodeEverythingCursor(page[page.length - 1].position) : undefined;
-  return { status: 200, resource: everythingBundle(ctx.baseUrl, path, params, page, params.after && encodeEverythingCursor(params.after), next) };
+  return { status: 200, resource: everythingBundle(ctx.baseUrl, path, params, page, links) };
 };
+
+/** A page's cursors (self, next, previous: see everything-parameters.ts) and, when known, the record's `total`. */
+export interface EverythingLinks {
+  self?: string;
+  next?: string;
+  previous?: string;
+  total?: number;
+}
 
 /**
  * One page of an `$everything` answer as a searchset Bundle: `self` (with the cursor it
- * started from), `first` on later pages, `next` when more follows; each entry with its
- * search mode, warnings as an `outcome` entry; `total` (the matches) when the whole
- * record is on this first page, where it costs nothing.
+ * started from), `first` and `previous` on later pages, `next` when more follows; each
+ * entry with its search mode, warnings as an `outcome` entry; `total` (the matches) as
+ * given, or counted from the page when the whole record is on it.
  */
 export function everythingBundle(
   baseUrl: string,
   path: string,
   params: EverythingParameters,
   page: readonly { resource: Resource; mode: 'match' | 'include' }[],
-  selfCursor: string | undefined,
-  nextCursor: string | undefined
+  links: EverythingLinks
 ): Bundle {
-  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, params.linkParams, selfCursor) }];
-  if (selfCursor) link.push({ relation: 'first', url: linkUrl(path, withCount(params.linkParams, params.count)) });
-  if (nextCursor) link.push({ relation: 'next', url: linkUrl(path, withCount(params.linkParams, params.count), nextCursor) });
+  const paged = withCount(params.linkParams, params.count);
+  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, params.linkParams, links.self) }];
+  if (links.self) link.push({ relation: 'first', url: linkUrl(path, paged) });
+  if (links.previous) link.push({ relation: 'previous', url: linkUrl(path, paged, links.previous) });
+  if (links.next) link.push({ relation: 'next', url: linkUrl(path, paged, links.next) });
   const entry: BundleEntry[] = page.map(({ resource, mode }) => ({
     fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`,
     resource,
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });
-  const whole = !selfCursor && !nextCursor;
-  const total = whole ? { total: page.filter((e) => e.mode === 'match').length } : {};
-  return { resourceType: 'Bundle', type: 'searchset', ...total, link, ...nonEmpty('entry', entry) };
+  const whole = !links.self && !links.next;
+  const total = links.total ?? (whole ? page.filter((e) => e.mode === 'match').length : undefined);
+  return { resourceType: 'Bundle', type: 'searchset', ...(total !== undefined ? { total } : {}), link, ...nonEmpty('entry', entry) };
 }
 
 function withCount(params: URLSearchParams, count: number): URLSearchParams {

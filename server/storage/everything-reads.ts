@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { patientRecordTypes } from '../search/patient-record';
-import { compartmentContents, compartmentKeys, type RecordRow, type RecordSelection, recordReferences, referencedRows } from './everything-statements';
+import { compartmentContents, compartmentCount, compartmentKeys, type RecordRow, type RecordSelection, recordReferences, referencedRows } from './everything-statements';
 
 /**
  * The reads of `Patient/$everything` (only Repository calls these). A record is read in a
@@ -31,6 +31,11 @@ export interface EverythingQuery extends RecordSelection {
   /** One patient's record, or (type level) every patient's, one after the other in id order. */
   patientId?: string;
   after?: EverythingPosition;
+  /**
+   * Instead of `after`: the entries just before this position (a `previous` page), still
+   * returned in the record's order, the last `limit` of them.
+   */
+  before?: EverythingPosition;
   /** Entries to read; the caller asks one more than a page to learn whether another follows. */
   limit: number;
 }
@@ -65,39 +70,72 @@ export async function readEverything(knex: Knex, query: EverythingQuery): Promis
   );
 }
 
+/**
+ * `Bundle.total` of one patient's `$everything`: the resources of its compartment that
+ * the selection returns (the `match` entries), not the referenced ones.
+ */
+export async function countEverything(knex: Knex, query: EverythingQuery & { patientId: string }): Promise<number> {
+  return compartmentCount(knex, query.patientId, query);
+}
+
+/**
+ * A page after `query.after`, or (a previous page) before `query.before`: read backwards,
+ * nearest first, then turned round. At type level the patients are walked in id order
+ * (backwards from the cursor's patient for a previous page), each record in turn; a
+ * resource shared by two records appears once per call.
+ */
 async function readPage(knex: Knex, query: EverythingQuery): Promise<EverythingEntry[]> {
-  if (query.patientId !== undefined) {
-    return readRecord(knex, query.patientId, query, query.after, query.limit);
-  }
+  const back = query.before !== undefined;
+  const read = back ? readRecordBackward : readRecord;
+  const from = query.before ?? query.after;
+  const inOrder = (entries: EverythingEntry[]): EverythingEntry[] => (back ? entries.reverse() : entries);
+  if (query.patientId !== undefined) return inOrder(await read(knex, query.patientId, query, from, query.limit));
   const entries: EverythingEntry[] = [];
   const seen = new Set<string>();
-  let after = query.after;
-  let fromPatient = after?.patientId;
+  let cursor = from;
+  let fromPatient = from?.patientId;
   for (;;) {
-    const batch = knex('Patient').select('id').where('deleted', false).orderBy('id').limit(PATIENT_BATCH);
-    if (fromPatient !== undefined) batch.where('id', after ? '>=' : '>', fromPatient);
+    const batch = knex('Patient').select('id').where('deleted', false).orderBy('id', back ? 'desc' : 'asc').limit(PATIENT_BATCH);
+    // The cursor's own patient first (its record from the cursor on), then the ones beyond it.
+    if (fromPatient !== undefined) batch.where('id', `${back ? '<' : '>'}${cursor ? '=' : ''}`, fromPatient);
     const patients: string[] = (await batch).map((r: { id: string }) => r.id);
     for (const patientId of patients) {
-      let within = after?.patientId === patientId ? after : undefined;
+      let within = cursor?.patientId === patientId ? cursor : undefined;
       for (;;) {
         const wanted = query.limit - entries.length;
-        const record = await readRecord(knex, patientId, query, within, wanted);
+        const record = await read(knex, patientId, query, within, wanted);
         for (const entry of record) {
           const key = `${entry.resource.resourceType}/${entry.resource.id}`;
           if (seen.has(key)) continue;
           seen.add(key);
           entries.push({ ...entry, position: { ...entry.position, patientId } });
         }
-        if (entries.length >= query.limit) return entries;
+        if (entries.length >= query.limit) return inOrder(entries);
         // Fewer than asked: the record is exhausted; otherwise some were duplicates, read on.
         if (record.length < wanted) break;
         within = record[record.length - 1].position;
       }
     }
-    if (patients.length < PATIENT_BATCH) return entries;
+    if (patients.length < PATIENT_BATCH) return inOrder(entries);
     fromPatient = patients[patients.length - 1];
-    after = undefined;
+    cursor = undefined;
   }
+}
+
+/** One patient's record before `before` (from its end without it), nearest first: the referenced resources, then the compartment. */
+async function readRecordBackward(db: Knex, patientId: string, query: EverythingQuery, before: EverythingPosition | undefined, limit: number): Promise<EverythingEntry[]> {
+  const inCompartment = before !== undefined && patientRecordTypes().includes(before.resourceType);
+  const entries: EverythingEntry[] = [];
+  if (!inCompartment) {
+    const references = await recordReferences(db, patientId, query);
+    if ([...references.values()].some((ids) => ids.size > 0)) {
+      for (const row of await referencedRows(db, references, query.since, before, limit, 'backward')) entries.push(entry(row, 'include'));
+    }
+    if (entries.length >= limit) return entries;
+  }
+  const keys = await compartmentKeys(db, patientId, query, inCompartment ? before : undefined, limit - entries.length, 'backward');
+  for (const row of await compartmentContents(db, keys)) entries.push(entry(row, 'match'));
+  return entries;
 }
 
 /** One patient's record from `after`: the compartment first, then what it refers to. */

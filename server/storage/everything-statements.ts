@@ -38,36 +38,46 @@ export interface RecordSelection {
   careDates?: CareDates;
 }
 
-/** The next `limit` compartment keys after `after` (type and id), in the record's order. */
+/**
+ * Which way a page is read from its position: `forward` takes the entries after it, in
+ * the record's order; `backward` the entries before it, nearest first (a `previous`
+ * page, which the caller turns round). Without a position, forward starts at the
+ * record's beginning and backward at its end.
+ */
+export type Direction = 'forward' | 'backward';
+
+/** The next `limit` compartment keys after `from` (type and id) in the record's order, or (backward) before it, nearest first. */
 export async function compartmentKeys(
   db: Knex,
   patientId: string,
   selection: RecordSelection,
-  after: RecordKey | undefined,
-  limit: number
+  from: RecordKey | undefined,
+  limit: number,
+  direction: Direction = 'forward'
 ): Promise<RecordKey[]> {
   const types = patientRecordTypes();
+  const way = ways[direction];
   const rows = await runTemplate<{ t: string; id: string }>(
     db,
-    `everything-keys:${shapeOf(selection.careDates)}`,
+    `everything-keys:${shapeOf(selection.careDates)}${way.suffix}`,
     (slots) => {
       const branches = types.map((type, ordinal) => {
         const branch = db(type).select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id`));
         applySearchFilters(branch, filtersOnly(type, patientRecordFilters(type, slots.slot('patient'), careDateSlots(selection.careDates, slots))));
         // One-time filters: the branches before the cursor's type and of types not asked for are not run.
-        branch.whereRaw(`?::int <= ${ordinal} AND ?::text[] @> ARRAY['${type}']`, [slots.slot('from'), slots.arraySlot('types')]);
-        branch.whereRaw(`(?::int <> ${ordinal} OR id > ?::text)`, [slots.slot('from'), slots.slot('afterId')]);
+        branch.whereRaw(`?::int ${way.typeFrom} ${ordinal} AND ?::text[] @> ARRAY['${type}']`, [slots.slot('from'), slots.arraySlot('types')]);
+        branch.whereRaw(`(?::int <> ${ordinal} OR id ${way.idFrom} ?::text)`, [slots.slot('from'), slots.slot('afterId')]);
         branch.whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz)', [slots.slot('since'), slots.slot('since')]);
         // No ORDER BY id LIMIT per branch: with a LIMIT it does not know, the generic plan
         // walks the primary key and filters (every row of the table) instead of the GIN lookup.
         return branch;
       });
-      return db.select('t', 'id').from(db.unionAll(branches, true).as('k')).orderBy([{ column: 'o' }, { column: 'id' }]).limit(slots.numberSlot('limit'));
+      return db.select('t', 'id').from(db.unionAll(branches, true).as('k')).orderBy(way.order).limit(slots.numberSlot('limit'));
     },
     {
       patient: patientId,
-      from: after ? types.indexOf(after.resourceType) : 0,
-      afterId: after?.id ?? '',
+      from: from ? types.indexOf(from.resourceType) : way.start(types),
+      afterId: from?.id ?? '',
       types: selection.types ? [...selection.types] : types,
       since: selection.since ?? null,
       limit,
@@ -75,6 +85,32 @@ export async function compartmentKeys(
     }
   );
   return rows.map((r) => ({ resourceType: r.t, id: r.id }));
+}
+
+/** How many resources the compartment part of the record holds (its `match` entries). */
+export async function compartmentCount(db: Knex, patientId: string, selection: RecordSelection): Promise<number> {
+  const types = patientRecordTypes();
+  const rows = await runTemplate<{ n: number }>(
+    db,
+    `everything-count:${shapeOf(selection.careDates)}`,
+    (slots) => {
+      const branches = types.map((type) => {
+        const branch = db(type).select(db.raw('1 AS x'));
+        applySearchFilters(branch, filtersOnly(type, patientRecordFilters(type, slots.slot('patient'), careDateSlots(selection.careDates, slots))));
+        branch.whereRaw(`?::text[] @> ARRAY['${type}']`, [slots.arraySlot('types')]);
+        branch.whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz)', [slots.slot('since'), slots.slot('since')]);
+        return branch;
+      });
+      return db.select(db.raw('count(*)::int AS n')).from(db.unionAll(branches, true).as('k'));
+    },
+    {
+      patient: patientId,
+      types: selection.types ? [...selection.types] : types,
+      since: selection.since ?? null,
+      ...careDateValues(selection.careDates),
+    }
+  );
+  return rows[0].n;
 }
 
 /** The resources at `keys`, in that order; a row deleted since its key was read is left out. */
@@ -140,51 +176,64 @@ export async function recordReferences(db: Knex, patientId: string, selection: R
 }
 
 /**
- * The referenced resources that exist, in the record's order after `after`; with
- * `_since`, those updated since then or referred to by a resource that was.
+ * The referenced resources that exist, in the record's order after `from` (backward:
+ * before it, nearest first); with `_since`, those updated since then or referred to by
+ * a resource that was.
  */
 export async function referencedRows(
   db: Knex,
   references: RecordReferences,
   since: string | undefined,
-  after: RecordKey | undefined,
-  limit: number
+  from: RecordKey | undefined,
+  limit: number,
+  direction: Direction = 'forward'
 ): Promise<RecordRow[]> {
   const types = supportingTypes();
+  const way = ways[direction];
   const all = [...references].flatMap(([type, ids]) => [...ids.keys()].map((id): [string, string] => [type, id]));
   const recent = [...references].flatMap(([type, ids]) => [...ids].filter(([, r]) => r).map(([id]): [string, string] => [type, id]));
   const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
     db,
-    'everything-referenced',
+    `everything-referenced${way.suffix}`,
     (slots) => {
       const branches = types.map((type, ordinal) =>
         db(type)
           .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content`))
           .where('deleted', false)
           .whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
-          .whereRaw(`?::int <= ${ordinal}`, [slots.slot('from')])
-          .whereRaw(`(?::int <> ${ordinal} OR id > ?::text)`, [slots.slot('from'), slots.slot('afterId')])
+          .whereRaw(`?::int ${way.typeFrom} ${ordinal}`, [slots.slot('from')])
+          .whereRaw(`(?::int <> ${ordinal} OR id ${way.idFrom} ?::text)`, [slots.slot('from'), slots.slot('afterId')])
           .whereRaw('(?::timestamptz IS NULL OR last_updated >= ?::timestamptz OR id = ANY(?::text[]))', [
             slots.slot('since'),
             slots.slot('since'),
             slots.arraySlot(`recent:${type}`),
           ])
-          .orderBy('id')
+          .orderBy('id', way.order[1].order)
           .limit(slots.numberSlot('limit'))
       );
-      return db.select('t', 'id', 'content').from(db.unionAll(branches, true).as('s')).orderBy([{ column: 'o' }, { column: 'id' }]).limit(slots.numberSlot('limit'));
+      return db.select('t', 'id', 'content').from(db.unionAll(branches, true).as('s')).orderBy(way.order).limit(slots.numberSlot('limit'));
     },
     {
       ...idsByType(types, all),
       ...Object.fromEntries(Object.entries(idsByType(types, recent)).map(([k, v]) => [`recent:${k.slice('ids:'.length)}`, v])),
-      from: after ? types.indexOf(after.resourceType) : 0,
-      afterId: after?.id ?? '',
+      from: from ? types.indexOf(from.resourceType) : way.start(types),
+      afterId: from?.id ?? '',
       since: since ?? null,
       limit,
     }
   );
   return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: inCanonicalOrder(r.content) }));
 }
+
+/**
+ * The SQL of each direction: which types and ids come after the position (the branches
+ * of the types before it are one-time filters PostgreSQL skips), the order, and where
+ * a read without a position starts (backward: past the last type, so no id is excluded).
+ */
+const ways: Record<Direction, { suffix: string; typeFrom: string; idFrom: string; order: { column: string; order: 'asc' | 'desc' }[]; start: (types: readonly string[]) => number }> = {
+  forward: { suffix: '', typeFrom: '<=', idFrom: '>', order: [{ column: 'o', order: 'asc' }, { column: 'id', order: 'asc' }], start: () => 0 },
+  backward: { suffix: ':b', typeFrom: '>=', idFrom: '<', order: [{ column: 'o', order: 'desc' }, { column: 'id', order: 'desc' }], start: (types) => types.length },
+};
 
 /** The reference columns of `type` whose declared targets include a supporting type (or any type). */
 function referenceColumns(type: string): string[] {

@@ -11,7 +11,7 @@ import { findMatches, lockAndMatch } from './conditional-match';
 import { PG_DEADLOCK, PG_SERIALIZATION_FAILURE, PG_UNIQUE_VIOLATION, pgErrorCode } from './database';
 import { type HistoryPage, type HistoryQuery, readHistory } from './history';
 import { countMatches, estimateMatches, findResources, labelsInUse, type LabelsInUse, readPage, type SearchPage } from './search-reads';
-import { type EverythingEntry, type EverythingQuery, readEverything } from './everything-reads';
+import { countEverything, type EverythingEntry, type EverythingQuery, readEverything } from './everything-reads';
 import { type ResourceRow, type ResourceVersion, toVersion } from './resource-row';
 import { StaleBaseError, type WriteCompanion, type WriteOperation, type WriteResult, writeResource } from './write-resource';
 import { type Db, runSql } from './sql';
@@ -300,6 +300,10 @@ export class Repository implements ResourceStore {
   /** `Patient/$everything`: entries of one patient's record (or every patient's) after a position. */
   async everything(query: EverythingQuery): Promise<EverythingEntry[]> {
     return readEverything(this.knex, query);
+  }
+
+  async everythingTotal(query: EverythingQuery & { patientId: string }): Promise<number> {
+    return countEverything(this.knex, query);
   }
 
   async isReachable(): Promise<boolean> {

@@ -35,6 +35,8 @@ export interface ResourceStore {
   labelsInUse(requests: readonly SearchRequest[]): Promise<LabelsInUse>;
   include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult>;
   everything(query: EverythingQuery): Promise<EverythingEntry[]>;
+  /** `Bundle.total` of one patient's `$everything` (its `match` entries); undefined where this store cannot count what the caller may see. */
+  everythingTotal(query: EverythingQuery & { patientId: string }): Promise<number | undefined>;
   /**
    * The same store, bound to the same transaction, without a principal's confinement:
    * for the few operations whose own rules decide who may do what (break-the-glass,

@@ -286,6 +286,10 @@ describe('Consent', () => {
     const everything = entryIds((await call(drA, 'GET', `/Patient/${ids.p1}/$everything`)).body);
     expect(everything).toEqual(expect.arrayContaining([ids.p1, recent]));
     for (const hidden of [old, stay, ids.obsp1, coverage, condition2011]) expect(everything).not.toContain(hidden);
+    // Paged, the record's total is not given: counted in SQL it would tell how much is hidden.
+    const firstPage = (await call(drA, 'GET', `/Patient/${ids.p1}/$everything?_count=1`)).body;
+    expect(firstPage.link.some((l: { relation: string }) => l.relation === 'next')).toBe(true);
+    expect(firstPage.total).toBeUndefined();
     await call(admin, 'DELETE', `/Consent/${deny}`);
     expect((await call(drA, 'GET', `/Observation/${old}`)).status).toBe(200);
 

@@ -139,6 +139,11 @@ test('start / end: care dates (the clinical date, else the act’s own dates, an
   expect(keys((await everything(`${base}?start=2020-01-02&end=2020-12-31`)).entries)).toEqual(always.filter((k) => k !== ref(overnight)).sort());
   expect(keys((await everything(`${base}?end=2019-12-30`)).entries)).toEqual([ref(patient), ref(undated), ref(claim), ref(early), ref(condition), ref(coverage)].sort());
   expect(keys((await everything(`${base}?start=2021-07-01&end=2021-07-01`)).entries)).toEqual([ref(patient), ref(undated), ref(prescription), ref(coverage), ref(condition)].sort());
+  // Paged, the total counts what the care dates select (the match entries of every page).
+  const paged = await everything(`${base}?start=2020-01-01&_count=2`);
+  const matches = paged.entries.filter((e) => e.search?.mode === 'match').length;
+  expect(matches).toBeGreaterThan(2);
+  expect((await fhirRequest<Bundle>('GET', `${base}?start=2020-01-01&_count=2`)).body.total).toBe(matches);
 });
 
 test('paging while others write: no entry twice, none of those present throughout missing, a resource created meanwhile still comes', async () => {
@@ -147,15 +152,18 @@ test('paging while others write: no entry twice, none of those present throughou
   for (let i = 0; i < 25; i++) observations.push(ref(await create(observation(patient, { valueString: `#${i}` }))));
   const res = await fhirRequest<Bundle>('GET', `${server.base}/Patient/${patient.id}/$everything?_count=10`);
   const seen = keys(res.body.entry ?? []);
-  // More pages follow: no total (it would cost a count of the whole record).
-  expect(res.body.total).toBeUndefined();
+  // More pages follow: the total is counted, the Patient and its 25 Observations.
+  expect(res.body.total).toBe(26);
   // Delete one already seen and one not yet seen; create one.
   const [seenId, unseenId] = [observations[3], observations[20]];
   expect(seen).toContain(seenId);
   expect(seen).not.toContain(unseenId);
   for (const gone of [seenId, unseenId]) expect((await fhirRequest('DELETE', `${server.base}/${gone}`)).status).toBeLessThan(300);
   const added = ref(await create(observation(patient, { valueString: 'late' })));
-  const rest = await everything(res.body.link?.find((l) => l.relation === 'next')?.url as string);
+  const nextUrl = res.body.link?.find((l) => l.relation === 'next')?.url as string;
+  // Each page counts the record as it is then: two deleted, one added.
+  expect((await fhirRequest<Bundle>('GET', nextUrl)).body.total).toBe(25);
+  const rest = await everything(nextUrl);
   const all = [...seen, ...keys(rest.entries)];
   expect(new Set(all).size).toBe(all.length);
   expect(all.sort()).toEqual([ref(patient), ...observations.filter((o) => o !== unseenId), added].sort());

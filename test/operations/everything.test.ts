@@ -173,3 +173,65 @@ test('type level: Patient/$everything pages through every patient record in turn
   }
   expect(got.length).toBeLessThanOrEqual(expected.length);
 });
+
+/** Follows `previous` links from `url` back to the first page; the pages come back in the order they were read. */
+async function walkBack(url: string): Promise<Bundle[]> {
+  const pages: Bundle[] = [];
+  let previous: string | undefined = url;
+  while (previous) {
+    const res: { status: number; body: Bundle } = await fhirRequest<Bundle>('GET', previous);
+    expect(res.status).toBe(200);
+    pages.push(res.body);
+    previous = res.body.link?.find((l) => l.relation === 'previous')?.url;
+  }
+  return pages;
+}
+
+const linkOf = (page: Bundle, relation: string): string | undefined => page.link?.find((l) => l.relation === relation)?.url;
+
+test('previous links walk back over the same pages as next, each page with the total of the whole record', async () => {
+  const largest = records.reduce((a, b) => (a.resources.size >= b.resources.size ? a : b));
+  const forward = await walk(everythingUrl(largest, '_count=250'));
+  expect(forward.pages.length).toBeGreaterThan(3);
+  // Every page, first or not, carries the record's total: its match entries (the compartment).
+  for (const page of forward.pages) expect(page.total).toBe(largest.compartment.size);
+  expect(linkOf(forward.pages[0], 'previous')).toBeUndefined();
+  for (const page of forward.pages.slice(1)) expect(linkOf(page, 'previous')).toBeDefined();
+
+  const back = await walkBack(linkOf(forward.pages[forward.pages.length - 1], 'self') as string);
+  expect(back.map((p) => (p.entry ?? []).map(keyOf))).toEqual([...forward.pages].reverse().map((p) => (p.entry ?? []).map(keyOf)));
+  // A page reached backwards links forward again to the page it came from, and has the same total.
+  for (const page of back) expect(page.total).toBe(largest.compartment.size);
+  const forwardAgain = await fhirRequest<Bundle>('GET', linkOf(back[back.length - 1], 'next') as string);
+  expect((forwardAgain.body.entry ?? []).map(keyOf)).toEqual((forward.pages[1].entry ?? []).map(keyOf));
+});
+
+test('previous links one entry at a time cross back from the referenced resources into the compartment', async () => {
+  const smallest = records.reduce((a, b) => (a.resources.size <= b.resources.size ? a : b));
+  const forward = await walk(everythingUrl(smallest, '_count=1'));
+  const back = await walkBack(linkOf(forward.pages[forward.pages.length - 1], 'self') as string);
+  expect(back.flatMap((p) => (p.entry ?? []).map(keyOf)).reverse()).toEqual(forward.entries.map(keyOf));
+  expect(back.every((p) => p.entry?.length === 1)).toBe(true);
+});
+
+test('the total follows _type: the match entries of the types asked for', async () => {
+  const record = records[7];
+  const { pages } = await walk(everythingUrl(record, '_type=Observation,Practitioner&_count=20'));
+  expect(pages.length).toBeGreaterThan(1);
+  const observations = [...record.compartment].filter((k) => k.startsWith('Observation/')).length;
+  for (const page of pages) expect(page.total).toBe(observations);
+});
+
+test('type level: previous links walk back through every patient record to the first page, no page repeating an entry', async () => {
+  const query = `${server.base}/Patient/$everything?_type=Patient,Condition,Organization&_count=300`;
+  const forward = await walk(query);
+  const back = await walkBack(linkOf(forward.pages[forward.pages.length - 1], 'self') as string);
+  const keys = (pages: Bundle[]): Set<string> => new Set(pages.flatMap((p) => (p.entry ?? []).map(keyOf)));
+  expect(keys(back)).toEqual(keys(forward.pages));
+  for (const page of back) {
+    const onPage = (page.entry ?? []).map(keyOf);
+    expect(new Set(onPage).size).toBe(onPage.length);
+  }
+  // The walk ends on the first page: the first patient's record from its start.
+  expect((back[back.length - 1].entry ?? []).map(keyOf)[0]).toBe((forward.pages[0].entry ?? []).map(keyOf)[0]);
+});
