@@ -79,8 +79,20 @@ export function termsFor(sp: SearchParameter, resourceType: string): string[] {
   return result;
 }
 
+function officialBundle(): Bundle<SearchParameter> {
+  return readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
+}
+
+let byUrl: Map<string, SearchParameter> | undefined;
+
+/** An official R4 SearchParameter by its canonical URL (a `derivedFrom` target). */
+export function officialSearchParameter(url: string): SearchParameter | undefined {
+  byUrl ??= new Map((officialBundle().entry ?? []).flatMap((e) => (e.resource?.url ? [[e.resource.url, e.resource]] : [])));
+  return byUrl.get(url);
+}
+
 function buildIndex(): Map<string, Map<string, SearchParamDef>> {
-  const bundle = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
+  const bundle = officialBundle();
   const index = new Map<string, Map<string, SearchParamDef>>();
   for (const type of resourceTypes) index.set(type, new Map());
   for (const entry of bundle.entry ?? []) {

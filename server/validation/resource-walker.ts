@@ -3,6 +3,7 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { issue } from '../core/outcome';
 import type { IssueCode } from '../core/outcome';
 import { bundleProblems } from './bundle-rules';
+import { searchParameterProblems } from './search-parameter-rules';
 import { containedProblems } from './contained-rules';
 import { evaluateInvariant } from './invariants';
 import { extensionContextProblem, type ExtensionHost } from './extension-context';
@@ -94,6 +95,11 @@ export class ResourceWalker {
     if (resourceType === 'Bundle') {
       for (const [text, at] of bundleProblems(value, rootPath)) {
         this.report('error', 'invalid', text, at);
+      }
+    }
+    if (resourceType === 'SearchParameter') {
+      for (const [text, at] of searchParameterProblems(value, rootPath)) {
+        this.report('error', 'business-rule', text, at);
       }
     }
   }

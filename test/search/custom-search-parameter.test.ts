@@ -171,7 +171,22 @@ describe('definitions that cannot be applied are refused with an OperationOutcom
     ['an official code on the same base, defined otherwise', searchParameter('my-gender', 'gender', 'Patient', 'token', 'Patient.maritalStatus'), 422, 'official search parameter'],
     ['a code that would share an official column (case-folded)', searchParameter('gender2', 'Gender', 'Patient', 'token', 'Patient.gender'), 422, 'index column'],
     ['an expression that selects nothing from its base', searchParameter('elsewhere', 'elsewhere', 'Patient', 'token', 'Observation.code'), 422, 'selects nothing'],
-    ['a type without a handler for custom parameters', searchParameter('combo', 'combo', 'Patient', 'composite', 'Patient'), 422, 'cannot be defined'],
+    [
+      'a type without a handler for custom parameters',
+      {
+        ...searchParameter('combo', 'combo', 'Patient', 'composite', 'Patient'),
+        component: [
+          { definition: 'http://hl7.org/fhir/SearchParameter/individual-gender', expression: 'gender' },
+          { definition: 'http://hl7.org/fhir/SearchParameter/individual-birthdate', expression: 'birthDate' },
+        ],
+      },
+      422,
+      'cannot be defined',
+    ],
+    // HL7's validator rules (validation/search-parameter-rules.ts): a composite of fewer than two, a derivation that changes the type.
+    ['a composite of one component', { ...searchParameter('combo1', 'combo1', 'Patient', 'composite', 'Patient'), component: [{ definition: 'http://hl7.org/fhir/SearchParameter/individual-gender', expression: 'gender' }] }, 400, 'two or more components'],
+    ['a derivation of another type', { ...searchParameter('given2', 'given2', 'Patient', 'string', 'Patient.gender'), derivedFrom: 'http://hl7.org/fhir/SearchParameter/individual-gender' }, 400, 'derivedFrom'],
+    ['a derivation onto a base its parent lacks', { ...searchParameter('gender3', 'gender3', 'Device', 'token', 'Device.status'), derivedFrom: 'http://hl7.org/fhir/SearchParameter/individual-gender' }, 400, 'not listed as a base'],
     ['a code reserved by the spec', searchParameter('underscore', '_mine', 'Patient', 'token', 'Patient.gender'), 400, 'SearchParameter.code'],
   ])('%s', async (_what, sp, status, message) => {
     const res = await fhirRequest('POST', `${server.base}/SearchParameter`, { body: sp });
