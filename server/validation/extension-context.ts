@@ -7,8 +7,8 @@ import { resourceDefinitions, typeDefinitions } from './structure-definitions';
  * by type (`HumanName`, `Element`, `Patient`) or by path (`HumanName.family`,
  * `Patient.contact`, `Questionnaire.item`). HL7's validator refuses one used elsewhere
  * ("is not allowed to be used at this point"); so does this check, for R4's definitions.
- * A context invariant (`contextInvariant`, 13 Questionnaire and List extensions) is not
- * evaluated.
+ * Context invariants (`contextInvariant`, 13 Questionnaire and List extensions) are
+ * evaluated by the resource walker, on the element itself.
  */
 
 /** The element an extension sits on: its definition paths (empty for a resource) and its type. */

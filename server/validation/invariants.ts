@@ -18,6 +18,8 @@ export interface InvariantContext {
   resource: TypedValue;
   /** The resource that holds contained resources (%rootResource). */
   rootResource: TypedValue;
+  /** For an extension's context invariant: the extension (%extension). */
+  extension?: TypedValue;
 }
 
 let engineTypesLoaded = false;
@@ -59,7 +61,9 @@ export function evaluateInvariant(
   fhirPathType: string,
   context: InvariantContext,
   /** The value's compiled type, when it is an object: simple invariants are then checked natively. */
-  schema?: TypeSchema
+  schema?: TypeSchema,
+  /** Whether an empty result holds (element invariants) or fails (context invariants, as HL7's validator reads them). */
+  emptyHolds = true
 ): boolean | string {
   if (schema && typeof value === 'object' && value !== null && !Array.isArray(value)) {
     const decided = nativeInvariant(invariant.expression, schema)?.(value as JsonObject);
@@ -72,12 +76,19 @@ export function evaluateInvariant(
   }
   try {
     const result = atom.eval(
-      { variables: { '%resource': context.resource, '%rootResource': context.rootResource, '%ucum': ucum } },
+      {
+        variables: {
+          '%resource': context.resource,
+          '%rootResource': context.rootResource,
+          '%ucum': ucum,
+          ...(context.extension ? { '%extension': context.extension } : {}),
+        },
+      },
       [{ type: fhirPathType, value }]
     );
     // An empty result (e.g. ras-2 on a prediction without probability, where `is` yields
     // empty) is not a violation: the reference validator accepts those official examples.
-    return result.length === 0 || (result.length === 1 && result[0].value === true);
+    return (emptyHolds && result.length === 0) || (result.length === 1 && result[0].value === true);
   } catch (err) {
     return `cannot evaluate: ${err instanceof Error ? err.message : String(err)}`;
   }

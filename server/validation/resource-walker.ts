@@ -150,20 +150,37 @@ export class ResourceWalker {
       this.checkInvariants(schema.invariants, obj, schema.fhirPathType, path, scope, schema);
     }
     if (host) {
-      this.checkExtensionContexts(obj.extension, host, `${path}.extension`);
-      this.checkExtensionContexts(obj.modifierExtension, host, `${path}.modifierExtension`);
+      this.checkExtensionContexts(obj, 'extension', host, schema, path, scope);
+      this.checkExtensionContexts(obj, 'modifierExtension', host, schema, path, scope);
     }
   }
 
-  /** R4's extensions used where their definition's context does not allow them. */
-  private checkExtensionContexts(extensions: unknown, host: ExtensionHost, path: string): void {
+  /**
+   * R4's extensions used where their definition's context does not allow them, or where
+   * its context invariants (`contextInvariant`, FHIRPath on the element the extension sits
+   * on, with %extension) do not hold: `questionnaire-unit` on an item that is not a number.
+   */
+  private checkExtensionContexts(obj: JsonObject, key: 'extension' | 'modifierExtension', host: ExtensionHost, schema: TypeSchema, path: string, scope: ResourceScope): void {
+    const extensions = obj[key];
     if (!Array.isArray(extensions)) return;
     for (let i = 0; i < extensions.length; i++) {
-      const url = isJsonObject(extensions[i]) ? (extensions[i] as JsonObject).url : undefined;
+      const extension = extensions[i];
+      const url = isJsonObject(extension) ? extension.url : undefined;
       const definition = typeof url === 'string' ? officialProfile(url) : undefined;
       if (definition?.type !== 'Extension') continue;
+      const at = `${path}.${key}[${i}]`;
       const problem = extensionContextProblem(definition, host);
-      if (problem) this.report('error', 'structure', problem, `${path}[${i}]`);
+      if (problem) {
+        this.report('error', 'structure', problem, at);
+        continue;
+      }
+      for (const expression of definition.contextInvariant ?? []) {
+        const context = { ...scope, extension: { type: 'Extension', value: extension } };
+        const result = evaluateInvariant({ key: 'contextInvariant', expression, human: expression, source: definition.url }, obj, schema.fhirPathType, context, undefined, false);
+        if (result === true) continue;
+        const reason = result === false ? '' : ` (${result})`;
+        this.report('error', 'invariant', `The extension ${url} is not allowed here: its context invariant '${expression}' is false${reason}`, at);
+      }
     }
   }
 

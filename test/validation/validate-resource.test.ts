@@ -278,6 +278,27 @@ describe('validateResource', () => {
       expect(contextErrors({ resourceType: 'Questionnaire', status: 'active', extension: [hidden] })).toEqual(['Questionnaire.extension[0]']);
     });
 
+    test('context invariants hold on the element the extension sits on, with %extension, an empty result failing (HL7 validator)', () => {
+      const invariantErrors = (resource: unknown): (string | undefined)[] =>
+        errorsAt(resource)
+          .filter((e) => e.text?.includes('context invariant'))
+          .map((e) => e.expression);
+      const questionnaire = (item: Record<string, unknown>): unknown => ({ resourceType: 'Questionnaire', status: 'active', item: [{ linkId: '1', text: 'q', ...item }] });
+      const unit = { url: `${R4}questionnaire-unit`, valueCoding: { system: 'http://unitsofmeasure.org', code: 'kg' } };
+      expect(invariantErrors(questionnaire({ type: 'decimal', extension: [unit] }))).toEqual([]);
+      expect(invariantErrors(questionnaire({ type: 'string', extension: [unit] }))).toEqual(['Questionnaire.item[0].extension[0]']);
+      // Nested items too (context Questionnaire.item.item).
+      expect(invariantErrors(questionnaire({ type: 'group', item: [{ linkId: '1.1', type: 'boolean', extension: [unit] }] }))).toEqual(['Questionnaire.item[0].item[0].extension[0]']);
+      // type!='display' and (required=true or %extension.valueInteger=0): `required` absent makes the second part empty.
+      const minOccurs = (n: number): unknown => ({ url: `${R4}questionnaire-minOccurs`, valueInteger: n });
+      expect(invariantErrors(questionnaire({ type: 'string', extension: [minOccurs(0)] }))).toEqual([]);
+      expect(invariantErrors(questionnaire({ type: 'string', required: true, extension: [minOccurs(2)] }))).toEqual([]);
+      expect(invariantErrors(questionnaire({ type: 'string', extension: [minOccurs(2)] }))).toEqual(['Questionnaire.item[0].extension[0]']);
+      const changeBase = { url: `${R4}list-changeBase`, valueReference: { reference: 'List/base' } };
+      expect(invariantErrors({ resourceType: 'List', status: 'current', mode: 'changes', extension: [changeBase] })).toEqual([]);
+      expect(invariantErrors({ resourceType: 'List', status: 'current', mode: 'working', extension: [changeBase] })).toEqual(['List.extension[0]']);
+    });
+
     // Every HL7 R4 example keeps to its extensions' contexts: hl7-examples.test.ts.
     test('an extension without an R4 definition is not checked here', () => {
       expect(contextErrors({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, extension: [{ url: 'http://example.org/anything', valueString: 'x' }] })).toEqual([]);
