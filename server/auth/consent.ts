@@ -60,6 +60,7 @@ async function consentState(ctx: AuthContext, pending: PendingAuthorization): Pr
   if (!user) throw new PageError(403, 'Not signed in', 'Sign in first: go back to the app and start again.');
   const context = patientContextFor(pending, user);
   if (context.kind === 'pick') return seeOther('/auth/patient-picker');
+  if (context.kind === 'pick-encounter') return seeOther('/auth/encounter-picker');
   if (context.kind === 'denied') return finishWithError(ctx, pending, 'access_denied', context.reason);
   return { user, context, offered: offeredScopes(pending.params, context) };
 }

@@ -34,6 +34,7 @@ const CAPABILITIES = [
   'context-ehr-patient',
   'context-ehr-encounter',
   'context-standalone-patient',
+  'context-standalone-encounter',
   'permission-offline',
   'permission-online',
   'permission-patient',

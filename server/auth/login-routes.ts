@@ -5,6 +5,7 @@ import { createLaunch } from './ehr-launch';
 import { login, loginTotp } from './login';
 import { errorPage } from './pages/error-page';
 import { pickPatient, showPatientPicker } from './patient-picker';
+import { pickEncounter, showEncounterPicker } from './encounter-picker';
 import { PageError } from './pending-authorization';
 
 /** A browser-facing handler: a PageError becomes an HTML error page (never JSON, never a redirect). */
@@ -32,6 +33,8 @@ export function loginRoutes(): AuthRoute[] {
     { method: 'POST', path: '/auth/login/totp', handler: page(loginTotp) },
     { method: 'GET', path: '/auth/patient-picker', handler: page(showPatientPicker) },
     { method: 'POST', path: '/auth/patient-picker', handler: page(pickPatient) },
+    { method: 'GET', path: '/auth/encounter-picker', handler: page(showEncounterPicker) },
+    { method: 'POST', path: '/auth/encounter-picker', handler: page(pickEncounter) },
     { method: 'GET', path: '/auth/consent', handler: page(showConsent) },
     { method: 'POST', path: '/auth/consent', handler: page(decideConsent) },
     { method: 'POST', path: '/auth/launch', handler: createLaunch },

@@ -23,14 +23,17 @@ import type { ResourceStore } from '../storage/resource-store';
 /**
  * The patient a SMART launch runs for (scopes-and-launch-context.html#launch-context-arrives-with-your-access_token):
  * - EHR launch: the EHR's launch context (a Patient user may only be launched for themself);
- * - a Patient user: themself, whenever `launch/patient` or any `patient/` scope was asked for;
- * - anyone else asking for `launch/patient`: whom they choose in the patient picker;
+ * - a Patient user: themself, whenever `launch/patient`, `launch/encounter` or any `patient/` scope was asked for;
+ * - anyone else asking for `launch/patient` or `launch/encounter`: whom they choose in the patient picker;
  * - otherwise none, and `patient/` scopes are not granted.
+ * A standalone launch asking for `launch/encounter` then has the user choose one of that
+ * patient's encounters, or none (encounter-picker.ts): `pick-encounter` until they did.
  */
 export type PatientContext =
   | { kind: 'none' }
   | { kind: 'patient'; patient: string; encounter?: string }
   | { kind: 'pick' }
+  | { kind: 'pick-encounter'; patient: string }
   | { kind: 'denied'; reason: string };
 
 export function patientContextFor(pending: PendingAuthorization, user: UserAccount): PatientContext {
@@ -40,10 +43,15 @@ export function patientContextFor(pending: PendingAuthorization, user: UserAccou
     if (own !== undefined && own !== launch.patient) return { kind: 'denied', reason: 'The EHR launch is for another patient than the signed-in user' };
     return { kind: 'patient', patient: launch.patient, encounter: launch.encounter };
   }
-  const wantsPatient = scope.includes('launch/patient') || scope.some((s) => s.startsWith('patient/'));
-  if (own !== undefined) return wantsPatient ? { kind: 'patient', patient: own } : { kind: 'none' };
-  if (pending.progress.patient) return { kind: 'patient', patient: pending.progress.patient };
-  return scope.includes('launch/patient') ? { kind: 'pick' } : { kind: 'none' };
+  const wantsEncounter = scope.includes('launch/encounter');
+  const wantsPatient = wantsEncounter || scope.includes('launch/patient') || scope.some((s) => s.startsWith('patient/'));
+  const patient = own ?? pending.progress.patient;
+  if (patient === undefined) return own === undefined && (scope.includes('launch/patient') || wantsEncounter) ? { kind: 'pick' } : { kind: 'none' };
+  if (!wantsPatient) return { kind: 'none' };
+  if (!wantsEncounter) return { kind: 'patient', patient };
+  const encounter = pending.progress.encounter;
+  if (encounter === undefined) return { kind: 'pick-encounter', patient };
+  return { kind: 'patient', patient, ...(encounter !== null ? { encounter } : {}) };
 }
 
 const PAGE_SIZE = 10;
@@ -138,10 +146,11 @@ async function pickerResponse(ctx: AuthContext, pending: PendingAuthorization, n
 }
 
 /**
- * The FHIR store as the signed-in user sees Patients: what a `user/Patient.rs` token of
- * theirs would reach (role, hospital boundary, Consent).
+ * The FHIR store as the signed-in user sees `type` (Patients, or Encounters for the
+ * encounter picker): what a `user/<type>.rs` token of theirs would reach (role, hospital
+ * boundary, Consent).
  */
-async function pickerStore(ctx: AuthContext, pending: PendingAuthorization): Promise<ResourceStore> {
+export async function pickerStore(ctx: AuthContext, pending: PendingAuthorization, type = 'Patient'): Promise<ResourceStore> {
   const user = pending.userId ? await findUserById(ctx.knex, pending.userId) : undefined;
   if (!user) throw new PageError(403, 'Not signed in', 'Sign in first: go back to the app and start again.');
   const principal: Principal = {
@@ -150,7 +159,7 @@ async function pickerStore(ctx: AuthContext, pending: PendingAuthorization): Pro
     userId: user.id,
     fhirUser: user.fhirUser,
     role: user.role,
-    scope: 'user/Patient.rs',
+    scope: `user/${type}.rs`,
     expiresAt: Math.floor(Date.now() / 1000) + 60,
   };
   return new GuardedStore(ctx.repo, await accessFor(principal, ctx.repo, [], { patientDependants: ctx.config.patientDependants }));

@@ -42,6 +42,8 @@ export interface PendingProgress {
   totpUserId?: string;
   /** The patient the user chose in the picker. */
   patient?: string;
+  /** The encounter chosen in the encounter picker (standalone `launch/encounter`); null: the user went on without one. */
+  encounter?: string | null;
 }
 
 export interface PendingAuthorization {
