@@ -41,6 +41,8 @@ const CAPABILITIES = [
   'permission-user',
   'permission-v1',
   'permission-v2',
+  // SMART Health Cards: Patient/[id]/$health-cards-issue (operations/health-cards-issue.ts).
+  'health-cards',
 ];
 
 /** GET /.well-known/smart-configuration and /fhir/.well-known/smart-configuration (SMART App Launch §"Conformance"). */

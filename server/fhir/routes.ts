@@ -33,6 +33,7 @@ import { bedAvailability } from '../operations/bed-availability';
 import { emergencyAccess } from '../operations/emergency-access';
 import { transfer } from '../operations/transfer';
 import { emergencyCard } from '../operations/emergency-card';
+import { healthCardsIssue } from '../operations/health-cards-issue';
 import { submitClaim } from '../operations/claim-submit';
 import { metaAdd, metaDelete, metaInUse, metaRead } from '../operations/meta';
 import { exportCancel, exportFile, exportKickoff, exportStatus } from '../operations/bulk-export';
@@ -70,6 +71,7 @@ export interface Route {
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
 const IPS_SUMMARY = 'http://hl7.org/fhir/uv/ips/OperationDefinition/summary';
+const HEALTH_CARDS_ISSUE = 'http://hl7.org/fhir/uv/smart-health-cards-and-links/OperationDefinition/patient-i-health-cards-issue';
 
 /** Terminology operations, each at type and instance level, by GET and POST: [type, operation, handler, definition when not the name's]. */
 const TERMINOLOGY_OPERATIONS: [string, string, FhirHandler, string?][] = [
@@ -174,6 +176,7 @@ export const routes: Route[] = [
   ...terminologyRoutes('instance'),
   // (instance-level operation routes of other modules: add here)
   { method: 'GET', path: '/Patient/:id/$emergency-card', handler: emergencyCard, operation: 'emergency-card' },
+  { method: 'POST', path: '/Patient/:id/$health-cards-issue', handler: healthCardsIssue, operation: 'health-cards-issue', definition: HEALTH_CARDS_ISSUE },
   { method: 'GET', path: '/Organization/:id/$bed-availability', handler: bedAvailability, operation: 'bed-availability' },
   { method: 'GET', path: '/:resourceType/:id', handler: read, interaction: 'read' },
   // After the literal `_history`, `$validate` and `$everything` routes of the same length.

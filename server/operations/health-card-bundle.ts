@@ -1,7 +1,7 @@
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 
-/** What the card keeps of the Patient: enough to tell whose card it is and whom to call. */
-const PATIENT_ELEMENTS = ['resourceType', 'name', 'birthDate', 'gender', 'identifier', 'contact'];
+/** What the emergency card keeps of the Patient: enough to tell whose card it is and whom to call. */
+const PATIENT_ELEMENTS = ['name', 'birthDate', 'gender', 'identifier', 'contact'];
 
 /**
  * The `fhirBundle` of a SMART Health Card, minified as the spec requires of cards shown
@@ -16,7 +16,7 @@ const PATIENT_ELEMENTS = ['resourceType', 'name', 'birthDate', 'gender', 'identi
  *    its display: a server-local id means nothing to a verifier and only leaks, and a
  *    reference without display disappears.
  */
-export function healthCardBundle(resources: readonly Resource[], baseUrl: string): Bundle {
+export function healthCardBundle(resources: readonly Resource[], baseUrl: string, patientElements: readonly string[] = PATIENT_ELEMENTS): Bundle {
   const positions = new Map<string, number>();
   resources.forEach((r, i) => positions.set(`${r.resourceType}/${r.id}`, i));
   const localKey = (reference: string): string => {
@@ -33,7 +33,7 @@ export function healthCardBundle(resources: readonly Resource[], baseUrl: string
     type: 'collection',
     entry: resources.map((resource, i) => ({
       fullUrl: `resource:${i}`,
-      resource: minifyResource(resource.resourceType === 'Patient' ? pick(resource, PATIENT_ELEMENTS) : resource, rewrite) as Resource,
+      resource: minifyResource(resource.resourceType === 'Patient' ? pick(resource, ['resourceType', ...patientElements]) : resource, rewrite) as Resource,
     })),
   };
 }
