@@ -141,6 +141,35 @@ grant
     }
   });
 
+const healthCard = program.command('health-card').description('SMART Health Cards ($emergency-card, $health-cards-issue): issuer keys and revocation');
+
+healthCard
+  .command('revoke')
+  .description("revoke a patient's SMART Health Cards issued until now (listed on every issuer key's revocation list)")
+  .requiredOption('--patient <id>', 'the Patient id')
+  .action(async (options: { patient: string }) => {
+    const { revokeHealthCards } = require('./cli/health-card') as typeof import('./cli/health-card');
+    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+    try {
+      for (const line of await revokeHealthCards(db.knex, options.patient)) console.log(line);
+    } finally {
+      await db.close();
+    }
+  });
+
+healthCard
+  .command('rotate-key')
+  .description('a new issuer key signs SMART Health Cards from now on; the old ones stay published so their cards verify')
+  .action(async () => {
+    const { rotateHealthCardKeyCommand } = require('./cli/health-card') as typeof import('./cli/health-card');
+    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+    try {
+      for (const line of await rotateHealthCardKeyCommand(db.knex)) console.log(line);
+    } finally {
+      await db.close();
+    }
+  });
+
 /** Network errors, and PostgreSQL's "wrong password" and "no such database". */
 const DATABASE_UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '28P01', '28000', '3D000']);
 

@@ -10,6 +10,7 @@ import { createAuthServer } from './auth/auth-server';
 import type { BearerVerifier } from './auth/auth-exchange';
 import type { ConsentWatch } from './access/consent-watch';
 import { healthCardKeyFor } from './auth/health-card-key';
+import { healthCardCrl } from './http/health-card-crl';
 import { ExportJobStore } from './storage/export-jobs';
 import { authRoutes } from './http/auth-routes';
 import { auditRefusals } from './http/audit-refusals';
@@ -54,6 +55,7 @@ export function createApp({ config, repo, knex, logger, audit, consentWatch, lim
   app.use(errorOutcome());
   app.use(limits.byAddress());
   app.use(authRoutes(auth.routes, auth.context, auth.verify, audit));
+  app.use(healthCardCrl(knex));
   const findRoute = refuseAuditEventChanges(compileRoutes(routes));
   if (audit) app.use(auditRefusals(audit, findRoute));
   app.use(refuseNulInUrl());

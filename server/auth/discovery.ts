@@ -112,7 +112,8 @@ export async function healthCardJwks(_req: AuthRequest, context: AuthContext): P
   return {
     status: 200,
     json: await healthCardKeyFor(context.knex).publicJwks(),
-    headers: { 'Cache-Control': 'public, max-age=3600', 'Access-Control-Allow-Origin': '*' },
+    // Ten minutes: each key's crlVersion tells verifiers when its revocation list changed.
+    headers: { 'Cache-Control': 'public, max-age=600', 'Access-Control-Allow-Origin': '*' },
   };
 }
 

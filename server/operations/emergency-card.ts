@@ -32,7 +32,7 @@ export const emergencyCard: FhirHandler = async (req, ctx) => {
   const version = await ctx.repo.read('Patient', req.id as string);
   const patient = version.resource as Patient & { id: string };
   const resources = (await criticalSummary(ctx.repo, patient)).filter(onCard);
-  const jws = await signHealthCard(ctx.healthCardKey, ctx.config.publicUrl.replace(/\/+$/, ''), healthCardBundle(resources, ctx.baseUrl));
+  const jws = await signHealthCard(ctx.healthCardKey, ctx.config.publicUrl.replace(/\/+$/, ''), healthCardBundle(resources, ctx.baseUrl), { patientId: patient.id });
   if (req.alternativeType === SMART_HEALTH_CARD) {
     return { status: 200, document: { contentType: SMART_HEALTH_CARD, json: { verifiableCredential: [jws] } }, headers: NO_STORE };
   }

@@ -10,17 +10,24 @@ export const HEALTH_CARD_TYPE = 'https://smarthealth.cards#health-card';
 
 /**
  * A SMART Health Card: the JWT claims `iss`, `nbf` and `vc` (with `types` beside the
- * health-card type) around `bundle` (already
+ * health-card type, and the patient's revocation id `rid`) around `bundle` (already
  * minified: health-card-bundle.ts), serialized without whitespace, raw-DEFLATE
  * compressed (no zlib header, as the spec requires) and signed with the issuer key.
  * No `exp`: a card states facts as of `nbf` and does not expire.
  */
-export async function signHealthCard(key: HealthCardKey, issuer: string, bundle: Bundle, now: Date = new Date(), types: readonly string[] = []): Promise<string> {
+export async function signHealthCard(
+  key: HealthCardKey,
+  issuer: string,
+  bundle: Bundle,
+  card: { patientId: string; types?: readonly string[]; now?: Date }
+): Promise<string> {
   const payload = {
     iss: issuer,
-    nbf: Math.floor(now.getTime() / 1000),
+    nbf: Math.floor((card.now ?? new Date()).getTime() / 1000),
     vc: {
-      type: [HEALTH_CARD_TYPE, ...types],
+      type: [HEALTH_CARD_TYPE, ...(card.types ?? [])],
+      // The patient's revocation id (auth/health-card-revocation.ts): revoking lists it.
+      rid: await key.revocationId(card.patientId),
       credentialSubject: { fhirVersion: '4.0.1', fhirBundle: bundle },
     },
   };

@@ -78,7 +78,7 @@ export const healthCardsIssue: FhirHandler = async (req, ctx) => {
 
   const bundled = [patient, ...resources];
   const bundle = healthCardBundle(bundled, ctx.baseUrl, input.claims);
-  const jws = await signHealthCard(ctx.healthCardKey, ctx.config.publicUrl.replace(/\/+$/, ''), bundle, new Date(), [kind.vcType]);
+  const jws = await signHealthCard(ctx.healthCardKey, ctx.config.publicUrl.replace(/\/+$/, ''), bundle, { patientId: patient.id, types: [kind.vcType] });
   const parameter: ParametersParameter[] = [
     { name: 'verifiableCredential', valueString: jws },
     ...bundled.map((resource, i) => ({

@@ -16,6 +16,7 @@ import * as exportAssociatedData from './migrations/014-export-associated-data';
 import * as refreshAccessTokens from './migrations/015-refresh-access-tokens';
 import * as exportWritten from './migrations/016-export-written';
 import * as grantRevocation from './migrations/017-grant-revocation';
+import * as healthCardRevocation from './migrations/018-health-card-revocation';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -41,6 +42,7 @@ const migrations: [string, Migration][] = [
   ['015-refresh-access-tokens', refreshAccessTokens],
   ['016-export-written', exportWritten],
   ['017-grant-revocation', grantRevocation],
+  ['018-health-card-revocation', healthCardRevocation],
 ];
 
 const source: Knex.MigrationSource<Migration> = {

@@ -151,7 +151,8 @@ describe('GET Patient/[id]/$emergency-card over HTTP', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     const { keys } = (await res.json()) as { keys: Json[] };
     expect(keys).toHaveLength(1);
-    expect(keys[0]).toEqual({ kty: 'EC', kid: thumbprint(keys[0]), use: 'sig', alg: 'ES256', crv: 'P-256', x: expect.any(String), y: expect.any(String) });
+    // crlVersion: the counter of the key's revocation list (its SMART Health Cards' revocation, health-cards-issue.test.ts).
+    expect(keys[0]).toEqual({ kty: 'EC', kid: thumbprint(keys[0]), use: 'sig', alg: 'ES256', crv: 'P-256', x: expect.any(String), y: expect.any(String), crlVersion: 1 });
     const oauth = (await (await fetch(`${server.url}/auth/jwks`)).json()) as { keys: Json[] };
     expect(oauth.keys).not.toContainEqual(keys[0]);
     expect(oauth.keys.every((k) => k.kty === 'RSA')).toBe(true);

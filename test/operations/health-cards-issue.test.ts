@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { inflateRawSync } from 'node:zlib';
 import { JWK, JWS } from 'node-jose';
+import { revokeHealthCards, rotateHealthCardKeyCommand } from '../../scripts/cli/health-card';
+import { healthCardKeyFor } from '../../server/auth/health-card-key';
 import { fhirRequest } from '../support/fhir-client';
 import { mintToken } from '../support/mint-token';
 import { startTestServer, type TestServer } from '../support/test-server';
@@ -177,5 +179,64 @@ describe('POST Patient/[id]/$health-cards-issue', () => {
     expect((await issue(ids.other, [{ name: 'credentialType', valueUri: 'Immunization' }], token)).status).toBe(403);
     const discovery = (await (await fetch(`${server.base}/.well-known/smart-configuration`)).json()) as Json;
     expect(discovery.capabilities).toContain('health-cards');
+  });
+});
+
+describe('revocation and key rotation (cli health-card revoke / rotate-key)', () => {
+  const immunizationCard = async (patient: string): Promise<{ jws: string; header: Json; payload: Json }> => {
+    const [jws] = credentials((await issue(patient, [{ name: 'credentialType', valueUri: 'Immunization' }])).body);
+    return { jws, ...(await verify(jws)) };
+  };
+  const jwks = async (): Promise<Json[]> => ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: Json[] }).keys;
+  const crl = async (kid: string): Promise<{ status: number; body: Json; cors: string | null }> => {
+    const res = await fetch(`${server.url}/.well-known/crl/${kid}.json`);
+    return { status: res.status, body: (await res.json()) as Json, cors: res.headers.get('access-control-allow-origin') };
+  };
+
+  it("lists a revoked patient's rid with the time on every key's list, raises crlVersion, and leaves other patients' cards alone", async () => {
+    const before = await immunizationCard(ids.patient);
+    const other = await immunizationCard(ids.other);
+    const kid = before.header.kid as string;
+    // A short, base64url rid per patient, the same on every card of that patient under one key.
+    expect(before.payload.vc.rid).toMatch(/^[A-Za-z0-9_-]{1,24}$/);
+    expect((await immunizationCard(ids.patient)).payload.vc.rid).toBe(before.payload.vc.rid);
+    expect(other.payload.vc.rid).not.toBe(before.payload.vc.rid);
+    const version = (await jwks()).find((k) => k.kid === kid)?.crlVersion as number;
+    expect(version).toBeGreaterThanOrEqual(1);
+    const empty = await crl(kid);
+    expect(empty).toMatchObject({ status: 200, cors: '*', body: { kid, method: 'rid', ctr: version } });
+
+    const now = Math.floor(Date.now() / 1000);
+    const lines = await revokeHealthCards(server.server.knex, ids.patient);
+    expect(lines.join('\n')).toContain(kid);
+    const revoked = await crl(kid);
+    expect(revoked.body.ctr).toBe(version + 1);
+    const entry = (revoked.body.rids as string[]).find((r) => r.startsWith(`${before.payload.vc.rid}.`)) as string;
+    // The suffix is the time of revocation: cards issued (nbf) before it are revoked, a reissue after it is not.
+    expect(Number(entry.split('.')[1])).toBeGreaterThanOrEqual(now);
+    expect(before.payload.nbf).toBeLessThanOrEqual(Number(entry.split('.')[1]));
+    expect((revoked.body.rids as string[]).some((r) => r.startsWith(`${other.payload.vc.rid}.`))).toBe(false);
+    expect((await jwks()).find((k) => k.kid === kid)?.crlVersion).toBe(version + 1);
+    // Revoking again replaces the entry (one per rid), and counts.
+    await revokeHealthCards(server.server.knex, ids.patient);
+    const again = await crl(kid);
+    expect(again.body.ctr).toBe(version + 2);
+    expect((again.body.rids as string[]).filter((r) => r.startsWith(`${before.payload.vc.rid}.`))).toHaveLength(1);
+    expect((await crl('no-such-kid')).status).toBe(404);
+  });
+
+  it('rotates the issuer key: new cards are signed by the new key, the old key stays published and its cards verify', async () => {
+    const old = await immunizationCard(ids.patient);
+    await rotateHealthCardKeyCommand(server.server.knex);
+    // This process reads the keys again at once (others within a minute).
+    healthCardKeyFor(server.server.knex).refresh();
+    const fresh = await immunizationCard(ids.patient);
+    expect(fresh.header.kid).not.toBe(old.header.kid);
+    const kids = (await jwks()).map((k) => k.kid);
+    expect(kids).toEqual(expect.arrayContaining([old.header.kid, fresh.header.kid]));
+    await verify(old.jws);
+    // Under the new key the patient's rid is another one (keyed with the new kid and secret).
+    expect(fresh.payload.vc.rid).not.toBe(old.payload.vc.rid);
+    expect((await crl(fresh.header.kid)).body).toEqual({ kid: fresh.header.kid, method: 'rid', ctr: 1, rids: [] });
   });
 });
