@@ -112,12 +112,13 @@ export class GuardedStore implements ResourceStore {
   async everything(query: EverythingQuery): Promise<EverythingEntry[]> {
     const grant = this.need('Patient', 'r');
     if (query.patientId) await this.ensureVisible(this.inner, 'Patient', query.patientId, grant, 'r');
+    const patientIds = query.patientId === undefined ? await this.fewVisiblePatients(grant) : undefined;
     // Entries the principal may not see are dropped; read on until the page is full, so
     // that a short page still means the end of the record.
     const out: EverythingEntry[] = [];
     let { after, before } = query;
     for (;;) {
-      const batch = await this.inner.everything({ ...query, after, before });
+      const batch = await this.inner.everything({ ...query, after, before, ...(patientIds ? { patientIds } : {}) });
       const visible = await this.visibleEach(
         batch.map((e) => ({ resourceType: e.resource.resourceType, id: e.resource.id as string, content: e.resource })),
         'r'
@@ -131,6 +132,18 @@ export class GuardedStore implements ResourceStore {
       else after = batch[batch.length - 1].position;
     }
     return before ? out.slice(-query.limit) : out.slice(0, query.limit);
+  }
+
+  /**
+   * Type-level `$everything` walks every patient's record and drops what the principal may
+   * not see: for a patient's token (their own record, their dependants') that read every
+   * record of the database to return one. When the grant confines Patients to at most
+   * FEW_PATIENTS, the walk visits only those.
+   */
+  private async fewVisiblePatients(grant: Allowed): Promise<string[] | undefined> {
+    if (!grant.filter) return undefined;
+    const ids = await this.inner.matchingIds(liveRequest('Patient', [grant.filter], FEW_PATIENTS + 1));
+    return ids.length <= FEW_PATIENTS ? ids : undefined;
   }
 
   /** Counted only when the principal sees every resource of the types counted: otherwise the count would tell what it hides. */
@@ -379,6 +392,9 @@ function impliedBy(filters: readonly SearchFilter[], rule: SearchFilter): boolea
       return false;
   }
 }
+
+/** See fewVisiblePatients: a patient's own record and dependants, or a small ward, are far fewer. */
+const FEW_PATIENTS = 1000;
 
 function liveRequest(resourceType: string, filters: SearchFilter[], count: number): SearchRequest {
   return { resourceType, filters, sort: [], count, offset: 0, total: 'none', warnings: [] };

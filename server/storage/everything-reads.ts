@@ -38,6 +38,8 @@ export interface EverythingQuery extends RecordSelection {
   before?: EverythingPosition;
   /** Entries to read; the caller asks one more than a page to learn whether another follows. */
   limit: number;
+  /** Type level: only these patients' records (those a caller may see, when they are few), still in id order. */
+  patientIds?: readonly string[];
 }
 
 export interface EverythingEntry {
@@ -96,6 +98,7 @@ async function readPage(knex: Knex, query: EverythingQuery): Promise<EverythingE
   let fromPatient = from?.patientId;
   for (;;) {
     const batch = knex('Patient').select('id').where('deleted', false).orderBy('id', back ? 'desc' : 'asc').limit(PATIENT_BATCH);
+    if (query.patientIds) batch.whereIn('id', [...query.patientIds]);
     // The cursor's own patient first (its record from the cursor on), then the ones beyond it.
     if (fromPatient !== undefined) batch.where('id', `${back ? '<' : '>'}${cursor ? '=' : ''}`, fromPatient);
     const patients: string[] = (await batch).map((r: { id: string }) => r.id);

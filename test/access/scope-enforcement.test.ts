@@ -180,6 +180,18 @@ describe('a patient-scoped token', () => {
       expect.arrayContaining([`Patient/${ids.alice}`, `Observation/${ids.aliceLab}`, `Observation/${ids.aliceVital}`, `Practitioner/${ids.practitioner}`])
     );
     expect(entryIds(own.body).filter((e) => e.startsWith('Patient/') || e.startsWith('Observation/'))).toHaveLength(3);
+    // Type level: every record this token may see, which is its own (read without walking the others'), paged as asked.
+    const typeLevel = await call(token, 'GET', '/Patient/$everything?_count=2');
+    expect(typeLevel.status).toBe(200);
+    expect(typeLevel.text).not.toContain(ids.bob);
+    const pages = [typeLevel.body];
+    for (let next = typeLevel.body.link.find((l: { relation: string }) => l.relation === 'next')?.url; next; ) {
+      const page = await fetch(next, { headers: { Authorization: `Bearer ${token}` } });
+      const body = (await page.json()) as { link: { relation: string; url: string }[] };
+      pages.push(body);
+      next = body.link.find((l) => l.relation === 'next')?.url;
+    }
+    expect(pages.flatMap((p) => entryIds(p)).sort()).toEqual(entryIds(own.body).sort());
   });
 
   it('cannot write with read and search scopes', async () => {
