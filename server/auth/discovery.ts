@@ -1,5 +1,6 @@
 import type { AuthContext, AuthRequest, AuthResponse } from './auth-exchange';
 import { CLIENT_ASSERTION_ALGS, tokenEndpointUrl } from './client-authentication';
+import { PROFILE_CLAIMS } from './profile-claims';
 import { healthCardKeyFor } from './health-card-key';
 import { SIGNING_ALG, signingKeysFor } from './signing-keys';
 import { oauthEndpoints } from './oauth-endpoints';
@@ -84,7 +85,7 @@ export async function openidConfiguration(_req: AuthRequest, context: AuthContex
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: [SIGNING_ALG],
       scopes_supported: SCOPES_SUPPORTED,
-      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nonce', 'fhirUser'],
+      claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nonce', 'fhirUser', ...PROFILE_CLAIMS],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       token_endpoint_auth_signing_alg_values_supported: CLIENT_ASSERTION_ALGS,
       grant_types_supported: GRANT_TYPES,

@@ -5,6 +5,7 @@ import { issueAccessToken } from './access-token';
 import type { AuthContext, AuthResponse } from './auth-exchange';
 import { hashToken } from './secret-hash';
 import { signingKeysFor } from './signing-keys';
+import { profileClaims } from './profile-claims';
 import type { UserAccount } from './user-store';
 
 /** RFC 6749 §5.1: token responses must not be cached. */
@@ -67,7 +68,7 @@ export async function tokenResponse(context: AuthContext, grant: Grant): Promise
     body.refresh_token = await createRefreshToken(context, grant, refreshScopes.includes('offline_access'), access);
   }
   if (grant.user && scopes.includes('openid') && (scopes.includes('fhirUser') || scopes.includes('profile'))) {
-    body.id_token = await idToken(context, grant.clientId, grant.user, grant.nonce);
+    body.id_token = await idToken(context, grant.clientId, grant.user, grant.nonce, scopes.includes('profile'));
   }
   if (grant.patient !== undefined) body.patient = grant.patient;
   if (grant.encounter !== undefined) body.encounter = grant.encounter;
@@ -108,9 +109,10 @@ function insertRefreshToken(knex: Knex, row: Record<string, unknown>): Promise<u
 
 /**
  * OpenID Connect id_token, with SMART's fhirUser claim as an absolute URL
- * (SMART App Launch §"Scopes for requesting identity data").
+ * (SMART App Launch §"Scopes for requesting identity data"), and with `profile` granted
+ * the standard profile claims from the user's FHIR resource (profile-claims.ts).
  */
-async function idToken(context: AuthContext, clientId: string, user: UserAccount, nonce: string | undefined): Promise<string> {
+async function idToken(context: AuthContext, clientId: string, user: UserAccount, nonce: string | undefined, profile: boolean): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = {
     iss: context.issuer,
@@ -119,6 +121,7 @@ async function idToken(context: AuthContext, clientId: string, user: UserAccount
     iat: now,
     exp: now + context.config.auth.accessTokenSeconds,
     fhirUser: `${context.fhirBase}/${user.fhirUser}`,
+    ...(profile ? await profileClaims(context, user) : {}),
   };
   if (nonce !== undefined) payload.nonce = nonce;
   return signingKeysFor(context).sign(payload, 'JWT');

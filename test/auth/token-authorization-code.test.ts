@@ -15,6 +15,7 @@ import {
   type PublicClient,
 } from '../support/oauth';
 import type { UserAccount } from '../../server/auth/user-store';
+import { mintToken } from '../support/mint-token';
 
 let server: TestServer;
 let app: PublicClient;
@@ -74,6 +75,39 @@ test('the id_token is signed with a key of the JWKS and names the user by an abs
   const { payload, protectedHeader } = await jwtVerify(res.json.id_token as string, keys, { issuer: issuerOf(server), audience: app.id });
   expect(protectedHeader.alg).toBe('RS256');
   expect(payload).toMatchObject({ sub: user.id, nonce: 'n-0S6_WzA2Mj', fhirUser: `${server.base}/Practitioner/p1` });
+});
+
+test("with openid profile the id_token carries OIDC's profile claims from the user's FHIR resource; without profile, none", async () => {
+  const system = await mintToken(server, { scope: 'system/*.*' });
+  const practitioner = { resourceType: 'Practitioner', id: 'house', name: [{ use: 'official', prefix: ['Dr.'], given: ['Gregory', 'M.'], family: 'House' }], gender: 'male', birthDate: '1959-05-15' };
+  const put = await fetch(`${server.base}/Practitioner/house`, { method: 'PUT', headers: { Authorization: `Bearer ${system}`, 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(practitioner) });
+  expect(put.status).toBe(201);
+  const lastUpdated = ((await put.json()) as { meta: { lastUpdated: string } }).meta.lastUpdated;
+  const house = await registerUser(server, 'Practitioner/house', 'practitioner');
+  const keys = createRemoteJWKSet(new URL(`${issuerOf(server)}/auth/jwks`));
+  const claimsFor = async (account: UserAccount, granted: string): Promise<Record<string, unknown>> => {
+    const { code, verifier } = await codeWithPkce({ scope: granted, userId: account.id });
+    const res = await redeem({ code, code_verifier: verifier });
+    return (await jwtVerify(res.json.id_token as string, keys, { issuer: issuerOf(server), audience: app.id })).payload;
+  };
+  expect(await claimsFor(house, 'openid profile fhirUser')).toMatchObject({
+    sub: house.id,
+    fhirUser: `${server.base}/Practitioner/house`,
+    name: 'Dr. Gregory M. House',
+    given_name: 'Gregory',
+    middle_name: 'M.',
+    family_name: 'House',
+    gender: 'male',
+    birthdate: '1959-05-15',
+    preferred_username: house.username,
+    updated_at: Math.floor(new Date(lastUpdated).getTime() / 1000),
+  });
+  const withoutProfile = await claimsFor(house, 'openid fhirUser');
+  for (const claim of ['name', 'given_name', 'family_name', 'birthdate', 'preferred_username']) expect(withoutProfile).not.toHaveProperty(claim);
+  // A user whose resource does not exist: the login name alone.
+  const ghost = await claimsFor(user, 'openid profile');
+  expect(ghost.preferred_username).toBe(user.username);
+  expect(ghost).not.toHaveProperty('name');
 });
 
 test('the access token of a code works on the FHIR API', async () => {
