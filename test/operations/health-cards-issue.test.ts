@@ -166,6 +166,10 @@ describe('POST Patient/[id]/$health-cards-issue', () => {
     expect((await issue(ids.patient, [])).status).toBe(400);
     expect((await issue(ids.patient, [{ name: 'credentialType', valueUri: 'Immunization' }, { name: 'includeIdentityClaim', valueString: 'Patient.contact' }])).status).toBe(400);
     expect((await issue(ids.patient, [{ name: 'credentialType', valueUri: 'Immunization' }, { name: '_since', valueDateTime: '2021-13' }])).status).toBe(400);
+    // A value set it cannot expand would widen the card if ignored: refused.
+    const unknownSet = await issue(ids.patient, [{ name: 'credentialType', valueUri: 'Immunization' }, { name: 'credentialValueSet', valueUri: 'https://example.org/no-such-value-set' }]);
+    expect(unknownSet.status).toBe(400);
+    expect(unknownSet.body.resourceType).toBe('OperationOutcome');
     const unknown = await issue('no-such-patient', [{ name: 'credentialType', valueUri: 'Immunization' }]);
     expect(unknown.status).toBe(404);
     expect(unknown.body.resourceType).toBe('OperationOutcome');
