@@ -9,6 +9,7 @@ import type {
 } from '@medplum/fhirtypes';
 import { isOperationOutcomeError } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
+import { searchEveryPage } from '../storage/search-every-page';
 
 const ADJUDICATION = 'http://terminology.hl7.org/CodeSystem/adjudication';
 const PAYMENT_TYPE = 'http://terminology.hl7.org/CodeSystem/ex-paymenttype';
@@ -23,10 +24,17 @@ export const CLAIM_ERROR_SYSTEM = 'urn:fhir-server:claim-error';
  *   Claim names an insurer, list it as a `payor`; otherwise the outcome is `error` with
  *   one `error` per failed rule, and nothing is paid;
  * - else the outcome is `complete`: every item is eligible for its net amount (`net`, or
- *   `unitPrice × quantity × factor`), the benefit is that amount less the Coverage's
- *   copay (`costToBeneficiary` of type `copay`, once per claim, from the first items),
- *   and a claim (`use` = claim) gets a payment of the total benefit; a pre-authorization
- *   gets a `preAuthRef`, a pre-determination no payment.
+ *   `unitPrice × quantity × factor`); from it, in this order, the patient pays what is
+ *   left of the Coverage's yearly `deductible`, its `copay` (once per claim), and its
+ *   coinsurance (`copaypct`, a percentage of the rest); the benefit is what remains (the
+ *   `costToBeneficiary` types of R4's coverage-copay-type). A claim (`use` = claim) gets
+ *   a payment of the total benefit; a pre-authorization gets a `preAuthRef`, a
+ *   pre-determination no payment; neither uses up the deductible.
+ *
+ * The deductible left is the Coverage's less the `deductible` totals of the patient's
+ * complete claim responses on that Coverage adjudicated the same calendar year; claims on
+ * one Coverage are adjudicated one at a time (a transaction lock), so two at once cannot
+ * both take the same deductible.
  */
 export async function adjudicate(claim: Claim & { id: string }, store: ResourceStore, now: Date): Promise<ClaimResponse> {
   const coverageReference = focalCoverage(claim);
@@ -53,23 +61,33 @@ export async function adjudicate(claim: Claim & { id: string }, store: ResourceS
     return response;
   }
   const currency = claim.total?.currency ?? claim.item?.map((i) => i.net?.currency ?? i.unitPrice?.currency).find((c) => c) ?? 'USD';
-  let copayLeft = copay(coverage);
-  let submittedTotal = 0;
-  let benefitTotal = 0;
+  const shares = costShares(coverage as Coverage & { id: string });
+  let deductibleLeft = shares.deductible > 0 ? await deductibleLeftFor(store, claim, coverage as Coverage & { id: string }, shares.deductible, now) : 0;
+  let copayLeft = shares.copay;
+  const totals = { submitted: 0, deductible: 0, copay: 0, benefit: 0 };
   const items = (claim.item ?? []).map((item) => {
     const net = itemNet(item);
     const adjudication: ClaimResponseItemAdjudication[] = [];
     if (net === undefined) {
       adjudication.push({ category: category('submitted'), reason: { text: 'no amount on the item' } });
     } else {
-      const benefit = Math.max(0, net - copayLeft);
-      copayLeft -= net - benefit;
-      submittedTotal += net;
-      benefitTotal += benefit;
+      const deductible = Math.min(net, deductibleLeft);
+      const copay = Math.min(net - deductible, copayLeft);
+      const coinsurance = round(((net - deductible - copay) * shares.coinsurancePercent) / 100);
+      const benefit = round(net - deductible - copay - coinsurance);
+      deductibleLeft = round(deductibleLeft - deductible);
+      copayLeft = round(copayLeft - copay);
+      totals.submitted += net;
+      totals.deductible += deductible;
+      totals.copay += copay;
+      totals.benefit += benefit;
       adjudication.push(
         { category: category('submitted'), amount: money(net, currency) },
         { category: category('eligible'), amount: money(net, currency) },
-        ...(net > benefit ? [{ category: category('copay'), amount: money(net - benefit, currency) }] : []),
+        ...(deductible > 0 ? [{ category: category('deductible'), amount: money(deductible, currency) }] : []),
+        ...(copay > 0 ? [{ category: category('copay'), amount: money(copay, currency) }] : []),
+        // eligpercent: the share of what is left after deductible and copay that the insurer pays.
+        ...(shares.coinsurancePercent > 0 ? [{ category: category('eligpercent'), value: 100 - shares.coinsurancePercent }] : []),
         { category: category('benefit'), amount: money(benefit, currency) }
       );
     }
@@ -77,9 +95,12 @@ export async function adjudicate(claim: Claim & { id: string }, store: ResourceS
   });
   if (items.length > 0) response.item = items;
   response.total = [
-    { category: category('submitted'), amount: money(submittedTotal, currency) },
-    { category: category('benefit'), amount: money(benefitTotal, currency) },
+    { category: category('submitted'), amount: money(totals.submitted, currency) },
+    ...(totals.deductible > 0 ? [{ category: category('deductible'), amount: money(totals.deductible, currency) }] : []),
+    ...(totals.copay > 0 ? [{ category: category('copay'), amount: money(totals.copay, currency) }] : []),
+    { category: category('benefit'), amount: money(totals.benefit, currency) },
   ];
+  const benefitTotal = totals.benefit;
   if (claim.use === 'claim') {
     response.payment = {
       type: { coding: [{ system: PAYMENT_TYPE, code: 'complete', display: 'Complete' }] },
@@ -141,9 +162,43 @@ function itemNet(item: ClaimItem): number | undefined {
   return round(item.unitPrice.value * (item.quantity?.value ?? 1) * (item.factor ?? 1));
 }
 
-function copay(coverage: Coverage | undefined): number {
-  const cost = coverage?.costToBeneficiary?.find((c) => c.type?.coding?.some((code) => code.code === 'copay'));
-  return cost?.valueMoney?.value ?? 0;
+const COPAY_TYPE = 'http://terminology.hl7.org/CodeSystem/coverage-copay-type';
+
+/** The Coverage's cost shares this adjudication applies (`costToBeneficiary` by type; a coding without system is taken as R4's). */
+function costShares(coverage: Coverage): { deductible: number; copay: number; coinsurancePercent: number } {
+  const of = (code: string) =>
+    coverage.costToBeneficiary?.find((c) => c.type?.coding?.some((coding) => coding.code === code && (coding.system === undefined || coding.system === COPAY_TYPE)));
+  const percent = of('copaypct')?.valueQuantity?.value ?? 0;
+  return {
+    deductible: Math.max(0, of('deductible')?.valueMoney?.value ?? 0),
+    copay: Math.max(0, of('copay')?.valueMoney?.value ?? 0),
+    coinsurancePercent: Math.min(100, Math.max(0, percent)),
+  };
+}
+
+/**
+ * What is left of the yearly deductible: less the `deductible` totals of the patient's
+ * complete, active claim responses (use claim) on this Coverage created this calendar
+ * year. For a claim, the Coverage is locked for the transaction first (matchCriteria's
+ * lock), so concurrent claims on it are adjudicated one after the other.
+ */
+async function deductibleLeftFor(store: ResourceStore, claim: Claim, coverage: Coverage & { id: string }, deductible: number, now: Date): Promise<number> {
+  if (claim.use === 'claim') await store.matchCriteria('Coverage', `_id=${coverage.id}`, true);
+  const year = now.getUTCFullYear();
+  const responses = await searchEveryPage<ClaimResponse>(store, 'ClaimResponse', {
+    patient: claim.patient?.reference ?? '',
+    use: 'claim',
+    outcome: 'complete',
+    status: 'active',
+    created: [`ge${year}-01-01`, `lt${year + 1}-01-01`],
+  });
+  let met = 0;
+  for (const response of responses) {
+    const focal = (response.insurance ?? []).find((i) => i.focal) ?? response.insurance?.[0];
+    if (localId(focal?.coverage?.reference) !== `Coverage/${coverage.id}`) continue;
+    met += response.total?.find((t) => t.category?.coding?.some((c) => c.system === ADJUDICATION && c.code === 'deductible'))?.amount?.value ?? 0;
+  }
+  return Math.max(0, round(deductible - met));
 }
 
 function category(code: string): CodeableConcept {

@@ -51,6 +51,11 @@ beforeAll(async () => {
   const coverage = (id: string, more: Record<string, unknown>) =>
     put({ resourceType: 'Coverage', id, status: 'active', beneficiary: { reference: 'Patient/claimant' }, payor: [{ reference: 'Organization/insurer' }], period: { start: '2026-01-01', end: '2026-12-31' }, ...more } as never);
   await coverage('policy', { costToBeneficiary: [{ type: COPAY, valueMoney: { value: 20, currency: 'EUR' } }] });
+  const share = (code: string, value: Record<string, unknown>) => ({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/coverage-copay-type', code }] }, ...value });
+  await coverage('deductible-plan', {
+    costToBeneficiary: [share('deductible', { valueMoney: { value: 500, currency: 'EUR' } }), share('copaypct', { valueQuantity: { value: 20, unit: '%' } })],
+  });
+  await coverage('small-deductible', { costToBeneficiary: [share('deductible', { valueMoney: { value: 100, currency: 'EUR' } })] });
   await coverage('cancelled', { status: 'cancelled' });
   await coverage('expired', { period: { start: '2020-01-01', end: '2020-12-31' } });
   await coverage('not-theirs', { beneficiary: { reference: 'Patient/someone-else' } });
@@ -87,6 +92,37 @@ describe('Claim/$submit', () => {
     expect(audit.body.entry).toHaveLength(1);
     const entities = audit.body.entry[0].resource.entity.map((e: { what?: { reference?: string } }) => e.what?.reference);
     expect(entities).toEqual(expect.arrayContaining([`Claim/${claimId}`, `ClaimResponse/${response.id}`]));
+  });
+
+  test("the yearly deductible is used up across claims, then the coinsurance (copaypct) is the patient's share; a pre-authorization does not use it", async () => {
+    const submit = async (coverageId: string, net: number, use = 'claim') => {
+      const res = await call(system, '/Claim/$submit', 'POST', claim({
+        use,
+        insurance: [{ sequence: 1, focal: true, coverage: { reference: `Coverage/${coverageId}` } }],
+        item: [{ sequence: 1, productOrService: { text: 'care' }, net: { value: net, currency: 'EUR' } }],
+      }));
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    const first = await submit('deductible-plan', 300);
+    expect([amount(first.item[0].adjudication, 'deductible'), amount(first.item[0].adjudication, 'benefit')]).toEqual([300, 0]);
+    expect(amount(first.total, 'deductible')).toBe(300);
+    const second = await submit('deductible-plan', 400);
+    // 200 of deductible left; of the other 200 the insurer pays 80 %.
+    expect(amount(second.item[0].adjudication, 'deductible')).toBe(200);
+    expect(second.item[0].adjudication.find((a: { category: { coding: { code: string }[] } }) => a.category.coding[0].code === 'eligpercent')?.value).toBe(80);
+    expect(amount(second.item[0].adjudication, 'benefit')).toBe(160);
+    expect(second.payment.amount.value).toBe(160);
+    const preauthorization = await submit('deductible-plan', 1000, 'preauthorization');
+    expect(amount(preauthorization.item[0].adjudication, 'deductible')).toBeUndefined();
+    expect(amount(preauthorization.item[0].adjudication, 'benefit')).toBe(800);
+    const third = await submit('deductible-plan', 100);
+    expect([amount(third.item[0].adjudication, 'deductible'), amount(third.item[0].adjudication, 'benefit')]).toEqual([undefined, 80]);
+
+    // Two claims on one Coverage at once: the deductible is taken once.
+    const both = await Promise.all([submit('small-deductible', 100), submit('small-deductible', 100)]);
+    expect(both.map((r) => amount(r.total, 'deductible') ?? 0).sort()).toEqual([0, 100]);
+    expect(both.map((r) => amount(r.total, 'benefit')).sort()).toEqual([0, 100]);
   });
 
   test('the Claim may come as Parameters with a "resource"; a pre-authorization gets a preAuthRef and no payment', async () => {
