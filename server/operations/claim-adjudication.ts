@@ -26,13 +26,14 @@ export const CLAIM_ERROR_SYSTEM = 'urn:fhir-server:claim-error';
  * - else the outcome is `complete`: every item is eligible for its net amount (`net`, or
  *   `unitPrice × quantity × factor`); from it, in this order, the patient pays what is
  *   left of the Coverage's yearly `deductible`, its `copay` (once per claim), and its
- *   coinsurance (`copaypct`, a percentage of the rest); the benefit is what remains (the
- *   `costToBeneficiary` types of R4's coverage-copay-type). A claim (`use` = claim) gets
+ *   coinsurance (`copaypct`, a percentage of the rest), all within what is left of its
+ *   yearly `maxoutofpocket`; the benefit is what remains (the `costToBeneficiary` types
+ *   of R4's coverage-copay-type). A claim (`use` = claim) gets
  *   a payment of the total benefit; a pre-authorization gets a `preAuthRef`, a
  *   pre-determination no payment; neither uses up the deductible.
  *
- * The deductible left is the Coverage's less the `deductible` totals of the patient's
- * complete claim responses on that Coverage adjudicated the same calendar year; claims on
+ * The deductible and out-of-pocket maximum left are the Coverage's less what the patient's
+ * complete claim responses on that Coverage adjudicated the same calendar year took; claims on
  * one Coverage are adjudicated one at a time (a transaction lock), so two at once cannot
  * both take the same deductible.
  */
@@ -62,7 +63,10 @@ export async function adjudicate(claim: Claim & { id: string }, store: ResourceS
   }
   const currency = claim.total?.currency ?? claim.item?.map((i) => i.net?.currency ?? i.unitPrice?.currency).find((c) => c) ?? 'USD';
   const shares = costShares(coverage as Coverage & { id: string });
-  let deductibleLeft = shares.deductible > 0 ? await deductibleLeftFor(store, claim, coverage as Coverage & { id: string }, shares.deductible, now) : 0;
+  const yearly = shares.deductible > 0 || shares.outOfPocketMax !== undefined;
+  const paid = yearly ? await paidThisYear(store, claim, coverage as Coverage & { id: string }, now) : { deductible: 0, outOfPocket: 0 };
+  let deductibleLeft = Math.max(0, round(shares.deductible - paid.deductible));
+  let outOfPocketLeft = shares.outOfPocketMax === undefined ? Infinity : Math.max(0, round(shares.outOfPocketMax - paid.outOfPocket));
   let copayLeft = shares.copay;
   const totals = { submitted: 0, deductible: 0, copay: 0, benefit: 0 };
   const items = (claim.item ?? []).map((item) => {
@@ -71,12 +75,14 @@ export async function adjudicate(claim: Claim & { id: string }, store: ResourceS
     if (net === undefined) {
       adjudication.push({ category: category('submitted'), reason: { text: 'no amount on the item' } });
     } else {
-      const deductible = Math.min(net, deductibleLeft);
-      const copay = Math.min(net - deductible, copayLeft);
-      const coinsurance = round(((net - deductible - copay) * shares.coinsurancePercent) / 100);
+      // The patient's share, in this order, each within what the out-of-pocket maximum leaves.
+      const deductible = Math.min(net, deductibleLeft, outOfPocketLeft);
+      const copay = Math.min(net - deductible, copayLeft, outOfPocketLeft - deductible);
+      const coinsurance = Math.min(round(((net - deductible - copay) * shares.coinsurancePercent) / 100), outOfPocketLeft - deductible - copay);
       const benefit = round(net - deductible - copay - coinsurance);
       deductibleLeft = round(deductibleLeft - deductible);
       copayLeft = round(copayLeft - copay);
+      outOfPocketLeft = round(outOfPocketLeft - deductible - copay - coinsurance);
       totals.submitted += net;
       totals.deductible += deductible;
       totals.copay += copay;
@@ -165,24 +171,26 @@ function itemNet(item: ClaimItem): number | undefined {
 const COPAY_TYPE = 'http://terminology.hl7.org/CodeSystem/coverage-copay-type';
 
 /** The Coverage's cost shares this adjudication applies (`costToBeneficiary` by type; a coding without system is taken as R4's). */
-function costShares(coverage: Coverage): { deductible: number; copay: number; coinsurancePercent: number } {
+function costShares(coverage: Coverage): { deductible: number; copay: number; coinsurancePercent: number; outOfPocketMax?: number } {
   const of = (code: string) =>
     coverage.costToBeneficiary?.find((c) => c.type?.coding?.some((coding) => coding.code === code && (coding.system === undefined || coding.system === COPAY_TYPE)));
   const percent = of('copaypct')?.valueQuantity?.value ?? 0;
+  const max = of('maxoutofpocket')?.valueMoney?.value;
   return {
     deductible: Math.max(0, of('deductible')?.valueMoney?.value ?? 0),
     copay: Math.max(0, of('copay')?.valueMoney?.value ?? 0),
     coinsurancePercent: Math.min(100, Math.max(0, percent)),
+    ...(typeof max === 'number' ? { outOfPocketMax: Math.max(0, max) } : {}),
   };
 }
 
 /**
- * What is left of the yearly deductible: less the `deductible` totals of the patient's
- * complete, active claim responses (use claim) on this Coverage created this calendar
- * year. For a claim, the Coverage is locked for the transaction first (matchCriteria's
- * lock), so concurrent claims on it are adjudicated one after the other.
+ * What the patient paid this calendar year on this Coverage: the `deductible` totals, and
+ * the out-of-pocket (submitted less benefit) of their complete, active claim responses
+ * (use claim) on it. For a claim, the Coverage is locked for the transaction first
+ * (matchCriteria's lock), so concurrent claims on it are adjudicated one after the other.
  */
-async function deductibleLeftFor(store: ResourceStore, claim: Claim, coverage: Coverage & { id: string }, deductible: number, now: Date): Promise<number> {
+async function paidThisYear(store: ResourceStore, claim: Claim, coverage: Coverage & { id: string }, now: Date): Promise<{ deductible: number; outOfPocket: number }> {
   if (claim.use === 'claim') await store.matchCriteria('Coverage', `_id=${coverage.id}`, true);
   const year = now.getUTCFullYear();
   const responses = await searchEveryPage<ClaimResponse>(store, 'ClaimResponse', {
@@ -192,13 +200,16 @@ async function deductibleLeftFor(store: ResourceStore, claim: Claim, coverage: C
     status: 'active',
     created: [`ge${year}-01-01`, `lt${year + 1}-01-01`],
   });
-  let met = 0;
+  const paid = { deductible: 0, outOfPocket: 0 };
+  const total = (response: ClaimResponse, code: string): number =>
+    response.total?.find((t) => t.category?.coding?.some((c) => c.system === ADJUDICATION && c.code === code))?.amount?.value ?? 0;
   for (const response of responses) {
     const focal = (response.insurance ?? []).find((i) => i.focal) ?? response.insurance?.[0];
     if (localId(focal?.coverage?.reference) !== `Coverage/${coverage.id}`) continue;
-    met += response.total?.find((t) => t.category?.coding?.some((c) => c.system === ADJUDICATION && c.code === 'deductible'))?.amount?.value ?? 0;
+    paid.deductible += total(response, 'deductible');
+    paid.outOfPocket += total(response, 'submitted') - total(response, 'benefit');
   }
-  return Math.max(0, round(deductible - met));
+  return paid;
 }
 
 function category(code: string): CodeableConcept {

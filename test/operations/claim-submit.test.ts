@@ -56,6 +56,13 @@ beforeAll(async () => {
     costToBeneficiary: [share('deductible', { valueMoney: { value: 500, currency: 'EUR' } }), share('copaypct', { valueQuantity: { value: 20, unit: '%' } })],
   });
   await coverage('small-deductible', { costToBeneficiary: [share('deductible', { valueMoney: { value: 100, currency: 'EUR' } })] });
+  await coverage('capped', {
+    costToBeneficiary: [
+      share('copay', { valueMoney: { value: 30, currency: 'EUR' } }),
+      share('copaypct', { valueQuantity: { value: 50, unit: '%' } }),
+      share('maxoutofpocket', { valueMoney: { value: 100, currency: 'EUR' } }),
+    ],
+  });
   await coverage('cancelled', { status: 'cancelled' });
   await coverage('expired', { period: { start: '2020-01-01', end: '2020-12-31' } });
   await coverage('not-theirs', { beneficiary: { reference: 'Patient/someone-else' } });
@@ -118,6 +125,14 @@ describe('Claim/$submit', () => {
     expect(amount(preauthorization.item[0].adjudication, 'benefit')).toBe(800);
     const third = await submit('deductible-plan', 100);
     expect([amount(third.item[0].adjudication, 'deductible'), amount(third.item[0].adjudication, 'benefit')]).toEqual([undefined, 80]);
+
+    // An out-of-pocket maximum of 100: copay 30 + half the rest, until the patient has paid 100 this year.
+    const shares = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await submit('capped', 100);
+      shares.push(100 - (amount(response.total, 'benefit') as number));
+    }
+    expect(shares).toEqual([65, 35, 0]);
 
     // Two claims on one Coverage at once: the deductible is taken once.
     const both = await Promise.all([submit('small-deductible', 100), submit('small-deductible', 100)]);
