@@ -5,6 +5,7 @@ import { parseDateSearchValue } from '../search/date-search-value';
 import { patientRecordTypes, supportingTypes, type CareDates } from '../search/patient-record';
 import type { EverythingPosition } from '../storage/everything-reads';
 import { isResourceType } from '../validation/structure-definitions';
+import { parseElements, parseSummary, type SummaryMode } from '../fhir/summary';
 
 /**
  * The most entries in one $everything page. The spec's default is the whole record in
@@ -24,6 +25,9 @@ export interface EverythingParameters {
   before?: EverythingPosition;
   /** `_cursor` as given, for an operation that keeps positions of its own (`rawCursor`). */
   cursor?: string;
+  /** `_summary` / `_elements` (fhir/summary.ts), applied to every entry. */
+  summary?: SummaryMode;
+  elements?: string[];
   /** The parameters as given (for the Bundle's links), without `_cursor`. */
   linkParams: URLSearchParams;
   warnings: OperationOutcomeIssue[];
@@ -69,6 +73,14 @@ export function parseEverythingParameters(req: FhirRequest, typeLevel: boolean, 
         break;
       case '_count':
         result.count = parseCount(value, result.warnings);
+        break;
+      case '_summary':
+        result.summary = parseSummary(value);
+        // A count of the record is Bundle.total, given with the first page already.
+        if (result.summary === 'count') throw badRequest(`_summary=count is not supported by $${options.operation ?? 'everything'}: Bundle.total gives the count`, '_summary');
+        break;
+      case '_elements':
+        result.elements = parseElements(values);
         break;
       case '_cursor':
         if (options.rawCursor) result.cursor = value;

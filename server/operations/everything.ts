@@ -3,6 +3,7 @@ import { outcome } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { encodeEverythingCursor, type EverythingParameters, parseEverythingParameters } from './everything-parameters';
 import { nonEmpty } from '../core/non-empty';
+import { applySummary } from '../fhir/summary';
 
 /**
  * https://hl7.org/fhir/R4/patient-operation-everything.html — `GET|POST
@@ -72,7 +73,8 @@ export function everythingBundle(
   if (links.next) link.push({ relation: 'next', url: linkUrl(path, paged, links.next) });
   const entry: BundleEntry[] = page.map(({ resource, mode }) => ({
     fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`,
-    resource,
+    // `_elements` names elements of any of the record's types: each entry keeps those it has (and its mandatory ones).
+    resource: params.summary || params.elements ? applySummary(resource, params.summary, params.elements) : resource,
     search: { mode },
   }));
   if (params.warnings.length > 0) entry.push({ resource: outcome(params.warnings) as Resource, search: { mode: 'outcome' } });

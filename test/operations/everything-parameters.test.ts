@@ -204,6 +204,26 @@ test('unknown parameters are ignored with a warning in the Bundle, or refused wi
   expect(strict.status).toBe(400);
 });
 
+test('_elements and _summary apply to every entry, as on a search: the elements named (and the mandatory ones), marked SUBSETTED; _summary=count is a 400', async () => {
+  const patient = await create({ resourceType: 'Patient', name: [{ family: 'Subset' }], gender: 'female', text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' } });
+  await create(observation(patient, { valueString: 'kept out', effectiveDateTime: '2021-01-01' }));
+  const base = `${server.base}/Patient/${patient.id}/$everything`;
+  const subset = await fhirRequest<Bundle>('GET', `${base}?_elements=subject,gender`);
+  expect(subset.status).toBe(200);
+  const entries = (subset.body.entry ?? []).filter((e) => e.search?.mode !== 'outcome').map((e) => e.resource as Record<string, any>);
+  const obs = entries.find((r) => r.resourceType === 'Observation') as Record<string, any>;
+  // Observation's mandatory status and code stay; subject was asked for; the value was not.
+  expect(Object.keys(obs).sort()).toEqual(['code', 'id', 'meta', 'resourceType', 'status', 'subject']);
+  const pat = entries.find((r) => r.resourceType === 'Patient') as Record<string, any>;
+  expect(Object.keys(pat).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
+  for (const r of entries) expect(r.meta.tag).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'SUBSETTED' })]));
+  // The links keep asking for the same subset.
+  expect(new URL(subset.body.link?.find((l) => l.relation === 'self')?.url as string).searchParams.get('_elements')).toBe('subject,gender');
+  const data = await fhirRequest<Bundle>('GET', `${base}?_summary=data`);
+  expect((data.body.entry ?? []).map((e) => e.resource as Record<string, any>).find((r) => r.resourceType === 'Patient')).not.toHaveProperty('text');
+  expect((await fhirRequest('GET', `${base}?_summary=count`)).status).toBe(400);
+});
+
 test('the CapabilityStatement lists Patient\'s everything with its official definition, on Patient and Encounter only', async () => {
   const res = await fhirRequest<CapabilityStatement>('GET', `${server.base}/metadata`);
   const resources = res.body.rest?.[0].resource ?? [];
