@@ -35,9 +35,11 @@ export async function pickEncounter(req: AuthRequest, ctx: AuthContext): Promise
   const id = req.form.encounter ?? '';
   if (id !== '') {
     const store = await pickerStore(ctx, pending, 'Encounter');
-    const request = parseSearchRequest('Encounter', { _id: id, patient: `Patient/${patient}` }, SEARCH_OPTIONS);
-    const found = await store.matchingIds(request).catch(() => [] as string[]);
-    if (found.length === 0) {
+    // A FHIR id, checked before it goes into a search (where a comma would be an OR of ids).
+    const found = /^[A-Za-z0-9\-.]{1,64}$/.test(id)
+      ? await store.matchingIds(parseSearchRequest('Encounter', { _id: id, patient: `Patient/${patient}` }, SEARCH_OPTIONS)).catch(() => [] as string[])
+      : [];
+    if (!found.includes(id)) {
       return pickerResponse(ctx, pending, patient, undefined, "That encounter is not one of this patient's within your reach (or no longer exists). Choose another one.");
     }
   }

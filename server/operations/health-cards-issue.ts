@@ -71,7 +71,8 @@ export const healthCardsIssue: FhirHandler = async (req, ctx) => {
   if (!kind) return { status: 200, resource: none, headers: NO_STORE };
 
   const query: SearchQuery = { ...kind.query, patient: `Patient/${patient.id}` };
-  if (input.valueSets.length > 0) query[`${kind.codeParameter}:in`] = input.valueSets;
+  // Each value set its own parameter (AND); a comma in a URL is escaped, not an OR (search.html#escaping).
+  if (input.valueSets.length > 0) query[`${kind.codeParameter}:in`] = input.valueSets.map((url) => url.replace(/[\\,$|]/g, (c) => `\\${c}`));
   if (input.since) query.date = `ge${input.since}`;
   const resources = await searchEveryPage<Resource>(ctx.repo, kind.resourceType, query);
   if (resources.length === 0) return { status: 200, resource: none, headers: NO_STORE };

@@ -94,7 +94,8 @@ describe('the encounter picker', () => {
 
   it("refuses another patient's encounter or an unknown one, and keeps asking", async () => {
     const { browser, picker } = await encounterPickerAsWelby();
-    for (const wrong of [ids.bobVisit, 'no-such-encounter']) {
+    // A list of ids (an OR in a search) is no id, even with the patient's own encounter in it.
+    for (const wrong of [ids.bobVisit, 'no-such-encounter', `${ids.checkup},${ids.bobVisit}`]) {
       const res = await browser.post(`${server.url}/auth/encounter-picker`, { ...hiddenFields(picker.html), encounter: wrong });
       expect(res.status).toBe(200);
       expect(res.html).toContain('not one of this patient');
