@@ -10,6 +10,7 @@ import type {
 import { isOperationOutcomeError } from '../core/outcome';
 import type { ResourceStore } from '../storage/resource-store';
 import { searchEveryPage } from '../storage/search-every-page';
+import { escapeSearchValue } from '../search/search-value-escaping';
 
 const ADJUDICATION = 'http://terminology.hl7.org/CodeSystem/adjudication';
 const PAYMENT_TYPE = 'http://terminology.hl7.org/CodeSystem/ex-paymenttype';
@@ -194,7 +195,8 @@ async function paidThisYear(store: ResourceStore, claim: Claim, coverage: Covera
   if (claim.use === 'claim') await store.matchCriteria('Coverage', `_id=${coverage.id}`, true);
   const year = now.getUTCFullYear();
   const responses = await searchEveryPage<ClaimResponse>(store, 'ClaimResponse', {
-    patient: claim.patient?.reference ?? '',
+    // The reference as one search value (a comma in it would be an OR).
+    patient: escapeSearchValue(claim.patient?.reference ?? ''),
     use: 'claim',
     outcome: 'complete',
     status: 'active',

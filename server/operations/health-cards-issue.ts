@@ -3,6 +3,7 @@ import { badRequest } from '../core/outcome';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { parseDateSearchValue } from '../search/date-search-value';
 import type { SearchQuery } from '../search/parse-search-request';
+import { escapeSearchValue } from '../search/search-value-escaping';
 import { searchEveryPage } from '../storage/search-every-page';
 import { signHealthCard } from './health-card';
 import { healthCardBundle } from './health-card-bundle';
@@ -72,7 +73,7 @@ export const healthCardsIssue: FhirHandler = async (req, ctx) => {
 
   const query: SearchQuery = { ...kind.query, patient: `Patient/${patient.id}` };
   // Each value set its own parameter (AND); a comma in a URL is escaped, not an OR (search.html#escaping).
-  if (input.valueSets.length > 0) query[`${kind.codeParameter}:in`] = input.valueSets.map((url) => url.replace(/[\\,$|]/g, (c) => `\\${c}`));
+  if (input.valueSets.length > 0) query[`${kind.codeParameter}:in`] = input.valueSets.map(escapeSearchValue);
   if (input.since) query.date = `ge${input.since}`;
   const resources = await searchEveryPage<Resource>(ctx.repo, kind.resourceType, query);
   if (resources.length === 0) return { status: 200, resource: none, headers: NO_STORE };

@@ -21,3 +21,8 @@ export function splitUnescaped(text: string, separator: string, limit = Infinity
 export function unescapeSearchValue(text: string): string {
   return text.replace(/\\([\\,|$])/g, '$1');
 }
+
+/** The inverse of unescapeSearchValue: `text` as one value of a search parameter, whatever it holds. */
+export function escapeSearchValue(text: string): string {
+  return text.replace(/[\\,|$]/g, (c) => `\\${c}`);
+}
