@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isValidId } from '../../server/core/ids';
 import { rotateHealthCardKey } from '../../server/auth/health-card-key';
 import { revokePatientCards } from '../../server/auth/health-card-revocation';
 import { CliError } from './client-add';
@@ -10,7 +11,7 @@ import { CliError } from './client-add';
  * crlVersion tells them; it is cached for up to ten minutes).
  */
 export async function revokeHealthCards(knex: Knex, patientId: string): Promise<string[]> {
-  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(patientId)) throw new CliError(`'${patientId}' is not a FHIR id`);
+  if (!isValidId(patientId)) throw new CliError(`'${patientId}' is not a FHIR id`);
   const listed = await revokePatientCards(knex, patientId);
   if (listed.length === 0) return [`no issuer key has signed a card yet: nothing to revoke for Patient/${patientId}`];
   return [

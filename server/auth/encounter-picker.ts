@@ -1,4 +1,5 @@
 import type { Encounter } from '@medplum/fhirtypes';
+import { isValidId } from '../core/ids';
 import { isOperationOutcomeError } from '../core/outcome';
 import { encodeCursor } from '../search/page-cursor';
 import { parseSearchRequest } from '../search/parse-search-request';
@@ -36,7 +37,7 @@ export async function pickEncounter(req: AuthRequest, ctx: AuthContext): Promise
   if (id !== '') {
     const store = await pickerStore(ctx, pending, 'Encounter');
     // A FHIR id, checked before it goes into a search (where a comma would be an OR of ids).
-    const found = /^[A-Za-z0-9\-.]{1,64}$/.test(id)
+    const found = isValidId(id)
       ? await store.matchingIds(parseSearchRequest('Encounter', { _id: id, patient: `Patient/${patient}` }, SEARCH_OPTIONS)).catch(() => [] as string[])
       : [];
     if (!found.includes(id)) {

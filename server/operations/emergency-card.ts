@@ -1,15 +1,13 @@
 import type { Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
 import type { FhirHandler } from '../fhir/fhir-request';
 import { BLOOD_GROUP_CODES, criticalSummary } from './critical-summary';
-import { signHealthCard } from './health-card';
+import { NO_STORE, signHealthCard } from './health-card';
 import { healthCardBundle } from './health-card-bundle';
 import { healthCardQrs } from './health-card-qr';
 
 /** The SMART Health Card file type (https://spec.smarthealth.cards/#via-file-download). */
 export const SMART_HEALTH_CARD = 'application/smart-health-card';
 
-/** A patient's critical data must not linger in shared caches. */
-const NO_STORE = { 'Cache-Control': 'no-store' };
 
 const BLOOD_GROUP = new Set(BLOOD_GROUP_CODES);
 

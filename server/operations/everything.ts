@@ -33,16 +33,16 @@ export const everything: FhirHandler = async (req, ctx) => {
   const page = params.before && more ? entries.slice(entries.length - params.count) : entries.slice(0, params.count);
   const first = page[0];
   const last = page[page.length - 1];
-  const links: EverythingLinks = {
+  const cursors = {
     self: params.after ? encodeEverythingCursor(params.after) : params.before && encodeEverythingCursor(params.before, 'before'),
     next: last && (params.before || more) ? encodeEverythingCursor(last.position) : undefined,
     previous: first && (params.before ? more : params.after) ? encodeEverythingCursor(first.position, 'before') : undefined,
   };
-  const whole = !links.self && !links.next;
   // Counted when the record spans several pages (one statement); a whole record counts its own match entries.
-  links.total = whole || typeLevel ? undefined : await ctx.repo.everythingTotal({ ...selection, patientId: req.id as string, limit: 0 });
+  const whole = !cursors.self && !cursors.next;
+  const total = whole || typeLevel ? undefined : await ctx.repo.everythingTotal({ ...selection, patientId: req.id as string, limit: 0 });
   const path = `${ctx.baseUrl}/Patient${typeLevel ? '' : `/${encodeURIComponent(req.id as string)}`}/$everything`;
-  return { status: 200, resource: everythingBundle(ctx.baseUrl, path, params, page, links) };
+  return { status: 200, resource: everythingBundle(ctx.baseUrl, path, params, page, { ...cursors, total }) };
 };
 
 /** A page's cursors (self, next, previous: see everything-parameters.ts) and, when known, the record's `total`. */

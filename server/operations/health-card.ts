@@ -5,6 +5,9 @@ import type { HealthCardKey } from '../auth/health-card-key';
 
 const deflate = promisify(deflateRaw);
 
+/** Cards (and the patient data they hold) must not linger in shared caches. */
+export const NO_STORE = { 'Cache-Control': 'no-store' };
+
 /** The one credential type every card carries (https://spec.smarthealth.cards/#health-cards-are-encoded-as-compact-serialization-json-web-signatures-jws). */
 export const HEALTH_CARD_TYPE = 'https://smarthealth.cards#health-card';
 

@@ -5,7 +5,7 @@ import { parseDateSearchValue } from '../search/date-search-value';
 import type { SearchQuery } from '../search/parse-search-request';
 import { escapeSearchValue } from '../search/search-value-escaping';
 import { searchEveryPage } from '../storage/search-every-page';
-import { signHealthCard } from './health-card';
+import { NO_STORE, signHealthCard } from './health-card';
 import { healthCardBundle } from './health-card-bundle';
 
 /**
@@ -59,7 +59,6 @@ const LEGACY_TYPES: Record<string, string | null> = {
 const IDENTITY_CLAIMS = ['name', 'birthDate', 'gender', 'identifier', 'telecom', 'address'];
 const DEFAULT_CLAIMS = ['name', 'birthDate'];
 
-const NO_STORE = { 'Cache-Control': 'no-store' };
 
 export const healthCardsIssue: FhirHandler = async (req, ctx) => {
   if (!ctx.healthCardKey) throw new Error('$health-cards-issue: this FHIR context has no health card issuer key');
