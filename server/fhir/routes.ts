@@ -104,6 +104,9 @@ export const routes: Route[] = [
   { method: 'GET', path: '/', handler: systemSearch, systemInteraction: 'search-system' },
   { method: 'POST', path: '/', handler: transactionOrBatch, systemInteraction: ['transaction', 'batch'] },
   { method: 'POST', path: '/_search', handler: systemSearch, systemInteraction: 'search-system' },
+  // R4 defines GET [base]?… and POST [base]/_search; clients (fhir-kit-client's systemSearch) also send GET [base]/_search?…,
+  // which can be nothing else here: `_search` is not a valid id.
+  { method: 'GET', path: '/_search', handler: systemSearch, systemInteraction: 'search-system' },
   { method: 'GET', path: '/_history', handler: history, systemInteraction: 'history-system' },
   // Bulk Data export (docs/bulk-export.md): kick-off at three levels, then status and files.
   { method: 'GET', path: '/$export', handler: exportKickoff, operation: 'export', definition: `${BULK_DATA}/export` },
@@ -117,6 +120,7 @@ export const routes: Route[] = [
   { method: 'GET', path: '/$export-file/:id', handler: exportFile, operation: 'export', unlisted: true },
   { method: 'GET', path: '/:resourceType/_history', handler: history, interaction: 'history-type' },
   { method: 'POST', path: '/:resourceType/_search', handler: search, interaction: 'search-type' },
+  { method: 'GET', path: '/:resourceType/_search', handler: search, interaction: 'search-type' },
   { method: 'POST', path: '/:resourceType/$validate', handler: validate, operation: 'validate' },
   // A literal type as first segment: the operation is only on that type (CapabilityStatement too).
   { method: 'GET', path: '/Patient/$everything', handler: everything, operation: 'everything' },

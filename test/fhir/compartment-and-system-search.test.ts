@@ -161,6 +161,19 @@ test('POST [base]/_search takes the system search as a form body', async () => {
   expect((bundle.entry ?? []).map((e) => `${e.resource?.resourceType}/${e.resource?.id}`).sort()).toEqual(expected.sort());
 });
 
+test('GET [base]/_search and GET [type]/_search search as the URLs without _search do', async () => {
+  const system = await fhirRequest<Bundle>('GET', `${server.base}/_search?_type=Immunization,AllergyIntolerance&_count=1000`);
+  const plain = await fhirRequest<Bundle>('GET', `${server.base}?_type=Immunization,AllergyIntolerance&_count=1000`);
+  expect(system.status).toBe(200);
+  expect(system.body.entry?.map((e) => e.fullUrl)).toEqual(plain.body.entry?.map((e) => e.fullUrl));
+  expect(system.body.entry?.length).toBe(stored.filter((r) => r.resourceType === 'Immunization' || r.resourceType === 'AllergyIntolerance').length);
+  const type = await fhirRequest<Bundle>('GET', `${server.base}/Patient/_search?_id=${patientIds[0]}`);
+  expect(type.status).toBe(200);
+  expect(type.body.entry?.map((e) => e.resource?.id)).toEqual([patientIds[0]]);
+  // The self link is the search's canonical URL.
+  expect(type.body.link?.find((l) => l.relation === 'self')?.url).toBe(`${server.base}/Patient?_id=${patientIds[0]}`);
+});
+
 test('a criterion not defined on every searched type is ignored with a warning, or refused with handling=strict', async () => {
   const lenient = await fhirRequest<Bundle>('GET', `${server.base}?_type=Condition,Immunization&clinical-status=active`);
   expect(lenient.status).toBe(200);
