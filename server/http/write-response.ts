@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Context } from 'koa';
 import type { NativeContent } from '../fhir/binary-content';
 import { resourceToXml } from '../fhir/resource-to-xml';
+import { stringifyWithStoredText } from '../storage/lazy-resource';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 export const FHIR_XML = 'application/fhir+xml; charset=utf-8';
@@ -10,7 +11,7 @@ export const FHIR_XML = 'application/fhir+xml; charset=utf-8';
 export function writeResource(ctx: Context, resource: Resource): void {
   const pretty = ctx.query._pretty === 'true';
   const type = ctx.state.responseType ?? FHIR_JSON;
-  ctx.body = type.includes('xml') ? resourceToXml(resource, pretty) : pretty ? JSON.stringify(resource, null, 2) : JSON.stringify(resource);
+  ctx.body = type.includes('xml') ? resourceToXml(resource, pretty) : pretty ? JSON.stringify(resource, null, 2) : stringifyWithStoredText(resource);
   ctx.type = type;
 }
 

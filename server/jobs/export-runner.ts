@@ -15,6 +15,7 @@ import { applySummary } from '../fhir/summary';
 import { keepMatching, typeFilterCondition } from '../operations/export-type-filter';
 import { addExportFile, claimExportJob, type ExportJob, saveExportJob, unwrittenProvenance, unwrittenResources } from '../storage/export-jobs';
 import { compartmentPatients } from '../search/compartment-patients';
+import { stringifyWithStoredText } from '../storage/lazy-resource';
 
 export interface ExportRunnerOptions {
   /** Resources read per step (and at most per file). */
@@ -207,7 +208,8 @@ async function writeFiles(job: ExportJob, tx: Knex.Transaction, resources: reado
   const byType = new Map<string, string[]>();
   for (const resource of resources) {
     const lines = byType.get(resource.resourceType) ?? [];
-    lines.push(JSON.stringify(job.elements ? withElements(resource, job.elements) : resource));
+    // Resources read lazily (storage/lazy-resource.ts) are written as stored, unparsed.
+    lines.push(job.elements ? JSON.stringify(withElements(resource, job.elements)) : stringifyWithStoredText(resource));
     byType.set(resource.resourceType, lines);
   }
   for (const [type, lines] of byType) {

@@ -6,7 +6,7 @@ import { type CareDates, patientRecordFilters, patientRecordTypes, supportingTyp
 import type { SearchRequest } from '../search/search-request';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexedParams } from '../search/supported-parameters';
-import { inCanonicalOrder } from './canonical-key-order';
+import { lazyResource } from './lazy-resource';
 import { runTemplate, type TemplateSlots, type TemplateValues } from './statement-template';
 
 /**
@@ -117,12 +117,13 @@ export async function compartmentCount(db: Knex, patientId: string, selection: R
 export async function compartmentContents(db: Knex, keys: readonly RecordKey[]): Promise<RecordRow[]> {
   if (keys.length === 0) return [];
   const types = patientRecordTypes();
-  const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
+  const rows = await runTemplate<{ t: string; id: string; content: string }>(
     db,
     'everything-contents',
     (slots) => {
       const branches = types.map((type) =>
-        db(type).select(db.raw(`'${type}'::text AS t, id, content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
+        // As text: lazy-resource.ts parses only what is read.
+        db(type).select(db.raw(`'${type}'::text AS t, id, content::text AS content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
       );
       return db.select('*').from(db.unionAll(branches, true).as('c'));
     },
@@ -131,7 +132,7 @@ export async function compartmentContents(db: Knex, keys: readonly RecordKey[]):
   const found = new Map(rows.map((r) => [`${r.t}/${r.id}`, r.content]));
   return keys.flatMap((key) => {
     const content = found.get(`${key.resourceType}/${key.id}`);
-    return content ? [{ ...key, resource: inCanonicalOrder(content) }] : [];
+    return content ? [{ ...key, resource: lazyResource(content) }] : [];
   });
 }
 
@@ -192,13 +193,13 @@ export async function referencedRows(
   const way = ways[direction];
   const all = [...references].flatMap(([type, ids]) => [...ids.keys()].map((id): [string, string] => [type, id]));
   const recent = [...references].flatMap(([type, ids]) => [...ids].filter(([, r]) => r).map(([id]): [string, string] => [type, id]));
-  const rows = await runTemplate<{ t: string; id: string; content: Resource }>(
+  const rows = await runTemplate<{ t: string; id: string; content: string }>(
     db,
     `everything-referenced${way.suffix}`,
     (slots) => {
       const branches = types.map((type, ordinal) =>
         db(type)
-          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content`))
+          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content::text AS content`))
           .where('deleted', false)
           .whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
           .whereRaw(`?::int ${way.typeFrom} ${ordinal}`, [slots.slot('from')])
@@ -222,7 +223,7 @@ export async function referencedRows(
       limit,
     }
   );
-  return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: inCanonicalOrder(r.content) }));
+  return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: lazyResource(r.content) }));
 }
 
 /**

@@ -6,7 +6,7 @@ import { orderByTerm, type PageCursor, type SortKey } from '../search/page-curso
 import { pairCondition } from '../search/pair-columns';
 import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
-import { inCanonicalOrder } from './canonical-key-order';
+import { lazyResource } from './lazy-resource';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 
@@ -103,9 +103,12 @@ function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey
   keys.forEach((key, i) => query.select(knex.raw(`(${key.expression})::text AS "__k${i}"`)));
 }
 
+/** The content as PostgreSQL's text (lazy-resource.ts: most of it is never parsed). */
+const CONTENT = 'content::text AS content';
+
 function keyedRows(rows: Record<string, unknown>[], keyCount: number): KeyedRow[] {
   return rows.map((row) => ({
-    resource: inCanonicalOrder(row.content as Resource),
+    resource: lazyResource(row.content as string),
     keys: Array.from({ length: keyCount }, (_, i) => row[`__k${i}`] as string | null),
   }));
 }
@@ -124,7 +127,7 @@ async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, 
 
 async function findOrdered(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
   const keys = searchSortKeys(request);
-  const query = knex(request.resourceType).select('content');
+  const query = knex(request.resourceType).select(knex.raw(CONTENT));
   selectKeys(knex, query, keys);
   applySearch(query, request);
   query.offset(offset).limit(limit);
@@ -156,7 +159,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   const statement = knex
     .raw(
       `WITH m AS MATERIALIZED (?), c AS (SELECT count(*)::int AS n FROM m) ` +
-        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT content, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
+        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT ${CONTENT}, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
         `WHERE c.n <= ${NARROW_MATCHES} AND id IN (SELECT id FROM m ORDER BY ${order} OFFSET ? LIMIT ?)) AS r ON true ` +
         `ORDER BY r."__k0" ${reverse ? 'DESC' : 'ASC'}`,
       [narrowMatches(knex, request), offset, limit]
@@ -258,7 +261,7 @@ async function findByProbingHas(knex: Knex, request: SearchRequest, limit: numbe
     filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
   };
   const keys = searchSortKeys(probing, alias);
-  const query = knex.select(`${alias}.content`).from(window.as(alias));
+  const query = knex.select(knex.raw(`??::text AS content`, [`${alias}.content`])).from(window.as(alias));
   selectKeys(knex, query, keys);
   applySearch(query, probing, alias);
   const rows: Record<string, unknown>[] = await query.limit(limit);
@@ -274,7 +277,7 @@ async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset
   const outerKeys = [...searchSortKeys(requests[0]), typeKey('')].map((key, i) => ({ ...key, expression: `"__s${i}"` }));
   const branches = requests.map((request) => {
     const keys = [...searchSortKeys(request), typeKey(request.resourceType)];
-    const query = knex(request.resourceType).select('content');
+    const query = knex(request.resourceType).select(knex.raw(CONTENT));
     // Typed (`__s`) for the outer ORDER BY, text (`__k`) for the cursor.
     keys.forEach((key, i) => query.select(knex.raw(`${key.expression} AS "__s${i}"`)));
     selectKeys(knex, query, keys);
