@@ -173,6 +173,102 @@ describe('Claim/$submit', () => {
     expect((await call(system, '/Claim/$submit', 'POST', { resourceType: 'Patient' })).status).toBe(400);
   });
 
+  test('a Bundle of a Claim and the resources it refers to: they are stored, references rewritten, and the answer is a Bundle of the ClaimResponse and them', async () => {
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000001', resource: claim({ patient: { reference: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000002' }, insurance: [{ sequence: 1, focal: true, coverage: { reference: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000003' } }] }) },
+        { fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000002', resource: { resourceType: 'Patient', name: [{ family: 'Bundled' }] } },
+        {
+          fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000003',
+          resource: { resourceType: 'Coverage', status: 'active', beneficiary: { reference: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000002' }, payor: [{ reference: 'Organization/insurer' }], costToBeneficiary: [{ type: COPAY, valueMoney: { value: 50, currency: 'EUR' } }] },
+        },
+        // The insurer as this server knows it: referred to, not written again.
+        { fullUrl: `${server.base}/Organization/insurer`, resource: { resourceType: 'Organization', id: 'insurer', name: 'Renamed by the submitter' } },
+      ],
+    };
+    const res = await call(system, '/Claim/$submit', 'POST', bundle);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ resourceType: 'Bundle', type: 'collection' });
+    const [response, storedClaim, ...others] = res.body.entry.map((e: { resource: any }) => e.resource);
+    expect(response.resourceType).toBe('ClaimResponse');
+    expect(storedClaim.resourceType).toBe('Claim');
+    expect(others.map((r: { resourceType: string }) => r.resourceType).sort()).toEqual(['Coverage', 'Patient']);
+    const patient = others.find((r: { resourceType: string }) => r.resourceType === 'Patient');
+    const coverage = others.find((r: { resourceType: string }) => r.resourceType === 'Coverage');
+    // References between the entries point at what was stored; the bundled Coverage's copay of 50 was applied.
+    expect(storedClaim.patient.reference).toBe(`Patient/${patient.id}`);
+    expect(storedClaim.insurance[0].coverage.reference).toBe(`Coverage/${coverage.id}`);
+    expect(coverage.beneficiary.reference).toBe(`Patient/${patient.id}`);
+    expect(response).toMatchObject({ outcome: 'complete', patient: { reference: `Patient/${patient.id}` }, request: { reference: `Claim/${storedClaim.id}` } });
+    expect(amount(response.item[0].adjudication, 'copay')).toBe(50);
+    for (const r of [response, storedClaim, patient, coverage]) expect((await call(system, `/${r.resourceType}/${r.id}`)).body).toEqual(r);
+    const insurer = await call(system, '/Organization/insurer');
+    expect([insurer.body.name, insurer.body.meta.versionId]).toEqual(['Insurer', '1']);
+  });
+
+  test('a Bundle of a Claim and its resources is all or nothing: one invalid resource is a 400 and nothing of it is stored', async () => {
+    const count = async (type: string): Promise<number> => (await call(system, `/${type}?_summary=count`)).body.total;
+    const before = [await count('Claim'), await count('Patient'), await count('ClaimResponse')];
+    const res = await call(system, '/Claim/$submit', 'POST', {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000011', resource: claim({ patient: { reference: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000012' } }) },
+        { fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000012', resource: { resourceType: 'Patient', gender: 'bogus' } },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.resourceType).toBe('OperationOutcome');
+    expect([await count('Claim'), await count('Patient'), await count('ClaimResponse')]).toEqual(before);
+  });
+
+  test('a Bundle of claims is answered claim by claim, in order: a ClaimResponse, a Bundle for a bundled claim, an OperationOutcome for one refused', async () => {
+    const res = await call(system, '/Claim/$submit', 'POST', {
+      resourceType: 'Parameters',
+      parameter: [
+        {
+          name: 'resource',
+          resource: {
+            resourceType: 'Bundle',
+            type: 'collection',
+            entry: [
+              { resource: claim() },
+              { resource: claim({ use: 'gift' }) },
+              {
+                resource: {
+                  resourceType: 'Bundle',
+                  type: 'collection',
+                  entry: [
+                    { fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000021', resource: claim({ patient: { reference: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000022' } }) },
+                    { fullUrl: 'urn:uuid:7f4a1b2c-0000-4000-8000-000000000022', resource: { resourceType: 'Patient', name: [{ family: 'Batched' }] } },
+                  ],
+                },
+              },
+            ],
+          },
+        },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ resourceType: 'Bundle', type: 'collection' });
+    const [first, second, third] = res.body.entry.map((e: { resource: any }) => e.resource);
+    expect(res.body.entry).toHaveLength(3);
+    expect(first).toMatchObject({ resourceType: 'ClaimResponse', outcome: 'complete' });
+    expect(res.body.entry[0].fullUrl).toBe(`${server.base}/ClaimResponse/${first.id}`);
+    expect(second.resourceType).toBe('OperationOutcome');
+    expect(second.issue[0].severity).toBe('error');
+    expect(third.resourceType).toBe('Bundle');
+    expect(third.entry[0].resource).toMatchObject({ resourceType: 'ClaimResponse', outcome: 'error' });
+    // The bundled patient has no Coverage/policy of theirs: adjudicated, with the error named.
+    expect(third.entry[0].resource.error.map((e: { code: { coding: { code: string }[] } }) => e.code.coding[0].code)).toContain('coverage-other-patient');
+    expect(third.entry[1].resource.resourceType).toBe('Claim');
+    // Entries that are neither Claims nor Bundles make the request a 400.
+    const mixed = await call(system, '/Claim/$submit', 'POST', { resourceType: 'Bundle', type: 'collection', entry: [{ resource: claim() }, { resource: claim() }, { resource: { resourceType: 'Patient' } }] });
+    expect(mixed.status).toBe(400);
+  });
+
   test('who may not create Claims may not submit them: an insurer and a patient are refused with 403', async () => {
     const insurer = await mintToken(server, { scope: 'user/*.cruds', userId: 'u-insurer', fhirUser: 'Organization/insurer', role: 'insurer' });
     const patient = await mintToken(server, { scope: 'patient/*.cruds', userId: 'u-claimant', fhirUser: 'Patient/claimant', role: 'patient', patient: 'claimant' });
