@@ -1,5 +1,8 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Bundle, Coding, Resource } from '@medplum/fhirtypes';
 import type { Principal } from '../access/principal';
+import { peekMember } from '../storage/lazy-resource';
+import { elementInfo } from '../search/element-types';
+import { isResourceType } from '../validation/structure-definitions';
 
 // Codes: R4 AuditEvent (https://hl7.org/fhir/R4/auditevent.html) and IHE BALP
 // (https://profiles.ihe.net/ITI/BALP/). See docs/audit.md.
@@ -250,15 +253,30 @@ function entitiesOf(facts: InteractionFacts): AuditEventEntity[] {
   return entities;
 }
 
+const PATIENT_FIELDS = ['subject', 'patient', 'beneficiary'];
+const patientFieldsByType = new Map<string, string[]>();
+
+/** Which of subject, patient and beneficiary `resourceType` has (a record of thousands is looked at for each entry). */
+function patientFields(resourceType: string): string[] {
+  let fields = patientFieldsByType.get(resourceType);
+  if (!fields) {
+    fields = PATIENT_FIELDS.filter((field) => elementInfo(`${resourceType}.${field}`) !== undefined);
+    // An unknown type (never stored): every field, as before.
+    if (!isResourceType(resourceType)) fields = PATIENT_FIELDS;
+    else patientFieldsByType.set(resourceType, fields);
+  }
+  return fields;
+}
+
 /** The Patients whose data `resource` (or the resources of a Bundle) is: Patient itself, or `subject`/`patient` references to one. */
 export function patientsIn(resource: Resource): Set<string> {
   const found = new Set<string>();
   const visit = (r: Resource | undefined): void => {
     if (!r) return;
     if (r.resourceType === 'Patient' && r.id) found.add(`Patient/${r.id}`);
-    const record = r as unknown as Record<string, { reference?: string } | undefined>;
-    for (const field of ['subject', 'patient', 'beneficiary']) {
-      const ref = record[field]?.reference;
+    for (const field of patientFields(r.resourceType)) {
+      // Looked at, not read into the resource: a lazy one (a search page, a record) is still written as stored.
+      const ref = (peekMember(r, field) as { reference?: string } | undefined)?.reference;
       if (typeof ref === 'string' && /^Patient\/[^/]+$/.test(ref)) found.add(ref);
     }
   };

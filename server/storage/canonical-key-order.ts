@@ -56,16 +56,6 @@ function computeRank(order: Map<string, number>, key: string): number {
   return Number.MAX_SAFE_INTEGER;
 }
 
-/** `keys` of a resource of `resourceType` in FHIR order (as they are when the type is unknown). */
-export function canonicalKeys(resourceType: string, keys: readonly string[]): string[] {
-  const order = orderByType.get(resourceType);
-  if (!order) return [...keys];
-  return keys
-    .map((key) => [key, rank(order, key)] as const)
-    .sort((a, b) => a[1] - b[1])
-    .map(([key]) => key);
-}
-
 export function inCanonicalOrder<T extends Resource>(resource: T): T {
   const order = orderByType.get(resource.resourceType);
   if (!order) {

@@ -6,7 +6,7 @@ import { type CareDates, patientRecordFilters, patientRecordTypes, supportingTyp
 import type { SearchRequest } from '../search/search-request';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexedParams } from '../search/supported-parameters';
-import { lazyResource } from './lazy-resource';
+import { lazyContentSql, lazyResource } from './lazy-resource';
 import { runTemplate, type TemplateSlots, type TemplateValues } from './statement-template';
 
 /**
@@ -123,7 +123,7 @@ export async function compartmentContents(db: Knex, keys: readonly RecordKey[]):
     (slots) => {
       const branches = types.map((type) =>
         // As text: lazy-resource.ts parses only what is read.
-        db(type).select(db.raw(`'${type}'::text AS t, id, content::text AS content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
+        db(type).select(db.raw(`'${type}'::text AS t, id, ${lazyContentSql()} AS content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
       );
       return db.select('*').from(db.unionAll(branches, true).as('c'));
     },
@@ -132,7 +132,7 @@ export async function compartmentContents(db: Knex, keys: readonly RecordKey[]):
   const found = new Map(rows.map((r) => [`${r.t}/${r.id}`, r.content]));
   return keys.flatMap((key) => {
     const content = found.get(`${key.resourceType}/${key.id}`);
-    return content ? [{ ...key, resource: lazyResource(content) }] : [];
+    return content ? [{ ...key, resource: lazyResource(content, key.resourceType) }] : [];
   });
 }
 
@@ -199,7 +199,7 @@ export async function referencedRows(
     (slots) => {
       const branches = types.map((type, ordinal) =>
         db(type)
-          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content::text AS content`))
+          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, ${lazyContentSql()} AS content`))
           .where('deleted', false)
           .whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
           .whereRaw(`?::int ${way.typeFrom} ${ordinal}`, [slots.slot('from')])
@@ -223,7 +223,7 @@ export async function referencedRows(
       limit,
     }
   );
-  return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: lazyResource(r.content) }));
+  return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: lazyResource(r.content, r.t) }));
 }
 
 /**

@@ -1,68 +1,88 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { canonicalKeys } from './canonical-key-order';
 
 /**
- * A stored resource handed out without parsing it: PostgreSQL's text of the jsonb
- * (`content::text`), cut into its top-level members, each parsed only when something
- * reads it. A search page of 20 Synthea Patients (3.7 kB each) spent ~20 µs per
- * resource in JSON.parse and ~14 µs in JSON.stringify, most of the server's work for the
- * page; the members nobody reads (most of them: a plain search reads `resourceType`,
- * `id` and, for its AuditEvent, `subject`) go into the response as the text PostgreSQL
- * sent, in the order inCanonicalOrder gives.
+ * A stored resource handed out without parsing it: PostgreSQL's text of its jsonb
+ * (`content::text`), parsed member by member only when something reads a member. A search page of 20
+ * Synthea Patients (3.7 kB each) spent ~20 µs per resource in JSON.parse and ~14 µs in
+ * JSON.stringify; nothing on the way out reads most members (a plain search reads
+ * `resourceType` and `id`, its AuditEvent `subject` or `patient` if there is one), and
+ * those go into the response as PostgreSQL wrote them.
  *
- * A Proxy over a plain object: a member is parsed into the object when first read (or
- * listed by a caller that reads descriptors, as spread and Object.entries do) and is an
- * ordinary property from then on; writes, deletes and additions go to the object. Every
- * reader sees the resource inCanonicalOrder would give. `toJSON` writes it: inside
- * `stringifyWithStoredText` as the stored text of the members never read, written or
- * deleted (one read may have changed it in place) and the values of the others; outside,
- * as the plain object, so a caller of JSON.stringify gets what it always got.
- * structuredClone refuses a Proxy: search results, the only lazy resources, are never cloned.
+ * A Proxy over a plain object holding `resourceType` and `id`. The text is cut into its
+ * top-level members (`topLevelMembers`) only when a member beyond those two is read,
+ * listed or changed; a member read is parsed into the object and is an ordinary property
+ * from then on, and writes, deletes and additions go to the object. A member asked for
+ * and absent is known to be absent without cutting: PostgreSQL writes every key as
+ * `"key": ` and escapes every quote inside a string, so that text occurs only as a key.
+ *
+ * `toJSON` writes it: inside `stringifyWithStoredText` as `{"resourceType": …` and then
+ * the stored text of the members never read, written or deleted (a member read may have
+ * been changed in place) and the values of the others; outside, as the plain object, so
+ * a caller of JSON.stringify gets what it always got. Members keep PostgreSQL's order
+ * (by key length: `id`, then `meta`, `text`…), after `resourceType`; the order of a JSON
+ * object's members carries no meaning in FHIR. structuredClone refuses a Proxy: search
+ * results, the only lazy resources, are never cloned.
  */
 
 interface Members {
   /** The object behind the Proxy (the Proxy itself must not be asked for its keys here: that parses every member). */
   target: Target;
+  /** The stored text. */
   text: string;
-  /** Per member, its offsets in `text`: [name's opening quote, value's start, value's end) at 3i, 3i + 1, 3i + 2. */
-  spans: number[];
-  /** Member name → its index in `spans`, while it is as stored: never written, deleted or (unless a primitive kept as parsed) read. */
-  untouched: Map<string, number>;
-  count: number;
   resourceType: string;
-  /** Every member name in FHIR order, while none was added or deleted. */
-  order?: string[];
-  /** The resource's text in FHIR order, while every member is untouched. */
-  whole?: string;
+  /** Set once the text is cut: member names in stored order, and per member its offsets [name's opening quote, value's start, value's end) at 3i, 3i + 1, 3i + 2. */
+  names?: string[];
+  spans?: number[];
+  /** Member name → its index, while it is as stored: never written, deleted or (unless `id`, a string) read. */
+  untouched?: Map<string, number>;
+  /** Whether any member was written, deleted or added (resourceType included): the text is then no longer the resource. */
+  changed: boolean;
 }
 
 const MEMBERS = Symbol('members as stored');
 /** The whole string value `"\u0000stored:N\u0000"` as JSON.stringify writes it; a string holds no raw NUL, so nothing else matches. */
 const PLACEHOLDER = /"\\u0000stored:(\d+)\\u0000"/g;
-/** Member lists in FHIR order by type and stored order: resources of a type share a few shapes. */
-const ORDERS = new Map<string, string[]>();
-const ORDERS_MAX = 10_000;
+/** PostgreSQL writes `id`, the shortest key of a resource, first. */
+const LEADING_ID = /^\{"id": "([A-Za-z0-9\-.]{1,64})"[,}]/;
 
 /** Texts collected by the stringifyWithStoredText running now (JSON.stringify is synchronous). */
 let collected: string[] | undefined;
 
 type Target = Record<string | symbol, unknown> & { [MEMBERS]: Members };
 
-/** A resource over PostgreSQL's text of its jsonb content. */
-export function lazyResource(text: string): Resource {
-  const { names, spans } = topLevelMembers(text);
-  const untouched = new Map<string, number>();
-  for (let i = 0; i < names.length; i++) untouched.set(names[i], i);
-  const target = {} as Target;
-  // Read by nearly every caller, and short: parsed at once. They stay untouched (as stored) until written.
-  for (const name of ['resourceType', 'id']) {
-    const i = untouched.get(name);
-    if (i !== undefined) target[name] = JSON.parse(text.slice(spans[3 * i + 1], spans[3 * i + 2]));
-  }
-  const resourceType = typeof target.resourceType === 'string' ? target.resourceType : '';
-  const members: Members = { target, text, spans, untouched, count: names.length, resourceType, order: orderOf(resourceType, names) };
+/** A resource of `resourceType` (the table's) over PostgreSQL's text of its content. */
+export function lazyResource(text: string, resourceType: string): Resource {
+  const target = { resourceType } as unknown as Target;
+  const members: Members = { target, text, resourceType, changed: false };
+  const id = LEADING_ID.exec(text)?.[1];
+  if (id !== undefined) target.id = id;
+  else cut(members);
   Object.defineProperty(target, MEMBERS, { value: members, enumerable: false, configurable: true });
   return new Proxy(target, HANDLER) as unknown as Resource;
+}
+
+/** The SQL of a lazy resource's text, from the jsonb column `column`. */
+export function lazyContentSql(column = 'content'): string {
+  return `${column}::text`;
+}
+
+/**
+ * Member `name` of `resource`, as a lazy resource would give it but without parsing it
+ * into the object: it stays untouched (written as stored). For callers that only look
+ * (the audit's patients of a Bundle of thousands). Any other object: `resource[name]`.
+ */
+export function peekMember(resource: object, name: string): unknown {
+  const members = (resource as Partial<Target>)[MEMBERS];
+  const target = members?.target;
+  if (!members || !target || Object.prototype.hasOwnProperty.call(target, name)) return (resource as Record<string, unknown>)[name];
+  if (members.untouched) {
+    const i = members.untouched.get(name);
+    const spans = members.spans as number[];
+    return i === undefined ? undefined : JSON.parse(members.text.slice(spans[3 * i + 1], spans[3 * i + 2]));
+  }
+  // No includes() first: reading the members before it stops at the first longer key.
+  const span = findTopLevelMember(members.text, name);
+  return span ? JSON.parse(members.text.slice(span[1], span[2])) : undefined;
 }
 
 /**
@@ -82,37 +102,57 @@ export function stringifyWithStoredText(value: unknown): string {
   return texts.length === 0 ? out : out.replace(PLACEHOLDER, (_, i: string) => texts[Number(i)]);
 }
 
-function orderOf(resourceType: string, names: string[]): string[] {
-  const shape = `${resourceType}|${names.join(',')}`;
-  let order = ORDERS.get(shape);
-  if (!order) {
-    order = canonicalKeys(resourceType, names);
-    if (ORDERS.size < ORDERS_MAX) ORDERS.set(shape, order);
-  }
-  return order;
+/** Cuts the text into its members (once); `id`, if already on the object, stays untouched. */
+function cut(members: Members): Map<string, number> {
+  if (members.untouched) return members.untouched;
+  const { names, spans } = topLevelMembers(members.text);
+  const untouched = new Map<string, number>();
+  for (let i = 0; i < names.length; i++) untouched.set(names[i], i);
+  // The object holds resourceType from the start: written from its value (first), never from the text.
+  untouched.delete('resourceType');
+  const target = members.target;
+  const at = untouched.get('id');
+  if (at !== undefined && !Object.prototype.hasOwnProperty.call(target, 'id')) target.id = JSON.parse(members.text.slice(spans[3 * at + 1], spans[3 * at + 2]));
+  members.names = names;
+  members.spans = spans;
+  members.untouched = untouched;
+  return untouched;
+}
+
+/** Whether the stored text may hold member `name`: PostgreSQL writes a key, and only a key, as `"name": `. */
+function mayHold(members: Members, name: string): boolean {
+  return members.untouched ? members.untouched.has(name) : members.text.includes(`${JSON.stringify(name)}: `);
 }
 
 /** Parses a member into the object: an ordinary property from then on, no longer written as stored. */
 function materialize(target: Target, name: string): void {
   const members = target[MEMBERS];
-  const i = members.untouched.get(name);
+  if (!mayHold(members, name)) return;
+  const untouched = cut(members);
+  const i = untouched.get(name);
   if (i === undefined) return;
-  target[name] = JSON.parse(members.text.slice(members.spans[3 * i + 1], members.spans[3 * i + 2]));
-  changed(members, name);
+  const spans = members.spans as number[];
+  target[name] = JSON.parse(members.text.slice(spans[3 * i + 1], spans[3 * i + 2]));
+  untouched.delete(name);
 }
 
-/** The member may differ from its stored text from now on. */
-function changed(members: Members, name: string): void {
-  members.untouched.delete(name);
-  members.whole = undefined;
+/** A member is written, deleted or added. */
+function change(members: Members, name: string): void {
+  cut(members).delete(name);
+  members.changed = true;
 }
 
-function keysOf(target: Target): string[] {
-  const members = target[MEMBERS];
-  if (members.order) return members.order;
-  const names = Object.keys(target);
-  for (const name of members.untouched.keys()) if (!Object.prototype.hasOwnProperty.call(target, name)) names.push(name);
-  return (members.order = canonicalKeys(members.resourceType, names));
+function keysOf(members: Members): string[] {
+  const untouched = cut(members);
+  const target = members.target;
+  const keys: string[] = [];
+  if (Object.prototype.hasOwnProperty.call(target, 'resourceType')) keys.push('resourceType');
+  const stored = new Set(members.names);
+  for (const name of members.names as string[]) {
+    if (name !== 'resourceType' && (untouched.has(name) || Object.prototype.hasOwnProperty.call(target, name))) keys.push(name);
+  }
+  for (const key of Object.keys(target)) if (key !== 'resourceType' && !stored.has(key)) keys.push(key);
+  return keys;
 }
 
 const HANDLER: ProxyHandler<Target> = {
@@ -122,35 +162,23 @@ const HANDLER: ProxyHandler<Target> = {
     return Reflect.get(target, key, receiver);
   },
   set(target, key, value) {
-    if (typeof key === 'string') {
-      const members = target[MEMBERS];
-      if (!members.untouched.has(key) && !Object.prototype.hasOwnProperty.call(target, key)) members.order = undefined;
-      changed(members, key);
-    }
+    if (typeof key === 'string') change(target[MEMBERS], key);
     target[key] = value;
     return true;
   },
   has(target, key) {
-    return key in target || (typeof key === 'string' && target[MEMBERS].untouched.has(key));
+    return key in target || (typeof key === 'string' && mayHold(target[MEMBERS], key) && cut(target[MEMBERS]).has(key));
   },
   deleteProperty(target, key) {
-    if (typeof key === 'string') {
-      const members = target[MEMBERS];
-      changed(members, key);
-      members.order = undefined;
-    }
+    if (typeof key === 'string') change(target[MEMBERS], key);
     return delete target[key];
   },
   defineProperty(target, key, descriptor) {
-    if (typeof key === 'string') {
-      const members = target[MEMBERS];
-      changed(members, key);
-      members.order = undefined;
-    }
+    if (typeof key === 'string') change(target[MEMBERS], key);
     return Reflect.defineProperty(target, key, descriptor);
   },
   ownKeys(target) {
-    return keysOf(target);
+    return keysOf(target[MEMBERS]);
   },
   getOwnPropertyDescriptor(target, key) {
     // Spread, Object.entries and the like ask for each member's descriptor, then read it.
@@ -158,6 +186,35 @@ const HANDLER: ProxyHandler<Target> = {
     return Reflect.getOwnPropertyDescriptor(target, key);
   },
 };
+
+/** How many members `cut` leaves untouched: all but resourceType. */
+function untouchedWhenCut(members: Members): number {
+  const names = members.names as string[];
+  return names.includes('resourceType') ? names.length - 1 : names.length;
+}
+
+/**
+ * The stored text without its top-level resourceType member. Only Bundle, Parameters and
+ * contained resources put a resource inside a resource: without those, the one
+ * `"resourceType": ` in the text is the resource's own, found by indexOf; otherwise the
+ * members before it are read (findTopLevelMember).
+ */
+function withoutResourceType(members: Members): string {
+  const { text, resourceType } = members;
+  const needle = `"resourceType": ${JSON.stringify(resourceType)}`;
+  let start = text.indexOf(needle);
+  let end = start + needle.length;
+  const nested = resourceType === 'Bundle' || resourceType === 'Parameters' || text.includes('"contained": ') || text.indexOf('"resourceType": ', start + 1) >= 0;
+  if (start < 0 || nested) {
+    const span = findTopLevelMember(text, 'resourceType');
+    if (!span) return text;
+    [start, , end] = span;
+  }
+  // With the separator after it (`, `), or before it when it is the last member.
+  if (text.startsWith(', ', end)) return text.slice(0, start) + text.slice(end + 2);
+  const before = text.lastIndexOf(',', start);
+  return before > 0 && text.slice(before, start).trim() === ',' ? text.slice(0, before) + text.slice(end) : text.slice(0, start) + text.slice(end);
+}
 
 function toJSON(this: Target): unknown {
   if (!collected) {
@@ -169,12 +226,20 @@ function toJSON(this: Target): unknown {
   return `\u0000stored:${collected.length - 1}\u0000`;
 }
 
-/** The resource's JSON: untouched members as stored (`"name": value`), the others written from their values, in FHIR order. */
+/** The resource's JSON: resourceType, then untouched members as stored (`"name": value`) and the others written from their values. */
 function storedText(members: Members): string {
-  if (members.whole !== undefined) return members.whole;
-  const { target, text, spans, untouched } = members;
+  const { target, text } = members;
+  const type = `{"resourceType":${JSON.stringify(target.resourceType)}`;
+  // Nothing read but resourceType and id, nothing changed: the stored text is the resource.
+  if (!members.changed && (!members.untouched || members.untouched.size === untouchedWhenCut(members))) {
+    const rest = withoutResourceType(members);
+    return rest.length <= 2 ? `${type}}` : `${type},${rest.slice(1)}`;
+  }
+  const spans = members.spans as number[];
+  const untouched = members.untouched as Map<string, number>;
   const parts: string[] = [];
-  for (const key of keysOf(target)) {
+  for (const key of keysOf(members)) {
+    if (key === 'resourceType') continue;
     const i = untouched.get(key);
     if (i !== undefined) {
       parts.push(text.slice(spans[3 * i], spans[3 * i + 2]));
@@ -183,10 +248,8 @@ function storedText(members: Members): string {
     const json = JSON.stringify(target[key]);
     if (json !== undefined) parts.push(`${JSON.stringify(key)}:${json}`);
   }
-  const whole = `{${parts.join(',')}}`;
-  // Kept only while nothing was read: a member read may be changed in place, unseen.
-  if (untouched.size === members.count) members.whole = whole;
-  return whole;
+  if (!Object.prototype.hasOwnProperty.call(target, 'resourceType')) return `{${parts.join(',')}}`;
+  return parts.length === 0 ? `${type}}` : `${type},${parts.join(',')}}`;
 }
 
 /**
@@ -206,26 +269,60 @@ export function topLevelMembers(text: string): { names: string[]; spans: number[
     names.push(rawName.includes('\\') ? (JSON.parse(rawName) as string) : rawName.slice(1, -1));
     i = skipSpace(text, text.indexOf(':', nameEnd) + 1);
     const start = i;
-    let depth = 0;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 0x22 /* " */) {
-        i = stringEnd(text, i) - 1;
-      } else if (c === 0x7b || c === 0x5b /* { [ */) {
-        depth++;
-      } else if (c === 0x7d || c === 0x5d /* } ] */) {
-        if (depth === 0) break;
-        depth--;
-      } else if (c === 0x2c /* , */ && depth === 0) {
-        break;
-      }
-    }
+    i = valueEnd(text, i);
     let end = i;
     while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
     spans.push(nameStart, start, end);
     if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
   }
   return { names, spans };
+}
+
+/**
+ * [the name's opening quote, the value's start, the value's end) of top-level member
+ * `name`, reading members only until it:
+ * PostgreSQL writes an object's keys shortest first, then in byte order, so a key that
+ * sorts after `name` means it is absent.
+ */
+export function findTopLevelMember(text: string, name: string): [number, number, number] | undefined {
+  let i = skipSpace(text, text.indexOf('{') + 1);
+  while (i < text.length && text.charCodeAt(i) !== 0x7d /* } */) {
+    const nameStart = i;
+    const nameEnd = stringEnd(text, i);
+    const rawName = text.slice(i, nameEnd);
+    const key = rawName.includes('\\') ? (JSON.parse(rawName) as string) : rawName.slice(1, -1);
+    if (key.length > name.length || (key.length === name.length && key > name)) return undefined;
+    i = skipSpace(text, text.indexOf(':', nameEnd) + 1);
+    const start = i;
+    i = valueEnd(text, i);
+    if (key === name) {
+      let end = i;
+      while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+      return [nameStart, start, end];
+    }
+    if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
+  }
+  return undefined;
+}
+
+/** The index of the `,` or `}` that ends the value starting at `at`. */
+function valueEnd(text: string, at: number): number {
+  let depth = 0;
+  let i = at;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i = stringEnd(text, i) - 1;
+    } else if (c === 0x7b || c === 0x5b /* { [ */) {
+      depth++;
+    } else if (c === 0x7d || c === 0x5d /* } ] */) {
+      if (depth === 0) break;
+      depth--;
+    } else if (c === 0x2c /* , */ && depth === 0) {
+      break;
+    }
+  }
+  return i;
 }
 
 /** The index just after the string literal starting at `at` (its opening quote). */

@@ -6,7 +6,7 @@ import { orderByTerm, type PageCursor, type SortKey } from '../search/page-curso
 import { pairCondition } from '../search/pair-columns';
 import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
-import { lazyResource } from './lazy-resource';
+import { lazyContentSql, lazyResource } from './lazy-resource';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 
@@ -104,11 +104,12 @@ function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey
 }
 
 /** The content as PostgreSQL's text (lazy-resource.ts: most of it is never parsed). */
-const CONTENT = 'content::text AS content';
+const CONTENT = `${lazyContentSql()} AS content`;
 
-function keyedRows(rows: Record<string, unknown>[], keyCount: number): KeyedRow[] {
+/** `resourceType` for rows of one type; across types, the last key is the type (findAcross). */
+function keyedRows(rows: Record<string, unknown>[], keyCount: number, resourceType?: string): KeyedRow[] {
   return rows.map((row) => ({
-    resource: lazyResource(row.content as string),
+    resource: lazyResource(row.content as string, resourceType ?? (row[`__k${keyCount - 1}`] as string)),
     keys: Array.from({ length: keyCount }, (_, i) => row[`__k${i}`] as string | null),
   }));
 }
@@ -131,11 +132,11 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
   selectKeys(knex, query, keys);
   applySearch(query, request);
   query.offset(offset).limit(limit);
-  if (!request.filters.some((f) => f.kind === 'id' && !f.not)) return keyedRows(await query, keys.length);
+  if (!request.filters.some((f) => f.kind === 'id' && !f.not)) return keyedRows(await query, keys.length, request.resourceType);
   // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
   const statement = query.toSQL().toNative();
   const name = preparedShapeName('ids', statement.sql);
-  return keyedRows((await runSql(knex, name ?? '', statement.sql, statement.bindings as unknown[])).rows, keys.length);
+  return keyedRows((await runSql(knex, name ?? '', statement.sql, statement.bindings as unknown[])).rows, keys.length, request.resourceType);
 }
 
 /**
@@ -171,7 +172,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   // Without a name (past the bound), pg sends it unnamed: planned every time.
   const { rows } = await runSql<{ n: number; content: unknown; __k0: string | null }>(knex, name ?? '', statement.sql, statement.bindings as unknown[]);
   if (rows[0].n > NARROW_MATCHES) return undefined;
-  return keyedRows(rows.filter((r) => r.content !== null), 1);
+  return keyedRows(rows.filter((r) => r.content !== null), 1, request.resourceType);
 }
 
 /**
@@ -261,11 +262,11 @@ async function findByProbingHas(knex: Knex, request: SearchRequest, limit: numbe
     filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
   };
   const keys = searchSortKeys(probing, alias);
-  const query = knex.select(knex.raw(`??::text AS content`, [`${alias}.content`])).from(window.as(alias));
+  const query = knex.select(knex.raw(`${lazyContentSql('??')} AS content`, [`${alias}.content`])).from(window.as(alias));
   selectKeys(knex, query, keys);
   applySearch(query, probing, alias);
   const rows: Record<string, unknown>[] = await query.limit(limit);
-  return rows.length === limit ? keyedRows(rows, keys.length) : undefined;
+  return rows.length === limit ? keyedRows(rows, keys.length, request.resourceType) : undefined;
 }
 
 /**
