@@ -12,6 +12,16 @@ import { addUser, planUser, type UserAddOptions } from './cli/user-add';
 const openDatabase: typeof import('./open-database').openDatabase = (...args) =>
   (require('./open-database') as typeof import('./open-database')).openDatabase(...args);
 
+/** Runs `work` on the database of the current settings and prints the lines it returns, one each. */
+async function printFromDatabase(work: (knex: import('knex').Knex) => Promise<string[]>): Promise<void> {
+  const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
+  try {
+    for (const line of await work(db.knex)) console.log(line);
+  } finally {
+    await db.close();
+  }
+}
+
 /** Admin CLI: `npm run --silent cli -- <command>`. Settings come from the same env as the server. */
 const program = new Command('cli').description('FHIR server administration').showHelpAfterError();
 
@@ -133,12 +143,7 @@ grant
   .option('--username <username>', 'only what this user granted (default: every user, and the client\'s own tokens)')
   .action(async (options: import('./cli/grant-revoke').GrantRevokeOptions) => {
     const { revokeGrant } = require('./cli/grant-revoke') as typeof import('./cli/grant-revoke');
-    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
-    try {
-      for (const line of await revokeGrant(db.knex, options)) console.log(line);
-    } finally {
-      await db.close();
-    }
+    await printFromDatabase((knex) => revokeGrant(knex, options));
   });
 
 const healthCard = program.command('health-card').description('SMART Health Cards ($emergency-card, $health-cards-issue): issuer keys and revocation');
@@ -149,12 +154,7 @@ healthCard
   .requiredOption('--patient <id>', 'the Patient id')
   .action(async (options: { patient: string }) => {
     const { revokeHealthCards } = require('./cli/health-card') as typeof import('./cli/health-card');
-    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
-    try {
-      for (const line of await revokeHealthCards(db.knex, options.patient)) console.log(line);
-    } finally {
-      await db.close();
-    }
+    await printFromDatabase((knex) => revokeHealthCards(knex, options.patient));
   });
 
 healthCard
@@ -162,12 +162,7 @@ healthCard
   .description('a new issuer key signs SMART Health Cards from now on; the old ones stay published so their cards verify')
   .action(async () => {
     const { rotateHealthCardKeyCommand } = require('./cli/health-card') as typeof import('./cli/health-card');
-    const db = await openDatabase(loadConfig(), pino({ level: 'warn' }));
-    try {
-      for (const line of await rotateHealthCardKeyCommand(db.knex)) console.log(line);
-    } finally {
-      await db.close();
-    }
+    await printFromDatabase(rotateHealthCardKeyCommand);
   });
 
 /** Network errors, and PostgreSQL's "wrong password" and "no such database". */

@@ -107,11 +107,10 @@ export async function adjudicate(claim: Claim & { id: string }, store: ResourceS
     ...(totals.copay > 0 ? [{ category: category('copay'), amount: money(totals.copay, currency) }] : []),
     { category: category('benefit'), amount: money(totals.benefit, currency) },
   ];
-  const benefitTotal = totals.benefit;
   if (claim.use === 'claim') {
     response.payment = {
       type: { coding: [{ system: PAYMENT_TYPE, code: 'complete', display: 'Complete' }] },
-      amount: money(benefitTotal, currency),
+      amount: money(totals.benefit, currency),
       date: now.toISOString().slice(0, 10),
     };
   } else if (claim.use === 'preauthorization') {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Claim, ClaimResponse, Parameters, Resource } from '@medplum/fhirtypes';
 import { badRequest, isOperationOutcomeError, type OperationOutcomeError } from '../core/outcome';
-import { failedEntry } from '../fhir/run-entry';
 import type { FhirContext, FhirHandler, FhirRequest } from '../fhir/fhir-request';
 import { processTransaction } from '../fhir/transaction';
 import type { ResourceStore } from '../storage/resource-store';
@@ -61,7 +60,7 @@ export const submitClaim: FhirHandler = async (req, ctx) => {
       answers.push(answered.resourceType === 'Bundle' ? { resource: answered } : { fullUrl: `${ctx.baseUrl}/ClaimResponse/${answered.id}`, resource: answered });
     } catch (err) {
       if (!isOperationOutcomeError(err)) throw err;
-      answers.push({ resource: failedEntry(err as OperationOutcomeError).response?.outcome });
+      answers.push({ resource: (err as OperationOutcomeError).outcome });
     }
   }
   return { status: 200, resource: { resourceType: 'Bundle', type: 'collection', timestamp: now.toISOString(), entry: answers }, audit: { entities } };

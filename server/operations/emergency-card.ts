@@ -8,7 +8,6 @@ import { healthCardQrs } from './health-card-qr';
 /** The SMART Health Card file type (https://spec.smarthealth.cards/#via-file-download). */
 export const SMART_HEALTH_CARD = 'application/smart-health-card';
 
-
 const BLOOD_GROUP = new Set(BLOOD_GROUP_CODES);
 
 /**

@@ -59,7 +59,6 @@ const LEGACY_TYPES: Record<string, string | null> = {
 const IDENTITY_CLAIMS = ['name', 'birthDate', 'gender', 'identifier', 'telecom', 'address'];
 const DEFAULT_CLAIMS = ['name', 'birthDate'];
 
-
 export const healthCardsIssue: FhirHandler = async (req, ctx) => {
   if (!ctx.healthCardKey) throw new Error('$health-cards-issue: this FHIR context has no health card issuer key');
   const input = parseInput(req.body);

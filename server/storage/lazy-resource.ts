@@ -73,8 +73,7 @@ export function lazyContentSql(column = 'content'): string {
  */
 export function peekMember(resource: object, name: string): unknown {
   const members = (resource as Partial<Target>)[MEMBERS];
-  const target = members?.target;
-  if (!members || !target || Object.prototype.hasOwnProperty.call(target, name)) return (resource as Record<string, unknown>)[name];
+  if (!members || Object.prototype.hasOwnProperty.call(members.target, name)) return (resource as Record<string, unknown>)[name];
   if (members.untouched) {
     const i = members.untouched.get(name);
     const spans = members.spans as number[];
