@@ -13,17 +13,16 @@ import type { LabelsInUse } from '../storage/search-reads';
 import type { ResourceVersion } from '../storage/resource-row';
 import type { WriteResult } from '../storage/write-resource';
 import type { Grant, ScopeAccess } from './scope-access';
+import { confine, confineAll, LETTER_NAMES, requireGrant } from './search-confinement';
 import type { Permission } from './scopes';
 
 type Allowed = Extract<Grant, { allowed: true }>;
-
-const LETTER_NAMES: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
 
 /**
  * The read and write paths confined to what one principal's scopes allow. Every FHIR
  * interaction, transaction entry and operation of a request with a token goes through
  * this (http/fhir-router.ts hands it to the handlers instead of the Repository):
- *  - searches and counts get the access filter (patient compartment, scope queries)
+ *  - searches and counts get the access filter (patient compartment, scope queries; search-confinement.ts)
  *    added in SQL, and so do chains and `_has` on the types they reach, so totals,
  *    `_summary=count` and paging only ever see permitted resources;
  *  - `_include` / `_revinclude` read through the same filters at every step;
@@ -78,11 +77,11 @@ export class GuardedStore implements ResourceStore {
   }
 
   async searchAcross(requests: readonly SearchRequest[]): Promise<SearchResult> {
-    return this.inner.searchAcross(this.confineAll(requests));
+    return this.inner.searchAcross(confineAll(this.access, requests));
   }
 
   async matchingIds(request: SearchRequest): Promise<string[]> {
-    return this.inner.matchingIds(this.confine(request));
+    return this.inner.matchingIds(confine(this.access, request));
   }
 
   async count(request: SearchRequest): Promise<number> {
@@ -90,11 +89,11 @@ export class GuardedStore implements ResourceStore {
   }
 
   async countAcrossTypes(requests: readonly SearchRequest[]): Promise<number> {
-    return this.inner.countAcrossTypes(this.confineAll(requests));
+    return this.inner.countAcrossTypes(confineAll(this.access, requests));
   }
 
   async labelsInUse(requests: readonly SearchRequest[]): Promise<LabelsInUse> {
-    return this.inner.labelsInUse(this.confineAll(requests));
+    return this.inner.labelsInUse(confineAll(this.access, requests));
   }
 
   async include(request: SearchRequest, matches: readonly Resource[], restrict?: ReadRestriction): Promise<IncludeResult> {
@@ -263,11 +262,7 @@ export class GuardedStore implements ResourceStore {
   // ---- rules -----------------------------------------------------------------
 
   private need(resourceType: string, permission: Permission): Allowed {
-    const grant = this.access.grant(resourceType, permission);
-    if (!grant.allowed) {
-      throw forbidden(`The access token does not grant ${LETTER_NAMES[permission]} access to ${resourceType} (scopes: ${this.access.principal.scope || 'none'})`);
-    }
-    return grant;
+    return requireGrant(this.access, resourceType, permission);
   }
 
   private restriction(permission: Permission): ReadRestriction {
@@ -334,62 +329,6 @@ export class GuardedStore implements ResourceStore {
       for (const id of await this.visibleIds(this.inner, type, [...ids], grant)) current.add(`${type}/${id}`);
     }
     return items.map((item, i) => decided[i] ?? current.has(`${item.resourceType}/${item.id}`));
-  }
-
-  /** Each request confined; over several types (system search), types without `s` are left out. */
-  private confineAll(requests: readonly SearchRequest[]): SearchRequest[] {
-    const permitted = requests.length > 1 ? requests.filter((r) => this.access.allows(r.resourceType, 's')) : requests;
-    if (permitted.length === 0) throw forbidden(`The access token does not grant search access to any of these types (scopes: ${this.access.principal.scope || 'none'})`);
-    return permitted.map((r) => this.confine(r));
-  }
-
-  private confine(request: SearchRequest): SearchRequest {
-    const grant = this.need(request.resourceType, 's');
-    const filters = request.filters.map((f) => this.confineFilter(f));
-    // `Observation?subject=Patient/me` under a patient token already is the compartment:
-    // an OR over more GIN columns would only cost the planner and the executor.
-    if (grant.filter && !impliedBy(filters, grant.filter)) filters.push(grant.filter);
-    return { ...request, filters };
-  }
-
-  /** Chains and `_has` reach other types: each needs `s` there and searches only what the principal may see. */
-  private confineFilter(filter: SearchFilter): SearchFilter {
-    switch (filter.kind) {
-      case 'chain':
-      case 'has': {
-        const type = filter.kind === 'chain' ? filter.targetType : filter.sourceType;
-        const grant = this.need(type, 's');
-        const inner = this.confineFilter(filter.filter);
-        return { ...filter, filter: grant.filter ? { kind: 'all', filters: [inner, grant.filter] } : inner };
-      }
-      case 'any':
-      case 'all':
-        return { ...filter, filters: filter.filters.map((f) => this.confineFilter(f)) };
-      case 'not':
-        return { ...filter, filter: this.confineFilter(filter.filter) };
-      default:
-        return filter;
-    }
-  }
-}
-
-/**
- * Whether the ANDed `filters` already restrict to `rule` (so adding it changes nothing):
- * a reference or id rule is implied by a filter on the same parameter whose values are
- * all among the rule's; an OR rule by any of its branches, an AND rule by all of them.
- */
-function impliedBy(filters: readonly SearchFilter[], rule: SearchFilter): boolean {
-  switch (rule.kind) {
-    case 'any':
-      return rule.filters.some((branch) => impliedBy(filters, branch));
-    case 'all':
-      return rule.filters.every((part) => impliedBy(filters, part));
-    case 'reference':
-      return filters.some((f) => f.kind === 'reference' && f.code === rule.code && f.entries.every((e) => rule.entries.includes(e)));
-    case 'id':
-      return !rule.not && filters.some((f) => f.kind === 'id' && !f.not && f.ids.every((id) => rule.ids.includes(id)));
-    default:
-      return false;
   }
 }
 
