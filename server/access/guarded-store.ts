@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Meta, Resource } from '@medplum/fhirtypes';
 import type { PatchDocument } from '../storage/patch-document';
 import { forbidden, isOperationOutcomeError } from '../core/outcome';
 import { matchesInMemory } from '../search/match-filter-in-memory';
@@ -12,6 +12,7 @@ import type { ResourceStore } from '../storage/resource-store';
 import type { LabelsInUse } from '../storage/search-reads';
 import type { ResourceVersion } from '../storage/resource-row';
 import type { WriteResult } from '../storage/write-resource';
+import type { RelabelResult } from '../storage/write-labels';
 import type { Grant, ScopeAccess } from './scope-access';
 import { confine, confineAll, LETTER_NAMES, requireGrant } from './search-confinement';
 import type { Permission } from './scopes';
@@ -252,6 +253,19 @@ export class GuardedStore implements ResourceStore {
       const ids = await new GuardedStore(tx, this.access).matchCriteria(resourceType, criteria, true);
       if (grant.filter && ids.length === 1) await this.ensureVisible(tx, resourceType, ids[0], grant, 'd');
       return tx.conditionalDelete(resourceType, criteria);
+    });
+  }
+
+  /** Labels are part of the content: `u`, with the version within reach before and after. */
+  async relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta): Promise<RelabelResult> {
+    const grant = this.need(resourceType, 'u');
+    if (!grant.filter) return this.inner.relabel(resourceType, id, versionId, change);
+    return this.inner.inTransaction(async (tx) => {
+      const before = versionId === undefined ? await tx.read(resourceType, id) : await tx.vread(resourceType, id, versionId);
+      await this.ensureVisible(tx, resourceType, id, grant, 'u', before.resource);
+      const result = await tx.relabel(resourceType, id, versionId, change);
+      await this.ensureVisible(tx, resourceType, id, grant, 'u', result.version.resource);
+      return result;
     });
   }
 

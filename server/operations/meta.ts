@@ -13,10 +13,11 @@ import { resourceTypes } from '../validation/structure-definitions';
  *
  * - `$meta` (GET or POST, also on `_history/[vid]`): the meta of that version;
  * - `$meta-add` / `$meta-delete` (POST, Parameters with `meta`): profiles, tags and security
- *   labels added to, or removed from, the current version. Profiles match by URL, tags
- *   and labels by system and code (version and display ignored, as the operation says).
- *   The change is written as a new version through the write path (validation, access,
- *   audit, history); when it changes nothing, nothing is written.
+ *   labels added to, or removed from, the current version or (on `_history/[vid]`) an
+ *   older one. Profiles match by URL, tags and labels by system and code (version and
+ *   display ignored, as the operation says). As R4 says, no new version is created: the
+ *   version's meta changes in place (storage/write-labels.ts: validation, access, search
+ *   columns, audit); when it changes nothing, nothing is written.
  *
  * Each answers a Parameters whose `return` is the resulting Meta. `$meta` also runs on a
  * type and on the whole server (metaInUse).
@@ -54,14 +55,10 @@ async function change(req: FhirRequest, ctx: FhirContext, operation: 'meta-add' 
   const type = req.resourceType as string;
   if (APPEND_ONLY_TYPES.has(type)) throw methodNotAllowed(`${type}s are append-only: $${operation} is refused`);
   const given = metaParameter(req.body, operation);
-  return ctx.repo.inTransaction(async (tx) => {
-    const current = await tx.read(type, req.id as string);
-    const resource = current.resource as Resource & { id: string };
-    const meta = operation === 'meta-add' ? added(resource.meta ?? {}, given) : removed(resource.meta ?? {}, given);
-    if (sameLabels(meta, resource.meta ?? {})) return answer(current, ctx.baseUrl);
-    const written = await tx.update({ ...resource, meta }, current.versionId);
-    return { ...answer(written.version, ctx.baseUrl), audit: { entities: [`${type}/${resource.id}`] } };
-  });
+  const versionId = req.versionId !== undefined ? parseVersionId(req.versionId) : undefined;
+  const result = await ctx.repo.relabel(type, req.id as string, versionId, (meta) => (operation === 'meta-add' ? added(meta, given) : removed(meta, given)));
+  const answered = answer(result.version, ctx.baseUrl);
+  return result.changed ? { ...answered, audit: { entities: [`${type}/${req.id}/_history/${result.version.versionId}`] } } : answered;
 }
 
 function answer(version: ResourceVersion, baseUrl: string): FhirResponse {
@@ -110,9 +107,4 @@ function withLists(meta: Meta, profile: string[], tag: Coding[], security: Codin
     ...(security.length > 0 ? { security } : {}),
     ...(tag.length > 0 ? { tag } : {}),
   };
-}
-
-function sameLabels(a: Meta, b: Meta): boolean {
-  const keys = (m: Meta): string => JSON.stringify([m.profile ?? [], (m.tag ?? []).map(codingKey), (m.security ?? []).map(codingKey)]);
-  return keys(a) === keys(b);
 }

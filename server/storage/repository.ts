@@ -1,4 +1,4 @@
-import type { Coding, Resource } from '@medplum/fhirtypes';
+import type { Coding, Meta, Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from '../core/outcome';
 import { newId } from '../core/ids';
@@ -17,6 +17,7 @@ import { StaleBaseError, type WriteCompanion, type WriteOperation, type WriteRes
 import { type Db, runSql } from './sql';
 import { writeStatements } from './write-statements';
 import { writeNewResources } from './write-new-resources';
+import { type RelabelResult, writeLabels } from './write-labels';
 import { withCurrentContent } from './history-content';
 import { refreshRegistriesAfterCommit } from './registries-after-commit';
 import type { ResourceStore } from './resource-store';
@@ -165,6 +166,11 @@ export class Repository implements ResourceStore {
       }
       return writeResource(tx, { method: 'DELETE', resourceType, id: matches[0].id }, this.companion);
     });
+  }
+
+  async relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta): Promise<RelabelResult> {
+    const read = (): Promise<ResourceVersion> => (versionId === undefined ? this.read(resourceType, id) : this.vread(resourceType, id, versionId));
+    return writeLabels(this.knex, { resourceType, id, versionId, change, read });
   }
 
   /** For jobs that group their own bookkeeping and a resource write in one database transaction. */

@@ -1,4 +1,4 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { Meta, Resource } from '@medplum/fhirtypes';
 import type { LabelsInUse } from './search-reads';
 import type { PatchDocument } from './patch-document';
 import type { SearchRequest } from '../search/search-request';
@@ -8,6 +8,7 @@ import type { IncludeResult } from './include-resolution';
 import type { ConditionalCreateResult, ReadRestriction, SearchResult } from './repository';
 import type { ResourceVersion } from './resource-row';
 import type { WriteResult } from './write-resource';
+import type { RelabelResult } from './write-labels';
 
 /**
  * The one read path and the one write path as interaction handlers see them: the
@@ -22,6 +23,8 @@ export interface ResourceStore {
   patch(resourceType: string, id: string, patch: PatchDocument, ifMatch?: number): Promise<WriteResult>;
   delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult>;
   conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined>;
+  /** `$meta-add` / `$meta-delete`: the labels of one version changed in place, no new version (write-labels.ts). */
+  relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta): Promise<RelabelResult>;
   inTransaction<T>(work: (repo: ResourceStore) => Promise<T>): Promise<T>;
   matchCriteria(resourceType: string, criteria: string, lock: boolean): Promise<string[]>;
   read(resourceType: string, id: string): Promise<ResourceVersion>;

@@ -347,3 +347,16 @@ describe('bundles', () => {
     expect(res.status).toBe(403);
   });
 });
+
+test('$meta-add needs the update letter and a resource within the compartment, current or older version', async () => {
+  const body = { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { tag: [{ system: 'urn:tags', code: 'reviewed' }] } }] };
+  const reader = await alice('patient/Observation.rs');
+  expect((await call(reader, 'POST', `/Observation/${ids.aliceLab}/$meta-add`, { body })).status).toBe(403);
+  const writer = await alice('patient/Observation.rus');
+  const mine = await call(writer, 'POST', `/Observation/${ids.aliceLab}/$meta-add`, { body });
+  expect(mine.status).toBe(200);
+  expect(mine.body.parameter[0].valueMeta).toMatchObject({ versionId: '1', tag: [{ code: 'reviewed' }] });
+  expect((await call(writer, 'POST', `/Observation/${ids.bobLab}/$meta-add`, { body })).status).toBe(403);
+  expect((await call(writer, 'POST', `/Observation/${ids.bobLab}/_history/1/$meta-add`, { body })).status).toBe(403);
+  expect((await call(admin, 'GET', `/Observation/${ids.bobLab}`)).body.meta.tag).toBeUndefined();
+});

@@ -32,22 +32,86 @@ test('$meta answers the meta of the current version, and of an older one on _his
   expect((await fhirRequest('GET', `${server.base}/Patient/nobody/$meta`)).status).toBe(404);
 });
 
-test('$meta-add adds profiles, tags and labels as sets (system and code decide), as a new version; adding nothing new writes nothing', async () => {
+test('$meta-add adds profiles, tags and labels as sets (system and code decide) to the current version, creating no new version; adding nothing new writes nothing', async () => {
   const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', active: true, meta: { tag: [TAG_A] } } });
   const res = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, {
     body: withMeta({ profile: [PROFILE], tag: [{ ...TAG_A, display: 'other display' }, TAG_B], security: [LABEL] }),
   });
   expect(res.status).toBe(200);
   const meta = returned(res.body);
-  expect(meta.versionId).toBe('2');
+  expect(meta.versionId).toBe('1');
+  expect(meta.lastUpdated).toBe(created.body.meta.lastUpdated);
   expect(meta.profile).toEqual([PROFILE]);
   expect(meta.tag).toEqual([TAG_A, TAG_B]);
   expect(meta.security).toEqual([LABEL]);
   const read = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}`);
   expect(read.body.active).toBe(true);
-  expect(read.body.meta.tag).toEqual([TAG_A, TAG_B]);
+  expect(read.body.meta).toMatchObject({ versionId: '1', lastUpdated: created.body.meta.lastUpdated, tag: [TAG_A, TAG_B], security: [LABEL] });
+  expect(read.headers.get('etag')).toBe('W/"1"');
+  const history = await fhirRequest('GET', `${server.base}/Patient/${created.body.id}/_history`);
+  expect(history.body.entry).toHaveLength(1);
+  expect(history.body.entry[0].resource.meta.tag).toEqual([TAG_A, TAG_B]);
+  expect((await fhirRequest('GET', `${server.base}/Patient/${created.body.id}/_history/1`)).body.meta.security).toEqual([LABEL]);
   const again = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, { body: withMeta({ tag: [TAG_B] }) });
-  expect(returned(again.body).versionId).toBe('2');
+  expect(returned(again.body)).toMatchObject({ versionId: '1', tag: [TAG_A, TAG_B] });
+});
+
+test('labels changed in place are searchable at once, and the ones removed no longer match', async () => {
+  const tag = { system: 'urn:tags:search', code: `s${Date.now()}` };
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient' } });
+  const search = async (query: string) =>
+    ((await fhirRequest('GET', `${server.base}/Patient?${query}`)).body.entry ?? []).map((e: any) => e.resource.id);
+  expect(await search(`_tag=${tag.system}|${tag.code}`)).toEqual([]);
+  await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, { body: withMeta({ tag: [tag], security: [LABEL], profile: [PROFILE] }) });
+  expect(await search(`_tag=${tag.system}|${tag.code}`)).toEqual([created.body.id]);
+  expect(await search(`_security=${LABEL.system}|${LABEL.code}&_id=${created.body.id}`)).toEqual([created.body.id]);
+  expect(await search(`_profile=${PROFILE}&_id=${created.body.id}`)).toEqual([created.body.id]);
+  await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-delete`, { body: withMeta({ tag: [tag] }) });
+  expect(await search(`_tag=${tag.system}|${tag.code}`)).toEqual([]);
+  expect(await search(`_security=${LABEL.system}|${LABEL.code}&_id=${created.body.id}`)).toEqual([created.body.id]);
+});
+
+test('on _history/[vid], $meta-add and $meta-delete change that older version only, which keeps its content and versionId', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient', gender: 'female', meta: { tag: [TAG_A] } } });
+  const id = created.body.id;
+  await fhirRequest('PUT', `${server.base}/Patient/${id}`, { body: { ...created.body, gender: 'male' } });
+  const res = await fhirRequest('POST', `${server.base}/Patient/${id}/_history/1/$meta-add`, { body: withMeta({ tag: [TAG_B] }) });
+  expect(res.status).toBe(200);
+  expect(returned(res.body)).toMatchObject({ versionId: '1', tag: [TAG_A, TAG_B] });
+  const first = (await fhirRequest('GET', `${server.base}/Patient/${id}/_history/1`)).body;
+  expect(first).toMatchObject({ gender: 'female', meta: { versionId: '1', lastUpdated: created.body.meta.lastUpdated, tag: [TAG_A, TAG_B] } });
+  const current = (await fhirRequest('GET', `${server.base}/Patient/${id}`)).body;
+  expect(current).toMatchObject({ gender: 'male', meta: { versionId: '2', tag: [TAG_A] } });
+  const removed = await fhirRequest('POST', `${server.base}/Patient/${id}/_history/1/$meta-delete`, { body: withMeta({ tag: [TAG_A] }) });
+  expect(returned(removed.body).tag).toEqual([TAG_B]);
+  expect((await fhirRequest('GET', `${server.base}/Patient/${id}/_history`)).body.entry.map((e: any) => e.resource.meta.tag)).toEqual([[TAG_A], [TAG_B]]);
+  // The current version named by its versionId is the current version.
+  await fhirRequest('POST', `${server.base}/Patient/${id}/_history/2/$meta-add`, { body: withMeta({ security: [LABEL] }) });
+  expect((await fhirRequest('GET', `${server.base}/Patient/${id}`)).body.meta).toMatchObject({ versionId: '2', security: [LABEL] });
+  expect((await fhirRequest('POST', `${server.base}/Patient/${id}/_history/9/$meta-add`, { body: withMeta({ tag: [TAG_B] }) })).status).toBe(404);
+  await fhirRequest('DELETE', `${server.base}/Patient/${id}`);
+  expect((await fhirRequest('POST', `${server.base}/Patient/${id}/$meta-add`, { body: withMeta({ tag: [TAG_B] }) })).status).toBe(410);
+});
+
+test('concurrent $meta-add calls on one resource all land, each tag once, on the same version', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient' } });
+  const tags = Array.from({ length: 12 }, (_, i) => ({ system: 'urn:tags:race', code: `t${i}` }));
+  const answers = await Promise.all(tags.map((tag) => fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, { body: withMeta({ tag: [tag] }) })));
+  expect(answers.map((a) => a.status)).toEqual(tags.map(() => 200));
+  const meta = (await fhirRequest('GET', `${server.base}/Patient/${created.body.id}`)).body.meta;
+  expect(meta.versionId).toBe('1');
+  expect(meta.tag.map((t: any) => t.code).sort()).toEqual(tags.map((t) => t.code).sort());
+});
+
+test('a profile added is checked like a write: content that does not conform is refused and nothing changes', async () => {
+  const created = await fhirRequest('POST', `${server.base}/Patient`, { body: { resourceType: 'Patient' } });
+  const res = await fhirRequest('POST', `${server.base}/Patient/${created.body.id}/$meta-add`, {
+    body: withMeta({ profile: ['http://hl7.org/fhir/StructureDefinition/vitalsigns'] }),
+  });
+  expect(res.status).toBeGreaterThanOrEqual(400);
+  expect(res.status).toBeLessThan(500);
+  expect(res.body.resourceType).toBe('OperationOutcome');
+  expect((await fhirRequest('GET', `${server.base}/Patient/${created.body.id}`)).body.meta.profile).toBeUndefined();
 });
 
 test('$meta-delete removes what it names and leaves the rest', async () => {
