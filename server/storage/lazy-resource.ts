@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import pg from 'pg';
 
 /**
  * A stored resource handed out without parsing it: PostgreSQL's text of its jsonb
@@ -60,6 +61,18 @@ export function lazyResource(text: string, resourceType: string): Resource {
   Object.defineProperty(target, MEMBERS, { value: members, enumerable: false, configurable: true });
   return new Proxy(target, HANDLER) as unknown as Resource;
 }
+
+/**
+ * The parsers of a query whose jsonb columns are handed over as PostgreSQL's text
+ * (lazyResource's input) instead of parsed. Selecting the jsonb column itself rather than
+ * `content::text` lets PostgreSQL write the text only for the rows it returns: a cast in
+ * the select list is computed below a sort, for every match (44 Encounters of a patient
+ * for a page of 10, 30 Patients of a name for 20), ~10–20 µs each for Synthea's.
+ */
+export const JSONB_AS_TEXT: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON ? (value: string) => value : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 /** The SQL of a lazy resource's text, from the jsonb column `column`. */
 export function lazyContentSql(column = 'content'): string {

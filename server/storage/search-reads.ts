@@ -6,7 +6,7 @@ import { orderByTerm, type PageCursor, type SortKey } from '../search/page-curso
 import { pairCondition } from '../search/pair-columns';
 import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
-import { lazyContentSql, lazyResource } from './lazy-resource';
+import { JSONB_AS_TEXT, lazyResource } from './lazy-resource';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 
@@ -103,8 +103,14 @@ function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey
   keys.forEach((key, i) => query.select(knex.raw(`(${key.expression})::text AS "__k${i}"`)));
 }
 
-/** The content as PostgreSQL's text (lazy-resource.ts: most of it is never parsed). */
-const CONTENT = `${lazyContentSql()} AS content`;
+/** The content, received as PostgreSQL's text (JSONB_AS_TEXT; lazy-resource.ts: most of it is never parsed). */
+const CONTENT = 'content';
+
+/** Runs a search's statement with its content received as text: unnamed (planned for its values) unless `name`. */
+async function contentRows(knex: Knex, query: Knex.QueryBuilder | Knex.Raw, name = ''): Promise<Record<string, unknown>[]> {
+  const statement = query.toSQL().toNative();
+  return (await runSql(knex, name, statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT)).rows;
+}
 
 /** `resourceType` for rows of one type; across types, the last key is the type (findAcross). */
 function keyedRows(rows: Record<string, unknown>[], keyCount: number, resourceType?: string): KeyedRow[] {
@@ -132,11 +138,10 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
   selectKeys(knex, query, keys);
   applySearch(query, request);
   query.offset(offset).limit(limit);
-  if (!request.filters.some((f) => f.kind === 'id' && !f.not)) return keyedRows(await query, keys.length, request.resourceType);
+  if (!request.filters.some((f) => f.kind === 'id' && !f.not)) return keyedRows(await contentRows(knex, query), keys.length, request.resourceType);
   // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
-  const statement = query.toSQL().toNative();
-  const name = preparedShapeName('ids', statement.sql);
-  return keyedRows((await runSql(knex, name ?? '', statement.sql, statement.bindings as unknown[])).rows, keys.length, request.resourceType);
+  const name = preparedShapeName('ids', query.toSQL().toNative().sql);
+  return keyedRows(await contentRows(knex, query, name), keys.length, request.resourceType);
 }
 
 /**
@@ -170,7 +175,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   // Its shape fences the plan (a materialized CTE over one index), so a generic plan is as good as a custom one.
   const name = preparedShapeName('narrow', statement.sql);
   // Without a name (past the bound), pg sends it unnamed: planned every time.
-  const { rows } = await runSql<{ n: number; content: unknown; __k0: string | null }>(knex, name ?? '', statement.sql, statement.bindings as unknown[]);
+  const { rows } = await runSql<{ n: number; content: unknown; __k0: string | null }>(knex, name ?? '', statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT);
   if (rows[0].n > NARROW_MATCHES) return undefined;
   return keyedRows(rows.filter((r) => r.content !== null), 1, request.resourceType);
 }
@@ -262,10 +267,10 @@ async function findByProbingHas(knex: Knex, request: SearchRequest, limit: numbe
     filters: request.filters.filter((f) => f.kind === 'has').map((f) => ({ ...f, probe: true })),
   };
   const keys = searchSortKeys(probing, alias);
-  const query = knex.select(knex.raw(`${lazyContentSql('??')} AS content`, [`${alias}.content`])).from(window.as(alias));
+  const query = knex.select(knex.raw('?? AS content', [`${alias}.content`])).from(window.as(alias));
   selectKeys(knex, query, keys);
   applySearch(query, probing, alias);
-  const rows: Record<string, unknown>[] = await query.limit(limit);
+  const rows = await contentRows(knex, query.limit(limit));
   return rows.length === limit ? keyedRows(rows, keys.length, request.resourceType) : undefined;
 }
 
@@ -288,7 +293,7 @@ async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset
   const reverse = requests[0].cursor?.direction === 'previous';
   const query = knex.select('*').from(knex.unionAll(branches, true).as('u'));
   for (const key of outerKeys) query.orderByRaw(orderByTerm(key, reverse));
-  return keyedRows(await query.offset(offset).limit(limit), outerKeys.length);
+  return keyedRows(await contentRows(knex, query.offset(offset).limit(limit)), outerKeys.length);
 }
 
 /** The profiles, tags and security labels on the resources a search matches ($meta at type and system level). */

@@ -82,14 +82,16 @@ export async function runSql<R extends pg.QueryResultRow>(
   db: Db,
   name: string,
   text: string,
-  values: unknown[]
+  values: unknown[],
+  /** How the columns' text is read (the pool's parsers when absent). */
+  types?: pg.CustomTypesConfig
 ): Promise<pg.QueryResult<R>> {
   const source = db.client as unknown as ConnectionSource;
   // A transaction's client returns its own connection and ignores the release.
   const connections = (db as Knex.Transaction).isTransaction ? source : heldFor(source);
   const connection = await connections.acquireConnection();
   try {
-    return await connection.query<R>({ name: fittingName(name), text, values });
+    return await connection.query<R>({ name: fittingName(name), text, values, ...(types ? { types } : {}) });
   } finally {
     await connections.releaseConnection(connection);
   }
