@@ -6,7 +6,7 @@ import { type CareDates, patientRecordFilters, patientRecordTypes, supportingTyp
 import type { SearchRequest } from '../search/search-request';
 import { searchParameterGeneration } from '../search/custom-search-parameter-registry';
 import { indexedParams } from '../search/supported-parameters';
-import { lazyContentSql, lazyResource } from './lazy-resource';
+import { JSONB_AS_TEXT, lazyResource } from './lazy-resource';
 import { runTemplate, type TemplateSlots, type TemplateValues } from './statement-template';
 
 /**
@@ -122,12 +122,13 @@ export async function compartmentContents(db: Knex, keys: readonly RecordKey[]):
     'everything-contents',
     (slots) => {
       const branches = types.map((type) =>
-        // As text: lazy-resource.ts parses only what is read.
-        db(type).select(db.raw(`'${type}'::text AS t, id, ${lazyContentSql()} AS content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
+        // Received as text (JSONB_AS_TEXT): lazy-resource.ts parses only what is read.
+        db(type).select(db.raw(`'${type}'::text AS t, id, content`)).where('deleted', false).whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
       );
       return db.select('*').from(db.unionAll(branches, true).as('c'));
     },
-    idsByType(types, keys.map((k) => [k.resourceType, k.id]))
+    idsByType(types, keys.map((k) => [k.resourceType, k.id])),
+    JSONB_AS_TEXT
   );
   const found = new Map(rows.map((r) => [`${r.t}/${r.id}`, r.content]));
   return keys.flatMap((key) => {
@@ -199,7 +200,7 @@ export async function referencedRows(
     (slots) => {
       const branches = types.map((type, ordinal) =>
         db(type)
-          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, ${lazyContentSql()} AS content`))
+          .select(db.raw(`${ordinal} AS o, '${type}'::text AS t, id, content`))
           .where('deleted', false)
           .whereRaw('id = ANY(?::text[])', [slots.arraySlot(`ids:${type}`)])
           .whereRaw(`?::int ${way.typeFrom} ${ordinal}`, [slots.slot('from')])
@@ -221,7 +222,8 @@ export async function referencedRows(
       afterId: from?.id ?? '',
       since: since ?? null,
       limit,
-    }
+    },
+    JSONB_AS_TEXT
   );
   return rows.map((r) => ({ resourceType: r.t, id: r.id, resource: lazyResource(r.content, r.t) }));
 }

@@ -3,7 +3,7 @@ import pg from 'pg';
 
 /**
  * A stored resource handed out without parsing it: PostgreSQL's text of its jsonb
- * (`content::text`), parsed member by member only when something reads a member. A search page of 20
+ * (the jsonb column received as text: JSONB_AS_TEXT), parsed member by member only when something reads a member. A search page of 20
  * Synthea Patients (3.7 kB each) spent ~20 µs per resource in JSON.parse and ~14 µs in
  * JSON.stringify; nothing on the way out reads most members (a plain search reads
  * `resourceType` and `id`, its AuditEvent `subject` or `patient` if there is one), and
@@ -73,11 +73,6 @@ export const JSONB_AS_TEXT: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === pg.types.builtins.JSONB || oid === pg.types.builtins.JSON ? (value: string) => value : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
-
-/** The SQL of a lazy resource's text, from the jsonb column `column`. */
-export function lazyContentSql(column = 'content'): string {
-  return `${column}::text`;
-}
 
 /**
  * Member `name` of `resource`, as a lazy resource would give it but without parsing it

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { runSql, type Db } from './sql';
@@ -37,7 +38,9 @@ export async function runTemplate<R extends Record<string, unknown>>(
   db: Db,
   key: string,
   build: (slots: TemplateSlots) => Knex.QueryBuilder,
-  values: TemplateValues
+  values: TemplateValues,
+  /** How the columns' text is read (runSql). */
+  types?: pg.CustomTypesConfig
 ): Promise<R[]> {
   let statement = compiled.get(key);
   if (!statement) {
@@ -45,7 +48,7 @@ export async function runTemplate<R extends Record<string, unknown>>(
     compiled.set(key, statement);
   }
   const bindings = statement.bindings.map((b) => bind(b, values));
-  return (await runSql<R>(db, statement.name, statement.sql, bindings)).rows;
+  return (await runSql<R>(db, statement.name, statement.sql, bindings, types)).rows;
 }
 
 function compile(key: string, build: (slots: TemplateSlots) => Knex.QueryBuilder): Compiled {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Bundle, Observation, Resource } from '@medplum/fhirtypes';
-import { findTopLevelMember, lazyContentSql, lazyResource, peekMember, stringifyWithStoredText, topLevelMembers } from '../../server/storage/lazy-resource';
+import { findTopLevelMember, JSONB_AS_TEXT, lazyResource, peekMember, stringifyWithStoredText, topLevelMembers } from '../../server/storage/lazy-resource';
 import { hl7ExampleFiles, readHl7Example } from '../support/hl7-examples';
 
 /**
@@ -15,11 +15,16 @@ beforeAll(async () => {
   client = new pg.Client(process.env.TEST_ADMIN_DATABASE_URL);
   await client.connect();
   const files = hl7ExampleFiles();
-  const { rows } = await client.query<{ text: string; content: Resource }>(
-    `SELECT ${lazyContentSql('x::jsonb')} AS text, x::jsonb AS content FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n`,
-    [files.map((f) => JSON.stringify(readHl7Example(f)))]
-  );
-  stored = rows.map((r, i) => ({ file: files[i], type: r.content.resourceType, text: r.text, content: r.content }));
+  // The jsonb received as text, as the repository's searches receive it.
+  const { rows } = await client.query<{ text: string }>({
+    text: 'SELECT x::jsonb AS text FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n',
+    values: [files.map((f) => JSON.stringify(readHl7Example(f)))],
+    types: JSONB_AS_TEXT,
+  });
+  stored = rows.map((r, i) => {
+    const content = JSON.parse(r.text) as Resource;
+    return { file: files[i], type: content.resourceType, text: r.text, content };
+  });
 }, 60000);
 
 afterAll(async () => {
