@@ -84,6 +84,22 @@ test('a sealer vacuums the queue every so many linked rows, so that its dead row
   expect(await linkedIds()).toHaveLength(30);
 });
 
+test('a sealer that links fewer rows than that vacuums what it linked once enough time has passed since its last VACUUM', async () => {
+  const vacuums = async (): Promise<number> =>
+    Number((await knex.raw(`SELECT vacuum_count + autovacuum_count AS n FROM pg_stat_user_tables WHERE relname = 'audit_unsealed'`)).rows[0].n);
+  const before = await vacuums();
+  const sealer = new AuditSealer(knex, 'stream-t', { batch: 10, vacuumEvery: 1000, vacuumAfterMs: 1500 });
+  await store(3);
+  await sealer.sealed();
+  // Linked well within the interval: no VACUUM (given time for any statistics to arrive).
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(await vacuums()).toBe(before);
+  await store(3);
+  await sealer.sealed();
+  for (let i = 0; i < 50 && (await vacuums()) === before; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(await vacuums()).toBe(before + 1);
+});
+
 test('an AuditEvent changed with SQL while it waits in the queue is reported as modified, before and after it is linked', async () => {
   const [first, second] = await store(2);
   await knex.transaction(async (trx) => {
