@@ -257,7 +257,7 @@ export class GuardedStore implements ResourceStore {
   }
 
   /** Labels are part of the content: `u`, with the version within reach before and after. */
-  async relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta): Promise<RelabelResult> {
+  async relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta | undefined): Promise<RelabelResult> {
     const grant = this.need(resourceType, 'u');
     if (!grant.filter) return this.inner.relabel(resourceType, id, versionId, change);
     return this.inner.inTransaction(async (tx) => {

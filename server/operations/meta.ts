@@ -56,7 +56,10 @@ async function change(req: FhirRequest, ctx: FhirContext, operation: 'meta-add' 
   if (APPEND_ONLY_TYPES.has(type)) throw methodNotAllowed(`${type}s are append-only: $${operation} is refused`);
   const given = metaParameter(req.body, operation);
   const versionId = req.versionId !== undefined ? parseVersionId(req.versionId) : undefined;
-  const result = await ctx.repo.relabel(type, req.id as string, versionId, (meta) => (operation === 'meta-add' ? added(meta, given) : removed(meta, given)));
+  const result = await ctx.repo.relabel(type, req.id as string, versionId, (meta) => {
+    const wanted = operation === 'meta-add' ? added(meta, given) : removed(meta, given);
+    return sameLabels(wanted, meta) ? undefined : wanted;
+  });
   const answered = answer(result.version, ctx.baseUrl);
   return result.changed ? { ...answered, audit: { entities: [`${type}/${req.id}/_history/${result.version.versionId}`] } } : answered;
 }
@@ -107,4 +110,9 @@ function withLists(meta: Meta, profile: string[], tag: Coding[], security: Codin
     ...(security.length > 0 ? { security } : {}),
     ...(tag.length > 0 ? { tag } : {}),
   };
+}
+
+function sameLabels(a: Meta, b: Meta): boolean {
+  const keys = (m: Meta): string => JSON.stringify([m.profile ?? [], (m.tag ?? []).map(codingKey), (m.security ?? []).map(codingKey)]);
+  return keys(a) === keys(b);
 }

@@ -168,7 +168,7 @@ export class Repository implements ResourceStore {
     });
   }
 
-  async relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta): Promise<RelabelResult> {
+  async relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta | undefined): Promise<RelabelResult> {
     const read = (): Promise<ResourceVersion> => (versionId === undefined ? this.read(resourceType, id) : this.vread(resourceType, id, versionId));
     return writeLabels(this.knex, { resourceType, id, versionId, change, read });
   }

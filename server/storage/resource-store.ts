@@ -24,7 +24,7 @@ export interface ResourceStore {
   delete(resourceType: string, id: string, ifMatch?: number): Promise<WriteResult>;
   conditionalDelete(resourceType: string, criteria: string): Promise<WriteResult | undefined>;
   /** `$meta-add` / `$meta-delete`: the labels of one version changed in place, no new version (write-labels.ts). */
-  relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta): Promise<RelabelResult>;
+  relabel(resourceType: string, id: string, versionId: number | undefined, change: (meta: Meta) => Meta | undefined): Promise<RelabelResult>;
   inTransaction<T>(work: (repo: ResourceStore) => Promise<T>): Promise<T>;
   matchCriteria(resourceType: string, criteria: string, lock: boolean): Promise<string[]>;
   read(resourceType: string, id: string): Promise<ResourceVersion>;

@@ -103,13 +103,13 @@ function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey
   keys.forEach((key, i) => query.select(knex.raw(`(${key.expression})::text AS "__k${i}"`)));
 }
 
-/** The content, received as PostgreSQL's text (JSONB_AS_TEXT; lazy-resource.ts: most of it is never parsed). */
-const CONTENT = 'content';
-
-/** Runs a search's statement with its content received as text: unnamed (planned for its values) unless `name`. */
-async function contentRows(knex: Knex, query: Knex.QueryBuilder | Knex.Raw, name = ''): Promise<Record<string, unknown>[]> {
-  const statement = query.toSQL().toNative();
-  return (await runSql(knex, name, statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT)).rows;
+/**
+ * Runs a search's statement with its jsonb `content` received as PostgreSQL's text
+ * (JSONB_AS_TEXT; lazy-resource.ts: most of it is never parsed): unnamed (planned for its
+ * values) unless `name`.
+ */
+async function contentRows<R extends Record<string, unknown>>(knex: Knex, statement: Knex.SqlNative, name = ''): Promise<R[]> {
+  return (await runSql<R>(knex, name, statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT)).rows;
 }
 
 /** `resourceType` for rows of one type; across types, the last key is the type (findAcross). */
@@ -134,14 +134,14 @@ async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, 
 
 async function findOrdered(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
   const keys = searchSortKeys(request);
-  const query = knex(request.resourceType).select(knex.raw(CONTENT));
+  const query = knex(request.resourceType).select('content');
   selectKeys(knex, query, keys);
   applySearch(query, request);
   query.offset(offset).limit(limit);
-  if (!request.filters.some((f) => f.kind === 'id' && !f.not)) return keyedRows(await contentRows(knex, query), keys.length, request.resourceType);
+  const statement = query.toSQL().toNative();
   // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
-  const name = preparedShapeName('ids', query.toSQL().toNative().sql);
-  return keyedRows(await contentRows(knex, query, name), keys.length, request.resourceType);
+  const name = request.filters.some((f) => f.kind === 'id' && !f.not) ? preparedShapeName('ids', statement.sql) : undefined;
+  return keyedRows(await contentRows(knex, statement, name), keys.length, request.resourceType);
 }
 
 /**
@@ -165,7 +165,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   const statement = knex
     .raw(
       `WITH m AS MATERIALIZED (?), c AS (SELECT count(*)::int AS n FROM m) ` +
-        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT ${CONTENT}, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
+        `SELECT c.n, r.* FROM c LEFT JOIN LATERAL (SELECT content, (${keys[0].expression})::text AS "__k0" FROM ${quoteIdentifier(request.resourceType)} ` +
         `WHERE c.n <= ${NARROW_MATCHES} AND id IN (SELECT id FROM m ORDER BY ${order} OFFSET ? LIMIT ?)) AS r ON true ` +
         `ORDER BY r."__k0" ${reverse ? 'DESC' : 'ASC'}`,
       [narrowMatches(knex, request), offset, limit]
@@ -175,7 +175,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   // Its shape fences the plan (a materialized CTE over one index), so a generic plan is as good as a custom one.
   const name = preparedShapeName('narrow', statement.sql);
   // Without a name (past the bound), pg sends it unnamed: planned every time.
-  const { rows } = await runSql<{ n: number; content: unknown; __k0: string | null }>(knex, name ?? '', statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT);
+  const rows = await contentRows<{ n: number; content: unknown; __k0: string | null }>(knex, statement, name);
   if (rows[0].n > NARROW_MATCHES) return undefined;
   return keyedRows(rows.filter((r) => r.content !== null), 1, request.resourceType);
 }
@@ -270,7 +270,7 @@ async function findByProbingHas(knex: Knex, request: SearchRequest, limit: numbe
   const query = knex.select(knex.raw('?? AS content', [`${alias}.content`])).from(window.as(alias));
   selectKeys(knex, query, keys);
   applySearch(query, probing, alias);
-  const rows = await contentRows(knex, query.limit(limit));
+  const rows = await contentRows(knex, query.limit(limit).toSQL().toNative());
   return rows.length === limit ? keyedRows(rows, keys.length, request.resourceType) : undefined;
 }
 
@@ -283,7 +283,7 @@ async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset
   const outerKeys = [...searchSortKeys(requests[0]), typeKey('')].map((key, i) => ({ ...key, expression: `"__s${i}"` }));
   const branches = requests.map((request) => {
     const keys = [...searchSortKeys(request), typeKey(request.resourceType)];
-    const query = knex(request.resourceType).select(knex.raw(CONTENT));
+    const query = knex(request.resourceType).select('content');
     // Typed (`__s`) for the outer ORDER BY, text (`__k`) for the cursor.
     keys.forEach((key, i) => query.select(knex.raw(`${key.expression} AS "__s${i}"`)));
     selectKeys(knex, query, keys);
@@ -293,7 +293,7 @@ async function findAcross(knex: Knex, requests: readonly SearchRequest[], offset
   const reverse = requests[0].cursor?.direction === 'previous';
   const query = knex.select('*').from(knex.unionAll(branches, true).as('u'));
   for (const key of outerKeys) query.orderByRaw(orderByTerm(key, reverse));
-  return keyedRows(await contentRows(knex, query.offset(offset).limit(limit)), outerKeys.length);
+  return keyedRows(await contentRows(knex, query.offset(offset).limit(limit).toSQL().toNative()), outerKeys.length);
 }
 
 /** The profiles, tags and security labels on the resources a search matches ($meta at type and system level). */

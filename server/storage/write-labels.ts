@@ -5,7 +5,7 @@ import { assertValidResource } from '../validation/validate-resource';
 import type { ResourceVersion } from './resource-row';
 import { type Db, runSql } from './sql';
 import { knownProfile } from './stored-profiles';
-import { writeStatements } from './write-statements';
+import { RELABEL_HISTORY, writeStatements } from './write-statements';
 
 /**
  * The write path of `$meta-add` and `$meta-delete`, which R4 makes special: "executing
@@ -26,8 +26,8 @@ export interface Relabeling {
   id: string;
   /** A historical version; the current one when absent. */
   versionId?: number;
-  /** The labels wanted, from the version's meta as it is. */
-  change: (meta: Meta) => Meta;
+  /** The labels wanted, from the version's meta as it is; undefined when they are already there. */
+  change: (meta: Meta) => Meta | undefined;
   /** Reads the version (current or `versionId`) through the read path: 404 / 410 as a read. */
   read: () => Promise<ResourceVersion>;
 }
@@ -46,7 +46,7 @@ export async function writeLabels(db: Db, relabeling: Relabeling): Promise<Relab
     const version = await relabeling.read();
     const resource = version.resource as Resource;
     const meta = relabeling.change(resource.meta ?? {});
-    if (sameLabels(meta, resource.meta ?? {})) return { version, changed: false };
+    if (meta === undefined) return { version, changed: false };
     const relabeled = { ...resource, meta: { ...meta, versionId: String(version.versionId), lastUpdated: resource.meta?.lastUpdated } } as Resource;
     assertValidResource(relabeled, knownProfile);
     const before = JSON.stringify(resource);
@@ -54,34 +54,13 @@ export async function writeLabels(db: Db, relabeling: Relabeling): Promise<Relab
     // The type's row holds the current version; a superseded one is its history row (NULL there while current).
     const sql = writeStatements(resourceType);
     const values = extractIndexValues(relabeled);
-    let written =
-      (
-        await runSql(
-          db,
-          `labels:${sql.key}`,
-          `UPDATE "${resourceType}" SET content = $3::jsonb${sql.columns.map((c, i) => `, "${c}" = $${i + 5}`).join('')} ` +
-            'WHERE id = $1 AND version_id = $2 AND NOT deleted AND content = $4::jsonb',
-          [id, version.versionId, after, before, ...sql.columns.map((c) => values[c] ?? null)]
-        )
-      ).rowCount === 1;
+    const columns = sql.columns.map((c) => values[c] ?? null);
+    let written = (await runSql(db, `relabel:${sql.key}`, sql.relabel, [id, version.versionId, after, before, ...columns])).rowCount === 1;
     // Asked for the current version, one that was superseded meanwhile is read again, not relabeled as history.
     if (!written && relabeling.versionId !== undefined) {
-      const history = await runSql(
-        db,
-        'labels:history',
-        'UPDATE resource_history SET content = $4::jsonb WHERE resource_type = $1 AND id = $2 AND version_id = $3 AND NOT deleted AND content = $5::jsonb',
-        [resourceType, id, version.versionId, after, before]
-      );
-      written = history.rowCount === 1;
+      written = (await runSql(db, 'relabel:history', RELABEL_HISTORY, [resourceType, id, version.versionId, after, before])).rowCount === 1;
     }
     if (written) return { version: { ...version, resource: relabeled }, changed: true };
   }
   throw conflict(`${resourceType}/${id} changed ${MAX_ATTEMPTS} times while its labels were being changed; try again`);
-}
-
-const codingKey = (c: { system?: string; code?: string }): string => `${c.system ?? ''}|${c.code ?? ''}`;
-
-export function sameLabels(a: Meta, b: Meta): boolean {
-  const keys = (m: Meta): string => JSON.stringify([m.profile ?? [], (m.tag ?? []).map(codingKey), (m.security ?? []).map(codingKey)]);
-  return keys(a) === keys(b);
 }

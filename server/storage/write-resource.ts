@@ -18,7 +18,9 @@ import { companionStatements, writeStatements, type WriteStatements } from './wr
 /**
  * One change to one resource. Every mutation of the server — REST, bundle entries,
  * operations, jobs, the CLI — ends up as a WriteOperation given to writeResource, so
- * validation, versioning, indexing and history cannot be bypassed.
+ * validation, versioning, indexing and history cannot be bypassed. The one exception is
+ * `$meta-add`/`$meta-delete`, which R4 forbids to make a version: write-labels.ts changes
+ * a version's labels in place, with the same validation and index extraction.
  */
 export interface WriteOperation {
   method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -28,6 +28,12 @@ export interface WriteStatements {
   delete: string;
   selectCurrent: string;
   read: string;
+  /**
+   * The current version's content and index columns replaced without a new version
+   * ($meta-add, storage/write-labels.ts), if it is still `$4`: $1 id, $2 version,
+   * $3 content, $4 content it must still have, $5… index columns.
+   */
+  relabel: string;
   columns: string[];
   /** Their SQL types, for statements whose parameters PostgreSQL cannot type from a column. */
   columnTypes: string[];
@@ -146,6 +152,9 @@ function build(resourceType: string): WriteStatements {
     delete: `WITH ${writes.delete} SELECT id FROM w`,
     selectCurrent: `SELECT version_id, last_updated, deleted FROM ${table} WHERE id = $1`,
     read: `SELECT id, version_id, last_updated, deleted, content FROM ${table} WHERE id = $1`,
+    relabel:
+      `UPDATE ${table} SET content = $3::jsonb${columns.map((c, i) => `, "${c}" = $${i + 5}`).join('')} ` +
+      'WHERE id = $1 AND version_id = $2 AND NOT deleted AND content = $4::jsonb',
     columns,
     columnTypes: indexed.map((c) => c.sqlType),
     key: `${resourceType}:${createHash('sha1').update(columns.join(',')).digest('hex').slice(0, 10)}`,
@@ -206,3 +215,7 @@ export function companionStatements(resourceType: string, companionType: string)
   }
   return statements;
 }
+
+/** An older version's content replaced in its history row ($meta-add on `_history/[vid]`), if it is still `$5`: $1 type, $2 id, $3 version, $4 content. */
+export const RELABEL_HISTORY =
+  'UPDATE resource_history SET content = $4::jsonb WHERE resource_type = $1 AND id = $2 AND version_id = $3 AND NOT deleted AND content = $5::jsonb';
