@@ -39,7 +39,7 @@ export interface RunningServer {
 
 /** Database (embedded when no DATABASE_URL), migrations, then the HTTP listener. */
 export async function startServer(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
-  return startOnDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m), (databaseUrl, embedded) => startOn(databaseUrl, embedded, config, logger));
+  return startOnDatabase(config.databaseUrl, config.dataDir, config.port, (m) => logger.info(m), (databaseUrl, embedded) => startOn(databaseUrl, embedded, config, logger));
 }
 
 async function startOn(databaseUrl: string, embedded: EmbeddedDatabase | undefined, config: Config, logger: Logger): Promise<RunningServer> {

@@ -21,7 +21,7 @@ const MIN_UPTIME_MS = 5000;
  * server and one Node event loop per core does the JSON, validation and indexing work.
  */
 export async function startWorkers(config: Config, logger: Logger): Promise<RunningWorkers> {
-  const { databaseUrl, embedded } = await startOnDatabase(config.databaseUrl, config.dataDir, (m) => logger.info(m), async (databaseUrl, embedded) => {
+  const { databaseUrl, embedded } = await startOnDatabase(config.databaseUrl, config.dataDir, config.port, (m) => logger.info(m), async (databaseUrl, embedded) => {
     // prepareSchema holds one connection for its lock and migrates on another.
     const knex = createKnex(databaseUrl, 2);
     try {

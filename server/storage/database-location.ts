@@ -8,12 +8,13 @@ import type { EmbeddedDatabase } from './embedded-postgres';
 export async function locateDatabase(
   databaseUrl: string | undefined,
   dataDir: string,
+  httpPort: number,
   log: (message: string) => void
 ): Promise<{ url: string; embedded?: EmbeddedDatabase }> {
   if (databaseUrl) return { url: databaseUrl };
   // Loaded only when needed: embedded-postgres is an ES module and a large one.
   const { startEmbeddedPostgres } = require('./embedded-postgres') as typeof import('./embedded-postgres');
-  const embedded = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), 'fhir', log);
+  const embedded = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), 'fhir', log, httpPort);
   log('embedded PostgreSQL started');
   return { url: embedded.url, embedded };
 }
@@ -25,10 +26,11 @@ export async function locateDatabase(
 export async function startOnDatabase<T>(
   databaseUrl: string | undefined,
   dataDir: string,
+  httpPort: number,
   log: (message: string) => void,
   start: (url: string, embedded: EmbeddedDatabase | undefined) => Promise<T>
 ): Promise<T> {
-  const { url, embedded } = await locateDatabase(databaseUrl, dataDir, log);
+  const { url, embedded } = await locateDatabase(databaseUrl, dataDir, httpPort, log);
   try {
     return await start(url, embedded);
   } catch (err) {

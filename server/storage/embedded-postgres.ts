@@ -40,7 +40,9 @@ export function runningEmbeddedPostgres(dataDir: string, database: string): Embe
 export async function startEmbeddedPostgres(
   dataDir: string,
   database: string,
-  log: (message: string) => void
+  log: (message: string) => void,
+  /** The server's own port, free until it listens: PostgreSQL must not take it in between. */
+  httpPort?: number
 ): Promise<EmbeddedDatabase> {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
@@ -59,7 +61,7 @@ export async function startEmbeddedPostgres(
   }
   // One left running by a server that was killed (SIGKILL): use it, and stop it with this server.
   const orphan = await adoptablePostmaster(dataDir, log);
-  const server = orphan ? { port: orphan.port, stop: () => stopPid(orphan.pid) } : await spawnPostgres(dataDir, isRoot);
+  const server = orphan ? { port: orphan.port, stop: () => stopPid(orphan.pid) } : await spawnPostgres(dataDir, isRoot, httpPort);
   if (orphan) log(`using the embedded PostgreSQL already running on ${dataDir} (pid ${orphan.pid})`);
   try {
     await createDatabaseIfMissing(server.port, database);
@@ -102,8 +104,8 @@ function postgresBinary(): string {
   return binary;
 }
 
-async function spawnPostgres(dataDir: string, isRoot: boolean): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
+async function spawnPostgres(dataDir: string, isRoot: boolean, httpPort: number | undefined): Promise<{ port: number; stop: () => Promise<void> }> {
+  const port = await freePort(httpPort);
   const ids = isRoot ? { uid: idOf('-u'), gid: idOf('-g') } : {};
   // Its log goes to a file: a pipe to us would break (and could block it) once we are gone.
   const logFile = `${dataDir}.log`;
