@@ -1,16 +1,19 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import { attachGenericPlanPool } from './generic-plans';
 
 // count(*) is bigint; our counts fit in a JS number, so return numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
 
 export function createKnex(url: string, poolMax: number): Knex {
-  return knexFactory({
+  const knex = knexFactory({
     client: 'pg',
     connection: url,
     pool: { min: 0, max: poolMax },
     acquireConnectionTimeout: 30000,
   });
+  attachGenericPlanPool(knex, url, poolMax);
+  return knex;
 }
 
 /** PostgreSQL error codes we turn into FHIR outcomes. */

@@ -7,6 +7,7 @@ import { pairCondition } from '../search/pair-columns';
 import type { SqlCondition } from '../search/parameter-type';
 import type { SearchFilter, SearchRequest } from '../search/search-request';
 import { JSONB_AS_TEXT, lazyResource } from './lazy-resource';
+import { genericPlans } from './generic-plans';
 import { preparedShapeName } from './prepared-shapes';
 import { runSql } from './sql';
 
@@ -134,14 +135,20 @@ async function findWithKeys(knex: Knex, request: SearchRequest, offset: number, 
 
 async function findOrdered(knex: Knex, request: SearchRequest, offset: number, limit: number): Promise<KeyedRow[]> {
   const keys = searchSortKeys(request);
-  const query = knex(request.resourceType).select('content');
+  // A few patients' rows in another order than `id` (`Encounter?patient=X&_sort=-date`): sorted from their own rows, a plan fixed by the shape.
+  const fenced = request.sort.length > 0 ? patientRows(knex, request) : undefined;
+  const query = fenced ? fenced.from.select('content') : knex(request.resourceType).select('content');
   selectKeys(knex, query, keys);
-  applySearch(query, request);
+  applySearch(query, fenced ? { ...request, filters: fenced.others } : request);
   query.offset(offset).limit(limit);
   const statement = query.toSQL().toNative();
   // Reads by id (an _include's targets, `_id=`): the primary key decides the plan whatever the values, so a generic plan is safe.
-  const name = request.filters.some((f) => f.kind === 'id' && !f.not) ? preparedShapeName('ids', statement.sql) : undefined;
-  return keyedRows(await contentRows(knex, statement, name), keys.length, request.resourceType);
+  const name = fenced
+    ? preparedShapeName('patient', statement.sql)
+    : request.filters.some((f) => f.kind === 'id' && !f.not)
+      ? preparedShapeName('ids', statement.sql)
+      : undefined;
+  return keyedRows(await contentRows(name ? genericPlans(knex) : knex, statement, name), keys.length, request.resourceType);
 }
 
 /**
@@ -175,7 +182,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   // Its shape fences the plan (a materialized CTE over one index), so a generic plan is as good as a custom one.
   const name = preparedShapeName('narrow', statement.sql);
   // Without a name (past the bound), pg sends it unnamed: planned every time.
-  const rows = await contentRows<{ n: number; content: unknown; __k0: string | null }>(knex, statement, name);
+  const rows = await contentRows<{ n: number; content: unknown; __k0: string | null }>(name ? genericPlans(knex) : knex, statement, name);
   if (rows[0].n > NARROW_MATCHES) return undefined;
   return keyedRows(rows.filter((r) => r.content !== null), 1, request.resourceType);
 }
@@ -196,19 +203,35 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
  * come from that column's index instead: only those matching both, not all the patient's.
  */
 function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
+  const fenced = patientRows(knex, request);
+  if (!fenced || fenced.others.length === 0) return applySearch(knex(request.resourceType).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
+  return applySearch(fenced.from.select('id'), { ...request, filters: fenced.others }).clearOrder().limit(NARROW_MATCHES + 1);
+}
+
+/** The filter that confines a search to a few patients (DRIVING_PATIENTS), if any. */
+function drivingFilter(request: SearchRequest): SearchFilter | undefined {
+  return request.filters.find((f) => (patientsNamed(f)?.size ?? Infinity) <= DRIVING_PATIENTS);
+}
+
+/**
+ * A query over the rows of the few patients a search is confined to, read through the
+ * patient reference's index alone (or a pair column's, with a token filter among the
+ * others: search/pair-columns.ts), behind `OFFSET 0` so that PostgreSQL can neither merge
+ * the other filters' indexes in nor walk a sort index instead: the plan is the same for
+ * every value, so it can be prepared once and kept generic. `others`: the filters left to
+ * apply on those rows. Undefined without such a filter.
+ */
+function patientRows(knex: Knex, request: SearchRequest): { from: Knex.QueryBuilder; others: SearchFilter[] } | undefined {
   const table = request.resourceType;
-  const driving = request.filters.find((f) => (patientsNamed(f)?.size ?? Infinity) <= DRIVING_PATIENTS);
+  const driving = drivingFilter(request);
+  if (!driving) return undefined;
   const others = request.filters.filter((f) => f !== driving);
-  if (!driving || others.length === 0) return applySearch(knex(table).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
-  // Patient and code together: the pair column finds exactly their rows (search/pair-columns.ts); the filters still apply.
   const paired = withPairs(table, driving, others);
-  const patientRows = paired.pairs > 0
+  const rows = paired.pairs > 0
     ? knex(table).select('*').whereRaw(paired.condition.sql, paired.condition.bindings as Knex.RawBinding[])
     : applySearchFilters(knex(table).select('*'), { ...request, filters: [driving] });
   // Aliased as the table, so that the filters' column names resolve to the subquery's.
-  return applySearch(knex.from(knex.raw('((?) OFFSET 0) AS ??', [patientRows, table])).select('id'), { ...request, filters: others })
-    .clearOrder()
-    .limit(NARROW_MATCHES + 1);
+  return { from: knex.from(knex.raw('((?) OFFSET 0) AS ??', [rows, table])), others };
 }
 
 /**
