@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
+import { genericPlans } from './generic-plans';
 import { patientRecordTypes } from '../search/patient-record';
 import { compartmentContents, compartmentCount, compartmentKeys, type RecordRow, type RecordSelection, recordReferences, referencedRows } from './everything-statements';
 
@@ -77,7 +78,8 @@ export async function readEverything(knex: Knex, query: EverythingQuery): Promis
  * the selection returns (the `match` entries), not the referenced ones.
  */
 export async function countEverything(knex: Knex, query: EverythingQuery & { patientId: string }): Promise<number> {
-  return compartmentCount(knex, query.patientId, query);
+  // One statement, no transaction of its own: the generic-plan pool gives it the generic plan the page's statements get from SET LOCAL.
+  return compartmentCount(genericPlans(knex) as Knex, query.patientId, query);
 }
 
 /**
