@@ -35,6 +35,16 @@ export const TAKE_BATCH_SQL =
   'RETURNING seq, audit_event_id, digest';
 
 /**
+ * Whether anything waits in the queue: its first row in `seq` order, through the primary
+ * key, whose entries for linked (deleted) rows are marked dead after one visit. Without
+ * the order PostgreSQL reads the heap from its start, through every row linked since the
+ * last VACUUM, on every look (2.1 ms at 67,000 such rows, against 0.14 ms).
+ */
+export function queueLook(knex: Knex): Knex.QueryBuilder {
+  return knex('audit_unsealed').orderBy('seq').first('seq');
+}
+
+/**
  * Links the AuditEvents queued in audit_unsealed (every AuditEvent the repository writes
  * is queued by the statement that writes it, with the digest of its stored content) into
  * this process's hash chain: `hash = SHA-256(prev_hash ‖ digest)`, scheme 2.
@@ -126,7 +136,7 @@ export class AuditSealer {
     for (;;) {
       await this.running;
       const linked = await this.sealQueued();
-      const left = await this.knex('audit_unsealed').where('seq', '<=', newest.seq).first('seq');
+      const left = await this.knex('audit_unsealed').where('seq', '<=', newest.seq).orderBy('seq').first('seq');
       if (!left || Date.now() > deadline) return;
       // Held by another process's batch: wait for its commit.
       if (linked === 0) await new Promise((r) => setTimeout(r, 2));
@@ -169,7 +179,7 @@ export class AuditSealer {
 
   private async sealBatch(): Promise<number> {
     // One cheap look before a transaction: an idle server looks four times a second.
-    if (!(await this.knex('audit_unsealed').first('seq'))) return 0;
+    if (!(await queueLook(this.knex))) return 0;
     let next: { seq: number; head: string; auditEventId: string } | undefined;
     let count = 0;
     await this.knex.transaction(async (trx) => {

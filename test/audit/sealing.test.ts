@@ -5,7 +5,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Knex } from 'knex';
 import { chainHash, GENESIS, verifyAuditChain } from '../../server/audit/audit-chain';
 import { AuditRecorder } from '../../server/audit/audit-recorder';
-import { AuditSealer, TAKE_BATCH_SQL } from '../../server/audit/audit-sealer';
+import { AuditSealer, queueLook, TAKE_BATCH_SQL } from '../../server/audit/audit-sealer';
 import { ChainAnchors, databaseInstance, readAnchors } from '../../server/audit/chain-anchors';
 import { newId } from '../../server/core/ids';
 import { Repository } from '../../server/storage/repository';
@@ -243,6 +243,25 @@ test('a sealer takes a large batch, from a queue whose last VACUUM saw it empty,
   } finally {
     await trx.rollback();
   }
+});
+
+test('an idle look at the queue reads the index of the rows linked since the last VACUUM, not their heap', async () => {
+  // Linked rows are deleted, and stay in the heap until VACUUM (every minute at most): a
+  // look in no order read them all, four times a second.
+  await knex.raw(
+    `INSERT INTO audit_unsealed (audit_event_id, digest) SELECT gen_random_uuid()::text, encode(sha256(i::text::bytea), 'hex') FROM generate_series(1, 20000) AS i`
+  );
+  await knex('audit_unsealed').delete();
+  const look = queueLook(knex).toSQL().toNative();
+  const blocks = async (): Promise<number> =>
+    (await knex.raw(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${look.sql.replace(/\$\d+/g, (p) => String(look.bindings[Number(p.slice(1)) - 1]))}`)).rows[0]['QUERY PLAN'][0]
+      .Plan['Shared Hit Blocks'];
+  await blocks();
+  const heapPages = Number((await knex.raw(`SELECT pg_relation_size('audit_unsealed') / current_setting('block_size')::int AS n`)).rows[0].n);
+  // The first look marks the index's dead entries; the next ones pass over the index's
+  // pages (~400 entries each), not the heap's (~60 queued rows each).
+  expect(await blocks()).toBeLessThan(heapPages / 4);
+  expect(await queueLook(knex)).toBeUndefined();
 });
 
 test('a sealer writes its stream head to its anchor after each commit, and an anchor it cannot write is reported while linking goes on', async () => {
