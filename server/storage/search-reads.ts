@@ -110,7 +110,8 @@ function selectKeys(knex: Knex, query: Knex.QueryBuilder, keys: readonly SortKey
  * values) unless `name`.
  */
 async function contentRows<R extends Record<string, unknown>>(knex: Knex, statement: Knex.SqlNative, name = ''): Promise<R[]> {
-  return (await runSql<R>(knex, name, statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT)).rows;
+  // A named shape fixes its plan: it runs with the generic one (generic-plans.ts).
+  return (await runSql<R>(name ? genericPlans(knex) : knex, name, statement.sql, statement.bindings as unknown[], JSONB_AS_TEXT)).rows;
 }
 
 /** `resourceType` for rows of one type; across types, the last key is the type (findAcross). */
@@ -148,7 +149,7 @@ async function findOrdered(knex: Knex, request: SearchRequest, offset: number, l
     : request.filters.some((f) => f.kind === 'id' && !f.not)
       ? preparedShapeName('ids', statement.sql)
       : undefined;
-  return keyedRows(await contentRows(name ? genericPlans(knex) : knex, statement, name), keys.length, request.resourceType);
+  return keyedRows(await contentRows(knex, statement, name), keys.length, request.resourceType);
 }
 
 /**
@@ -182,7 +183,7 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
   // Its shape fences the plan (a materialized CTE over one index), so a generic plan is as good as a custom one.
   const name = preparedShapeName('narrow', statement.sql);
   // Without a name (past the bound), pg sends it unnamed: planned every time.
-  const rows = await contentRows<{ n: number; content: unknown; __k0: string | null }>(name ? genericPlans(knex) : knex, statement, name);
+  const rows = await contentRows<{ n: number; content: unknown; __k0: string | null }>(knex, statement, name);
   if (rows[0].n > NARROW_MATCHES) return undefined;
   return keyedRows(rows.filter((r) => r.content !== null), 1, request.resourceType);
 }
@@ -204,13 +205,10 @@ async function findNarrow(knex: Knex, request: SearchRequest, offset: number, li
  */
 function narrowMatches(knex: Knex, request: SearchRequest): Knex.QueryBuilder {
   const fenced = patientRows(knex, request);
-  if (!fenced || fenced.others.length === 0) return applySearch(knex(request.resourceType).select('id'), request).clearOrder().limit(NARROW_MATCHES + 1);
-  return applySearch(fenced.from.select('id'), { ...request, filters: fenced.others }).clearOrder().limit(NARROW_MATCHES + 1);
-}
-
-/** The filter that confines a search to a few patients (DRIVING_PATIENTS), if any. */
-function drivingFilter(request: SearchRequest): SearchFilter | undefined {
-  return request.filters.find((f) => (patientsNamed(f)?.size ?? Infinity) <= DRIVING_PATIENTS);
+  const query = fenced && fenced.others.length > 0
+    ? applySearch(fenced.from.select('id'), { ...request, filters: fenced.others })
+    : applySearch(knex(request.resourceType).select('id'), request);
+  return query.clearOrder().limit(NARROW_MATCHES + 1);
 }
 
 /**
@@ -223,7 +221,7 @@ function drivingFilter(request: SearchRequest): SearchFilter | undefined {
  */
 function patientRows(knex: Knex, request: SearchRequest): { from: Knex.QueryBuilder; others: SearchFilter[] } | undefined {
   const table = request.resourceType;
-  const driving = drivingFilter(request);
+  const driving = request.filters.find((f) => (patientsNamed(f)?.size ?? Infinity) <= DRIVING_PATIENTS);
   if (!driving) return undefined;
   const others = request.filters.filter((f) => f !== driving);
   const paired = withPairs(table, driving, others);
